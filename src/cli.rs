@@ -1,0 +1,61 @@
+//! The command line (DESIGN §2): global options and one subcommand per command.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::output::Format;
+
+/// rotor executes the secret rotation runbook from a pull request.
+#[derive(Debug, Parser)]
+#[command(name = "rotor", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The config file, relative to the repository unless absolute.
+    #[arg(long, global = true, value_name = "PATH", env = "ROTOR_CONFIG", default_value = crate::config::DEFAULT_PATH)]
+    pub config: PathBuf,
+    /// The repository checkout [default: $GITHUB_WORKSPACE, else the current directory].
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = "GITHUB_WORKSPACE",
+        hide_env = true
+    )]
+    pub repo: Option<PathBuf>,
+    /// Report format; with json, stdout carries exactly one JSON object.
+    #[arg(long, global = true, value_enum, env = "ROTOR_FORMAT", default_value_t = Format::Text)]
+    pub format: Format,
+    /// Log every step.
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
+    /// Log errors only.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate request files and the config offline.
+    ///
+    /// With no PATH: the config and every request in `requests_dir`. A PATH may be a request
+    /// file or a directory of them.
+    Validate {
+        /// Request files or directories.
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Print the JSON Schema (draft 2020-12) of the request format.
+    Schema,
+}

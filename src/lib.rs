@@ -1,0 +1,59 @@
+//! rotor executes the Secret Rotation Runbook (v3) from a pull request.
+//!
+//! The layers import downward only: [`commands`] (one module per subcommand) use the
+//! procedure and policy modules, which use the models ([`request`], [`config`]), the clients
+//! and [`output`]. [`run`] parses the command line and dispatches; the binary maps the one
+//! [`Error`] type to an exit code in one place ([`report_error`]).
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod diagnostic;
+pub mod error;
+pub mod output;
+pub mod request;
+pub mod yaml;
+
+use std::ffi::OsString;
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+pub use crate::error::Error;
+use crate::output::{Output, Verbosity};
+
+/// Parses `args` and runs the command.
+pub fn run<I, T>(args: I) -> Result<(), Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = cli::Cli::try_parse_from(args)?;
+    let output = Output {
+        format: cli.global.format,
+        verbosity: if cli.global.quiet {
+            Verbosity::Quiet
+        } else if cli.global.verbose {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        },
+        github_actions: std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true"),
+    };
+    commands::dispatch(cli, output)
+}
+
+/// Prints what the user needs to know about `err` on stderr and returns its exit code.
+pub fn report_error(err: &Error) -> ExitCode {
+    match err {
+        // clap formats its own help, version and usage errors.
+        Error::Usage(e) => {
+            let _ = e.print();
+        }
+        other => {
+            let _ = writeln!(std::io::stderr().lock(), "error: {other}");
+        }
+    }
+    err.exit_code()
+}

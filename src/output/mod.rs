@@ -1,0 +1,114 @@
+//! Everything rotor prints: reports on stdout, logs and annotations on stderr.
+//!
+//! With `--format json`, stdout carries exactly one JSON object and nothing else; every log line
+//! and workflow command goes to stderr. With `GITHUB_ACTIONS=true`, diagnostics also become
+//! `::error` annotations on the file, line and column.
+
+pub mod workflow;
+
+use std::io::{self, Write as _};
+
+use serde::Serialize;
+
+use crate::diagnostic::Diagnostic;
+
+/// The report format chosen with `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// Human-readable text.
+    #[default]
+    Text,
+    /// One JSON object on stdout.
+    Json,
+}
+
+/// How much rotor logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    /// Errors only (`-q`).
+    Quiet,
+    /// The default.
+    Normal,
+    /// Every step (`-v`).
+    Verbose,
+}
+
+/// The output channel of one run.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    /// The report format.
+    pub format: Format,
+    /// The log level.
+    pub verbosity: Verbosity,
+    /// Whether to emit workflow commands (`GITHUB_ACTIONS=true`).
+    pub github_actions: bool,
+}
+
+impl Output {
+    /// A line of the human report: stdout in text mode, nothing in JSON mode (the JSON object
+    /// carries the same facts).
+    pub fn report_line(&self, line: &str) -> io::Result<()> {
+        if self.format == Format::Text && self.verbosity > Verbosity::Quiet {
+            let mut out = io::stdout().lock();
+            writeln!(out, "{}", workflow::neutralise(line))?;
+        }
+        Ok(())
+    }
+
+    /// A log line on stderr, shown unless `-q`.
+    pub fn log(&self, line: &str) {
+        if self.verbosity > Verbosity::Quiet {
+            let _ = writeln!(io::stderr().lock(), "{}", workflow::neutralise(line));
+        }
+    }
+
+    /// A log line shown with `-v` only.
+    pub fn debug(&self, line: &str) {
+        if self.verbosity >= Verbosity::Verbose {
+            let _ = writeln!(io::stderr().lock(), "{}", workflow::neutralise(line));
+        }
+    }
+
+    /// Reports a diagnostic: in text mode on stdout, as an annotation on stderr under Actions.
+    pub fn diagnostic(&self, d: &Diagnostic) -> io::Result<()> {
+        if self.format == Format::Text {
+            let mut out = io::stdout().lock();
+            writeln!(out, "{}", workflow::neutralise(&render_diagnostic(d)))?;
+        }
+        if self.github_actions {
+            let message = match &d.help {
+                Some(help) => format!("{}\nhelp: {help}", d.message),
+                None => d.message.clone(),
+            };
+            let line = workflow::error_annotation(
+                &d.file,
+                d.line,
+                d.column,
+                &format!("rotor: {}", d.code),
+                &message,
+            );
+            writeln!(io::stderr().lock(), "{line}")?;
+        }
+        Ok(())
+    }
+
+    /// Prints the one JSON object of a `--format json` run on stdout.
+    pub fn json<T: Serialize>(&self, value: &T) -> io::Result<()> {
+        let mut out = io::stdout().lock();
+        serde_json::to_writer(&mut out, value)?;
+        writeln!(out)
+    }
+}
+
+/// A diagnostic as text, the way compilers print theirs.
+pub fn render_diagnostic(d: &Diagnostic) -> String {
+    let mut text = format!(
+        "error[{}]: {}\n  --> {}:{}:{}",
+        d.code, d.message, d.file, d.line, d.column
+    );
+    if let Some(help) = &d.help {
+        text.push_str("\n  help: ");
+        text.push_str(help);
+    }
+    text
+}

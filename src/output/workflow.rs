@@ -1,0 +1,72 @@
+//! GitHub Actions workflow commands, escaped so that untrusted text can never issue one.
+//!
+//! The runner reads `::command …::` lines from both stdout and stderr. Everything rotor prints
+//! that contains text from a request, a PR or an API answer goes through [`neutralise`], and
+//! every annotation's properties and message are escaped as the runner expects
+//! (actions/toolkit `command.ts`): `%`, CR and LF in data; also `:` and `,` in properties.
+
+/// Escapes an annotation's message.
+pub fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escapes an annotation property value (`file=`, `title=`).
+pub fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// An `::error` annotation on `file` at `line`:`col`.
+pub fn error_annotation(file: &str, line: usize, col: usize, title: &str, message: &str) -> String {
+    format!(
+        "::error file={},line={line},col={col},title={}::{}",
+        escape_property(file),
+        escape_property(title),
+        escape_data(message)
+    )
+}
+
+/// Makes untrusted text safe to print on its own lines: a line that would start with `::`
+/// (after the whitespace the runner trims) gets a zero-width space between the colons.
+pub fn neutralise(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix("::") {
+            out.push_str(&line[..line.len() - trimmed.len()]);
+            out.push_str(":\u{200b}:");
+            out.push_str(rest);
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotation_escapes_properties_and_data() {
+        assert_eq!(
+            error_annotation("rot:a,b.yaml", 3, 7, "rotor invalid_ref", "50% bad\nref"),
+            "::error file=rot%3Aa%2Cb.yaml,line=3,col=7,title=rotor invalid_ref::50%25 bad%0Aref"
+        );
+    }
+
+    #[test]
+    fn injected_commands_are_neutralised() {
+        let hostile = "ok\n::set-output name=x::y\n  ::add-mask::z\r\n%0A::error::w";
+        let safe = neutralise(hostile);
+        assert!(
+            safe.lines().all(|l| !l.trim_start().starts_with("::")),
+            "{safe}"
+        );
+        assert!(safe.contains("set-output name=x::y"));
+    }
+}
