@@ -326,18 +326,17 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Config, Vec<Diagnostic>> {
 
 fn from_document(doc: &Document, diags: &mut Diagnostics) -> Option<Config> {
     let root = doc.root().mapping(diags, TOP_KEYS)?;
-    if let Some(v) = root.require(diags, "version", "version: 1") {
-        if let Some(n) = v.unsigned(diags) {
-            if n != 1 {
-                diags.push(
-                    v.error(
-                        "unsupported_version",
-                        format!("config version {n} is not supported"),
-                    )
-                    .help("write `version: 1`"),
-                );
-            }
-        }
+    if let Some(v) = root.require(diags, "version", "version: 1")
+        && let Some(n) = v.unsigned(diags)
+        && n != 1
+    {
+        diags.push(
+            v.error(
+                "unsupported_version",
+                format!("config version {n} is not supported"),
+            )
+            .help("write `version: 1`"),
+        );
     }
     let admins = root
         .require(diags, "admins", "admins: {team: my-org/internal-admins}")
@@ -348,18 +347,16 @@ fn from_document(doc: &Document, diags: &mut Diagnostics) -> Option<Config> {
     };
     let requests_dir = dir(&root, "requests_dir", "rotations", diags);
     let artifacts_dir = dir(&root, "artifacts_dir", "docs/security/rotations", diags);
-    if let (Some(req), Some(art)) = (&requests_dir, &artifacts_dir) {
-        if req == art || req.contains(art.as_str()) || art.contains(req.as_str()) {
-            if let Some(n) = root
-                .get("artifacts_dir")
-                .or_else(|| root.get("requests_dir"))
-            {
-                diags.push(
+    if let (Some(req), Some(art)) = (&requests_dir, &artifacts_dir)
+        && (req == art || req.contains(art.as_str()) || art.contains(req.as_str()))
+        && let Some(n) = root
+            .get("artifacts_dir")
+            .or_else(|| root.get("requests_dir"))
+    {
+        diags.push(
                     n.error("overlapping_dirs", "`requests_dir` and `artifacts_dir` overlap")
                         .help("keep requests and artifacts in separate directories, so that a rotation PR can only touch requests"),
                 );
-            }
-        }
     }
     let commit = match root.get("commit") {
         None => Some(Commit {
@@ -885,17 +882,17 @@ fn aws(map: &Mapping<'_>, diags: &mut Diagnostics) -> Option<Backend> {
     };
     let name = template_or(map, "name", "{ref}", REF_PLACEHOLDERS, diags);
     let stage = string_or(map, "stage", "AWSCURRENT", diags);
-    if let (Some(stage), Some(node)) = (&stage, map.get("stage")) {
-        if stage == "AWSPENDING" || stage == "AWSPREVIOUS" {
-            diags.push(
-                node.error(
-                    "invalid_stage",
-                    format!("{} cannot be the pointer", quote(stage)),
-                )
-                .help("use AWSCURRENT (the default) or a label of your own"),
-            );
-            return None;
-        }
+    if let (Some(stage), Some(node)) = (&stage, map.get("stage"))
+        && (stage == "AWSPENDING" || stage == "AWSPREVIOUS")
+    {
+        diags.push(
+            node.error(
+                "invalid_stage",
+                format!("{} cannot be the pointer", quote(stage)),
+            )
+            .help("use AWSCURRENT (the default) or a label of your own"),
+        );
+        return None;
     }
     Some(Backend::Aws(AwsBackend {
         region: region?,
@@ -913,6 +910,15 @@ fn duration_or(
     let Some(node) = map.get(key) else {
         return Some(default);
     };
+    if let serde_norway::Value::Number(n) = node.value() {
+        diags.push(
+            node.error("invalid_duration", format!("duration {n} has no unit"))
+                .help(format!(
+                    "write a number and a unit (ms, s, m, h), e.g. `{n}s`"
+                )),
+        );
+        return None;
+    }
     let text = node.string(diags)?;
     match parse_duration(text) {
         Ok(d) if d > Duration::ZERO && d <= Duration::from_secs(6 * 3600) => Some(d),
@@ -1081,7 +1087,7 @@ fn expectations(
         if !pointer.is_empty() && !pointer.starts_with('/') {
             diags.push(
                 value
-                    .error(
+                    .key_error(
                         "invalid_json_pointer",
                         format!("{} is not a JSON pointer", quote(pointer)),
                     )

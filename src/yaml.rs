@@ -164,6 +164,36 @@ enum Frame {
     },
 }
 
+/// The anchor (`&`) or tag (`!`) token written just before the node at `marker`, with its
+/// position: the parser places a node's marker after its properties, but the user must be
+/// shown the property itself. Looks back over at most two tokens (`&a !t value`).
+fn token_before(text: &str, marker: &Marker, sigil: char) -> Option<(Pos, String)> {
+    let chars: Vec<char> = text.chars().take(marker.index()).collect();
+    let mut end = chars.len();
+    for _ in 0..2 {
+        while end > 0 && chars[end - 1].is_whitespace() {
+            end -= 1;
+        }
+        let mut start = end;
+        while start > 0
+            && !chars[start - 1].is_whitespace()
+            && !matches!(chars[start - 1], '{' | '[' | ',')
+        {
+            start -= 1;
+        }
+        if start == end {
+            return None;
+        }
+        if chars[start] == sigil {
+            let written: String = chars[start..end].iter().collect();
+            let before: String = chars[..start].iter().collect();
+            return Some((pos_of_byte(before.as_bytes()), written));
+        }
+        end = start;
+    }
+    None
+}
+
 /// The event pass: refuses what rotor does not accept and records where each value is.
 fn index(file: &str, text: &str) -> Result<HashMap<String, Span>, Diagnostic> {
     let mut parser = Parser::new_from_str(text);
@@ -202,7 +232,7 @@ fn index(file: &str, text: &str) -> Result<HashMap<String, Span>, Diagnostic> {
                 return refuse(
                     "yaml_alias",
                     pos,
-                    "YAML aliases (`*name`) are not accepted".into(),
+                    "YAML anchors and aliases (`&name`, `*name`) are not accepted".into(),
                     "write the value out in full",
                 );
             }
@@ -216,21 +246,21 @@ fn index(file: &str, text: &str) -> Result<HashMap<String, Span>, Diagnostic> {
             Event::Nothing | Event::StreamStart | Event::DocumentEnd => continue,
         };
         if anchor != 0 {
+            let (pos, _) = token_before(text, &marker, '&').unwrap_or((pos, String::new()));
             return refuse(
                 "yaml_anchor",
                 pos,
-                "YAML anchors (`&name`) are not accepted".into(),
+                "YAML anchors and aliases (`&name`, `*name`) are not accepted".into(),
                 "remove the anchor; write every value out in full",
             );
         }
         if let Some(tag) = tag {
+            let (pos, written) = token_before(text, &marker, '!')
+                .unwrap_or_else(|| (pos, format!("{}{}", tag.handle, tag.suffix)));
             return refuse(
                 "yaml_tag",
                 pos,
-                format!(
-                    "explicit YAML tag {} is not accepted",
-                    quote(&format!("{}{}", tag.handle, tag.suffix))
-                ),
+                format!("explicit YAML tag {} is not accepted", quote(&written)),
                 "remove the tag; quote the value if it must be a string",
             );
         }
@@ -354,9 +384,14 @@ impl<'d> Node<'d> {
         }
     }
 
-    /// Where the value starts.
+    /// Where the value starts; for a value left empty (`to:`), where its key is, since the
+    /// parser places an empty value at whatever token comes next.
     pub fn pos(&self) -> Pos {
-        self.doc.span(&self.path).value
+        let span = self.doc.span(&self.path);
+        match span.key {
+            Some(key) if self.value.is_null() && span.value.line != key.line => key,
+            _ => span.value,
+        }
     }
 
     /// Where the key that introduces the value starts (the value itself for list items).
@@ -395,7 +430,7 @@ impl<'d> Node<'d> {
         }
     }
 
-    fn wrong_type(&self, expected: &str) -> Diagnostic {
+    fn wrong_type(&self, expected: &str, help: &str) -> Diagnostic {
         self.error(
             "wrong_type",
             format!(
@@ -404,6 +439,7 @@ impl<'d> Node<'d> {
                 kind(self.value)
             ),
         )
+        .help(help)
     }
 
     /// The value as a string; anything else (a number, a boolean, null) is a type error.
@@ -411,10 +447,10 @@ impl<'d> Node<'d> {
         match self.value {
             Value::String(s) => Some(s),
             _ => {
-                diags.push(
-                    self.wrong_type("a string")
-                        .help("quote the value if it looks like a number or a boolean"),
-                );
+                diags.push(self.wrong_type(
+                    "a string",
+                    "write text; quote it if it looks like a number, a boolean or null",
+                ));
                 None
             }
         }
@@ -429,7 +465,7 @@ impl<'d> Node<'d> {
                     "empty_value",
                     format!("{} must not be empty", self.describe()),
                 )
-                .help("write a value"),
+                .help("write a non-blank value, or remove the key if it is optional"),
             );
             return None;
         }
@@ -441,7 +477,10 @@ impl<'d> Node<'d> {
         match self.value {
             Value::Number(n) if n.as_u64().is_some() => n.as_u64(),
             _ => {
-                diags.push(self.wrong_type("a non-negative integer"));
+                diags.push(self.wrong_type(
+                    "a non-negative integer",
+                    "write a plain number such as 1, without quotes",
+                ));
                 None
             }
         }
@@ -452,7 +491,7 @@ impl<'d> Node<'d> {
         if let Value::Bool(b) = self.value {
             Some(*b)
         } else {
-            diags.push(self.wrong_type("`true` or `false`"));
+            diags.push(self.wrong_type("`true` or `false`", "write true or false, without quotes"));
             None
         }
     }
@@ -468,7 +507,7 @@ impl<'d> Node<'d> {
                     .collect(),
             )
         } else {
-            diags.push(self.wrong_type("a list"));
+            diags.push(self.wrong_type("a list", "write one `- item` per line, or `[item, item]`"));
             None
         }
     }
@@ -507,7 +546,10 @@ impl<'d> Node<'d> {
     /// The value as a mapping whose keys are all in `allowed`; reports every other key.
     pub fn mapping(&self, diags: &mut Diagnostics, allowed: &[&str]) -> Option<Mapping<'d>> {
         let Value::Mapping(map) = self.value else {
-            diags.push(self.wrong_type("a mapping"));
+            diags.push(self.wrong_type(
+                "a mapping",
+                "write `key: value` lines indented under it, or `{key: value}`",
+            ));
             return None;
         };
         let mut entries = Vec::with_capacity(map.len());
@@ -564,6 +606,13 @@ fn kind(value: &Value) -> &'static str {
 
 /// The allowed key nearest to a misspelt one, if it is near enough to be a typo.
 fn closest<'a>(name: &str, allowed: &[&'a str]) -> Option<&'a str> {
+    if name.len() >= 3
+        && let Some(hit) = allowed
+            .iter()
+            .find(|a| a.contains(name) || name.contains(**a))
+    {
+        return Some(hit);
+    }
     allowed
         .iter()
         .map(|a| (edit_distance(name, a), *a))
@@ -669,7 +718,15 @@ mod tests {
 
     #[test]
     fn refuses_yaml_features_at_their_position() {
-        assert_eq!(refused("a: &x 1\n"), ("yaml_anchor".into(), Pos::new(1, 7)));
+        assert_eq!(refused("a: &x 1\n"), ("yaml_anchor".into(), Pos::new(1, 4)));
+        assert_eq!(
+            refused("a:\n  b: !t &x 1\n"),
+            ("yaml_anchor".into(), Pos::new(2, 9))
+        );
+        assert_eq!(
+            refused("a: [x, !t y]\n"),
+            ("yaml_tag".into(), Pos::new(1, 8))
+        );
         assert_eq!(refused("a: 1\nb: *x\n").0, "yaml_syntax");
         assert_eq!(refused("a: !!str 1\n").0, "yaml_tag");
         assert_eq!(
@@ -722,5 +779,9 @@ mod tests {
             Some("environment")
         );
         assert_eq!(closest("zzz", &["environment", "id"]), None);
+        assert_eq!(
+            closest("note", &["window", "rollout_note"]),
+            Some("rollout_note")
+        );
     }
 }

@@ -167,9 +167,10 @@ fn from_document(doc: &Document, cx: Context<'_>, diags: &mut Diagnostics) -> Op
         environment
             .as_ref()
             .and_then(|(_, e)| cx.environments?.get(e.as_str())),
-    ) {
-        if policy.requires_maintenance && maintenance.is_none() {
-            diags.push(
+    ) && policy.requires_maintenance
+        && maintenance.is_none()
+    {
+        diags.push(
                 env_node
                     .error(
                         "maintenance_required",
@@ -177,7 +178,6 @@ fn from_document(doc: &Document, cx: Context<'_>, diags: &mut Diagnostics) -> Op
                     )
                     .help("add `maintenance: {window: {start: <RFC 3339>, end: <RFC 3339>}}` or `maintenance: {rollout_note: <link>}`"),
             );
-        }
     }
     Some(Request {
         id: id?,
@@ -190,16 +190,16 @@ fn from_document(doc: &Document, cx: Context<'_>, diags: &mut Diagnostics) -> Op
 }
 
 fn check_version(node: &Node<'_>, diags: &mut Diagnostics) {
-    if let Some(v) = node.unsigned(diags) {
-        if v != 1 {
-            diags.push(
-                node.error(
-                    "unsupported_version",
-                    format!("format version {v} is not supported"),
-                )
-                .help("write `version: 1`"),
-            );
-        }
+    if let Some(v) = node.unsigned(diags)
+        && v != 1
+    {
+        diags.push(
+            node.error(
+                "unsupported_version",
+                format!("format version {v} is not supported"),
+            )
+            .help("write `version: 1`"),
+        );
     }
 }
 
@@ -218,23 +218,23 @@ fn rotation_id(node: &Node<'_>, stem: Option<&str>, diags: &mut Diagnostics) -> 
             return None;
         }
     };
-    if let Some(stem) = stem {
-        if stem != id.as_str() {
-            diags.push(
-                node.error(
-                    "id_mismatch",
-                    format!(
-                        "id {} does not match the file name {}",
-                        quote(text),
-                        quote(&format!("{stem}.yaml"))
-                    ),
-                )
-                .help(format!(
-                    "rename the file to {id}.yaml, or write `id: {stem}`"
-                )),
-            );
-            return None;
-        }
+    if let Some(stem) = stem
+        && stem != id.as_str()
+    {
+        diags.push(
+            node.error(
+                "id_mismatch",
+                format!(
+                    "id {} does not match the file name {}",
+                    quote(text),
+                    quote(&format!("{stem}.yaml"))
+                ),
+            )
+            .help(format!(
+                "rename the file to {id}.yaml, or write `id: {stem}`"
+            )),
+        );
+        return None;
     }
     Some(id)
 }

@@ -1,0 +1,81 @@
+//! A builder around the `rotor` binary with a scrubbed environment.
+//!
+//! Tests run inside GitHub Actions too, so nothing of the runner's environment may leak in:
+//! the child gets only `PATH`, `HOME` and what the test sets.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+/// The crate root.
+pub(crate) fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fixture path under `tests/fixtures`.
+pub(crate) fn fixture(rel: &str) -> PathBuf {
+    root().join("tests/fixtures").join(rel)
+}
+
+/// One invocation of `rotor`.
+pub(crate) struct Rotor {
+    cmd: Command,
+    expected: i32,
+}
+
+/// Starts building a `rotor` invocation.
+pub(crate) fn rotor() -> Rotor {
+    let mut cmd = Command::cargo_bin("rotor").expect("the rotor binary is built");
+    cmd.env_clear();
+    for var in ["PATH", "HOME"] {
+        if let Some(v) = std::env::var_os(var) {
+            cmd.env(var, v);
+        }
+    }
+    cmd.env("NO_COLOR", "1");
+    Rotor { cmd, expected: 0 }
+}
+
+impl Rotor {
+    /// Adds arguments.
+    pub(crate) fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+
+    /// Sets an environment variable for the child.
+    pub(crate) fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.cmd.env(key, value);
+        self
+    }
+
+    /// Runs in `dir`.
+    pub(crate) fn current_dir(mut self, dir: &Path) -> Self {
+        self.cmd.current_dir(dir);
+        self
+    }
+
+    /// Expects this exit code instead of 0.
+    pub(crate) fn expects_exit(mut self, code: i32) -> Self {
+        self.expected = code;
+        self
+    }
+
+    /// Runs and checks the exit code; returns stdout and stderr.
+    pub(crate) fn run(mut self) -> (String, String) {
+        let out: Output = self.cmd.output().expect("rotor runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(
+            out.status.code(),
+            Some(self.expected),
+            "unexpected exit code\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+        );
+        (stdout, stderr)
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests: drive the `rotor` binary, and the library where a process adds nothing.
+
+mod common;
+mod corpus;
+mod no_panic;
+mod refs;
+mod schema;
+mod validate;

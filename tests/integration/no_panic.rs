@@ -1,0 +1,46 @@
+//! Nothing panics on any input: random and YAML-shaped text through both parsers.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use rotor::config::{self, Environment};
+use rotor::request;
+
+/// Text made of YAML's structural characters, keys rotor knows and values near the limits.
+fn yamlish() -> impl Strategy<Value = String> {
+    let token = prop_oneof![
+        Just("version: 1\n".to_owned()),
+        Just("id: abc\n".to_owned()),
+        Just("refs:\n".to_owned()),
+        Just("  - ref: tenant.a.b.c\n".to_owned()),
+        Just("    to: ".to_owned()),
+        Just("maintenance: {window: {start: ".to_owned()),
+        Just("backends: [{match: \"".to_owned()),
+        Just("environments: {".to_owned()),
+        Just("app: {base_url: ".to_owned()),
+        "[-:{}\\[\\],&*!?|>'\"#%@` \\n\\t.a-z0-9]{0,12}",
+        any::<char>().prop_map(String::from),
+    ];
+    prop::collection::vec(token, 0..40).prop_map(|parts| parts.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn parsers_never_panic(text in prop_oneof![yamlish(), any::<String>()], bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+        let envs = BTreeMap::from([("staging".to_owned(), Environment::default())]);
+        let cx = request::Context { stem: Some("abc"), environments: Some(&envs) };
+        let _ = request::parse("r.yaml", text.as_bytes(), cx);
+        let _ = config::parse("c.yml", text.as_bytes());
+        let _ = request::parse("r.yaml", &bytes, cx);
+        // Diagnostics always point inside the file.
+        if let Err(diags) = request::parse("r.yaml", text.as_bytes(), cx) {
+            let lines = text.split('\n').count();
+            for d in diags {
+                prop_assert!(d.line >= 1 && d.line <= lines + 1, "line {} of {}: {:?}", d.line, lines, d);
+                prop_assert!(d.column >= 1);
+            }
+        }
+    }
+}
