@@ -140,11 +140,29 @@ fn decode<'b>(file: &str, bytes: &'b [u8]) -> Result<&'b str, Diagnostic> {
 }
 
 /// The position just after `prefix`, which must be valid UTF-8 up to its end.
+///
+/// Lines break as YAML (and the parser's markers) break them: at LF, CRLF and a lone CR.
 fn pos_of_byte(prefix: &[u8]) -> Pos {
     let text = String::from_utf8_lossy(prefix);
-    let line = text.matches('\n').count() + 1;
-    let column = text.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let mut line = 1;
+    let mut column = 1;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let breaks = c == '\n' || (c == '\r' && chars.peek() != Some(&'\n'));
+        if breaks {
+            line += 1;
+            column = 1;
+        } else if c != '\r' {
+            column += 1;
+        }
+    }
     Pos::new(line, column)
+}
+
+/// The position just after the last character: where an error "at the end of input" belongs,
+/// since the parser may place it on a line the file does not have.
+fn end_of(text: &str) -> Pos {
+    pos_of_byte(text.as_bytes())
 }
 
 fn marker_pos(m: &Marker) -> Pos {
@@ -208,7 +226,7 @@ fn index(file: &str, text: &str) -> Result<HashMap<String, Span>, Diagnostic> {
             Diagnostic::new(
                 "yaml_syntax",
                 file,
-                marker_pos(err.marker()),
+                marker_pos(err.marker()).min(end_of(text)),
                 format!("invalid YAML: {}", err.info()),
             )
             .help("check indentation and quoting here")
@@ -745,6 +763,12 @@ mod tests {
     fn refuses_bad_bytes() {
         let d = Document::parse("f.yaml", b"a: 1\nb: \xff\n").expect_err("invalid utf-8");
         assert_eq!((d.code, d.pos()), ("invalid_utf8", Pos::new(2, 4)));
+        let d = Document::parse("f.yaml", b"a: 1\r\nb: 2\rc: \xff").expect_err("invalid utf-8");
+        assert_eq!(
+            d.pos(),
+            Pos::new(3, 4),
+            "CRLF and a lone CR each break a line"
+        );
         let d = parse("a: 1\nb: x\u{0}y\n").expect_err("nul");
         assert_eq!((d.code, d.pos()), ("control_character", Pos::new(2, 5)));
     }

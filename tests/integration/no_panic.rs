@@ -36,11 +36,26 @@ proptest! {
         let _ = request::parse("r.yaml", &bytes, cx);
         // Diagnostics always point inside the file.
         if let Err(diags) = request::parse("r.yaml", text.as_bytes(), cx) {
-            let lines = text.split('\n').count();
+            // YAML breaks lines at LF, CRLF and a lone CR.
+            let lines = text.replace("\r\n", "\n").split(['\n', '\r']).count();
             for d in diags {
                 prop_assert!(d.line >= 1 && d.line <= lines + 1, "line {} of {}: {:?}", d.line, lines, d);
                 prop_assert!(d.column >= 1);
             }
         }
     }
+}
+
+/// Found by `parsers_never_panic`: a lone CR breaks a line for the parser, so it must for
+/// every position rotor computes too; and an error at the end of input stays inside the file.
+#[test]
+fn lone_carriage_return_counts_as_a_line_break() {
+    let text = "backends: [{match: \"\rbackends: [{match: \"";
+    let envs = BTreeMap::from([("staging".to_owned(), Environment::default())]);
+    let cx = request::Context {
+        stem: Some("abc"),
+        environments: Some(&envs),
+    };
+    let diags = request::parse("r.yaml", text.as_bytes(), cx).expect_err("invalid");
+    assert_eq!((diags[0].line, diags[0].column), (2, 21), "{diags:?}");
 }
