@@ -58,4 +58,23 @@ pub enum Command {
     },
     /// Print the JSON Schema (draft 2020-12) of the request format.
     Schema,
+    /// Show, read-only, each ref's pointer, previous and pending versions, versions and marker.
+    ///
+    /// With no REF: every ref named by a request in `requests_dir`. Never reads a secret value.
+    Status {
+        /// Refs such as tenant.acme.supabase.service_role.
+        #[arg(value_name = "REF")]
+        refs: Vec<String>,
+    },
+}
+
+impl Command {
+    /// The command's name, as typed.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Validate { .. } => "validate",
+            Self::Schema => "schema",
+            Self::Status { .. } => "status",
+        }
+    }
 }

@@ -11,14 +11,46 @@ pub enum Error {
     #[error(transparent)]
     Usage(#[from] clap::Error),
     /// Input files are invalid; each problem has already been reported with its position.
-    #[error("{count} problem{} found in the input", if *count == 1 { "" } else { "s" })]
+    #[error("{} problem{} found in the input", diagnostics.len(), if diagnostics.len() == 1 { "" } else { "s" })]
     Invalid {
-        /// How many problems were reported.
-        count: usize,
+        /// The problems.
+        diagnostics: Vec<crate::diagnostic::Diagnostic>,
     },
     /// Writing the report failed (a closed pipe, a full disk).
     #[error("cannot write the report: {0}")]
     Output(#[from] std::io::Error),
+    /// A ref named on the command line is not a valid ref.
+    #[error("invalid ref {text}: {reason}")]
+    BadRef {
+        /// The argument, quoted.
+        text: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// The command has no ref to work on; zero refs is an error, not a success.
+    #[error("no refs to {action}: {hint}")]
+    NoRefs {
+        /// What the command would have done.
+        action: &'static str,
+        /// Where refs come from.
+        hint: String,
+    },
+    /// A ref has no backend rule, or its backend cannot be set up.
+    #[error(transparent)]
+    Resolve(#[from] crate::backend::ResolveError),
+    /// A backend call failed.
+    #[error(transparent)]
+    Backend(#[from] crate::backend::BackendError),
+    /// Several refs failed; each has been reported. The exit code is that of the gravest.
+    #[error("{count} of {total} refs failed")]
+    Refs {
+        /// How many failed.
+        count: usize,
+        /// How many there were.
+        total: usize,
+        /// The exit code of the gravest failure.
+        code: u8,
+    },
 }
 
 impl Error {
@@ -31,9 +63,48 @@ impl Error {
     pub fn code(&self) -> u8 {
         match self {
             Self::Usage(e) if !e.use_stderr() => 0,
-            Self::Usage(_) | Self::Invalid { .. } => 2,
+            Self::Usage(_) | Self::Invalid { .. } | Self::BadRef { .. } | Self::NoRefs { .. } => 2,
             Self::Output(_) => 1,
+            Self::Resolve(crate::backend::ResolveError::NoRule(_)) => 2,
+            Self::Resolve(crate::backend::ResolveError::Setup(e)) | Self::Backend(e) => {
+                backend_code(&e.kind)
+            }
+            Self::Refs { code, .. } => *code,
         }
+    }
+}
+
+impl Error {
+    /// A stable code for the JSON report.
+    pub fn report_code(&self) -> &'static str {
+        match self {
+            Self::Usage(_) => "usage",
+            Self::Invalid { .. } => "invalid_input",
+            Self::Output(_) => "output",
+            Self::BadRef { .. } => "invalid_ref",
+            Self::NoRefs { .. } => "no_refs",
+            Self::Resolve(crate::backend::ResolveError::NoRule(_)) => "no_backend_rule",
+            Self::Resolve(crate::backend::ResolveError::Setup(e)) | Self::Backend(e) => {
+                e.kind.code()
+            }
+            Self::Refs { .. } => "refs_failed",
+        }
+    }
+}
+
+/// The exit code of a backend failure (DESIGN §2): a state or permission the user must fix
+/// is a precondition (4); a service that kept failing is unreachable (5); a missing address or
+/// credential is invalid input (2).
+pub fn backend_code(kind: &crate::backend::ErrorKind) -> u8 {
+    use crate::backend::ErrorKind as K;
+    match kind {
+        K::Setup { .. } => 2,
+        K::Unauthorized { .. }
+        | K::Forbidden { .. }
+        | K::NotFound { .. }
+        | K::PointerAbsent { .. }
+        | K::Conflict { .. } => 4,
+        K::Unavailable { .. } | K::Protocol { .. } => 5,
     }
 }
 
@@ -43,10 +114,47 @@ mod tests {
 
     #[test]
     fn invalid_input_is_exit_2() {
-        assert_eq!(Error::Invalid { count: 3 }.code(), 2);
+        let d = crate::diagnostic::Diagnostic::new("x", "f", crate::diagnostic::Pos::START, "m");
+        let two = Error::Invalid {
+            diagnostics: vec![d.clone(), d.clone()],
+        };
+        assert_eq!(two.code(), 2);
+        assert_eq!(two.to_string(), "2 problems found in the input");
         assert_eq!(
-            Error::Invalid { count: 1 }.to_string(),
+            Error::Invalid {
+                diagnostics: vec![d]
+            }
+            .to_string(),
             "1 problem found in the input"
+        );
+    }
+
+    #[test]
+    fn backend_failures_map_to_the_contract() {
+        use crate::backend::ErrorKind as K;
+        assert_eq!(
+            backend_code(&K::Conflict {
+                detail: String::new()
+            }),
+            4
+        );
+        assert_eq!(
+            backend_code(&K::Forbidden {
+                permission: String::new()
+            }),
+            4
+        );
+        assert_eq!(
+            backend_code(&K::Unavailable {
+                detail: String::new()
+            }),
+            5
+        );
+        assert_eq!(
+            backend_code(&K::Setup {
+                detail: String::new()
+            }),
+            2
         );
     }
 }

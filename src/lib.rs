@@ -5,6 +5,8 @@
 //! and [`output`]. [`run`] parses the command line and dispatches; the binary maps the one
 //! [`Error`] type to an exit code in one place ([`report_error`]).
 
+pub mod backend;
+pub mod batch;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -12,6 +14,8 @@ pub mod diagnostic;
 pub mod error;
 pub mod output;
 pub mod request;
+pub mod retry;
+pub mod secret;
 pub mod yaml;
 
 use std::ffi::OsString;
@@ -41,7 +45,25 @@ where
         },
         github_actions: std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true"),
     };
-    commands::dispatch(cli, output)
+    let command = cli.command.name();
+    let result = commands::dispatch(cli, output);
+    if let Err(err) = &result {
+        if output.format == output::Format::Json && !output::json_written() {
+            // Failed before its report: stdout still carries exactly one JSON object.
+            let errors = match err {
+                Error::Invalid { diagnostics } => {
+                    serde_json::to_value(diagnostics).unwrap_or_default()
+                }
+                other => {
+                    serde_json::json!([{"code": other.report_code(), "message": other.to_string()}])
+                }
+            };
+            output.json(
+                &serde_json::json!({"command": command, "result": "error", "errors": errors}),
+            )?;
+        }
+    }
+    result
 }
 
 /// Prints what the user needs to know about `err` on stderr and returns its exit code.

@@ -2,13 +2,18 @@
 //! output channel.
 
 pub mod schema;
+pub mod status;
 pub mod validate;
 
 use std::path::{Path, PathBuf};
 
 use crate::cli::{Cli, Command};
+use crate::config::{self, Config};
+use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::output::Output;
+use crate::request::{self, Request};
+use crate::yaml;
 
 /// What every command needs, resolved from the global options and the environment.
 #[derive(Debug)]
@@ -49,5 +54,79 @@ pub fn dispatch(cli: Cli, output: Output) -> Result<(), Error> {
     match cli.command {
         Command::Validate { paths } => validate::run(&cx, &paths),
         Command::Schema => schema::run(&cx),
+        Command::Status { refs } => runtime()?.block_on(status::run(&cx, &refs)),
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// Reads and validates the config.
+pub(crate) fn load_config(path: &Path, display: &str) -> Result<Config, Vec<Diagnostic>> {
+    let bytes = yaml::read_limited(path, display).map_err(|d| {
+        vec![d.help(format!(
+            "create {display} (see README), or point --config at it"
+        ))]
+    })?;
+    config::parse(display, &bytes)
+}
+
+/// Loads the config, reporting its problems and failing with exit 2 when it is invalid.
+pub(crate) fn require_config(cx: &Context) -> Result<Config, Error> {
+    let display = cx.display(&cx.config_path);
+    load_config(&cx.config_path, &display).or_else(|diags| {
+        for d in &diags {
+            cx.output.diagnostic(d)?;
+        }
+        Err(Error::Invalid { diagnostics: diags })
+    })
+}
+
+/// Every valid request directly in `requests_dir`; any invalid one is reported and fails the run.
+pub(crate) fn load_requests(cx: &Context, config: &Config) -> Result<Vec<Request>, Error> {
+    let dir = cx.repo.join(config.requests_dir.as_str());
+    let mut paths: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    paths.sort();
+    let mut requests = Vec::new();
+    let mut problems = Vec::new();
+    for path in paths {
+        let display = cx.display(&path);
+        let parsed = yaml::read_limited(&path, &display)
+            .map_err(|d| vec![d])
+            .and_then(|bytes| {
+                request::parse(
+                    &display,
+                    &bytes,
+                    request::Context {
+                        stem: path.file_stem().and_then(|s| s.to_str()),
+                        environments: Some(&config.environments),
+                    },
+                )
+            });
+        match parsed {
+            Ok(r) => requests.push(r),
+            Err(diags) => {
+                for d in &diags {
+                    cx.output.diagnostic(d)?;
+                }
+                problems.extend(diags);
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Invalid {
+            diagnostics: problems,
+        });
+    }
+    Ok(requests)
 }

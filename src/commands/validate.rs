@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::Context;
-use crate::config::{self, Config};
+use crate::config::Config;
 use crate::diagnostic::{Diagnostic, Pos};
 use crate::error::Error;
 use crate::output::Format;
@@ -46,7 +46,7 @@ pub fn run(cx: &Context, paths: &[PathBuf]) -> Result<(), Error> {
     let mut errors = Vec::new();
 
     let config_display = cx.display(&cx.config_path);
-    let config = match load_config(&cx.config_path, &config_display) {
+    let config = match super::load_config(&cx.config_path, &config_display) {
         Ok(config) => {
             files.push(FileReport {
                 path: config_display.clone(),
@@ -126,18 +126,9 @@ pub fn run(cx: &Context, paths: &[PathBuf]) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::Invalid {
-            count: errors.len(),
+            diagnostics: errors,
         })
     }
-}
-
-fn load_config(path: &Path, display: &str) -> Result<Config, Vec<Diagnostic>> {
-    let bytes = yaml::read_limited(path, display).map_err(|d| {
-        vec![d.help(format!(
-            "create {display} (see README), or point --config at it"
-        ))]
-    })?;
-    config::parse(display, &bytes)
 }
 
 fn check_request(

@@ -7,6 +7,7 @@
 pub mod workflow;
 
 use std::io::{self, Write as _};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
@@ -94,10 +95,19 @@ impl Output {
 
     /// Prints the one JSON object of a `--format json` run on stdout.
     pub fn json<T: Serialize>(&self, value: &T) -> io::Result<()> {
+        JSON_WRITTEN.store(true, Ordering::SeqCst);
         let mut out = io::stdout().lock();
         serde_json::to_writer(&mut out, value)?;
         writeln!(out)
     }
+}
+
+/// Whether this process has printed its JSON report: one process, one object.
+static JSON_WRITTEN: AtomicBool = AtomicBool::new(false);
+
+/// Whether the JSON report has been printed already.
+pub fn json_written() -> bool {
+    JSON_WRITTEN.load(Ordering::SeqCst)
 }
 
 /// A diagnostic as text, the way compilers print theirs.

@@ -27,6 +27,20 @@ pub fn error_annotation(file: &str, line: usize, col: usize, title: &str, messag
     )
 }
 
+/// Tells the runner to mask a derived credential (an OIDC token, a Vault login token) in every
+/// later log line. Only under GitHub Actions; on stderr, which the runner also reads, so that
+/// stdout stays one JSON object with `--format json`.
+pub fn add_mask(value: &str) {
+    use std::io::Write as _;
+    if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") && !value.is_empty() {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "::add-mask::{}",
+            escape_data(value)
+        );
+    }
+}
+
 /// Makes untrusted text safe to print on its own lines: a line that would start with `::`
 /// (after the whitespace the runner trims) gets a zero-width space between the colons.
 pub fn neutralise(text: &str) -> String {

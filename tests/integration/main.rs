@@ -1,8 +1,10 @@
 //! Integration tests: drive the `rotor` binary, and the library where a process adds nothing.
 
+mod backend_vault;
 mod common;
 mod corpus;
 mod no_panic;
 mod refs;
 mod schema;
+mod services;
 mod validate;

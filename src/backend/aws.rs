@@ -1,0 +1,518 @@
+//! AWS Secrets Manager through the official SDK, labels and tags only.
+//!
+//! The pointer is a staging label (`AWSCURRENT` by default). rotor reads with `DescribeSecret`
+//! and `ListSecretVersionIds`, moves the label with `UpdateSecretVersionStage` and
+//! `RemoveFromVersionId` (the service refuses the move if the label is no longer on that
+//! version: compare-and-swap), and keeps its marker in tags. It never calls `GetSecretValue`.
+//!
+//! Credentials come from the standard chain (environment, profile, web identity: how GitHub
+//! OIDC arrives through `aws-actions/configure-aws-credentials`); `AWS_ENDPOINT_URL` reaches
+//! emulators.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::types::Tag;
+use chrono::{DateTime, Utc};
+
+use super::{
+    BackendError, Environment, ErrorKind, Marker, MarkerState, RefState, Revision, Secret, Version,
+    VersionState,
+};
+use crate::config::AwsBackend;
+use crate::request::VersionId;
+use crate::retry::Policy;
+
+const PENDING: &str = "AWSPENDING";
+const PREVIOUS: &str = "AWSPREVIOUS";
+const TAG_ID: &str = "rotor:rotation-id";
+const TAG_STATE: &str = "rotor:state";
+const TAG_FROM: &str = "rotor:from";
+const TAG_TO: &str = "rotor:to";
+
+/// Clients for one region: one that retries (reads), one that never does (writes).
+#[derive(Debug)]
+pub struct Aws {
+    reads: Client,
+    writes: Client,
+    policy: Policy,
+}
+
+/// How a failed call ended, for deciding what to do next.
+enum Class {
+    /// The request may have been processed: re-read before anything else.
+    Lost(String),
+    /// Refused unprocessed because of a rate limit: safe to send again.
+    Throttled(String),
+    /// A definite answer from the service.
+    Service { code: String, message: String },
+    /// The request could not be built or signed (no credentials, no region).
+    Setup(String),
+}
+
+fn classify<E>(err: &SdkError<E>) -> Class
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match err {
+        SdkError::ServiceError(_) => {
+            let code = err.code().unwrap_or("Unknown").to_owned();
+            let message = err.message().unwrap_or("").to_owned();
+            if matches!(
+                code.as_str(),
+                "ThrottlingException" | "TooManyRequestsException" | "RequestLimitExceeded"
+            ) {
+                Class::Throttled(format!("{code}: {message}"))
+            } else {
+                Class::Service { code, message }
+            }
+        }
+        SdkError::ConstructionFailure(_) => Class::Setup(DisplayErrorContext(err).to_string()),
+        _ => Class::Lost(DisplayErrorContext(err).to_string()),
+    }
+}
+
+impl Aws {
+    /// Builds the clients for a region (or the chain's region).
+    pub(crate) async fn connect(cfg: &AwsBackend, env: &Environment) -> Self {
+        let retry = RetryConfig::standard()
+            .with_max_attempts(4)
+            .with_initial_backoff(Duration::from_millis(200))
+            .with_max_backoff(Duration::from_secs(10));
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .operation_attempt_timeout(Duration::from_secs(15))
+            .operation_timeout(Duration::from_secs(60))
+            .build();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(retry)
+            .timeout_config(timeouts);
+        if let Some(region) = cfg
+            .region
+            .clone()
+            .or_else(|| env.vars.as_ref().and_then(|_| env.var("AWS_REGION")))
+        {
+            loader = loader.region(aws_config::Region::new(region));
+        }
+        // An explicit environment (tests, embedding) is used instead of the process's.
+        if env.vars.is_some() {
+            if let Some(url) = env.var("AWS_ENDPOINT_URL") {
+                loader = loader.endpoint_url(url);
+            }
+            if let (Some(id), Some(key)) = (
+                env.var("AWS_ACCESS_KEY_ID"),
+                env.var("AWS_SECRET_ACCESS_KEY"),
+            ) {
+                loader =
+                    loader.credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+                        id,
+                        key,
+                        env.var("AWS_SESSION_TOKEN"),
+                        None,
+                        "rotor-environment",
+                    ));
+            }
+        }
+        let shared = loader.load().await;
+        let reads = Client::new(&shared);
+        // NOTE: writes are never retried by the SDK: a lost answer must be followed by a read,
+        // not by sending the write again (DESIGN §6).
+        let writes = Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(&shared)
+                .retry_config(RetryConfig::disabled())
+                .build(),
+        );
+        Self {
+            reads,
+            writes,
+            policy: Policy::default(),
+        }
+    }
+
+    fn error(secret: &Secret, call: &str, kind: ErrorKind) -> BackendError {
+        BackendError {
+            secret_ref: secret.secret_ref.to_string(),
+            backend: "aws-secrets-manager",
+            call: call.to_owned(),
+            kind,
+        }
+    }
+
+    fn kind_of(secret: &Secret, call: &str, class: Class) -> ErrorKind {
+        match class {
+            Class::Lost(detail) | Class::Throttled(detail) => ErrorKind::Unavailable { detail },
+            Class::Setup(detail) => ErrorKind::Setup {
+                detail: format!(
+                    "cannot call AWS ({detail}); check the credential chain (AWS_* variables, profile, web identity) and the region"
+                ),
+            },
+            Class::Service { code, message } => match code.as_str() {
+                "AccessDeniedException" => ErrorKind::Forbidden {
+                    permission: format!(
+                        "`secretsmanager:{call}` on the secret {:?} ({message})",
+                        secret.location
+                    ),
+                },
+                "ResourceNotFoundException" => ErrorKind::NotFound {
+                    location: format!("secret {:?}", secret.location),
+                },
+                "UnrecognizedClientException"
+                | "InvalidClientTokenId"
+                | "ExpiredTokenException"
+                | "InvalidSignatureException"
+                | "MissingAuthenticationToken"
+                | "IncompleteSignature" => ErrorKind::Unauthorized {
+                    hint: format!(
+                        "{code}: check the credential chain (AWS_* variables, profile, web identity)"
+                    ),
+                },
+                _ => ErrorKind::Protocol {
+                    detail: format!("{code}: {message}"),
+                },
+            },
+        }
+    }
+
+    /// Reads labels, versions and tags.
+    pub(crate) async fn read(
+        &self,
+        secret: &Secret,
+        stage: &str,
+    ) -> Result<RefState, BackendError> {
+        let described = self
+            .reads
+            .describe_secret()
+            .secret_id(&secret.location)
+            .send()
+            .await
+            .map_err(|e| {
+                Self::error(
+                    secret,
+                    "DescribeSecret",
+                    Self::kind_of(secret, "DescribeSecret", classify(&e)),
+                )
+            })?;
+        let mut listed = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .reads
+                .list_secret_version_ids()
+                .secret_id(&secret.location)
+                .include_deprecated(true)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| {
+                    Self::error(
+                        secret,
+                        "ListSecretVersionIds",
+                        Self::kind_of(secret, "ListSecretVersionIds", classify(&e)),
+                    )
+                })?;
+            listed.extend(page.versions().iter().cloned());
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        let stages: HashMap<String, Vec<String>> = described
+            .version_ids_to_stages()
+            .cloned()
+            .unwrap_or_default();
+        let protocol =
+            |detail: String| Self::error(secret, "DescribeSecret", ErrorKind::Protocol { detail });
+        let parse = |id: &str| {
+            VersionId::parse(id).map_err(|e| protocol(format!("version id {id:?}: {}", e.reason)))
+        };
+        let labelled = |label: &str| -> Result<Vec<VersionId>, BackendError> {
+            let mut ids: Vec<VersionId> = stages
+                .iter()
+                .filter(|(_, labels)| labels.iter().any(|l| l == label))
+                .map(|(id, _)| parse(id))
+                .collect::<Result<_, _>>()?;
+            ids.sort();
+            Ok(ids)
+        };
+        let current = labelled(stage)?.into_iter().next();
+        let previous = labelled(PREVIOUS)?.into_iter().next();
+        let pending = labelled(PENDING)?;
+        let mut versions = Vec::with_capacity(listed.len());
+        for entry in &listed {
+            let Some(id) = entry.version_id() else {
+                continue;
+            };
+            versions.push(Version {
+                id: parse(id)?,
+                created: entry
+                    .created_date()
+                    .and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), d.subsec_nanos())),
+                state: VersionState::Enabled,
+            });
+        }
+        versions.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
+        let tags: HashMap<&str, &str> = described
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?, t.value()?)))
+            .collect();
+        let marker = match tags.get(TAG_ID) {
+            None => None,
+            Some(id) => Some(Marker {
+                rotation_id: (*id).to_owned(),
+                state: tags
+                    .get(TAG_STATE)
+                    .and_then(|s| MarkerState::parse(s))
+                    .ok_or_else(|| protocol(format!("tag {TAG_STATE} is missing or unknown")))?,
+                from: tags.get(TAG_FROM).map(|s| (*s).to_owned()),
+                to: tags.get(TAG_TO).map(|s| (*s).to_owned()),
+            }),
+        };
+        Ok(RefState {
+            current,
+            previous,
+            pending,
+            versions,
+            marker,
+            revision: Revision::Aws { stages },
+        })
+    }
+
+    /// Runs a write, retrying only on throttling; a lost answer is returned as `Lost`.
+    async fn write<T, E, F, Fut>(&self, secret: &Secret, call: &str, send: F) -> Result<T, Class>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, SdkError<E>>>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match send().await {
+                Ok(v) => return Ok(v),
+                Err(e) => match classify(&e) {
+                    Class::Throttled(_) if attempt < self.policy.attempts => {
+                        tokio::time::sleep(self.policy.delay(attempt, None)).await;
+                    }
+                    Class::Throttled(detail) => {
+                        return Err(Class::Throttled(format!(
+                            "{call} for {}: {detail}",
+                            secret.location
+                        )));
+                    }
+                    other => return Err(other),
+                },
+            }
+        }
+    }
+
+    /// Moves `stage` from `from` to `to`; the service refuses if `from` no longer holds it.
+    pub(crate) async fn repoint(
+        &self,
+        secret: &Secret,
+        stage: &str,
+        seen: &RefState,
+        from: &VersionId,
+        to: &VersionId,
+    ) -> Result<RefState, BackendError> {
+        const CALL: &str = "UpdateSecretVersionStage";
+        let conflict = |now: &RefState| {
+            Self::error(
+                secret,
+                CALL,
+                ErrorKind::Conflict {
+                    detail: format!(
+                        "{stage} is on {} rather than {from}",
+                        now.current.as_ref().map_or("no version", VersionId::as_str)
+                    ),
+                },
+            )
+        };
+        if seen.current.as_ref() != Some(from) {
+            return Err(conflict(seen));
+        }
+        for round in 0..2 {
+            let result = self
+                .write(secret, CALL, || {
+                    self.writes
+                        .update_secret_version_stage()
+                        .secret_id(&secret.location)
+                        .version_stage(stage)
+                        .move_to_version_id(to.as_str())
+                        .remove_from_version_id(from.as_str())
+                        .send()
+                })
+                .await;
+            match result {
+                Ok(_) => return self.read(secret, stage).await,
+                Err(Class::Lost(detail)) => {
+                    // Never re-send blindly: learn whether the move landed.
+                    let now = self.read(secret, stage).await?;
+                    if now.current.as_ref() == Some(to) {
+                        return Ok(now);
+                    }
+                    if now.current.as_ref() != Some(from) || round == 1 {
+                        return Err(Self::error(
+                            secret,
+                            CALL,
+                            ErrorKind::Unavailable {
+                                detail: format!(
+                                    "the answer was lost ({detail}) and {stage} is still not on {to}"
+                                ),
+                            },
+                        ));
+                    }
+                }
+                Err(Class::Service { code, message })
+                    if code == "InvalidParameterException" || code == "InvalidRequestException" =>
+                {
+                    // The service's compare-and-swap: find out whether the label moved away.
+                    let now = self.read(secret, stage).await?;
+                    if now.current.as_ref() != Some(from) {
+                        return Err(conflict(&now));
+                    }
+                    return Err(Self::error(
+                        secret,
+                        CALL,
+                        ErrorKind::Protocol {
+                            detail: format!("{code}: {message}"),
+                        },
+                    ));
+                }
+                Err(other) => {
+                    return Err(Self::error(
+                        secret,
+                        CALL,
+                        Self::kind_of(secret, CALL, other),
+                    ));
+                }
+            }
+        }
+        Err(conflict(seen))
+    }
+
+    /// Removes `AWSPENDING` from `version`, if it still has it.
+    pub(crate) async fn clear_pending(
+        &self,
+        secret: &Secret,
+        stage: &str,
+        seen: &RefState,
+        version: &VersionId,
+    ) -> Result<(), BackendError> {
+        const CALL: &str = "UpdateSecretVersionStage";
+        let Revision::Aws { stages } = &seen.revision else {
+            return Ok(());
+        };
+        let labelled = stages
+            .get(version.as_str())
+            .is_some_and(|labels| labels.iter().any(|l| l == PENDING));
+        if !labelled {
+            return Ok(());
+        }
+        match self
+            .write(secret, CALL, || {
+                self.writes
+                    .update_secret_version_stage()
+                    .secret_id(&secret.location)
+                    .version_stage(PENDING)
+                    .remove_from_version_id(version.as_str())
+                    .send()
+            })
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Removing a label is idempotent: re-read and judge by the result.
+            Err(Class::Lost(_) | Class::Service { .. }) => {
+                let now = self.read(secret, stage).await?;
+                if now.pending.contains(version) {
+                    Err(Self::error(
+                        secret,
+                        CALL,
+                        ErrorKind::Unavailable {
+                            detail: format!("{PENDING} is still on {version}"),
+                        },
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            Err(other) => Err(Self::error(
+                secret,
+                CALL,
+                Self::kind_of(secret, CALL, other),
+            )),
+        }
+    }
+
+    /// Writes (or with `None` removes) rotor's marker tags.
+    pub(crate) async fn write_marker(
+        &self,
+        secret: &Secret,
+        _seen: &RefState,
+        marker: Option<&Marker>,
+    ) -> Result<(), BackendError> {
+        let mut tags = Vec::new();
+        let mut remove = Vec::new();
+        match marker {
+            Some(m) => {
+                tags.push((TAG_ID, m.rotation_id.clone()));
+                tags.push((TAG_STATE, m.state.as_str().to_owned()));
+                match &m.from {
+                    Some(f) => tags.push((TAG_FROM, f.clone())),
+                    None => remove.push(TAG_FROM),
+                }
+                match &m.to {
+                    Some(t) => tags.push((TAG_TO, t.clone())),
+                    None => remove.push(TAG_TO),
+                }
+            }
+            None => remove.extend([TAG_ID, TAG_STATE, TAG_FROM, TAG_TO]),
+        }
+        // Tagging is idempotent (the same tags, the same result): a lost answer is retried once
+        // the read confirms nothing else changed, by the caller's read-back.
+        if !tags.is_empty() {
+            let tag_list: Vec<Tag> = tags
+                .iter()
+                .map(|(k, v)| Tag::builder().key(*k).value(v).build())
+                .collect();
+            self.write(secret, "TagResource", || {
+                self.writes
+                    .tag_resource()
+                    .secret_id(&secret.location)
+                    .set_tags(Some(tag_list.clone()))
+                    .send()
+            })
+            .await
+            .map_err(|c| {
+                Self::error(
+                    secret,
+                    "TagResource",
+                    Self::kind_of(secret, "TagResource", c),
+                )
+            })?;
+        }
+        if !remove.is_empty() {
+            self.write(secret, "UntagResource", || {
+                self.writes
+                    .untag_resource()
+                    .secret_id(&secret.location)
+                    .set_tag_keys(Some(remove.iter().map(|k| (*k).to_owned()).collect()))
+                    .send()
+            })
+            .await
+            .map_err(|c| {
+                Self::error(
+                    secret,
+                    "UntagResource",
+                    Self::kind_of(secret, "UntagResource", c),
+                )
+            })?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,655 @@
+//! The secret managers (DESIGN §6): what one ref's secret looks like, and how its pointer moves.
+//!
+//! A backend answers, for one ref and **without ever reading a value**: the versions (id,
+//! creation time, state), the version the pointer designates, the previous and pending ones,
+//! and rotor's marker. It moves the pointer only by compare-and-swap. Two backends exist,
+//! dispatched by enum: [`vault`] (Vault/OpenBao KV v2, over reqwest) and [`aws`] (AWS Secrets
+//! Manager, over the official SDK).
+
+pub mod aws;
+pub mod vault;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::config::{Backend as BackendConfig, Config};
+use crate::request::{SecretRef, VersionId};
+
+/// A version's state. AWS versions are always `enabled` while listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VersionState {
+    /// Usable.
+    Enabled,
+    /// Kept but not usable.
+    Disabled,
+    /// Soft-deleted (Vault `deletion_time` in the past); recoverable.
+    Deleted,
+    /// Destroyed; gone for good.
+    Destroyed,
+}
+
+/// One version of a secret, without its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Version {
+    /// The version id.
+    pub id: VersionId,
+    /// When it was created, if the backend says.
+    pub created: Option<DateTime<Utc>>,
+    /// Its state.
+    pub state: VersionState,
+}
+
+/// The state recorded by rotor's marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarkerState {
+    /// A rotation holds the ref (written before the pointer moves).
+    Pending,
+    /// The rotation succeeded.
+    Done,
+    /// The rotation was rolled back.
+    RolledBack,
+    /// The pointer stays on the verified target but the audit trail was not confirmed.
+    Failed,
+}
+
+impl MarkerState {
+    /// The marker's spelling in the backend.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Done => "done",
+            Self::RolledBack => "rolled_back",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Parses the backend's spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "pending" => Self::Pending,
+            "done" => Self::Done,
+            "rolled_back" => Self::RolledBack,
+            "failed" => Self::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// rotor's marker on a secret: which rotation last touched it, and how that ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Marker {
+    /// The rotation id.
+    pub rotation_id: String,
+    /// Its state; `pending` means the ref is locked by that rotation.
+    pub state: MarkerState,
+    /// The version the pointer moved from.
+    pub from: Option<String>,
+    /// The version the pointer moved to.
+    pub to: Option<String>,
+}
+
+/// What a backend knows about one ref, read without reading any value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefState {
+    /// The version the pointer designates; `None` when a Vault secret has no pointer yet.
+    pub current: Option<VersionId>,
+    /// The previous known-good version.
+    pub previous: Option<VersionId>,
+    /// Pending versions: AWS's `AWSPENDING`; on Vault, the usable versions newer than the pointer.
+    pub pending: Vec<VersionId>,
+    /// Every version, newest first.
+    pub versions: Vec<Version>,
+    /// rotor's marker, if any.
+    pub marker: Option<Marker>,
+    /// What the next compare-and-swap must check against.
+    pub(crate) revision: Revision,
+}
+
+/// The backend-specific part of a read that a later write must carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Revision {
+    /// Vault/OpenBao: the whole `custom_metadata` (a write replaces it) and, on OpenBao, the
+    /// `current_metadata_version` that `metadata_cas` checks.
+    Vault {
+        custom: std::collections::BTreeMap<String, String>,
+        metadata_version: Option<u64>,
+    },
+    /// AWS: labels are checked by the service itself (`RemoveFromVersionId`).
+    Aws {
+        stages: HashMap<String, Vec<String>>,
+    },
+}
+
+impl RefState {
+    /// The version `id`, if the backend lists it.
+    pub fn version(&self, id: &VersionId) -> Option<&Version> {
+        self.versions.iter().find(|v| &v.id == id)
+    }
+
+    /// The version a rotation moves to: `to` when the request names one, else the single
+    /// pending version; it must exist, be enabled and differ from the current one.
+    pub fn target(&self, to: Option<&VersionId>) -> Result<VersionId, TargetProblem> {
+        let current = self.current.as_ref().ok_or(TargetProblem::NoPointer)?;
+        let target = match to {
+            Some(t) => t.clone(),
+            None => match self.pending.as_slice() {
+                [] => return Err(TargetProblem::NoPending),
+                [one] => one.clone(),
+                several => {
+                    return Err(TargetProblem::SeveralPending(
+                        several.iter().map(ToString::to_string).collect(),
+                    ));
+                }
+            },
+        };
+        let version = self
+            .version(&target)
+            .ok_or_else(|| TargetProblem::Missing(target.to_string()))?;
+        if version.state != VersionState::Enabled {
+            return Err(TargetProblem::NotEnabled(target.to_string(), version.state));
+        }
+        if &target == current {
+            return Err(TargetProblem::AlreadyCurrent(target.to_string()));
+        }
+        Ok(target)
+    }
+
+    /// Whether the ref is locked by a rotation other than `rotation_id`.
+    pub fn locked_by_other(&self, rotation_id: &str) -> Option<&Marker> {
+        self.marker
+            .as_ref()
+            .filter(|m| m.state == MarkerState::Pending && m.rotation_id != rotation_id)
+    }
+}
+
+/// Why a ref has no version to rotate to (DESIGN §7, preconditions; exit 4).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetProblem {
+    /// The pointer is absent (Vault), so there is nothing to compare or roll back to.
+    #[error("the secret has no pointer yet")]
+    NoPointer,
+    /// No `to` in the request and no pending version in the backend.
+    #[error(
+        "no pending version: provision the new value in the secret manager first (runbook precondition 3), or name `to`"
+    )]
+    NoPending,
+    /// No `to` and several pending versions.
+    #[error("several pending versions ({}): name the target with `to`", .0.join(", "))]
+    SeveralPending(Vec<String>),
+    /// The target version does not exist.
+    #[error("target version {0} does not exist")]
+    Missing(String),
+    /// The target version exists but cannot be used.
+    #[error("target version {0} is {1:?}, not enabled")]
+    NotEnabled(String, VersionState),
+    /// The target is already what the pointer designates.
+    #[error("the pointer already designates version {0}")]
+    AlreadyCurrent(String),
+}
+
+/// What went wrong, in terms the user can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ErrorKind {
+    /// The backend rejected rotor's credentials (401, or AWS's unrecognised/expired token).
+    #[error("the credentials were rejected: {hint}")]
+    Unauthorized {
+        /// Where rotor took the credentials from.
+        hint: String,
+    },
+    /// The credentials lack a permission (403, `AccessDeniedException`).
+    #[error("permission denied: rotor needs {permission}")]
+    Forbidden {
+        /// The permission to grant.
+        permission: String,
+    },
+    /// The secret does not exist where the config says (404, `ResourceNotFoundException`).
+    #[error("no secret at {location}; check the backend rule's path/name template and mount")]
+    NotFound {
+        /// Where rotor looked.
+        location: String,
+    },
+    /// A Vault secret without its pointer in `custom_metadata`.
+    #[error(
+        "the secret has no pointer yet; set it to the version the application uses now: `{command}`"
+    )]
+    PointerAbsent {
+        /// The command that sets it.
+        command: String,
+    },
+    /// The compare-and-swap found the state changed since rotor read it.
+    #[error("conflict: {detail}")]
+    Conflict {
+        /// What changed.
+        detail: String,
+    },
+    /// The backend stayed unreachable, throttled or failing after retries.
+    #[error("unavailable after retries: {detail}")]
+    Unavailable {
+        /// The last failure.
+        detail: String,
+    },
+    /// rotor cannot reach or authenticate to the backend as configured (no address, no token).
+    #[error("{detail}")]
+    Setup {
+        /// What is missing.
+        detail: String,
+    },
+    /// The backend answered something rotor does not understand.
+    #[error("unexpected answer: {detail}")]
+    Protocol {
+        /// What was unexpected.
+        detail: String,
+    },
+}
+
+impl ErrorKind {
+    /// A stable code for reports.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthorized { .. } => "backend_unauthorized",
+            Self::Forbidden { .. } => "backend_forbidden",
+            Self::NotFound { .. } => "secret_not_found",
+            Self::PointerAbsent { .. } => "pointer_absent",
+            Self::Conflict { .. } => "conflict",
+            Self::Unavailable { .. } => "backend_unavailable",
+            Self::Setup { .. } => "backend_setup",
+            Self::Protocol { .. } => "backend_protocol",
+        }
+    }
+}
+
+/// A backend call that failed: which ref, which backend, which call, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{secret_ref}: {backend} {call}: {kind}")]
+pub struct BackendError {
+    /// The ref concerned.
+    pub secret_ref: String,
+    /// `vault` or `aws-secrets-manager`.
+    pub backend: &'static str,
+    /// The API call, e.g. `GET secret/metadata/…` or `UpdateSecretVersionStage`.
+    pub call: String,
+    /// Why.
+    pub kind: ErrorKind,
+}
+
+/// Where one ref's secret lives, and the client that reaches it.
+#[derive(Debug, Clone)]
+pub struct Secret {
+    /// The ref.
+    pub secret_ref: SecretRef,
+    /// The secret's path (Vault) or name (AWS), from the backend rule's template.
+    pub location: String,
+    client: Client,
+}
+
+/// The client (one per service, shared by every ref it serves) and the rule's settings.
+#[derive(Debug, Clone)]
+enum Client {
+    Vault {
+        client: Arc<vault::Vault>,
+        mount: String,
+        pointer_key: String,
+    },
+    Aws {
+        client: Arc<aws::Aws>,
+        stage: String,
+    },
+}
+
+impl Secret {
+    /// `vault` or `aws-secrets-manager`.
+    pub const fn backend(&self) -> &'static str {
+        match self.client {
+            Client::Vault { .. } => "vault",
+            Client::Aws { .. } => "aws-secrets-manager",
+        }
+    }
+
+    /// A description for logs: backend and location.
+    pub fn describe(&self) -> String {
+        match &self.client {
+            Client::Vault { mount, .. } => format!("vault {mount}/{}", self.location),
+            Client::Aws { stage, .. } => format!("aws-secrets-manager {} ({stage})", self.location),
+        }
+    }
+
+    /// For a Vault secret without its pointer: the command that sets it (DESIGN §6).
+    pub fn pointer_hint(&self) -> Option<String> {
+        match &self.client {
+            Client::Vault {
+                mount, pointer_key, ..
+            } => Some(vault::set_pointer_command(
+                mount,
+                pointer_key,
+                &self.location,
+            )),
+            Client::Aws { .. } => None,
+        }
+    }
+
+    /// Reads the state.
+    pub async fn read(&self) -> Result<RefState, BackendError> {
+        match &self.client {
+            Client::Vault {
+                client,
+                mount,
+                pointer_key,
+            } => client.read(self, mount, pointer_key).await,
+            Client::Aws { client, stage } => client.read(self, stage).await,
+        }
+    }
+
+    /// Locks the ref for `rotation_id` by writing a `pending` marker, checked against `seen`.
+    pub async fn lock(
+        &self,
+        seen: &RefState,
+        rotation_id: &str,
+        from: &VersionId,
+        to: &VersionId,
+    ) -> Result<RefState, BackendError> {
+        let marker = Marker {
+            rotation_id: rotation_id.to_owned(),
+            state: MarkerState::Pending,
+            from: Some(from.to_string()),
+            to: Some(to.to_string()),
+        };
+        self.write_marker(seen, Some(&marker)).await?;
+        let now = self.read().await?;
+        // On AWS tags have no compare-and-swap: read back to make sure the lock is ours.
+        match now.marker.as_ref() {
+            Some(m) if m.rotation_id == rotation_id && m.state == MarkerState::Pending => Ok(now),
+            other => Err(self.error(
+                "lock",
+                ErrorKind::Conflict {
+                    detail: format!(
+                        "another writer changed the marker while rotor locked the ref (now {})",
+                        other.map_or("absent".to_owned(), |m| format!(
+                            "{} {}",
+                            m.rotation_id,
+                            m.state.as_str()
+                        ))
+                    ),
+                },
+            )),
+        }
+    }
+
+    /// Moves the pointer from `from` to `to`, failing with a conflict if it no longer
+    /// designates `from`. Records `from` as the previous version.
+    pub async fn repoint(
+        &self,
+        seen: &RefState,
+        from: &VersionId,
+        to: &VersionId,
+    ) -> Result<RefState, BackendError> {
+        match &self.client {
+            Client::Vault {
+                client,
+                mount,
+                pointer_key,
+            } => {
+                client
+                    .repoint(self, mount, pointer_key, seen, from, to)
+                    .await
+            }
+            Client::Aws { client, stage } => client.repoint(self, stage, seen, from, to).await,
+        }
+    }
+
+    /// Records the rotation's final state in the marker, releasing the lock.
+    pub async fn finish(
+        &self,
+        seen: &RefState,
+        rotation_id: &str,
+        state: MarkerState,
+    ) -> Result<RefState, BackendError> {
+        let mut marker = seen.marker.clone().unwrap_or(Marker {
+            rotation_id: rotation_id.to_owned(),
+            state,
+            from: None,
+            to: None,
+        });
+        marker.rotation_id = rotation_id.to_owned();
+        marker.state = state;
+        self.write_marker(seen, Some(&marker)).await?;
+        self.read().await
+    }
+
+    /// Removes rotor's marker (a lock released after a conflict); only if it is `rotation_id`'s.
+    pub async fn unlock(
+        &self,
+        seen: &RefState,
+        rotation_id: &str,
+    ) -> Result<RefState, BackendError> {
+        if seen
+            .marker
+            .as_ref()
+            .is_some_and(|m| m.rotation_id == rotation_id)
+        {
+            self.write_marker(seen, None).await?;
+            return self.read().await;
+        }
+        Ok(seen.clone())
+    }
+
+    /// Removes the pending label from `version` (AWS `AWSPENDING`); nothing to do on Vault.
+    pub async fn clear_pending(
+        &self,
+        seen: &RefState,
+        version: &VersionId,
+    ) -> Result<(), BackendError> {
+        match &self.client {
+            Client::Vault { .. } => Ok(()),
+            Client::Aws { client, stage } => client.clear_pending(self, stage, seen, version).await,
+        }
+    }
+
+    async fn write_marker(
+        &self,
+        seen: &RefState,
+        marker: Option<&Marker>,
+    ) -> Result<(), BackendError> {
+        match &self.client {
+            Client::Vault { client, mount, .. } => {
+                client.write_marker(self, mount, seen, marker).await
+            }
+            Client::Aws { client, .. } => client.write_marker(self, seen, marker).await,
+        }
+    }
+
+    fn error(&self, call: &str, kind: ErrorKind) -> BackendError {
+        BackendError {
+            secret_ref: self.secret_ref.to_string(),
+            backend: self.backend(),
+            call: call.to_owned(),
+            kind,
+        }
+    }
+}
+
+/// Why a ref cannot be given a backend.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    /// No `backends` rule matches the ref.
+    #[error(
+        "{0}: no `backends` rule in the config matches this ref; add one (rules are globs, first match wins)"
+    )]
+    NoRule(String),
+    /// The backend cannot be set up (no address, no token, a failed login).
+    #[error(transparent)]
+    Setup(#[from] BackendError),
+}
+
+/// Builds each backend client once and hands out [`Secret`]s.
+#[derive(Debug, Default)]
+pub struct Backends {
+    vault: HashMap<String, Arc<vault::Vault>>,
+    aws: HashMap<Option<String>, Arc<aws::Aws>>,
+}
+
+/// How clients reach the outside world; a seam for tests, defaulting to the process environment.
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    /// Variables to read instead of the process environment, when set.
+    pub vars: Option<HashMap<String, String>>,
+}
+
+impl Environment {
+    /// A variable, from the override map or the process environment; empty counts as absent.
+    pub fn var(&self, name: &str) -> Option<String> {
+        let value = match &self.vars {
+            Some(vars) => vars.get(name).cloned(),
+            None => std::env::var(name).ok(),
+        };
+        value.filter(|v| !v.trim().is_empty())
+    }
+}
+
+impl Backends {
+    /// The secret of `secret_ref`, building the client of its backend on first use.
+    pub async fn resolve(
+        &mut self,
+        config: &Config,
+        secret_ref: &SecretRef,
+        env: &Environment,
+    ) -> Result<Secret, ResolveError> {
+        let rule = config
+            .backend_for(secret_ref.as_str())
+            .ok_or_else(|| ResolveError::NoRule(secret_ref.to_string()))?;
+        let vars = [
+            ("ref", secret_ref.as_str()),
+            ("slug", secret_ref.slug()),
+            ("provider", secret_ref.provider()),
+            ("key", secret_ref.key()),
+        ];
+        let (location, client) = match &rule.backend {
+            BackendConfig::Vault(cfg) => {
+                let key = vault::Vault::client_key(cfg, env);
+                let client = match self.vault.get(&key) {
+                    Some(c) => c.clone(),
+                    None => {
+                        let c = Arc::new(vault::Vault::connect(cfg, env, secret_ref).await?);
+                        self.vault.insert(key, c.clone());
+                        c
+                    }
+                };
+                let client = Client::Vault {
+                    client,
+                    mount: cfg.mount.clone(),
+                    pointer_key: cfg.pointer_key.clone(),
+                };
+                (cfg.path.render(&vars), client)
+            }
+            BackendConfig::Aws(cfg) => {
+                let key = cfg.region.clone();
+                let client = match self.aws.get(&key) {
+                    Some(c) => c.clone(),
+                    None => {
+                        let c = Arc::new(aws::Aws::connect(cfg, env).await);
+                        self.aws.insert(key, c.clone());
+                        c
+                    }
+                };
+                let client = Client::Aws {
+                    client,
+                    stage: cfg.stage.clone(),
+                };
+                (cfg.name.render(&vars), client)
+            }
+        };
+        Ok(Secret {
+            secret_ref: secret_ref.clone(),
+            location,
+            client,
+        })
+    }
+}
+
+impl fmt::Display for MarkerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(id: &str) -> VersionId {
+        VersionId::parse(id).expect("version id")
+    }
+
+    fn state(
+        current: Option<&str>,
+        pending: &[&str],
+        versions: &[(&str, VersionState)],
+    ) -> RefState {
+        RefState {
+            current: current.map(v),
+            previous: None,
+            pending: pending.iter().map(|p| v(p)).collect(),
+            versions: versions
+                .iter()
+                .map(|(id, state)| Version {
+                    id: v(id),
+                    created: None,
+                    state: *state,
+                })
+                .collect(),
+            marker: None,
+            revision: Revision::Aws {
+                stages: HashMap::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn target_rules() {
+        use VersionState::{Destroyed, Enabled};
+        let s = state(
+            Some("2"),
+            &["3"],
+            &[
+                ("1", Enabled),
+                ("2", Enabled),
+                ("3", Enabled),
+                ("4", Destroyed),
+            ],
+        );
+        assert_eq!(s.target(None), Ok(v("3")));
+        assert_eq!(s.target(Some(&v("1"))), Ok(v("1")));
+        assert_eq!(
+            s.target(Some(&v("9"))),
+            Err(TargetProblem::Missing("9".into()))
+        );
+        assert_eq!(
+            s.target(Some(&v("4"))),
+            Err(TargetProblem::NotEnabled("4".into(), Destroyed))
+        );
+        assert_eq!(
+            s.target(Some(&v("2"))),
+            Err(TargetProblem::AlreadyCurrent("2".into()))
+        );
+        let none = state(Some("2"), &[], &[("2", Enabled)]);
+        assert_eq!(none.target(None), Err(TargetProblem::NoPending));
+        let several = state(
+            Some("1"),
+            &["2", "3"],
+            &[("1", Enabled), ("2", Enabled), ("3", Enabled)],
+        );
+        assert_eq!(
+            several.target(None),
+            Err(TargetProblem::SeveralPending(vec!["2".into(), "3".into()]))
+        );
+        assert_eq!(
+            state(None, &[], &[]).target(None),
+            Err(TargetProblem::NoPointer)
+        );
+    }
+}

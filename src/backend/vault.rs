@@ -1,0 +1,851 @@
+//! Vault and OpenBao KV version 2, metadata only, over reqwest.
+//!
+//! rotor touches exactly one path per secret: `<mount>/metadata/<path>`. The pointer and
+//! rotor's marker live in its `custom_metadata`; no request ever goes to `<mount>/data/`, so a
+//! token with no access to data at all is enough (and is what the tests use).
+//!
+//! Compare-and-swap: OpenBao reports `current_metadata_version` and checks `metadata_cas`
+//! against it on every metadata write. HashiCorp Vault has no metadata check-and-set; rotor
+//! recognises it by the missing field and falls back to write-then-verify (see README).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use url::Url;
+
+use super::{
+    BackendError, Environment, ErrorKind, Marker, MarkerState, RefState, Revision, Secret, Version,
+    VersionState,
+};
+use crate::config::{VaultAuth, VaultBackend};
+use crate::request::{SecretRef, VersionId};
+use crate::retry::{self, Policy};
+use crate::secret::SecretString;
+
+const MARKER_KEYS: [&str; 4] = ["rotor_rotation_id", "rotor_state", "rotor_from", "rotor_to"];
+const PREVIOUS_KEY: &str = "rotor_previous";
+
+/// A connection to one Vault/OpenBao server with one identity.
+#[derive(Debug)]
+pub struct Vault {
+    http: reqwest::Client,
+    address: Url,
+    token: SecretString,
+    namespace: Option<String>,
+    policy: Policy,
+}
+
+#[derive(Debug, Deserialize)]
+struct MetadataResponse {
+    data: Metadata,
+}
+
+#[derive(Debug, Deserialize)]
+struct Metadata {
+    #[serde(default)]
+    current_metadata_version: Option<u64>,
+    #[serde(default)]
+    custom_metadata: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    versions: BTreeMap<String, VersionMeta>,
+}
+
+#[derive(Debug, Deserialize)]
+struct VersionMeta {
+    #[serde(default)]
+    created_time: Option<String>,
+    #[serde(default)]
+    deletion_time: Option<String>,
+    #[serde(default)]
+    destroyed: bool,
+}
+
+/// The outcome of one HTTP exchange.
+enum Failure {
+    /// The request may or may not have been processed (timeout, reset, 5xx on a write).
+    Lost(String),
+    /// A definite failure.
+    Final(ErrorKind),
+}
+
+impl Vault {
+    /// Clients are shared per server and identity.
+    pub(crate) fn client_key(cfg: &VaultBackend, env: &Environment) -> String {
+        let address = address(cfg, env).map_or_else(String::new, |u| u.to_string());
+        match &cfg.auth {
+            VaultAuth::Token => format!("{address} token"),
+            VaultAuth::Jwt {
+                role,
+                path,
+                audience,
+            } => {
+                format!(
+                    "{address} jwt {path} {role} {}",
+                    audience.as_deref().unwrap_or("")
+                )
+            }
+        }
+    }
+
+    /// Builds the client and authenticates (a JWT login happens here, once).
+    pub(crate) async fn connect(
+        cfg: &VaultBackend,
+        env: &Environment,
+        for_ref: &SecretRef,
+    ) -> Result<Self, BackendError> {
+        let setup = |call: &str, detail: String| BackendError {
+            secret_ref: for_ref.to_string(),
+            backend: "vault",
+            call: call.to_owned(),
+            kind: ErrorKind::Setup { detail },
+        };
+        let address = address(cfg, env).ok_or_else(|| {
+            setup(
+                "connect",
+                "no Vault address: set `address` in the backend rule, or $VAULT_ADDR / $BAO_ADDR"
+                    .to_owned(),
+            )
+        })?;
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("rotor/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(15))
+            .build()
+            .map_err(|e| setup("connect", format!("cannot build the HTTP client: {e}")))?;
+        let namespace = env
+            .var("VAULT_NAMESPACE")
+            .or_else(|| env.var("BAO_NAMESPACE"));
+        let mut vault = Self {
+            http,
+            address,
+            token: SecretString::new(String::new()),
+            namespace,
+            policy: Policy::default(),
+        };
+        vault.token = match &cfg.auth {
+            VaultAuth::Token => env
+                .var("VAULT_TOKEN")
+                .or_else(|| env.var("BAO_TOKEN"))
+                .map(SecretString::new)
+                .ok_or_else(|| {
+                    setup(
+                        "connect",
+                        "no Vault token: set $VAULT_TOKEN or $BAO_TOKEN, or use `auth: {method: jwt, role: …}` with GitHub OIDC".to_owned(),
+                    )
+                })?,
+            VaultAuth::Jwt { role, path, audience } => {
+                vault.login_jwt(env, role, path, audience.as_deref(), for_ref).await?
+            }
+        };
+        Ok(vault)
+    }
+
+    /// Logs in with the GitHub Actions OIDC token (`auth/<path>/login`).
+    async fn login_jwt(
+        &self,
+        env: &Environment,
+        role: &str,
+        path: &str,
+        audience: Option<&str>,
+        for_ref: &SecretRef,
+    ) -> Result<SecretString, BackendError> {
+        let err = |call: &str, kind: ErrorKind| BackendError {
+            secret_ref: for_ref.to_string(),
+            backend: "vault",
+            call: call.to_owned(),
+            kind,
+        };
+        let (Some(request_url), Some(request_token)) = (
+            env.var("ACTIONS_ID_TOKEN_REQUEST_URL"),
+            env.var("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+                .map(SecretString::new),
+        ) else {
+            return Err(err(
+                "OIDC token request",
+                ErrorKind::Setup {
+                    detail: "no GitHub OIDC token: the job needs `permissions: id-token: write` (ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN are unset)".to_owned(),
+                },
+            ));
+        };
+        let mut url = Url::parse(&request_url).map_err(|e| {
+            err(
+                "OIDC token request",
+                ErrorKind::Setup {
+                    detail: format!("ACTIONS_ID_TOKEN_REQUEST_URL is not a URL: {e}"),
+                },
+            )
+        })?;
+        if let Some(aud) = audience {
+            url.query_pairs_mut().append_pair("audience", aud);
+        }
+        let mut auth =
+            reqwest::header::HeaderValue::from_str(&format!("Bearer {}", request_token.expose()))
+                .map_err(|_| {
+                err(
+                    "OIDC token request",
+                    ErrorKind::Setup {
+                        detail: "ACTIONS_ID_TOKEN_REQUEST_TOKEN is not a valid header value"
+                            .to_owned(),
+                    },
+                )
+            })?;
+        auth.set_sensitive(true);
+        let oidc = self
+            .http
+            .get(url)
+            .header(reqwest::header::AUTHORIZATION, auth)
+            .send()
+            .await
+            .map_err(|e| {
+                err(
+                    "OIDC token request",
+                    ErrorKind::Unavailable {
+                        detail: e.without_url().to_string(),
+                    },
+                )
+            })?;
+        if !oidc.status().is_success() {
+            return Err(err(
+                "OIDC token request",
+                ErrorKind::Unauthorized {
+                    hint: format!(
+                        "GitHub answered {} to the OIDC token request",
+                        oidc.status()
+                    ),
+                },
+            ));
+        }
+        let body: Value = oidc.json().await.map_err(|e| {
+            err(
+                "OIDC token request",
+                ErrorKind::Protocol {
+                    detail: e.without_url().to_string(),
+                },
+            )
+        })?;
+        let jwt = body
+            .get("value")
+            .and_then(Value::as_str)
+            .map(SecretString::new)
+            .ok_or_else(|| {
+                err(
+                    "OIDC token request",
+                    ErrorKind::Protocol {
+                        detail: "no `value` in the answer".to_owned(),
+                    },
+                )
+            })?;
+        crate::output::workflow::add_mask(jwt.expose());
+
+        let login_path = format!("auth/{path}/login");
+        let call = format!("POST {login_path}");
+        let body = json!({"role": role, "jwt": jwt.expose()});
+        let (status, answer) = self
+            .exchange(
+                Method::POST,
+                self.url(&login_path, &[]),
+                Some(&body),
+                None,
+                false,
+            )
+            .await
+            .map_err(|f| match f {
+                Failure::Lost(detail) => err(&call, ErrorKind::Unavailable { detail }),
+                Failure::Final(kind) => err(&call, kind),
+            })?;
+        if !status.is_success() {
+            return Err(err(
+                &call,
+                match status {
+                    StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => {
+                        ErrorKind::Unauthorized {
+                            hint: format!(
+                                "the JWT login as role `{role}` was refused ({}); check the role's bound_audiences and bound_claims for this repository and workflow",
+                                vault_errors(&answer)
+                            ),
+                        }
+                    }
+                    _ => ErrorKind::Protocol {
+                        detail: format!("{status}: {}", vault_errors(&answer)),
+                    },
+                },
+            ));
+        }
+        let token = answer
+            .pointer("/auth/client_token")
+            .and_then(Value::as_str)
+            .map(SecretString::new)
+            .ok_or_else(|| {
+                err(
+                    &call,
+                    ErrorKind::Protocol {
+                        detail: "no auth.client_token in the login answer".to_owned(),
+                    },
+                )
+            })?;
+        crate::output::workflow::add_mask(token.expose());
+        Ok(token)
+    }
+
+    fn url(&self, path: &str, extra: &[&str]) -> Url {
+        let mut url = self.address.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().push("v1");
+            segments.extend(path.split('/').filter(|s| !s.is_empty()));
+            segments.extend(
+                extra
+                    .iter()
+                    .flat_map(|p| p.split('/'))
+                    .filter(|s| !s.is_empty()),
+            );
+        }
+        url
+    }
+
+    fn metadata_url(&self, mount: &str, location: &str) -> Url {
+        self.url(mount, &["metadata", location])
+    }
+
+    /// One exchange, with retries where repeating is safe: every attempt of a read, and a
+    /// write the server refused unprocessed (429).
+    async fn exchange(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        token: Option<&SecretString>,
+        idempotent: bool,
+    ) -> Result<(StatusCode, Value), Failure> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut req = self
+                .http
+                .request(method.clone(), url.clone())
+                .header("X-Vault-Request", "true");
+            if let Some(token) = token {
+                let mut value =
+                    reqwest::header::HeaderValue::from_str(token.expose()).map_err(|_| {
+                        Failure::Final(ErrorKind::Setup {
+                            detail: "the Vault token is not a valid header value".to_owned(),
+                        })
+                    })?;
+                value.set_sensitive(true);
+                req = req.header("X-Vault-Token", value);
+            }
+            if let Some(ns) = &self.namespace {
+                req = req.header("X-Vault-Namespace", ns);
+            }
+            if let Some(body) = body {
+                req = req.json(body);
+            }
+            let last = attempt >= self.policy.attempts;
+            match req.send().await {
+                Err(e) => {
+                    // A connection that was never made cannot have delivered a write.
+                    let undelivered = e.is_connect();
+                    let detail = e.without_url().to_string();
+                    if (idempotent || undelivered) && !last {
+                        tokio::time::sleep(self.policy.delay(attempt, None)).await;
+                        continue;
+                    }
+                    return Err(if idempotent || undelivered {
+                        Failure::Final(ErrorKind::Unavailable { detail })
+                    } else {
+                        Failure::Lost(detail)
+                    });
+                }
+                Ok(resp) => {
+                    let status = resp.status();
+                    let retry_after = retry::parse_retry_after(
+                        resp.headers()
+                            .get(reqwest::header::RETRY_AFTER)
+                            .and_then(|v| v.to_str().ok()),
+                    );
+                    let value = if status == StatusCode::NO_CONTENT {
+                        Value::Null
+                    } else {
+                        resp.json::<Value>().await.unwrap_or(Value::Null)
+                    };
+                    let transient = status == StatusCode::TOO_MANY_REQUESTS
+                        || (status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED);
+                    if transient {
+                        let safe = idempotent || status == StatusCode::TOO_MANY_REQUESTS;
+                        if safe && !last {
+                            tokio::time::sleep(self.policy.delay(attempt, retry_after)).await;
+                            continue;
+                        }
+                        let detail = format!("{status}: {}", vault_errors(&value));
+                        return Err(if safe {
+                            Failure::Final(ErrorKind::Unavailable { detail })
+                        } else {
+                            Failure::Lost(detail)
+                        });
+                    }
+                    return Ok((status, value));
+                }
+            }
+        }
+    }
+
+    /// Reads the secret's metadata and derives its state.
+    pub(crate) async fn read(
+        &self,
+        secret: &Secret,
+        mount: &str,
+        pointer_key: &str,
+    ) -> Result<RefState, BackendError> {
+        let call = format!("GET {mount}/metadata/{}", secret.location);
+        let err = |kind| BackendError {
+            secret_ref: secret.secret_ref.to_string(),
+            backend: "vault",
+            call: call.clone(),
+            kind,
+        };
+        let (status, body) = self
+            .exchange(
+                Method::GET,
+                self.metadata_url(mount, &secret.location),
+                None,
+                Some(&self.token),
+                true,
+            )
+            .await
+            .map_err(|f| match f {
+                Failure::Lost(detail) => err(ErrorKind::Unavailable { detail }),
+                Failure::Final(kind) => err(kind),
+            })?;
+        if !status.is_success() {
+            return Err(err(self.status_error(
+                status,
+                &body,
+                mount,
+                &secret.location,
+                "read",
+            )));
+        }
+        let meta: MetadataResponse = serde_json::from_value(body).map_err(|e| {
+            err(ErrorKind::Protocol {
+                detail: format!("metadata: {e}"),
+            })
+        })?;
+        state_from(meta.data, pointer_key, mount, &secret.location).map_err(err)
+    }
+
+    fn status_error(
+        &self,
+        status: StatusCode,
+        body: &Value,
+        mount: &str,
+        location: &str,
+        capability: &str,
+    ) -> ErrorKind {
+        match status {
+            StatusCode::UNAUTHORIZED => ErrorKind::Unauthorized {
+                hint: "the Vault token is missing or invalid".to_owned(),
+            },
+            StatusCode::FORBIDDEN => ErrorKind::Forbidden {
+                permission: format!(
+                    "the `{capability}` capability on `{mount}/metadata/{location}` (and nothing on `{mount}/data/`); or the token expired"
+                ),
+            },
+            StatusCode::NOT_FOUND => ErrorKind::NotFound {
+                location: format!("{mount}/metadata/{location} on {}", self.address),
+            },
+            _ => ErrorKind::Protocol {
+                detail: format!("{status}: {}", vault_errors(body)),
+            },
+        }
+    }
+
+    /// Replaces `custom_metadata` with `desired`, checked against `seen`'s metadata version.
+    async fn write_custom(
+        &self,
+        secret: &Secret,
+        mount: &str,
+        seen: &RefState,
+        desired: &BTreeMap<String, String>,
+        what: &str,
+    ) -> Result<(), BackendError> {
+        let call = format!("POST {mount}/metadata/{} ({what})", secret.location);
+        let err = |kind| BackendError {
+            secret_ref: secret.secret_ref.to_string(),
+            backend: "vault",
+            call: call.clone(),
+            kind,
+        };
+        let Revision::Vault {
+            metadata_version,
+            custom: seen_custom,
+        } = &seen.revision
+        else {
+            return Err(err(ErrorKind::Protocol {
+                detail: "state read from another backend".to_owned(),
+            }));
+        };
+        let mut body = json!({ "custom_metadata": desired });
+        if let Some(version) = metadata_version {
+            body["metadata_cas"] = json!(version);
+        }
+        let url = self.metadata_url(mount, &secret.location);
+        for round in 0..2 {
+            match self
+                .exchange(
+                    Method::POST,
+                    url.clone(),
+                    Some(&body),
+                    Some(&self.token),
+                    false,
+                )
+                .await
+            {
+                Ok((status, _)) if status.is_success() => {
+                    if metadata_version.is_none() {
+                        // Plain Vault: no metadata check-and-set, so verify what landed.
+                        let now = self.raw_custom(secret, mount).await.map_err(err)?;
+                        if &now != desired {
+                            return Err(err(ErrorKind::Conflict {
+                                detail: "another writer changed the metadata at the same time (Vault has no metadata check-and-set; rotor verified after writing)".to_owned(),
+                            }));
+                        }
+                    }
+                    return Ok(());
+                }
+                Ok((status, answer))
+                    if status == StatusCode::BAD_REQUEST
+                        && vault_errors(&answer).contains("check-and-set") =>
+                {
+                    return Err(err(ErrorKind::Conflict {
+                        detail:
+                            "the metadata changed since rotor read it (metadata_cas did not match)"
+                                .to_owned(),
+                    }));
+                }
+                Ok((status, answer)) => {
+                    return Err(err(self.status_error(
+                        status,
+                        &answer,
+                        mount,
+                        &secret.location,
+                        "update",
+                    )));
+                }
+                Err(Failure::Final(kind)) => return Err(err(kind)),
+                Err(Failure::Lost(detail)) => {
+                    // Never re-send blindly: learn from the server whether the write landed.
+                    let now = self.raw_custom(secret, mount).await.map_err(err)?;
+                    if &now == desired {
+                        return Ok(());
+                    }
+                    if &now != seen_custom || round == 1 {
+                        return Err(err(ErrorKind::Conflict {
+                            detail: format!(
+                                "the answer to the write was lost ({detail}) and the metadata now differs from both the old and the new state"
+                            ),
+                        }));
+                    }
+                    // Unchanged: the write did not land; sending it again is safe (and CAS-checked).
+                }
+            }
+        }
+        Err(err(ErrorKind::Unavailable {
+            detail: "the write did not land".to_owned(),
+        }))
+    }
+
+    async fn raw_custom(
+        &self,
+        secret: &Secret,
+        mount: &str,
+    ) -> Result<BTreeMap<String, String>, ErrorKind> {
+        let (status, body) = self
+            .exchange(
+                Method::GET,
+                self.metadata_url(mount, &secret.location),
+                None,
+                Some(&self.token),
+                true,
+            )
+            .await
+            .map_err(|f| match f {
+                Failure::Lost(detail) => ErrorKind::Unavailable { detail },
+                Failure::Final(kind) => kind,
+            })?;
+        if !status.is_success() {
+            return Err(self.status_error(status, &body, mount, &secret.location, "read"));
+        }
+        let meta: MetadataResponse =
+            serde_json::from_value(body).map_err(|e| ErrorKind::Protocol {
+                detail: format!("metadata: {e}"),
+            })?;
+        Ok(meta.data.custom_metadata.unwrap_or_default())
+    }
+
+    /// Writes (or with `None` removes) rotor's marker, keeping every other key.
+    pub(crate) async fn write_marker(
+        &self,
+        secret: &Secret,
+        mount: &str,
+        seen: &RefState,
+        marker: Option<&Marker>,
+    ) -> Result<(), BackendError> {
+        let Revision::Vault { custom, .. } = &seen.revision else {
+            return Err(BackendError {
+                secret_ref: secret.secret_ref.to_string(),
+                backend: "vault",
+                call: "write marker".to_owned(),
+                kind: ErrorKind::Protocol {
+                    detail: "state read from another backend".to_owned(),
+                },
+            });
+        };
+        let mut desired = custom.clone();
+        for key in MARKER_KEYS {
+            desired.remove(key);
+        }
+        if let Some(m) = marker {
+            desired.insert("rotor_rotation_id".to_owned(), m.rotation_id.clone());
+            desired.insert("rotor_state".to_owned(), m.state.as_str().to_owned());
+            if let Some(from) = &m.from {
+                desired.insert("rotor_from".to_owned(), from.clone());
+            }
+            if let Some(to) = &m.to {
+                desired.insert("rotor_to".to_owned(), to.clone());
+            }
+        }
+        let what = marker.map_or("clear marker".to_owned(), |m| format!("marker {}", m.state));
+        self.write_custom(secret, mount, seen, &desired, &what)
+            .await
+    }
+
+    /// Moves the pointer from `from` to `to` with compare-and-swap, recording `from` as previous.
+    pub(crate) async fn repoint(
+        &self,
+        secret: &Secret,
+        mount: &str,
+        pointer_key: &str,
+        seen: &RefState,
+        from: &VersionId,
+        to: &VersionId,
+    ) -> Result<RefState, BackendError> {
+        if seen.current.as_ref() != Some(from) {
+            return Err(BackendError {
+                secret_ref: secret.secret_ref.to_string(),
+                backend: "vault",
+                call: "repoint".to_owned(),
+                kind: ErrorKind::Conflict {
+                    detail: format!(
+                        "the pointer designates {} rather than {from}",
+                        seen.current.as_ref().map_or("nothing", VersionId::as_str)
+                    ),
+                },
+            });
+        }
+        let Revision::Vault { custom, .. } = &seen.revision else {
+            return Err(BackendError {
+                secret_ref: secret.secret_ref.to_string(),
+                backend: "vault",
+                call: "repoint".to_owned(),
+                kind: ErrorKind::Protocol {
+                    detail: "state read from another backend".to_owned(),
+                },
+            });
+        };
+        let mut desired = custom.clone();
+        desired.insert(pointer_key.to_owned(), to.to_string());
+        desired.insert(PREVIOUS_KEY.to_owned(), from.to_string());
+        self.write_custom(
+            secret,
+            mount,
+            seen,
+            &desired,
+            &format!("repoint {from} -> {to}"),
+        )
+        .await?;
+        self.read(secret, mount, pointer_key).await
+    }
+}
+
+fn address(cfg: &VaultBackend, env: &Environment) -> Option<Url> {
+    cfg.address.clone().or_else(|| {
+        env.var("VAULT_ADDR")
+            .or_else(|| env.var("BAO_ADDR"))
+            .and_then(|a| Url::parse(&a).ok())
+    })
+}
+
+/// The `errors` array of a Vault answer, joined.
+fn vault_errors(body: &Value) -> String {
+    match body.get("errors").and_then(Value::as_array) {
+        Some(errors) if !errors.is_empty() => errors
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => "no detail".to_owned(),
+    }
+}
+
+fn parse_time(text: Option<&str>) -> Option<DateTime<Utc>> {
+    text.filter(|t| !t.is_empty())
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Derives the ref's state from its metadata.
+fn state_from(
+    meta: Metadata,
+    pointer_key: &str,
+    mount: &str,
+    location: &str,
+) -> Result<RefState, ErrorKind> {
+    let now = Utc::now();
+    let custom = meta.custom_metadata.unwrap_or_default();
+    let version_of = |key: &str| -> Result<Option<VersionId>, ErrorKind> {
+        custom
+            .get(key)
+            .map(|v| {
+                VersionId::parse(v).map_err(|e| ErrorKind::Protocol {
+                    detail: format!(
+                        "custom_metadata.{key} = {:?} is not a version id: {}",
+                        v, e.reason
+                    ),
+                })
+            })
+            .transpose()
+    };
+    let current = version_of(pointer_key)?;
+    let previous = version_of(PREVIOUS_KEY)?;
+    let mut versions = Vec::with_capacity(meta.versions.len());
+    for (id, v) in &meta.versions {
+        let id = VersionId::parse(id).map_err(|e| ErrorKind::Protocol {
+            detail: format!("version {id:?}: {}", e.reason),
+        })?;
+        let state = if v.destroyed {
+            VersionState::Destroyed
+        } else if parse_time(v.deletion_time.as_deref()).is_some_and(|t| t <= now) {
+            VersionState::Deleted
+        } else {
+            VersionState::Enabled
+        };
+        versions.push(Version {
+            id,
+            created: parse_time(v.created_time.as_deref()),
+            state,
+        });
+    }
+    let number = |v: &VersionId| v.as_str().parse::<u64>().unwrap_or(0);
+    versions.sort_by_key(|v| std::cmp::Reverse(number(&v.id)));
+    let pending = match &current {
+        Some(cur) => {
+            let mut p: Vec<VersionId> = versions
+                .iter()
+                .filter(|v| v.state == VersionState::Enabled && number(&v.id) > number(cur))
+                .map(|v| v.id.clone())
+                .collect();
+            p.reverse();
+            p
+        }
+        None => Vec::new(),
+    };
+    let marker = match custom.get("rotor_rotation_id") {
+        None => None,
+        Some(id) => Some(Marker {
+            rotation_id: id.clone(),
+            state: custom
+                .get("rotor_state")
+                .and_then(|s| MarkerState::parse(s))
+                .ok_or_else(|| ErrorKind::Protocol {
+                    detail: format!(
+                        "{mount}/metadata/{location}: rotor_state is missing or unknown"
+                    ),
+                })?,
+            from: custom.get("rotor_from").cloned(),
+            to: custom.get("rotor_to").cloned(),
+        }),
+    };
+    Ok(RefState {
+        current,
+        previous,
+        pending,
+        versions,
+        marker,
+        revision: Revision::Vault {
+            custom,
+            metadata_version: meta.current_metadata_version,
+        },
+    })
+}
+
+/// The command that sets a missing pointer (DESIGN §6).
+pub fn set_pointer_command(mount: &str, pointer_key: &str, location: &str) -> String {
+    format!("bao kv metadata patch -mount={mount} -custom-metadata={pointer_key}=<N> {location}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(json: Value) -> Metadata {
+        serde_json::from_value(json).expect("metadata")
+    }
+
+    #[test]
+    fn derives_pointer_previous_pending_and_marker() {
+        let m = meta(json!({
+            "current_metadata_version": 3,
+            "custom_metadata": {"current_version": "2", "rotor_previous": "1",
+                "rotor_rotation_id": "r-1", "rotor_state": "pending", "rotor_from": "2", "rotor_to": "4"},
+            "versions": {
+                "1": {"created_time": "2026-01-01T00:00:00Z", "deletion_time": "", "destroyed": false},
+                "2": {"created_time": "2026-02-01T00:00:00Z", "deletion_time": "", "destroyed": false},
+                "3": {"created_time": "2026-03-01T00:00:00Z", "deletion_time": "", "destroyed": true},
+                "4": {"created_time": "2026-04-01T00:00:00Z", "deletion_time": "", "destroyed": false},
+                "10": {"created_time": "2026-05-01T00:00:00Z", "deletion_time": "2026-05-02T00:00:00Z", "destroyed": false}
+            }
+        }));
+        let s = state_from(m, "current_version", "secret", "p").expect("state");
+        assert_eq!(s.current.as_ref().map(VersionId::as_str), Some("2"));
+        assert_eq!(s.previous.as_ref().map(VersionId::as_str), Some("1"));
+        assert_eq!(
+            s.pending.iter().map(VersionId::as_str).collect::<Vec<_>>(),
+            ["4"]
+        );
+        assert_eq!(
+            s.versions
+                .iter()
+                .map(|v| (v.id.as_str(), v.state))
+                .collect::<Vec<_>>(),
+            [
+                ("10", VersionState::Deleted),
+                ("4", VersionState::Enabled),
+                ("3", VersionState::Destroyed),
+                ("2", VersionState::Enabled),
+                ("1", VersionState::Enabled)
+            ]
+        );
+        let marker = s.marker.expect("marker");
+        assert_eq!(
+            (marker.rotation_id.as_str(), marker.state),
+            ("r-1", MarkerState::Pending)
+        );
+    }
+
+    #[test]
+    fn no_pointer_means_no_current_and_no_pending() {
+        let m = meta(json!({"custom_metadata": null, "versions": {"1": {}, "2": {}}}));
+        let s = state_from(m, "current_version", "secret", "p").expect("state");
+        assert_eq!((s.current, s.pending.len()), (None, 0));
+        assert!(matches!(
+            s.revision,
+            Revision::Vault {
+                metadata_version: None,
+                ..
+            }
+        ));
+    }
+}
