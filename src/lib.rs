@@ -47,21 +47,19 @@ where
     };
     let command = cli.command.name();
     let result = commands::dispatch(cli, output);
-    if let Err(err) = &result {
-        if output.format == output::Format::Json && !output::json_written() {
-            // Failed before its report: stdout still carries exactly one JSON object.
-            let errors = match err {
-                Error::Invalid { diagnostics } => {
-                    serde_json::to_value(diagnostics).unwrap_or_default()
-                }
-                other => {
-                    serde_json::json!([{"code": other.report_code(), "message": other.to_string()}])
-                }
-            };
-            output.json(
-                &serde_json::json!({"command": command, "result": "error", "errors": errors}),
-            )?;
-        }
+    if let Err(err) = &result
+        && output.format == output::Format::Json
+        && !output::json_written()
+    {
+        // Failed before its report: stdout still carries exactly one JSON object.
+        let errors = match err {
+            Error::Invalid { diagnostics } => serde_json::to_value(diagnostics).unwrap_or_default(),
+            other => {
+                serde_json::json!([{"code": other.report_code(), "message": other.to_string()}])
+            }
+        };
+        output
+            .json(&serde_json::json!({"command": command, "result": "error", "errors": errors}))?;
     }
     result
 }

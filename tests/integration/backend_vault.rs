@@ -32,14 +32,13 @@ struct Fixture {
     token: RotorToken,
     path: String,
     secret: Secret,
-    canaries: Vec<String>,
 }
 
 async fn fixture(versions: u32, pointer: Option<u32>) -> Fixture {
     let bao = bao();
     let token = bao.rotor_token().await;
     let path = format!("tenant.{}.supabase.service_role", unique("v"));
-    let canaries = bao.provision(&path, versions, pointer).await;
+    bao.provision(&path, versions, pointer).await;
     let env = Environment {
         vars: Some(HashMap::from([(
             "VAULT_TOKEN".to_owned(),
@@ -59,7 +58,6 @@ async fn fixture(versions: u32, pointer: Option<u32>) -> Fixture {
         token,
         path,
         secret,
-        canaries,
     }
 }
 

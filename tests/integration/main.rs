@@ -1,5 +1,6 @@
 //! Integration tests: drive the `rotor` binary, and the library where a process adds nothing.
 
+mod backend_aws;
 mod backend_vault;
 mod common;
 mod corpus;
@@ -7,4 +8,5 @@ mod no_panic;
 mod refs;
 mod schema;
 mod services;
+mod status;
 mod validate;
