@@ -374,10 +374,10 @@ fn paginate(
         links.push(link(1, "first"));
         links.push(link(number - 1, "prev"));
     }
-    if !links.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(&links.join(", ")) {
-            resp.headers_mut().insert("link", v);
-        }
+    if !links.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&links.join(", "))
+    {
+        resp.headers_mut().insert("link", v);
     }
     resp
 }
