@@ -58,6 +58,15 @@ pub enum Command {
     },
     /// Print the JSON Schema (draft 2020-12) of the request format.
     Schema,
+    /// Plan a rotation from a pull request: validate, check approval and preconditions, comment.
+    ///
+    /// Changes nothing. Reads the event from $GITHUB_EVENT_PATH; exits 0 (result `planned`)
+    /// whether or not the approval is complete.
+    Plan {
+        /// The event payload [default: $GITHUB_EVENT_PATH].
+        #[arg(long, value_name = "PATH")]
+        event: Option<PathBuf>,
+    },
     /// Show, read-only, each ref's pointer, previous and pending versions, versions and marker.
     ///
     /// With no REF: every ref named by a request in `requests_dir`. Never reads a secret value.
@@ -75,6 +84,7 @@ impl Command {
             Self::Validate { .. } => "validate",
             Self::Schema => "schema",
             Self::Status { .. } => "status",
+            Self::Plan { .. } => "plan",
         }
     }
 }

@@ -41,6 +41,31 @@ pub enum Error {
     /// A backend call failed.
     #[error(transparent)]
     Backend(#[from] crate::backend::BackendError),
+    /// A variable the run needs is missing or malformed.
+    #[error("${var} {problem}; {hint}")]
+    Env {
+        /// The variable.
+        var: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+        /// What to do.
+        hint: &'static str,
+    },
+    /// The event payload cannot start this command.
+    #[error(transparent)]
+    Event(#[from] crate::github::event::EventError),
+    /// A GitHub call failed.
+    #[error(transparent)]
+    GitHub(#[from] crate::github::GitHubError),
+    /// Git failed.
+    #[error(transparent)]
+    Git(#[from] crate::gitops::GitError),
+    /// A template cannot be loaded or rendered.
+    #[error(transparent)]
+    Render(#[from] crate::render::RenderError),
+    /// A precondition of the rotation does not hold; each ref's problem has been reported.
+    #[error("{0}")]
+    Precondition(String),
     /// Several refs failed; each has been reported. The exit code is that of the gravest.
     #[error("{count} of {total} refs failed")]
     Refs {
@@ -70,7 +95,24 @@ impl Error {
                 backend_code(&e.kind)
             }
             Self::Refs { code, .. } => *code,
+            Self::Env { .. } | Self::Event(_) | Self::Render(_) => 2,
+            Self::GitHub(e) => github_code(e),
+            Self::Git(
+                crate::gitops::GitError::Open { .. } | crate::gitops::GitError::NotAFile { .. },
+            ) => 2,
+            Self::Git(_) | Self::Precondition(_) => 4,
         }
+    }
+}
+
+/// The exit code of a GitHub failure: credentials the run is not authorized with (3), a
+/// resource that does not exist (4), a service that kept failing (5).
+pub fn github_code(e: &crate::github::GitHubError) -> u8 {
+    use crate::github::GitHubError as G;
+    match e {
+        G::Unauthorized { .. } | G::Forbidden { .. } => 3,
+        G::NotFound { .. } => 4,
+        G::RateLimited { .. } | G::Unavailable { .. } | G::Protocol { .. } => 5,
     }
 }
 
@@ -88,6 +130,12 @@ impl Error {
                 e.kind.code()
             }
             Self::Refs { .. } => "refs_failed",
+            Self::Env { .. } => "environment",
+            Self::Event(_) => "invalid_event",
+            Self::GitHub(_) => "github",
+            Self::Git(_) => "git",
+            Self::Render(_) => "template",
+            Self::Precondition(_) => "precondition",
         }
     }
 }

@@ -5,6 +5,7 @@
 //! and [`output`]. [`run`] parses the command line and dispatches; the binary maps the one
 //! [`Error`] type to an exit code in one place ([`report_error`]).
 
+pub mod artifact;
 pub mod backend;
 pub mod batch;
 pub mod cli;
@@ -12,9 +13,12 @@ pub mod commands;
 pub mod config;
 pub mod diagnostic;
 pub mod error;
+pub mod gate;
 pub mod github;
+pub mod gitops;
 pub mod output;
 pub mod policy;
+pub mod render;
 pub mod request;
 pub mod retry;
 pub mod secret;

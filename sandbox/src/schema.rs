@@ -214,3 +214,33 @@ mod tests {
         assert_eq!(operations().len(), 10);
     }
 }
+
+#[cfg(test)]
+mod validation {
+    use super::*;
+
+    /// The validation is real: the official example with a documented gap is refused, and
+    /// filled in it passes (the stand-in fills every gap INDEX.md lists).
+    #[test]
+    fn the_documented_gaps_are_caught_and_filled() {
+        let mut repo = example("repos/get");
+        assert!(
+            validate("repos/get", &repo).is_err(),
+            "the example lacks `language`"
+        );
+        if let Value::Object(map) = &mut repo {
+            map.remove("source");
+            map.remove("parent");
+            map.remove("template_repository");
+        }
+        repo["language"] = Value::Null;
+        assert_eq!(validate("repos/get", &repo), Ok(()));
+        let mut membership = example("teams/get-membership-for-user-in-org");
+        assert_eq!(
+            validate("teams/get-membership-for-user-in-org", &membership),
+            Ok(())
+        );
+        membership["state"] = serde_json::json!("sleeping");
+        assert!(validate("teams/get-membership-for-user-in-org", &membership).is_err());
+    }
+}

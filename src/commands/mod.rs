@@ -1,6 +1,7 @@
 //! One module per subcommand, and what they share: the resolved repository, config path and
 //! output channel.
 
+pub mod plan;
 pub mod schema;
 pub mod status;
 pub mod validate;
@@ -55,6 +56,9 @@ pub fn dispatch(cli: Cli, output: Output) -> Result<(), Error> {
         Command::Validate { paths } => validate::run(&cx, &paths),
         Command::Schema => schema::run(&cx),
         Command::Status { refs } => runtime()?.block_on(status::run(&cx, &refs)),
+        Command::Plan { event } => {
+            runtime()?.block_on(plan::run(&cx, event.as_deref(), &cli.global.config))
+        }
     }
 }
 

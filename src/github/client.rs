@@ -196,7 +196,6 @@ impl GitHub {
         }
     }
 
-    /// How long to wait before retrying a rate-limited or failing answer; `None`: do not retry.
     fn wait_for(
         &self,
         status: StatusCode,
@@ -204,43 +203,14 @@ impl GitHub {
         body: &str,
         attempt: u32,
     ) -> Option<Result<Duration, u64>> {
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let retry_after = retry::parse_retry_after(header("retry-after"));
-        let exhausted = header("x-ratelimit-remaining") == Some("0");
-        let secondary = body.contains("secondary rate limit");
-        if status == StatusCode::TOO_MANY_REQUESTS
-            || (status == StatusCode::FORBIDDEN
-                && (exhausted || secondary || retry_after.is_some()))
-        {
-            if let Some(after) = retry_after {
-                return Some(if after > MAX_RATE_LIMIT_WAIT {
-                    Err(after.as_secs())
-                } else {
-                    Ok(after)
-                });
-            }
-            if exhausted {
-                let reset = header("x-ratelimit-reset")
-                    .and_then(|r| r.parse::<i64>().ok())
-                    .unwrap_or(0);
-                let wait = u64::try_from(reset - chrono::Utc::now().timestamp())
-                    .unwrap_or(0)
-                    .max(1);
-                return Some(if Duration::from_secs(wait) > MAX_RATE_LIMIT_WAIT {
-                    Err(wait)
-                } else {
-                    Ok(Duration::from_secs(wait))
-                });
-            }
-            // Secondary limits without a hint: back off at least a minute's fraction.
-            return Some(Ok(self
-                .policy
-                .delay(attempt, None)
-                .max(Duration::from_secs(1))));
-        }
-        status
-            .is_server_error()
-            .then(|| Ok(self.policy.delay(attempt, None)))
+        wait_for(
+            &self.policy,
+            status,
+            headers,
+            body,
+            attempt,
+            chrono::Utc::now().timestamp(),
+        )
     }
 
     /// A safe-to-repeat request (GET, or an idempotent PATCH), with retries.
@@ -576,6 +546,49 @@ impl GitHub {
     }
 }
 
+/// How long to wait before retrying a rate-limited or failing answer (`Err`: longer than rotor
+/// waits, in seconds); `None`: do not retry. `now` is the current Unix time.
+fn wait_for(
+    policy: &Policy,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &str,
+    attempt: u32,
+    now: i64,
+) -> Option<Result<Duration, u64>> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let retry_after = retry::parse_retry_after(header("retry-after"));
+    let exhausted = header("x-ratelimit-remaining") == Some("0");
+    let secondary = body.contains("secondary rate limit");
+    if status == StatusCode::TOO_MANY_REQUESTS
+        || (status == StatusCode::FORBIDDEN && (exhausted || secondary || retry_after.is_some()))
+    {
+        if let Some(after) = retry_after {
+            return Some(if after > MAX_RATE_LIMIT_WAIT {
+                Err(after.as_secs())
+            } else {
+                Ok(after)
+            });
+        }
+        if exhausted {
+            let reset = header("x-ratelimit-reset")
+                .and_then(|r| r.parse::<i64>().ok())
+                .unwrap_or(0);
+            let wait = u64::try_from(reset - now).unwrap_or(0).max(1);
+            return Some(if Duration::from_secs(wait) > MAX_RATE_LIMIT_WAIT {
+                Err(wait)
+            } else {
+                Ok(Duration::from_secs(wait))
+            });
+        }
+        // Secondary limits without a hint: back off at least a minute's fraction.
+        return Some(Ok(policy.delay(attempt, None).max(Duration::from_secs(1))));
+    }
+    status
+        .is_server_error()
+        .then(|| Ok(policy.delay(attempt, None)))
+}
+
 /// The `rel="next"` URL of a `Link` header.
 fn next_link(headers: &HeaderMap) -> Option<String> {
     let link = headers.get("link")?.to_str().ok()?;
@@ -621,6 +634,78 @@ mod tests {
             ),
         );
         assert_eq!(next_link(&h), None);
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, reqwest::header::HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn rate_limits_and_failures() {
+        let p = Policy::default();
+        let now = 1_000_000;
+        let wait = |status: u16, h: &[(&'static str, &'static str)], body: &str| {
+            wait_for(
+                &p,
+                StatusCode::from_u16(status).expect("status"),
+                &headers(h),
+                body,
+                1,
+                now,
+            )
+        };
+        assert_eq!(
+            wait(429, &[("retry-after", "3")], ""),
+            Some(Ok(Duration::from_secs(3)))
+        );
+        assert_eq!(
+            wait(403, &[("retry-after", "2")], ""),
+            Some(Ok(Duration::from_secs(2))),
+            "secondary limit"
+        );
+        assert_eq!(
+            wait(
+                403,
+                &[
+                    ("x-ratelimit-remaining", "0"),
+                    ("x-ratelimit-reset", "1000010")
+                ],
+                ""
+            ),
+            Some(Ok(Duration::from_secs(10)))
+        );
+        assert_eq!(
+            wait(
+                403,
+                &[
+                    ("x-ratelimit-remaining", "0"),
+                    ("x-ratelimit-reset", "1003600")
+                ],
+                ""
+            ),
+            Some(Err(3600)),
+            "too long: give up with the time"
+        );
+        assert_eq!(wait(429, &[("retry-after", "600")], ""), Some(Err(600)));
+        assert!(
+            matches!(wait(403, &[], "You have exceeded a secondary rate limit"), Some(Ok(d)) if d >= Duration::from_secs(1))
+        );
+        assert!(matches!(wait(502, &[], ""), Some(Ok(_))));
+        assert_eq!(
+            wait(
+                403,
+                &[("x-ratelimit-remaining", "4000")],
+                "Resource not accessible by integration"
+            ),
+            None,
+            "a real 403"
+        );
+        assert_eq!(wait(404, &[], ""), None);
+        assert_eq!(wait(200, &[], ""), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! and workflow command goes to stderr. With `GITHUB_ACTIONS=true`, diagnostics also become
 //! `::error` annotations on the file, line and column.
 
+pub mod github;
 pub mod workflow;
 
 use std::io::{self, Write as _};

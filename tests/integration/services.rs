@@ -20,6 +20,15 @@ pub(crate) fn service_env(name: &str) -> String {
     })
 }
 
+/// Runs a future to completion from a synchronous test.
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(future)
+}
+
 /// A unique tenant slug, so that tests sharing a server never collide.
 pub(crate) fn unique(prefix: &str) -> String {
     format!("{prefix}{:08x}", fastrand::u32(..))

@@ -1,0 +1,638 @@
+//! `rotor plan`: what `apply` would do for this pull request, changing nothing.
+//!
+//! It validates the request the PR changes (read from the head SHA's git objects, with the
+//! config from the default branch tip), evaluates the approval policy, reads each ref's state
+//! from its secret manager, and reports in one sticky PR comment, the job summary, the step
+//! outputs, annotations and (`--format json`) one JSON object. It exits 0 with result
+//! `planned` whether or not the approval is complete, 2 on an invalid request, 4 when a
+//! precondition fails.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::Context;
+use crate::artifact;
+use crate::backend::{Backends, Environment, Secret};
+use crate::batch::map_bounded;
+use crate::config::{self, Config};
+use crate::diagnostic::{Diagnostic, Pos, quote};
+use crate::error::{Error, backend_code};
+use crate::gate::{self, Subject};
+use crate::github::event::{self, CommentCommand, Event, Trigger};
+use crate::github::model::{ChangedFile, PullRequest};
+use crate::github::{GitHub, RepoName};
+use crate::gitops::GitRepo;
+use crate::output::{Format, github as gha};
+use crate::policy::Decision;
+use crate::render::{OVERRIDE_DIR, Renderer};
+use crate::request::{self, Request};
+use crate::secret::SecretString;
+
+/// The hidden marker that identifies rotor's one comment on a pull request.
+pub const COMMENT_MARKER: &str = "<!-- rotor:comment -->";
+
+/// Rows of the ref table in the comment; the job summary has them all.
+const COMMENT_ROWS: usize = 50;
+
+/// The GitHub side of a run, from the environment the runner sets.
+#[derive(Debug)]
+pub(crate) struct RunEnv {
+    pub(crate) repository: RepoName,
+    pub(crate) api_url: String,
+    pub(crate) server_url: String,
+    pub(crate) token: SecretString,
+    pub(crate) org_token: Option<SecretString>,
+    pub(crate) event_path: PathBuf,
+    pub(crate) event_name: Option<String>,
+    pub(crate) run_id: Option<String>,
+}
+
+impl RunEnv {
+    pub(crate) fn from_env(event_override: Option<&Path>) -> Result<Self, Error> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let repository = var("GITHUB_REPOSITORY")
+            .as_deref()
+            .and_then(RepoName::parse)
+            .ok_or(Error::Env {
+                var: "GITHUB_REPOSITORY",
+                problem: "is not set to owner/name",
+                hint: "run rotor in a GitHub workflow, or set it",
+            })?;
+        let token = SecretString::from_env("GITHUB_TOKEN").ok_or(Error::Env {
+            var: "GITHUB_TOKEN",
+            problem: "is not set",
+            hint: "pass the github-token input, or set GITHUB_TOKEN",
+        })?;
+        let event_path = match event_override {
+            Some(p) => p.to_owned(),
+            None => var("GITHUB_EVENT_PATH")
+                .map(PathBuf::from)
+                .ok_or(Error::Env {
+                    var: "GITHUB_EVENT_PATH",
+                    problem: "is not set",
+                    hint: "run rotor in a GitHub workflow, or pass --event PATH",
+                })?,
+        };
+        Ok(Self {
+            repository,
+            api_url: var("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".to_owned()),
+            server_url: var("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".to_owned()),
+            token,
+            org_token: SecretString::from_env("ROTOR_ORG_TOKEN"),
+            event_path,
+            event_name: var("GITHUB_EVENT_NAME"),
+            run_id: var("GITHUB_RUN_ID"),
+        })
+    }
+
+    pub(crate) fn run_url(&self) -> Option<String> {
+        self.run_id.as_ref().map(|id| {
+            format!(
+                "{}/{}/actions/runs/{id}",
+                self.server_url,
+                self.repository.full()
+            )
+        })
+    }
+}
+
+/// One ref in the report.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct RefPlan {
+    #[serde(rename = "ref")]
+    pub(crate) secret_ref: String,
+    pub(crate) backend: &'static str,
+    pub(crate) from: Option<String>,
+    pub(crate) to: Option<String>,
+    pub(crate) result: &'static str,
+    pub(crate) problem: Option<String>,
+}
+
+/// One problem in the report.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ReportError {
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) column: Option<usize>,
+}
+
+impl From<&Diagnostic> for ReportError {
+    fn from(d: &Diagnostic) -> Self {
+        Self {
+            code: d.code,
+            message: d.message.clone(),
+            file: Some(d.file.clone()),
+            line: Some(d.line),
+            column: Some(d.column),
+        }
+    }
+}
+
+/// The JSON report of DESIGN §2.
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    command: &'static str,
+    rotation_id: Option<&'a str>,
+    result: &'static str,
+    artifact_path: Option<String>,
+    approval: Option<&'a Decision>,
+    commit_sha: Option<String>,
+    refs: &'a [RefPlan],
+    errors: &'a [ReportError],
+}
+
+/// What the comment and summary templates see.
+#[derive(Debug, Serialize)]
+struct View<'a> {
+    command: &'static str,
+    headline: &'a str,
+    rotation_id: Option<&'a str>,
+    environment: Option<&'a str>,
+    requester: Option<&'a str>,
+    reason: Option<&'a str>,
+    approval: Option<&'a Decision>,
+    refs: &'a [RefPlan],
+    errors: &'a [ReportError],
+    version: &'static str,
+    run_url: Option<String>,
+    comment_rows: usize,
+}
+
+/// Runs `rotor plan`.
+pub async fn run(cx: &Context, event_arg: Option<&Path>, config_rel: &Path) -> Result<(), Error> {
+    let env = RunEnv::from_env(event_arg)?;
+    let event = event::load(&env.event_path, env.event_name.as_deref())?;
+    let Some(number) = pr_number(&event) else {
+        cx.output
+            .log("the comment is not a rotor command; nothing to plan");
+        return Ok(());
+    };
+    let gh = GitHub::new(
+        &env.api_url,
+        &env.token,
+        env.org_token.as_ref(),
+        env.repository.clone(),
+    )?;
+    let pr = gh.pull(number).await?;
+    // A comment carries no head SHA: the one fetched now is the one this run approves.
+    let event_head = event
+        .head_sha
+        .clone()
+        .unwrap_or_else(|| pr.head_sha.clone());
+    let default_branch = event.default_branch.clone().ok_or(Error::Env {
+        var: "GITHUB_EVENT_PATH",
+        problem: "holds no repository.default_branch",
+        hint: "pass the event payload GitHub wrote",
+    })?;
+
+    let trusted = load_trusted(cx, &env, &gh, &pr, &default_branch, config_rel).await?;
+    let files = gh.files(number).await?;
+    let (requests, mut diagnostics, request_files) = load_requests(&trusted, &files, &pr, number);
+    let request = requests.first();
+
+    let approval = gate::check(
+        &gh,
+        &trusted.config,
+        Subject {
+            pr: &pr,
+            files: &files,
+            request_files,
+            default_branch: &default_branch,
+            event_head_sha: &event_head,
+            trigger: None,
+        },
+    )
+    .await?;
+
+    let mut refs = Vec::new();
+    let mut worst = 0u8;
+    if let (Some(request), true) = (request, diagnostics.is_empty()) {
+        let (planned, code) = plan_refs(&trusted.config, request).await;
+        refs = planned;
+        worst = code;
+    }
+    diagnostics.sort_by(|a, b| (&a.file, a.pos()).cmp(&(&b.file, b.pos())));
+    let errors: Vec<ReportError> = diagnostics.iter().map(ReportError::from).collect();
+    for d in &diagnostics {
+        cx.output.diagnostic(d)?;
+    }
+
+    let result = if diagnostics.is_empty() {
+        "planned"
+    } else {
+        "invalid"
+    };
+    let headline = if !diagnostics.is_empty() {
+        "the request is invalid"
+    } else if worst != 0 {
+        "a precondition fails"
+    } else if approval.decision.approved {
+        "approved, ready to apply"
+    } else {
+        "waiting for approval"
+    };
+    let view = View {
+        command: "plan",
+        headline,
+        rotation_id: request.map(|r| r.id.as_str()),
+        environment: request.map(|r| r.environment.as_str()),
+        requester: pr.author.as_deref(),
+        reason: request.map(|r| r.reason.as_str()),
+        approval: Some(&approval.decision),
+        refs: &refs,
+        errors: &errors,
+        version: env!("CARGO_PKG_VERSION"),
+        run_url: env.run_url(),
+        comment_rows: COMMENT_ROWS,
+    };
+    // The marker is rotor's, not the template's: an override cannot lose it.
+    let body = format!(
+        "{COMMENT_MARKER}\n{}",
+        trusted.renderer.render("comment.md.j2", &view)?
+    );
+    upsert_comment(&gh, number, &body).await?;
+    gha::append_summary(&trusted.renderer.render("summary.md.j2", &view)?)?;
+    let artifact_path =
+        request.map(|r| format!("{}/{}.md", trusted.config.artifacts_dir.as_str(), r.id));
+    gha::write_outputs(&[
+        (
+            "rotation-id",
+            request.map(|r| r.id.to_string()).unwrap_or_default(),
+        ),
+        ("result", result.to_owned()),
+        ("artifact-path", artifact_path.clone().unwrap_or_default()),
+        ("commit-sha", String::new()),
+        ("refs", refs.len().to_string()),
+    ])?;
+    cx.output
+        .debug(&format!("GitHub API calls: {}", gh.calls()));
+
+    match cx.output.format {
+        Format::Json => cx.output.json(&Report {
+            command: "plan",
+            rotation_id: request.map(|r| r.id.as_str()),
+            result,
+            artifact_path,
+            approval: Some(&approval.decision),
+            commit_sha: None,
+            refs: &refs,
+            errors: &errors,
+        })?,
+        Format::Text => {
+            cx.output.report_line(&format!("rotor plan: {headline}"))?;
+            for u in &approval.decision.unmet {
+                cx.output
+                    .report_line(&format!("  unmet {}: {}", u.rule, u.message))?;
+            }
+            for r in &refs {
+                cx.output.report_line(&format!(
+                    "  {} ({}): {} -> {}: {}{}",
+                    r.secret_ref,
+                    r.backend,
+                    r.from.as_deref().unwrap_or("-"),
+                    r.to.as_deref().unwrap_or("-"),
+                    r.result,
+                    r.problem
+                        .as_ref()
+                        .map(|p| format!(" ({p})"))
+                        .unwrap_or_default()
+                ))?;
+            }
+        }
+    }
+    if !diagnostics.is_empty() {
+        return Err(Error::Invalid { diagnostics });
+    }
+    match worst {
+        0 => Ok(()),
+        code => Err(Error::Refs {
+            count: refs.iter().filter(|r| r.result != "planned").count(),
+            total: refs.len(),
+            code,
+        }),
+    }
+}
+
+/// The pull request a plan is for; `None` for a comment that asks nothing of rotor.
+fn pr_number(event: &Event) -> Option<u64> {
+    match &event.trigger {
+        Trigger::PullRequest { .. } | Trigger::Review { .. } => event.number,
+        Trigger::Comment {
+            command: Some(CommentCommand::Plan | CommentCommand::Apply),
+            ..
+        } => event.number,
+        Trigger::Comment { command: None, .. } | Trigger::Dispatch { .. } => None,
+    }
+}
+
+/// Policy from the default branch tip, read from git objects.
+pub(crate) struct Trusted {
+    pub(crate) config: Config,
+    pub(crate) renderer: Renderer,
+    pub(crate) git: GitRepo,
+    pub(crate) base_sha: String,
+}
+
+pub(crate) async fn load_trusted(
+    cx: &Context,
+    env: &RunEnv,
+    gh: &GitHub,
+    pr: &PullRequest,
+    default_branch: &str,
+    config_rel: &Path,
+) -> Result<Trusted, Error> {
+    let base_sha = gh.branch_sha(default_branch).await?;
+    let git = GitRepo::open(&cx.repo, Some(env.token.clone()))?;
+    git.ensure_commit(
+        &base_sha,
+        &[format!(
+            "+refs/heads/{default_branch}:refs/remotes/origin/{default_branch}"
+        )],
+    )?;
+    git.ensure_commit(
+        &pr.head_sha,
+        &[format!(
+            "+refs/pull/{}/head:refs/remotes/origin/pr/{}",
+            pr.number, pr.number
+        )],
+    )?;
+    let config_path = config_rel.to_string_lossy().replace('\\', "/");
+    let config_display = format!("{config_path} (at {default_branch})");
+    let bytes = git
+        .read_file(&base_sha, &config_path)?
+        .ok_or_else(|| Error::Invalid {
+            diagnostics: vec![
+                Diagnostic::new(
+                    "unreadable_file",
+                    &config_path,
+                    Pos::START,
+                    format!("there is no {config_path} on {default_branch}"),
+                )
+                .help("policy is read from the default branch only: merge the config there first"),
+            ],
+        })?;
+    let config = config::parse(&config_path, &bytes).map_err(|diagnostics| {
+        for d in &diagnostics {
+            let _ = cx.output.diagnostic(d);
+        }
+        cx.output
+            .log(&format!("the config {config_display} is invalid"));
+        Error::Invalid { diagnostics }
+    })?;
+    let mut overrides = Vec::new();
+    for name in git.list_dir(&base_sha, OVERRIDE_DIR)? {
+        if let Some(bytes) = git.read_file(&base_sha, &format!("{OVERRIDE_DIR}/{name}"))? {
+            overrides.push((name, String::from_utf8_lossy(&bytes).into_owned()));
+        }
+    }
+    let renderer = Renderer::new(overrides)?;
+    Ok(Trusted {
+        config,
+        renderer,
+        git,
+        base_sha,
+    })
+}
+
+/// The request files the PR changes, read from its head SHA, with every problem found and the
+/// number of request files (valid or not).
+pub(crate) fn load_requests(
+    trusted: &Trusted,
+    files: &[ChangedFile],
+    pr: &PullRequest,
+    number: u64,
+) -> (Vec<Request>, Vec<Diagnostic>, usize) {
+    let dir = &trusted.config.requests_dir;
+    let mut requests = Vec::new();
+    let mut diagnostics = Vec::new();
+    let mut candidates = 0;
+    for file in files
+        .iter()
+        .filter(|f| f.status != "removed" && dir.contains(&f.path))
+    {
+        let rest = &file.path[dir.as_str().len() + 1..];
+        let is_yaml = Path::new(rest)
+            .extension()
+            .is_some_and(|e| e == "yaml" || e == "yml");
+        if !is_yaml {
+            continue;
+        }
+        candidates += 1;
+        if rest.contains('/') {
+            diagnostics.push(
+                Diagnostic::new(
+                    "misplaced_request",
+                    &file.path,
+                    Pos::START,
+                    "requests live directly in the requests directory",
+                )
+                .help(format!("move it to {}/", dir.as_str())),
+            );
+            continue;
+        }
+        if !rest.ends_with(".yaml") {
+            diagnostics.push(
+                Diagnostic::new(
+                    "wrong_extension",
+                    &file.path,
+                    Pos::START,
+                    "a request file's name is `<rotation-id>.yaml`",
+                )
+                .help("rename the file so that it ends in `.yaml`"),
+            );
+            continue;
+        }
+        let stem = rest.trim_end_matches(".yaml");
+        let bytes = match trusted.git.read_file(&pr.head_sha, &file.path) {
+            Ok(Some(b)) => b,
+            Ok(None) => continue,
+            Err(e) => {
+                diagnostics.push(
+                    Diagnostic::new("unreadable_file", &file.path, Pos::START, e.to_string())
+                        .help("commit the request as a regular file"),
+                );
+                continue;
+            }
+        };
+        match request::parse(
+            &file.path,
+            &bytes,
+            request::Context {
+                stem: Some(stem),
+                environments: Some(&trusted.config.environments),
+            },
+        ) {
+            Ok(r) => {
+                if let Some(d) = id_reused(trusted, &r, &file.path, &bytes, number) {
+                    diagnostics.push(d);
+                } else {
+                    requests.push(r);
+                }
+            }
+            Err(ds) => diagnostics.extend(ds),
+        }
+    }
+    if requests.len() > 1 {
+        let names: Vec<String> = requests.iter().map(|r| r.id.to_string()).collect();
+        diagnostics.push(
+            Diagnostic::new(
+                "multiple_requests",
+                dir.as_str(),
+                Pos::START,
+                format!(
+                    "the pull request changes {} requests ({}); one rotation per pull request",
+                    names.len(),
+                    names.join(", ")
+                ),
+            )
+            .help("open one pull request per rotation, so that each approval covers exactly one"),
+        );
+    }
+    (requests, diagnostics, candidates)
+}
+
+/// Ids are never reused: an artifact on the default branch recording another pull request.
+fn id_reused(
+    trusted: &Trusted,
+    r: &Request,
+    file: &str,
+    text: &[u8],
+    number: u64,
+) -> Option<Diagnostic> {
+    let path = format!("{}/{}.md", trusted.config.artifacts_dir.as_str(), r.id);
+    let existing = trusted.git.read_file(&trusted.base_sha, &path).ok()??;
+    let meta = artifact::read_meta(&String::from_utf8_lossy(&existing));
+    if meta.as_ref().and_then(|m| m.pull_request) == Some(number) {
+        return None;
+    }
+    let pos = String::from_utf8_lossy(text)
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.starts_with("id:"))
+        .map_or(Pos::START, |(i, l)| {
+            Pos::new(i + 1, l.len() - l["id:".len()..].trim_start().len() + 1)
+        });
+    Some(
+        Diagnostic::new(
+            "id_reused",
+            file,
+            pos,
+            format!(
+                "rotation id {} is already used by {} ({path})",
+                quote(r.id.as_str()),
+                meta.and_then(|m| m.pull_request)
+                    .map_or("an earlier rotation".to_owned(), |n| format!(
+                        "pull request #{n}"
+                    ))
+            ),
+        )
+        .help("ids are never reused: choose a new id and rename the file to match"),
+    )
+}
+
+/// Reads each ref's state, read-only, and says what apply would do.
+pub(crate) async fn plan_refs(config: &Config, request: &Request) -> (Vec<RefPlan>, u8) {
+    let env = Environment::default();
+    let mut backends = Backends::default();
+    let mut secrets: Vec<Result<Secret, String>> = Vec::new();
+    let mut worst = 0u8;
+    for entry in &request.refs {
+        match backends.resolve(config, &entry.secret_ref, &env).await {
+            Ok(s) => secrets.push(Ok(s)),
+            Err(e) => {
+                worst = worst.max(match &e {
+                    crate::backend::ResolveError::NoRule(_) => 2,
+                    crate::backend::ResolveError::Setup(b) => backend_code(&b.kind),
+                });
+                secrets.push(Err(e.to_string()));
+            }
+        }
+    }
+    let jobs: Vec<(usize, Secret)> = secrets
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.as_ref().ok().map(|s| (i, s.clone())))
+        .collect();
+    let states = map_bounded(
+        jobs,
+        config.concurrency,
+        |(i, secret): (usize, Secret)| async move { (i, secret.read().await) },
+    )
+    .await;
+    let mut read: Vec<Option<Result<crate::backend::RefState, crate::backend::BackendError>>> =
+        (0..request.refs.len()).map(|_| None).collect();
+    for (i, state) in states.into_iter().flatten() {
+        read[i] = Some(state);
+    }
+    let mut plans = Vec::with_capacity(request.refs.len());
+    for (i, entry) in request.refs.iter().enumerate() {
+        let backend = secrets[i].as_ref().map_or("unknown", Secret::backend);
+        let mut plan = RefPlan {
+            secret_ref: entry.secret_ref.to_string(),
+            backend,
+            from: None,
+            to: entry.to.as_ref().map(ToString::to_string),
+            result: "planned",
+            problem: None,
+        };
+        match (&secrets[i], read[i].take()) {
+            (Err(message), _) => {
+                plan.result = "blocked";
+                plan.problem = Some(message.clone());
+            }
+            (Ok(_), Some(Err(e))) => {
+                worst = worst.max(backend_code(&e.kind));
+                plan.result = "blocked";
+                plan.problem = Some(e.kind.to_string());
+            }
+            (Ok(secret), Some(Ok(state))) => {
+                plan.from = state.current.as_ref().map(ToString::to_string);
+                let problem = if let Some(holder) = state.locked_by_other(request.id.as_str()) {
+                    Some(format!("locked by rotation {}", holder.rotation_id))
+                } else {
+                    match state.target(entry.to.as_ref()) {
+                        Ok(target) => {
+                            plan.to = Some(target.to_string());
+                            None
+                        }
+                        Err(crate::backend::TargetProblem::NoPointer) => Some(format!(
+                            "no pointer yet; set it with `{}`",
+                            secret.pointer_hint().unwrap_or_default()
+                        )),
+                        Err(p) => Some(p.to_string()),
+                    }
+                };
+                if let Some(p) = problem {
+                    worst = worst.max(4);
+                    plan.result = "blocked";
+                    plan.problem = Some(p);
+                }
+            }
+            (Ok(_), None) => {
+                worst = worst.max(5);
+                plan.result = "blocked";
+                plan.problem = Some("the read did not complete".to_owned());
+            }
+        }
+        plans.push(plan);
+    }
+    (plans, worst)
+}
+
+/// Edits rotor's one comment on the PR, or creates it; never a second one.
+pub(crate) async fn upsert_comment(gh: &GitHub, number: u64, body: &str) -> Result<(), Error> {
+    let comments = gh.comments(number).await?;
+    match comments.iter().find(|c| c.is_rotors(COMMENT_MARKER)) {
+        Some(existing) => gh.update_comment(existing.id, body).await?,
+        None => {
+            gh.create_comment(number, body, COMMENT_MARKER).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,191 @@
+//! Rendering what people read (the sticky comment, the job summary; the artifact with `apply`)
+//! from minijinja templates in `templates/`, overridable from the base branch.
+//!
+//! Every value a template prints is escaped for markdown and HTML unless the code marked it
+//! safe, so an override cannot forget to escape: untrusted text (a reason, a PR title, an
+//! error quoting user input) can never inject markup, links, mentions or `<script>`. Escaping
+//! leaves validated identifiers such as `tenant.acme.supabase.service_role` readable as they are.
+
+use minijinja::{Environment, ErrorKind, UndefinedBehavior};
+use serde::Serialize;
+
+/// The built-in templates, by the name an override must use.
+pub const TEMPLATES: &[(&str, &str)] = &[
+    ("comment.md.j2", include_str!("../templates/comment.md.j2")),
+    ("summary.md.j2", include_str!("../templates/summary.md.j2")),
+];
+
+/// Where a repository keeps its overrides (DESIGN §3), read from the base branch only.
+pub const OVERRIDE_DIR: &str = ".github/rotor/templates";
+
+/// A template that cannot be loaded or rendered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    /// An override whose name is not one of rotor's templates.
+    #[error("{OVERRIDE_DIR}/{0} overrides no template; the names are: {names}", names = TEMPLATES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))]
+    UnknownOverride(String),
+    /// A template with a syntax error or a missing variable.
+    #[error("template {name}: {detail}")]
+    Template {
+        /// The template.
+        name: String,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// Escapes text for inline markdown and HTML: no markup, links, images, code spans, table
+/// breaks, mentions or line breaks survive; words and identifiers stay as they are.
+pub fn escape_md(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    for (i, &c) in chars.iter().enumerate() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\r' => {}
+            '\n' | '\t' => out.push(' '),
+            '\\' | '`' | '*' | '[' | ']' | '|' | '~' | '#' | '!' | '$' => {
+                out.push('\\');
+                out.push(c);
+            }
+            // GitHub ignores underscores inside words; only those at a word's edge could emphasise.
+            '_' => {
+                let inner = |j: Option<usize>| {
+                    j.and_then(|j| chars.get(j))
+                        .is_some_and(|c| c.is_alphanumeric())
+                };
+                if !(inner(i.checked_sub(1)) && inner(Some(i + 1))) {
+                    out.push('\\');
+                }
+                out.push('_');
+            }
+            // A zero-width space keeps `@name` from notifying anyone.
+            '@' => out.push_str("@\u{200b}"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The template environment with rotor's templates and the repository's overrides.
+pub struct Renderer {
+    env: Environment<'static>,
+}
+
+impl std::fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Renderer").finish_non_exhaustive()
+    }
+}
+
+impl Renderer {
+    /// Loads the built-in templates, replaced by `overrides` (name, source) where given.
+    pub fn new(overrides: Vec<(String, String)>) -> Result<Self, RenderError> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_formatter(|out, _state, value| {
+            if value.is_undefined() || value.is_none() {
+                return Ok(());
+            }
+            let text = if value.is_safe() {
+                value.to_string()
+            } else {
+                escape_md(
+                    &value
+                        .as_str()
+                        .map_or_else(|| value.to_string(), str::to_owned),
+                )
+            };
+            out.write_str(&text)
+                .map_err(|_| minijinja::Error::new(ErrorKind::WriteFailure, "cannot write"))
+        });
+        for (name, source) in TEMPLATES {
+            env.add_template_owned(*name, *source)
+                .map_err(|e| RenderError::Template {
+                    name: (*name).to_owned(),
+                    detail: e.to_string(),
+                })?;
+        }
+        for (name, source) in overrides {
+            if !TEMPLATES.iter().any(|(n, _)| *n == name) {
+                return Err(RenderError::UnknownOverride(name));
+            }
+            env.add_template_owned(name.clone(), source)
+                .map_err(|e| RenderError::Template {
+                    name,
+                    detail: e.to_string(),
+                })?;
+        }
+        Ok(Self { env })
+    }
+
+    /// Renders template `name` with `context`.
+    pub fn render<S: Serialize>(&self, name: &str, context: S) -> Result<String, RenderError> {
+        let err = |e: minijinja::Error| RenderError::Template {
+            name: name.to_owned(),
+            detail: e.to_string(),
+        };
+        self.env
+            .get_template(name)
+            .map_err(err)?
+            .render(minijinja::Value::from(minijinja::value::Serde(&context)))
+            .map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_untouched_and_markup_is_not() {
+        assert_eq!(
+            escape_md("tenant.acme.supabase.service_role"),
+            "tenant.acme.supabase.service_role"
+        );
+        assert_eq!(escape_md("2026-11-25-acme"), "2026-11-25-acme");
+        assert_eq!(
+            escape_md("<script>alert(1)</script>"),
+            "&lt;script&gt;alert(1)&lt;/script&gt;"
+        );
+        assert_eq!(
+            escape_md("[click](https://evil)"),
+            "\\[click\\](https://evil)"
+        );
+        assert_eq!(escape_md("a | b\nc"), "a \\| b c");
+        assert_eq!(
+            escape_md("_emph_ **bold** `code`"),
+            "\\_emph\\_ \\*\\*bold\\*\\* \\`code\\`"
+        );
+        assert_eq!(escape_md("ping @security"), "ping @\u{200b}security");
+        assert_eq!(escape_md("![img](x)"), "\\!\\[img\\](x)");
+    }
+
+    #[test]
+    fn every_printed_value_is_escaped_even_in_an_override() {
+        let r = Renderer::new(vec![(
+            "summary.md.j2".to_owned(),
+            "{{ reason }}".to_owned(),
+        )])
+        .expect("renderer");
+        assert_eq!(
+            r.render("summary.md.j2", serde_json::json!({"reason": "<b>x</b>"}))
+                .expect("render"),
+            "&lt;b&gt;x&lt;/b&gt;"
+        );
+    }
+
+    #[test]
+    fn unknown_overrides_and_missing_variables_are_errors() {
+        assert!(matches!(
+            Renderer::new(vec![("../../etc/passwd".to_owned(), String::new())]),
+            Err(RenderError::UnknownOverride(_))
+        ));
+        let r = Renderer::new(vec![("summary.md.j2".to_owned(), "{{ nope }}".to_owned())])
+            .expect("renderer");
+        assert!(r.render("summary.md.j2", serde_json::json!({})).is_err());
+    }
+}
