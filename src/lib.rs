@@ -5,6 +5,7 @@
 //! and [`output`]. [`run`] parses the command line and dispatches; the binary maps the one
 //! [`Error`] type to an exit code in one place ([`report_error`]).
 
+pub mod app;
 pub mod artifact;
 pub mod backend;
 pub mod batch;

@@ -85,7 +85,8 @@ impl Document {
         let root: Value = serde_norway::from_str(text).map_err(|err| {
             let pos = err
                 .location()
-                .map_or(Pos::START, |l| Pos::new(l.line(), l.column()));
+                .map_or(Pos::START, |l| Pos::new(l.line(), l.column()))
+                .min(end_of(text));
             Diagnostic::new("yaml_syntax", file, pos, format!("invalid YAML: {err}"))
                 .help("check indentation and quoting here")
         })?;
@@ -124,10 +125,11 @@ fn decode<'b>(file: &str, bytes: &'b [u8]) -> Result<&'b str, Diagnostic> {
         Diagnostic::new("invalid_utf8", file, pos, "the file is not valid UTF-8")
             .help("save the file as UTF-8")
     })?;
-    if let Some((at, c)) = text
-        .char_indices()
-        .find(|&(_, c)| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
-    {
+    // U+2028 and U+2029 break lines for YAML 1.1 (and serde_norway's libyaml) but not for
+    // YAML 1.2 or most editors: positions, and what a reviewer sees, would disagree.
+    if let Some((at, c)) = text.char_indices().find(|&(_, c)| {
+        (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{2028}' | '\u{2029}')
+    }) {
         return Err(Diagnostic::new(
             "control_character",
             file,
@@ -769,6 +771,8 @@ mod tests {
             Pos::new(3, 4),
             "CRLF and a lone CR each break a line"
         );
+        let d = parse("a: 1\nb: x\u{2028}y\n").expect_err("line separator");
+        assert_eq!((d.code, d.pos()), ("control_character", Pos::new(2, 5)));
         let d = parse("a: 1\nb: x\u{0}y\n").expect_err("nul");
         assert_eq!((d.code, d.pos()), ("control_character", Pos::new(2, 5)));
     }

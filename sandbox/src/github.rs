@@ -42,6 +42,8 @@ pub struct Scenario {
     pub max_per_page: usize,
     /// The next id handed out.
     pub next_id: u64,
+    /// How many comment POSTs to process and then answer 502, as when GitHub's answer is lost.
+    pub posts_lost: u32,
 }
 
 impl Default for Scenario {
@@ -57,6 +59,7 @@ impl Default for Scenario {
             team_token: None,
             max_per_page: 100,
             next_id: 1000,
+            posts_lost: 0,
         }
     }
 }
@@ -325,6 +328,10 @@ fn this_repo(s: &Scenario, owner: &str, repo: &str) -> bool {
     s.owner == owner && s.repo == repo
 }
 
+fn pull_of<'s>(s: &'s Scenario, owner: &str, repo: &str, number: u64) -> Option<&'s Pull> {
+    s.pulls.get(&number).filter(|_| this_repo(s, owner, repo))
+}
+
 fn user(login: &str, kind: &str, base: &Value) -> Value {
     let mut u = base.clone();
     u["login"] = json!(login);
@@ -431,11 +438,7 @@ async fn get_pull(
         &headers,
     );
     let s = gh.scenario().clone();
-    let Some(pull) = s
-        .pulls
-        .get(&number)
-        .filter(|_| this_repo(&s, &owner, &repo))
-    else {
+    let Some(pull) = pull_of(&s, &owner, &repo, number) else {
         return not_found();
     };
     let mut p = schema::example("pulls/get");
@@ -486,11 +489,7 @@ async fn list_reviews(
     let path = format!("/repos/{owner}/{repo}/pulls/{number}/reviews");
     gh.record("GET", path.clone(), &headers);
     let s = gh.scenario().clone();
-    let Some(pull) = s
-        .pulls
-        .get(&number)
-        .filter(|_| this_repo(&s, &owner, &repo))
-    else {
+    let Some(pull) = pull_of(&s, &owner, &repo, number) else {
         return not_found();
     };
     let base = schema::example("pulls/list-reviews")[0].clone();
@@ -528,11 +527,7 @@ async fn list_files(
     let path = format!("/repos/{owner}/{repo}/pulls/{number}/files");
     gh.record("GET", path.clone(), &headers);
     let s = gh.scenario().clone();
-    let Some(pull) = s
-        .pulls
-        .get(&number)
-        .filter(|_| this_repo(&s, &owner, &repo))
-    else {
+    let Some(pull) = pull_of(&s, &owner, &repo, number) else {
         return not_found();
     };
     let base = schema::example("pulls/list-files")[0].clone();
@@ -624,6 +619,10 @@ async fn create_comment(
         edits: 0,
     };
     s.comments.push(c.clone());
+    if s.posts_lost > 0 {
+        s.posts_lost -= 1;
+        return github_error(StatusCode::BAD_GATEWAY, "Server Error");
+    }
     let base = schema::example("issues/create-comment");
     answer(
         "issues/create-comment",

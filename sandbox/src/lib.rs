@@ -1,7 +1,9 @@
 //! rotor-sandbox: stand-ins for the systems rotor talks to, for tests, the quickstart and the
 //! benchmark. One HTTP server answers GitHub's REST API (in GitHub's real shapes, validated
-//! against the official schemas) and is driven through `/_sandbox/*` control endpoints.
+//! against the official schemas) and the tenant application's API (`app-api.yaml`, resolving
+//! through the real secret manager's pointer), driven through `/_sandbox/*` control endpoints.
 
+pub mod app;
 pub mod github;
 pub mod schema;
 
@@ -12,7 +14,7 @@ use tokio::sync::oneshot;
 
 /// The whole stand-in's routes.
 pub fn router() -> axum::Router {
-    github::router()
+    github::router().merge(app::router())
 }
 
 /// A running stand-in on its own thread and runtime, stopped when dropped.

@@ -399,13 +399,18 @@ impl Vault {
         mount: &str,
         pointer_key: &str,
     ) -> Result<RefState, BackendError> {
-        let call = format!("GET {mount}/metadata/{}", secret.location);
         let err = |kind| BackendError {
             secret_ref: secret.secret_ref.to_string(),
             backend: "vault",
-            call: call.clone(),
+            call: format!("GET {mount}/metadata/{}", secret.location),
             kind,
         };
+        let meta = self.fetch_metadata(secret, mount).await.map_err(err)?;
+        state_from(meta, pointer_key, mount, &secret.location).map_err(err)
+    }
+
+    /// `GET <mount>/metadata/<path>`, parsed.
+    async fn fetch_metadata(&self, secret: &Secret, mount: &str) -> Result<Metadata, ErrorKind> {
         let (status, body) = self
             .exchange(
                 Method::GET,
@@ -416,24 +421,17 @@ impl Vault {
             )
             .await
             .map_err(|f| match f {
-                Failure::Lost(detail) => err(ErrorKind::Unavailable { detail }),
-                Failure::Final(kind) => err(kind),
+                Failure::Lost(detail) => ErrorKind::Unavailable { detail },
+                Failure::Final(kind) => kind,
             })?;
         if !status.is_success() {
-            return Err(err(self.status_error(
-                status,
-                &body,
-                mount,
-                &secret.location,
-                "read",
-            )));
+            return Err(self.status_error(status, &body, mount, &secret.location, "read"));
         }
-        let meta: MetadataResponse = serde_json::from_value(body).map_err(|e| {
-            err(ErrorKind::Protocol {
+        let meta: MetadataResponse =
+            serde_json::from_value(body).map_err(|e| ErrorKind::Protocol {
                 detail: format!("metadata: {e}"),
-            })
-        })?;
-        state_from(meta.data, pointer_key, mount, &secret.location).map_err(err)
+            })?;
+        Ok(meta.data)
     }
 
     fn status_error(
@@ -562,27 +560,11 @@ impl Vault {
         secret: &Secret,
         mount: &str,
     ) -> Result<BTreeMap<String, String>, ErrorKind> {
-        let (status, body) = self
-            .exchange(
-                Method::GET,
-                self.metadata_url(mount, &secret.location),
-                None,
-                Some(&self.token),
-                true,
-            )
-            .await
-            .map_err(|f| match f {
-                Failure::Lost(detail) => ErrorKind::Unavailable { detail },
-                Failure::Final(kind) => kind,
-            })?;
-        if !status.is_success() {
-            return Err(self.status_error(status, &body, mount, &secret.location, "read"));
-        }
-        let meta: MetadataResponse =
-            serde_json::from_value(body).map_err(|e| ErrorKind::Protocol {
-                detail: format!("metadata: {e}"),
-            })?;
-        Ok(meta.data.custom_metadata.unwrap_or_default())
+        Ok(self
+            .fetch_metadata(secret, mount)
+            .await?
+            .custom_metadata
+            .unwrap_or_default())
     }
 
     /// Writes (or with `None` removes) rotor's marker, keeping every other key.

@@ -13,6 +13,14 @@ pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Property-test cases: `default`, or `$ROTOR_PROPTEST_CASES` for a longer search.
+pub(crate) fn proptest_cases(default: u32) -> u32 {
+    std::env::var("ROTOR_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// A fixture path under `tests/fixtures`.
 pub(crate) fn fixture(rel: &str) -> PathBuf {
     root().join("tests/fixtures").join(rel)

@@ -1,5 +1,6 @@
 //! Integration tests: drive the `rotor` binary, and the library where a process adds nothing.
 
+mod app;
 mod backend_aws;
 mod backend_vault;
 mod common;

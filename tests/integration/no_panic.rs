@@ -25,7 +25,8 @@ fn yamlish() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+    // More on demand: ROTOR_PROPTEST_CASES=200000 cargo test no_panic
+    #![proptest_config(ProptestConfig { cases: crate::common::proptest_cases(3000), ..ProptestConfig::default() })]
 
     #[test]
     fn parsers_never_panic(text in prop_oneof![yamlish(), any::<String>()], bytes in prop::collection::vec(any::<u8>(), 0..64)) {
@@ -58,4 +59,23 @@ fn lone_carriage_return_counts_as_a_line_break() {
     };
     let diags = request::parse("r.yaml", text.as_bytes(), cx).expect_err("invalid");
     assert_eq!((diags[0].line, diags[0].column), (2, 21), "{diags:?}");
+}
+
+/// Found by `parsers_never_panic` in CI: U+2028 breaks a line for libyaml (YAML 1.1) but not
+/// for YAML 1.2 or editors; rotor refuses it rather than report positions nobody can find.
+#[test]
+fn unicode_line_separators_are_refused() {
+    let envs = BTreeMap::from([("staging".to_owned(), Environment::default())]);
+    let cx = request::Context {
+        stem: Some("abc"),
+        environments: Some(&envs),
+    };
+    for text in ["\u{3a3}:\u{2028}\u{ffd2}", "reason: a\u{2029}b\n"] {
+        let diags = request::parse("r.yaml", text.as_bytes(), cx).expect_err("refused");
+        assert_eq!(
+            (diags[0].code, diags[0].line),
+            ("control_character", 1),
+            "{diags:?}"
+        );
+    }
 }

@@ -588,3 +588,36 @@ fn policy_comes_from_the_default_branch_never_from_the_head_or_the_working_tree(
         "{report:#}"
     );
 }
+
+#[test]
+fn a_comment_post_whose_answer_is_lost_is_not_sent_twice() {
+    let bao = bao();
+    let token = block_on(bao.rotor_token());
+    let r = format!("tenant.{}.supabase.service_role", unique("lo"));
+    block_on(bao.provision(&r, 2, Some(1)));
+    let id = "2026-11-25-lost";
+    let file = format!("{id}.yaml");
+    let w = world(
+        &config(&bao.addr, "{users: [alice, bob]}"),
+        &[(file.as_str(), request(id, &[r]))],
+        &[],
+    );
+    let sandbox = rotor_sandbox::start("127.0.0.1:0".parse().expect("addr")).expect("sandbox");
+    let url = sandbox.url();
+    let mut s = base_scenario(&w, &file);
+    // GitHub creates the comment but the answer is a 502.
+    s["posts_lost"] = json!(1);
+    scenario(&url, &s);
+    let event = pr_event(w.dir.path(), &w.head);
+    run_plan(&w, &url, &token.token, &event, &[], 0);
+    let posts = sandbox_requests(&url)
+        .into_iter()
+        .filter(|r| r["method"] == "POST")
+        .count();
+    assert_eq!(
+        posts, 1,
+        "rotor looked for its comment instead of posting again"
+    );
+    let comments = sandbox_state(&url)["comments"].as_array().map(Vec::len);
+    assert_eq!(comments, Some(1));
+}

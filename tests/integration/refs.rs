@@ -43,7 +43,8 @@ fn near_miss() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+    // More on demand: ROTOR_PROPTEST_CASES=200000 cargo test refs
+    #![proptest_config(ProptestConfig { cases: crate::common::proptest_cases(4000), ..ProptestConfig::default() })]
 
     #[test]
     fn parser_accepts_exactly_the_pattern(s in prop_oneof![

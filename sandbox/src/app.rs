@@ -1,0 +1,448 @@
+//! A stand-in for the tenant application of `app-api.yaml`.
+//!
+//! It behaves like a real application would: it resolves a ref through the secret manager's
+//! pointer (OpenBao's `custom_metadata` or AWS's staging label, read for real, never a value),
+//! caches what it resolved for a while, reports integration health, and emits audit events on
+//! upserts. Knobs make it misbehave: versions whose integration fails, a cache that lags,
+//! audit events that arrive late or never. Driven with `PUT /_sandbox/app`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// How the application reaches the secret manager's pointer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum BackendLink {
+    /// Vault/OpenBao KV v2: `custom_metadata[pointer_key]` of `<mount>/metadata/<ref>`.
+    Vault {
+        /// Server address.
+        address: String,
+        /// A token that can read metadata.
+        token: String,
+        /// KV mount.
+        mount: String,
+        /// The pointer's key.
+        pointer_key: String,
+    },
+    /// AWS Secrets Manager (or moto): the version holding `stage` on the secret named as the ref.
+    Aws {
+        /// Endpoint URL.
+        endpoint: String,
+        /// Region.
+        region: String,
+        /// The pointer label.
+        stage: String,
+    },
+}
+
+/// The application's knowledge of one ref.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppRef {
+    /// Tenant.
+    pub tenant: String,
+    /// Provider.
+    pub provider: String,
+    /// Sites using it.
+    pub site_ids: Vec<String>,
+    /// The last version recorded by an upsert.
+    #[serde(default)]
+    pub version_id: Option<String>,
+}
+
+/// The application's state and knobs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AppScenario {
+    /// The bearer token the application accepts.
+    pub token: String,
+    /// Known refs.
+    pub refs: BTreeMap<String, AppRef>,
+    /// How refs resolve.
+    pub backend: Option<BackendLink>,
+    /// How long the application keeps a resolved version before resolving again (ms).
+    pub cache_ms: u64,
+    /// Versions whose integration health fails.
+    pub bad_versions: BTreeSet<String>,
+    /// How long an audit event takes to become visible (ms).
+    pub audit_delay_ms: u64,
+    /// Emit no audit events at all.
+    pub audit_missing: bool,
+    /// Page size of the audit list (the API's maximum is 100).
+    pub audit_page_size: usize,
+}
+
+impl Default for AppScenario {
+    fn default() -> Self {
+        Self {
+            token: "app-token".to_owned(),
+            refs: BTreeMap::new(),
+            backend: None,
+            cache_ms: 0,
+            bad_versions: BTreeSet::new(),
+            audit_delay_ms: 0,
+            audit_missing: false,
+            audit_page_size: 100,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    scenario: AppScenario,
+    /// Audit events, oldest first, with when they become visible.
+    events: Vec<(Instant, Value)>,
+    cache: HashMap<String, (String, Instant)>,
+    log: Vec<String>,
+    next_event: u64,
+}
+
+/// Shared state of the application stand-in.
+#[derive(Debug, Default)]
+pub struct App {
+    inner: Mutex<Inner>,
+    http: reqwest::Client,
+}
+
+type Shared = Arc<App>;
+
+impl App {
+    fn inner(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The application's routes and its control routes.
+pub fn router() -> axum::Router {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/_sandbox/app", get(get_scenario).put(put_scenario))
+        .route("/_sandbox/app/requests", get(get_log))
+        .route(
+            "/api/v1/secret-refs/{secret_ref}",
+            get(get_ref).put(upsert_ref),
+        )
+        .route(
+            "/api/v1/secret-refs/{secret_ref}/resolve",
+            post(resolve_ref),
+        )
+        .route(
+            "/api/v1/sites/{site}/integrations/{provider}/health",
+            get(health),
+        )
+        .route("/api/v1/audit/events", get(audit_events))
+        .with_state(Arc::new(App::default()))
+}
+
+async fn get_scenario(State(app): State<Shared>) -> Json<Value> {
+    let inner = app.inner();
+    Json(json!({
+        "scenario": inner.scenario,
+        "events": inner.events.iter().map(|(_, e)| e.clone()).collect::<Vec<_>>(),
+    }))
+}
+
+async fn put_scenario(State(app): State<Shared>, Json(s): Json<AppScenario>) -> StatusCode {
+    let mut inner = app.inner();
+    inner.scenario = s;
+    inner.cache.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn get_log(State(app): State<Shared>) -> Json<Vec<String>> {
+    Json(app.inner().log.clone())
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({"error": message}))).into_response()
+}
+
+/// Checks the bearer token and logs the call; `Some` is the refusal to send.
+fn refuse(app: &App, headers: &HeaderMap, line: String) -> Option<Response> {
+    let mut inner = app.inner();
+    inner.log.push(line);
+    let expected = format!("Bearer {}", inner.scenario.token);
+    match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+        Some(given) if given == expected => None,
+        Some(_) => Some(error(
+            StatusCode::FORBIDDEN,
+            "the token's principal is not internal_admin",
+        )),
+        None => Some(error(StatusCode::UNAUTHORIZED, "missing bearer token")),
+    }
+}
+
+fn ref_json(name: &str, r: &AppRef) -> Value {
+    json!({"ref": name, "tenant": r.tenant, "provider": r.provider, "siteIds": r.site_ids, "versionId": r.version_id})
+}
+
+async fn get_ref(
+    State(app): State<Shared>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = refuse(&app, &headers, format!("GET /api/v1/secret-refs/{name}")) {
+        return r;
+    }
+    match app.inner().scenario.refs.get(&name) {
+        Some(r) => Json(ref_json(&name, r)).into_response(),
+        None => error(StatusCode::NOT_FOUND, "unknown ref"),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Upsert {
+    version_id: String,
+    rotation_id: String,
+    operation: String,
+    operator: String,
+}
+
+async fn upsert_ref(
+    State(app): State<Shared>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(r) = refuse(&app, &headers, format!("PUT /api/v1/secret-refs/{name}")) {
+        return r;
+    }
+    // `additionalProperties: false`: a field that could carry a secret value is refused.
+    let Ok(up) = serde_json::from_slice::<Upsert>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid body: only versionId, rotationId, operation and operator",
+        );
+    };
+    if !matches!(up.operation.as_str(), "rotate" | "rollback") {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "operation must be rotate or rollback",
+        );
+    }
+    let mut inner = app.inner();
+    let Some(r) = inner.scenario.refs.get_mut(&name) else {
+        return error(StatusCode::NOT_FOUND, "unknown ref");
+    };
+    r.version_id = Some(up.version_id.clone());
+    let mut answer = ref_json(&name, r);
+    let (tenant, site) = (r.tenant.clone(), r.site_ids.first().cloned());
+    inner.next_event += 1;
+    let id = format!("evt_{:06}", inner.next_event);
+    if !inner.scenario.audit_missing {
+        let visible = Instant::now() + Duration::from_millis(inner.scenario.audit_delay_ms);
+        let event = json!({
+            "id": id, "action": "secret_ref_upserted", "actorRole": "internal_admin", "actor": up.operator,
+            "siteId": site, "tenant": tenant, "createdAt": "2026-11-25T12:00:00Z",
+            "metadata": {"ref": name, "rotationId": up.rotation_id, "versionId": up.version_id, "operation": up.operation}
+        });
+        inner.events.push((visible, event));
+    }
+    answer["auditEventId"] = json!(id);
+    Json(answer).into_response()
+}
+
+/// Reads the pointer from the secret manager, as the application would at run time.
+async fn pointer(app: &App, link: &BackendLink, name: &str) -> Result<String, String> {
+    match link {
+        BackendLink::Vault {
+            address,
+            token,
+            mount,
+            pointer_key,
+        } => {
+            let url = format!(
+                "{}/v1/{mount}/metadata/{name}",
+                address.trim_end_matches('/')
+            );
+            let v: Value = app
+                .http
+                .get(url)
+                .header("X-Vault-Token", token)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?
+                .json()
+                .await
+                .map_err(|e| e.to_string())?;
+            v.pointer(&format!("/data/custom_metadata/{pointer_key}"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| "no pointer".to_owned())
+        }
+        BackendLink::Aws {
+            endpoint,
+            region,
+            stage,
+        } => {
+            // moto answers the AWS JSON protocol without checking signatures.
+            let v: Value = app
+                .http
+                .post(endpoint)
+                .header("X-Amz-Target", "secretsmanager.DescribeSecret")
+                .header("Content-Type", "application/x-amz-json-1.1")
+                .header(
+                    "Authorization",
+                    format!("AWS4-HMAC-SHA256 Credential=testing/20261125/{region}/secretsmanager/aws4_request, SignedHeaders=host, Signature=0"),
+                )
+                .body(json!({"SecretId": name}).to_string())
+                .send()
+                .await
+                .map_err(|e| e.to_string())?
+                .json()
+                .await
+                .map_err(|e| e.to_string())?;
+            v.get("VersionIdsToStages")
+                .and_then(Value::as_object)
+                .and_then(|m| {
+                    m.iter()
+                        .find(|(_, labels)| {
+                            labels
+                                .as_array()
+                                .is_some_and(|l| l.iter().any(|x| x == stage.as_str()))
+                        })
+                        .map(|(id, _)| id.clone())
+                })
+                .ok_or_else(|| format!("no version holds {stage}"))
+        }
+    }
+}
+
+/// The version the application uses now: from its cache while fresh, else from the pointer.
+async fn resolved(app: &App, name: &str) -> Result<String, String> {
+    let (link, cache_ms, cached) = {
+        let inner = app.inner();
+        (
+            inner.scenario.backend.clone(),
+            inner.scenario.cache_ms,
+            inner.cache.get(name).cloned(),
+        )
+    };
+    if let Some((version, at)) = cached
+        && at.elapsed() < Duration::from_millis(cache_ms)
+    {
+        return Ok(version);
+    }
+    let link = link.ok_or_else(|| "the application has no backend configured".to_owned())?;
+    let version = pointer(app, &link, name).await?;
+    app.inner()
+        .cache
+        .insert(name.to_owned(), (version.clone(), Instant::now()));
+    Ok(version)
+}
+
+async fn resolve_ref(
+    State(app): State<Shared>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = refuse(
+        &app,
+        &headers,
+        format!("POST /api/v1/secret-refs/{name}/resolve"),
+    ) {
+        return r;
+    }
+    if !app.inner().scenario.refs.contains_key(&name) {
+        return error(StatusCode::NOT_FOUND, "unknown ref");
+    }
+    match resolved(&app, &name).await {
+        Ok(version) => {
+            Json(json!({"ref": name, "resolved": true, "versionId": version})).into_response()
+        }
+        Err(e) => Json(json!({"ref": name, "resolved": false, "error": e})).into_response(),
+    }
+}
+
+async fn health(
+    State(app): State<Shared>,
+    Path((site, provider)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = refuse(
+        &app,
+        &headers,
+        format!("GET /api/v1/sites/{site}/integrations/{provider}/health"),
+    ) {
+        return r;
+    }
+    let name = {
+        let inner = app.inner();
+        inner
+            .scenario
+            .refs
+            .iter()
+            .find(|(_, r)| r.provider == provider && r.site_ids.contains(&site))
+            .map(|(n, _)| n.clone())
+    };
+    let Some(name) = name else {
+        return error(StatusCode::NOT_FOUND, "no such site or integration");
+    };
+    match resolved(&app, &name).await {
+        Ok(version) if app.inner().scenario.bad_versions.contains(&version) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "failing", "detail": format!("the {provider} credential (version {version}) is rejected")})),
+        )
+            .into_response(),
+        Ok(version) => Json(json!({"status": "ok", "versionId": version})).into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "failing", "detail": e}))).into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct AuditQuery {
+    action: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+async fn audit_events(
+    State(app): State<Shared>,
+    Query(q): Query<AuditQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = refuse(&app, &headers, "GET /api/v1/audit/events".to_owned()) {
+        return r;
+    }
+    let inner = app.inner();
+    let limit = q
+        .limit
+        .unwrap_or(100)
+        .clamp(1, 100)
+        .min(inner.scenario.audit_page_size.max(1));
+    let now = Instant::now();
+    // Newest first, as the API promises.
+    let visible: Vec<&Value> = inner
+        .events
+        .iter()
+        .rev()
+        .filter(|(at, _)| *at <= now)
+        .map(|(_, e)| e)
+        .filter(|e| q.action.as_deref().is_none_or(|a| e["action"] == a))
+        .collect();
+    let start = q
+        .cursor
+        .as_deref()
+        .and_then(|c| c.strip_prefix("c"))
+        .and_then(|c| c.parse::<usize>().ok())
+        .unwrap_or(0);
+    let page: Vec<Value> = visible
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|e| (*e).clone())
+        .collect();
+    let next = (start + limit < visible.len()).then(|| format!("c{}", start + limit));
+    Json(json!({"events": page, "nextCursor": next})).into_response()
+}

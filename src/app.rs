@@ -1,0 +1,466 @@
+//! The tenant application's API (`app-api.yaml`): the calls rotor makes during a rotation.
+//!
+//! Every call carries `Authorization: Bearer <token>` from the variable `app.token_env` names.
+//! Reads, the resolve probe and the upsert (the same body twice records the same thing) are
+//! retried with backoff; nothing sent ever carries a secret value: an upsert names a version id.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use url::Url;
+
+use crate::config::App as AppConfig;
+use crate::request::{SecretRef, SiteId, VersionId};
+use crate::retry::{self, Policy};
+use crate::secret::SecretString;
+
+/// A failed application call, with what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppError {
+    /// The token variable is not set.
+    #[error("${var} is not set: rotor needs the application's token (app.token_env) to call it")]
+    NoToken {
+        /// The variable's name.
+        var: String,
+    },
+    /// 401: the token is missing or wrong.
+    #[error("the application rejected the token for {call} (401): check the value of ${var}")]
+    Unauthorized {
+        /// The call.
+        call: String,
+        /// The token's variable.
+        var: String,
+    },
+    /// 403: the token's principal is not `internal_admin`.
+    #[error(
+        "the application refused {call} (403): the token's service principal must hold the role internal_admin"
+    )]
+    Forbidden {
+        /// The call.
+        call: String,
+    },
+    /// 404: the ref (or site) is unknown to the application.
+    #[error("the application does not know {what} ({call}, 404)")]
+    NotFound {
+        /// The call.
+        call: String,
+        /// What it does not know.
+        what: String,
+    },
+    /// 400: the application refused the body.
+    #[error("the application refused {call} (400): {detail}")]
+    Rejected {
+        /// The call.
+        call: String,
+        /// Its explanation.
+        detail: String,
+    },
+    /// The application stayed unreachable or kept failing.
+    #[error("the application is unavailable for {call} after retries: {detail}")]
+    Unavailable {
+        /// The call.
+        call: String,
+        /// The last failure.
+        detail: String,
+    },
+    /// An answer rotor does not understand.
+    #[error("unexpected answer from the application to {call}: {detail}")]
+    Protocol {
+        /// The call.
+        call: String,
+        /// What was unexpected.
+        detail: String,
+    },
+}
+
+/// What the application knows about a ref.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppRef {
+    /// The sites that use it.
+    pub site_ids: Vec<String>,
+    /// The version last recorded by an upsert.
+    pub version_id: Option<String>,
+    /// The provider.
+    pub provider: String,
+}
+
+/// What the application resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Resolution {
+    /// Whether it could resolve at all.
+    pub resolved: bool,
+    /// The version it resolved.
+    pub version_id: Option<String>,
+    /// Why not, if it could not.
+    pub error: Option<String>,
+}
+
+/// A site's integration health.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Health {
+    /// `ok`.
+    pub ok: bool,
+    /// The HTTP status.
+    pub status: u16,
+    /// The detail the application gave.
+    pub detail: Option<String>,
+}
+
+/// An audit event (only what rotor checks).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    /// Id.
+    pub id: String,
+    /// Action.
+    pub action: String,
+    /// The actor's role.
+    pub actor_role: String,
+    /// Site context.
+    #[serde(default)]
+    pub site_id: Option<String>,
+    /// Tenant context.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// When.
+    pub created_at: String,
+    /// Metadata: `ref`, `rotationId`, `versionId`, `operation`.
+    #[serde(default)]
+    pub metadata: Value,
+}
+
+/// `rotate` or `rollback`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Operation {
+    /// A rotation.
+    Rotate,
+    /// A rollback.
+    Rollback,
+}
+
+/// The application client, built once per run.
+#[derive(Debug)]
+pub struct AppClient {
+    http: reqwest::Client,
+    base: Url,
+    token: SecretString,
+    token_var: String,
+    policy: Policy,
+}
+
+impl AppClient {
+    /// Builds the client; the token comes from the variable `app.token_env` names.
+    pub fn new(config: &AppConfig) -> Result<Self, AppError> {
+        let token = SecretString::from_env(&config.token_env).ok_or_else(|| AppError::NoToken {
+            var: config.token_env.clone(),
+        })?;
+        Self::with_token(config, token)
+    }
+
+    /// Builds the client with an explicit token.
+    pub fn with_token(config: &AppConfig, token: SecretString) -> Result<Self, AppError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("rotor/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(15))
+            .build()
+            .map_err(|e| AppError::Protocol {
+                call: "connect".to_owned(),
+                detail: e.to_string(),
+            })?;
+        Ok(Self {
+            http,
+            base: config.base_url.clone(),
+            token,
+            token_var: config.token_env.clone(),
+            policy: Policy::default(),
+        })
+    }
+
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    /// One call, retried while it fails transiently; every call here is safe to repeat.
+    async fn call(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        call: &str,
+    ) -> Result<(StatusCode, Value), AppError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut auth =
+                reqwest::header::HeaderValue::from_str(&format!("Bearer {}", self.token.expose()))
+                    .map_err(|_| AppError::Protocol {
+                        call: call.to_owned(),
+                        detail: "the token is not a valid header value".to_owned(),
+                    })?;
+            auth.set_sensitive(true);
+            let mut req = self
+                .http
+                .request(method.clone(), url.clone())
+                .header(reqwest::header::AUTHORIZATION, auth);
+            if let Some(body) = body {
+                req = req.json(body);
+            }
+            let last = attempt >= self.policy.attempts;
+            match req.send().await {
+                Err(e) if !last => {
+                    let _ = e;
+                    tokio::time::sleep(self.policy.delay(attempt, None)).await;
+                }
+                Err(e) => {
+                    return Err(AppError::Unavailable {
+                        call: call.to_owned(),
+                        detail: e.without_url().to_string(),
+                    });
+                }
+                Ok(resp) => {
+                    let status = resp.status();
+                    let retry_after = retry::parse_retry_after(
+                        resp.headers()
+                            .get(reqwest::header::RETRY_AFTER)
+                            .and_then(|v| v.to_str().ok()),
+                    );
+                    let value = resp.json::<Value>().await.unwrap_or(Value::Null);
+                    // A failing integration answers 503 by contract: that is an answer, not an outage.
+                    let transient = status == StatusCode::TOO_MANY_REQUESTS
+                        || (status.is_server_error()
+                            && !(status == StatusCode::SERVICE_UNAVAILABLE
+                                && value.get("status").is_some()));
+                    if transient && !last {
+                        tokio::time::sleep(self.policy.delay(attempt, retry_after)).await;
+                        continue;
+                    }
+                    if transient {
+                        return Err(AppError::Unavailable {
+                            call: call.to_owned(),
+                            detail: status.to_string(),
+                        });
+                    }
+                    return Ok((status, value));
+                }
+            }
+        }
+    }
+
+    fn check(
+        &self,
+        status: StatusCode,
+        body: &Value,
+        call: &str,
+        what: &str,
+    ) -> Result<(), AppError> {
+        match status {
+            s if s.is_success() => Ok(()),
+            StatusCode::UNAUTHORIZED => Err(AppError::Unauthorized {
+                call: call.to_owned(),
+                var: self.token_var.clone(),
+            }),
+            StatusCode::FORBIDDEN => Err(AppError::Forbidden {
+                call: call.to_owned(),
+            }),
+            StatusCode::NOT_FOUND => Err(AppError::NotFound {
+                call: call.to_owned(),
+                what: what.to_owned(),
+            }),
+            StatusCode::BAD_REQUEST => Err(AppError::Rejected {
+                call: call.to_owned(),
+                detail: body
+                    .get("error")
+                    .and_then(Value::as_str)
+                    .unwrap_or("no detail")
+                    .to_owned(),
+            }),
+            other => Err(AppError::Protocol {
+                call: call.to_owned(),
+                detail: other.to_string(),
+            }),
+        }
+    }
+
+    /// `GET /api/v1/secret-refs/{ref}`: the ref exists; which sites use it.
+    pub async fn get_ref(&self, r: &SecretRef) -> Result<AppRef, AppError> {
+        let call = format!("GET /api/v1/secret-refs/{r}");
+        let (status, body) = self
+            .call(
+                Method::GET,
+                self.url(&["api", "v1", "secret-refs", r.as_str()]),
+                None,
+                &call,
+            )
+            .await?;
+        self.check(status, &body, &call, &format!("the ref {r}"))?;
+        let site_ids = body
+            .get("siteIds")
+            .and_then(Value::as_array)
+            .ok_or_else(|| AppError::Protocol {
+                call: call.clone(),
+                detail: "no siteIds".to_owned(),
+            })?
+            .iter()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect();
+        Ok(AppRef {
+            site_ids,
+            version_id: body
+                .get("versionId")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            provider: body
+                .get("provider")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        })
+    }
+
+    /// `PUT /api/v1/secret-refs/{ref}`: records the new version; returns the audit event id.
+    pub async fn upsert(
+        &self,
+        r: &SecretRef,
+        version: &VersionId,
+        rotation_id: &str,
+        operation: Operation,
+        operator: &str,
+    ) -> Result<Option<String>, AppError> {
+        let call = format!("PUT /api/v1/secret-refs/{r}");
+        let body = json!({"versionId": version, "rotationId": rotation_id, "operation": operation, "operator": operator});
+        let (status, answer) = self
+            .call(
+                Method::PUT,
+                self.url(&["api", "v1", "secret-refs", r.as_str()]),
+                Some(&body),
+                &call,
+            )
+            .await?;
+        self.check(status, &answer, &call, &format!("the ref {r}"))?;
+        Ok(answer
+            .get("auditEventId")
+            .and_then(Value::as_str)
+            .map(str::to_owned))
+    }
+
+    /// `POST /api/v1/secret-refs/{ref}/resolve`: which version the application resolves now.
+    pub async fn resolve(&self, r: &SecretRef) -> Result<Resolution, AppError> {
+        let call = format!("POST /api/v1/secret-refs/{r}/resolve");
+        let (status, body) = self
+            .call(
+                Method::POST,
+                self.url(&["api", "v1", "secret-refs", r.as_str(), "resolve"]),
+                None,
+                &call,
+            )
+            .await?;
+        self.check(status, &body, &call, &format!("the ref {r}"))?;
+        Ok(Resolution {
+            resolved: body
+                .get("resolved")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            version_id: body
+                .get("versionId")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            error: body.get("error").and_then(Value::as_str).map(str::to_owned),
+        })
+    }
+
+    /// `GET /api/v1/sites/{site}/integrations/{provider}/health`.
+    pub async fn health(&self, site: &SiteId, provider: &str) -> Result<Health, AppError> {
+        let call = format!("GET /api/v1/sites/{site}/integrations/{provider}/health");
+        let (status, body) = self
+            .call(
+                Method::GET,
+                self.url(&[
+                    "api",
+                    "v1",
+                    "sites",
+                    site.as_str(),
+                    "integrations",
+                    provider,
+                    "health",
+                ]),
+                None,
+                &call,
+            )
+            .await?;
+        if status == StatusCode::SERVICE_UNAVAILABLE || status.is_success() {
+            return Ok(Health {
+                ok: status.is_success() && body.get("status").and_then(Value::as_str) == Some("ok"),
+                status: status.as_u16(),
+                detail: body
+                    .get("detail")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            });
+        }
+        self.check(
+            status,
+            &body,
+            &call,
+            &format!("site {site}'s {provider} integration"),
+        )?;
+        Err(AppError::Protocol {
+            call,
+            detail: status.to_string(),
+        })
+    }
+
+    /// `GET /api/v1/audit/events?action=…&limit=100`, every page (at most `max_pages`).
+    pub async fn audit_events(
+        &self,
+        action: &str,
+        max_pages: usize,
+    ) -> Result<Vec<AuditEvent>, AppError> {
+        let call = format!("GET /api/v1/audit/events?action={action}");
+        let mut events = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..max_pages.max(1) {
+            let mut url = self.url(&["api", "v1", "audit", "events"]);
+            url.query_pairs_mut()
+                .append_pair("action", action)
+                .append_pair("limit", "100");
+            if let Some(c) = &cursor {
+                url.query_pairs_mut().append_pair("cursor", c);
+            }
+            let (status, body) = self.call(Method::GET, url, None, &call).await?;
+            self.check(status, &body, &call, "the audit log")?;
+            let page = body
+                .get("events")
+                .and_then(Value::as_array)
+                .ok_or_else(|| AppError::Protocol {
+                    call: call.clone(),
+                    detail: "no events".to_owned(),
+                })?;
+            events.extend(
+                page.iter()
+                    .filter_map(|e| serde_json::from_value::<AuditEvent>(e.clone()).ok()),
+            );
+            match body.get("nextCursor").and_then(Value::as_str) {
+                Some(next) if !next.is_empty() => cursor = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(events)
+    }
+
+    /// The audit query link for the artifact (DESIGN §10).
+    pub fn audit_query_link(&self, action: &str) -> String {
+        let mut url = self.url(&["api", "v1", "audit", "events"]);
+        url.query_pairs_mut()
+            .append_pair("action", action)
+            .append_pair("limit", "100");
+        url.to_string()
+    }
+}
