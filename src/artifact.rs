@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::render::{RenderError, Renderer};
+
 /// The marker opening the machine-readable part.
 pub const DATA_MARKER: &str = "<!-- rotor:artifact ";
 
@@ -22,6 +24,206 @@ pub struct ArtifactMeta {
     pub result: Option<String>,
 }
 
+/// One ref's line in the artifact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefRecord {
+    /// The ref.
+    #[serde(rename = "ref")]
+    pub secret_ref: String,
+    /// Its provider.
+    pub provider: String,
+    /// `vault` or `aws-secrets-manager`.
+    pub backend: String,
+    /// The version the pointer moved from.
+    pub from: String,
+    /// The version the pointer moved to.
+    pub to: String,
+    /// `success`, `rolled_back` or `failed`.
+    pub result: String,
+    /// The checks, summarised (`resolve 4 ok; site-001 health ok`).
+    pub checks: String,
+    /// The confirmed audit events.
+    pub audit_event_ids: Vec<String>,
+}
+
+/// An approval as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRecord {
+    /// The reviewer.
+    pub reviewer: String,
+    /// The review's page.
+    pub url: String,
+    /// The commit approved.
+    pub sha: String,
+}
+
+/// A step of the timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// When (RFC 3339).
+    pub at: String,
+    /// What happened.
+    pub event: String,
+}
+
+/// The `## Rollback` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackRecord {
+    /// The date (YYYY-MM-DD).
+    pub date: String,
+    /// The dispatcher.
+    pub operator: String,
+    /// The rollback's result.
+    pub result: String,
+    /// Its checks, summarised.
+    pub verification: String,
+    /// Its audit evidence.
+    pub audit_evidence: String,
+    /// Why.
+    pub reason: String,
+    /// Whether `--force` overrode the pointer check.
+    pub forced: bool,
+}
+
+/// Everything the artifact records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// The rotation id.
+    pub rotation_id: String,
+    /// The date (YYYY-MM-DD).
+    pub date: String,
+    /// The requester.
+    pub operator: String,
+    /// The overall result.
+    pub result: String,
+    /// Each ref.
+    pub refs: Vec<RefRecord>,
+    /// Approvals.
+    pub approvals: Vec<ApprovalRecord>,
+    /// The pull request's number.
+    pub pull_request: Option<u64>,
+    /// The pull request's page.
+    pub pull_request_url: Option<String>,
+    /// The workflow run's page.
+    pub run_url: Option<String>,
+    /// What happened, in order.
+    pub timeline: Vec<TimelineEntry>,
+    /// The audit query link.
+    pub audit_query: String,
+    /// The rollback, if there was one.
+    pub rollback: Option<RollbackRecord>,
+}
+
+#[derive(Serialize)]
+struct View<'a> {
+    rotation_id: &'a str,
+    date: &'a str,
+    operator: &'a str,
+    secret_ref: String,
+    provider: String,
+    result: &'a str,
+    verification: String,
+    audit_evidence: String,
+    refs: &'a [RefRecord],
+    approvals: &'a [ApprovalRecord],
+    pull_request: Option<&'a str>,
+    run_url: Option<&'a str>,
+    timeline: &'a [TimelineEntry],
+    audit_query: &'a str,
+    rollback: Option<&'a RollbackRecord>,
+}
+
+impl Artifact {
+    /// The runbook's `Secret Ref` field: the ref, or for a batch the number of refs.
+    pub fn secret_ref_field(&self) -> String {
+        match self.refs.as_slice() {
+            [one] => one.secret_ref.clone(),
+            many => format!("{} refs", many.len()),
+        }
+    }
+
+    /// The runbook's `Provider` field: every distinct provider.
+    pub fn provider_field(&self) -> String {
+        let mut providers: Vec<&str> = self.refs.iter().map(|r| r.provider.as_str()).collect();
+        providers.sort_unstable();
+        providers.dedup();
+        providers.join(", ")
+    }
+
+    fn verification_field(&self) -> String {
+        match self.refs.as_slice() {
+            [one] => one.checks.clone(),
+            many => {
+                let ok = many.iter().filter(|r| r.result == "success").count();
+                format!("{ok} of {} refs verified; per ref below", many.len())
+            }
+        }
+    }
+
+    fn audit_evidence_field(&self) -> String {
+        let ids: Vec<&str> = self
+            .refs
+            .iter()
+            .flat_map(|r| r.audit_event_ids.iter().map(String::as_str))
+            .collect();
+        let shown = if ids.len() > 10 {
+            format!("{} and {} more", ids[..10].join(", "), ids.len() - 10)
+        } else if ids.is_empty() {
+            "no confirmed event".to_owned()
+        } else {
+            ids.join(", ")
+        };
+        format!("{shown}; {}", self.audit_query)
+    }
+
+    /// Renders the artifact: the template, then rotor's own machine-readable block, which an
+    /// override cannot remove.
+    pub fn render(&self, renderer: &Renderer) -> Result<String, RenderError> {
+        let view = View {
+            rotation_id: &self.rotation_id,
+            date: &self.date,
+            operator: &self.operator,
+            secret_ref: self.secret_ref_field(),
+            provider: self.provider_field(),
+            result: &self.result,
+            verification: self.verification_field(),
+            audit_evidence: self.audit_evidence_field(),
+            refs: &self.refs,
+            approvals: &self.approvals,
+            pull_request: self.pull_request_url.as_deref(),
+            run_url: self.run_url.as_deref(),
+            timeline: &self.timeline,
+            audit_query: &self.audit_query,
+            rollback: self.rollback.as_ref(),
+        };
+        let mut text = renderer.render("artifact.md.j2", view)?;
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&self.data_block());
+        Ok(text)
+    }
+
+    /// `<!-- rotor:artifact {…} -->`; `>` is escaped so no value can close the comment.
+    pub fn data_block(&self) -> String {
+        let meta = serde_json::json!({
+            "version": 1,
+            "rotation_id": self.rotation_id,
+            "pull_request": self.pull_request,
+            "result": self.result,
+            "refs": self.refs.iter().map(|r| serde_json::json!({
+                "ref": r.secret_ref, "backend": r.backend, "from": r.from, "to": r.to, "result": r.result
+            })).collect::<Vec<_>>(),
+            "rolled_back": self.rollback.is_some(),
+        });
+        let json = meta
+            .to_string()
+            .replace('>', "\\u003e")
+            .replace('<', "\\u003c");
+        format!("\n{DATA_MARKER}{json} -->\n")
+    }
+}
+
 /// Reads the machine-readable part of an artifact; `None` when there is none or it is garbled.
 pub fn read_meta(text: &str) -> Option<ArtifactMeta> {
     let start = text.find(DATA_MARKER)? + DATA_MARKER.len();
@@ -32,6 +234,126 @@ pub fn read_meta(text: &str) -> Option<ArtifactMeta> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn one_ref(r: &str, provider: &str, result: &str, events: &[&str]) -> RefRecord {
+        RefRecord {
+            secret_ref: r.to_owned(),
+            provider: provider.to_owned(),
+            backend: "vault".to_owned(),
+            from: "3".to_owned(),
+            to: "4".to_owned(),
+            result: result.to_owned(),
+            checks: "resolve returned 4; site-001 health ok; site-002 health ok".to_owned(),
+            audit_event_ids: events.iter().map(|e| (*e).to_owned()).collect(),
+        }
+    }
+
+    fn artifact(refs: Vec<RefRecord>) -> Artifact {
+        Artifact {
+            rotation_id: "2026-11-25-acme-supabase".to_owned(),
+            date: "2026-11-26".to_owned(),
+            operator: "alice".to_owned(),
+            result: "success".to_owned(),
+            refs,
+            approvals: vec![ApprovalRecord {
+                reviewer: "bob".to_owned(),
+                url: "https://github.com/my-org/tenants/pull/7#pullrequestreview-80".to_owned(),
+                sha: "aaaaaaa".to_owned(),
+            }],
+            pull_request: Some(7),
+            pull_request_url: Some("https://github.com/my-org/tenants/pull/7".to_owned()),
+            run_url: Some("https://github.com/my-org/tenants/actions/runs/4242".to_owned()),
+            timeline: vec![
+                TimelineEntry {
+                    at: "2026-11-26T02:10:00Z".to_owned(),
+                    event: "locked; pointer 3 → 4".to_owned(),
+                },
+                TimelineEntry {
+                    at: "2026-11-26T02:10:05Z".to_owned(),
+                    event: "verified; audit confirmed".to_owned(),
+                },
+            ],
+            audit_query:
+                "https://app.example.com/api/v1/audit/events?action=secret_ref_upserted&limit=100"
+                    .to_owned(),
+            rollback: None,
+        }
+    }
+
+    #[test]
+    fn a_single_ref_artifact_reads_like_the_runbook_template() {
+        let a = artifact(vec![one_ref(
+            "tenant.acme.supabase.service_role",
+            "supabase",
+            "success",
+            &["evt_000001"],
+        )]);
+        let text = a
+            .render(&Renderer::new(Vec::new()).expect("renderer"))
+            .expect("render");
+        let head: Vec<&str> = text.lines().take(8).collect();
+        assert_eq!(
+            head,
+            [
+                "# Rotation 2026-11-25-acme-supabase",
+                "- Date: 2026-11-26",
+                "- Operator: alice (internal_admin)",
+                "- Secret Ref: tenant.acme.supabase.service_role",
+                "- Provider: supabase",
+                "- Result: success",
+                "- Verification: resolve returned 4; site-001 health ok; site-002 health ok",
+                "- Audit Evidence: evt_000001; https://app.example.com/api/v1/audit/events?action=secret_ref_upserted&limit=100",
+            ]
+        );
+        insta::assert_snapshot!("artifact_single", text);
+        let meta = read_meta(&text).expect("readable back");
+        assert_eq!(
+            (
+                meta.rotation_id.as_str(),
+                meta.pull_request,
+                meta.result.as_deref()
+            ),
+            ("2026-11-25-acme-supabase", Some(7), Some("success"))
+        );
+    }
+
+    #[test]
+    fn a_batch_artifact_counts_refs_lists_providers_and_has_a_table_and_a_rollback() {
+        let mut a = artifact(vec![
+            one_ref(
+                "tenant.acme.supabase.service_role",
+                "supabase",
+                "rolled_back",
+                &["evt_1"],
+            ),
+            one_ref(
+                "tenant.globex.stripe.secret_key",
+                "stripe",
+                "rolled_back",
+                &["evt_2"],
+            ),
+        ]);
+        a.result = "rolled_back".to_owned();
+        a.rollback = Some(RollbackRecord {
+            date: "2026-11-27".to_owned(),
+            operator: "carol".to_owned(),
+            result: "success".to_owned(),
+            verification: "resolve returned 3 for 2 refs".to_owned(),
+            audit_evidence: "evt_3, evt_4".to_owned(),
+            reason: "<script>alert(1)</script> | pinging @security".to_owned(),
+            forced: true,
+        });
+        let text = a
+            .render(&Renderer::new(Vec::new()).expect("renderer"))
+            .expect("render");
+        assert!(
+            text.contains("- Secret Ref: 2 refs\n- Provider: stripe, supabase\n"),
+            "{text}"
+        );
+        assert!(!text.contains("<script>"), "untrusted text is escaped");
+        assert!(text.contains("- Forced: yes"));
+        insta::assert_snapshot!("artifact_batch_rolled_back", text);
+    }
 
     #[test]
     fn reads_the_data_comment() {

@@ -11,6 +11,10 @@ use serde::Serialize;
 
 /// The built-in templates, by the name an override must use.
 pub const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "artifact.md.j2",
+        include_str!("../templates/artifact.md.j2"),
+    ),
     ("comment.md.j2", include_str!("../templates/comment.md.j2")),
     ("summary.md.j2", include_str!("../templates/summary.md.j2")),
 ];
@@ -41,12 +45,13 @@ pub fn escape_md(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for (i, &c) in chars.iter().enumerate() {
         match c {
-            '&' => out.push_str("&amp;"),
+            // `&` stays: an entity can only ever render as text, and URLs keep their `&`.
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '\r' => {}
             '\n' | '\t' => out.push(' '),
-            '\\' | '`' | '*' | '[' | ']' | '|' | '~' | '#' | '!' | '$' => {
+            // `#` and `!` are left alone: values never start a line, and `[` is escaped.
+            '\\' | '`' | '*' | '[' | ']' | '|' | '~' | '$' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -161,7 +166,11 @@ mod tests {
             "\\_emph\\_ \\*\\*bold\\*\\* \\`code\\`"
         );
         assert_eq!(escape_md("ping @security"), "ping @\u{200b}security");
-        assert_eq!(escape_md("![img](x)"), "\\!\\[img\\](x)");
+        assert_eq!(escape_md("![img](x)"), "!\\[img\\](x)");
+        assert_eq!(
+            escape_md("https://x/pull/7#review-80"),
+            "https://x/pull/7#review-80"
+        );
     }
 
     #[test]
