@@ -22,6 +22,7 @@ pub mod policy;
 pub mod render;
 pub mod request;
 pub mod retry;
+pub mod rotation;
 pub mod secret;
 pub mod yaml;
 

@@ -9,6 +9,7 @@ mod events;
 mod no_panic;
 mod plan;
 mod refs;
+mod rotation;
 mod schema;
 mod services;
 mod status;

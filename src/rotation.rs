@@ -1,0 +1,483 @@
+//! The rotation procedure (DESIGN §7) for one ref, readable top-down like the runbook.
+//!
+//! Lock, repoint with compare-and-swap, record in the application, verify, roll back on
+//! failure, confirm the audit trail, mark the result. Each step checks the marker first, so a
+//! run stopped after any step and run again continues from the first step not yet done.
+
+use std::time::{Duration, Instant};
+
+use chrono::{SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::app::{AppClient, AppError, Operation};
+use crate::backend::{BackendError, ErrorKind, MarkerState, RefState, Secret};
+use crate::request::{RollbackMode, SiteId, VersionId};
+
+/// How a ref's rotation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefResult {
+    /// Rotated, verified, audited.
+    Success,
+    /// Verification failed and the pointer went back.
+    RolledBack,
+    /// The pointer stays on the new version but verification or the audit trail failed.
+    Failed,
+    /// Nothing changed: a precondition or a conflict stopped it before the pointer moved.
+    NotStarted,
+}
+
+/// One verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// What was checked, e.g. `resolve` or `site-001 health`.
+    pub name: String,
+    /// Whether it passed.
+    pub ok: bool,
+    /// What was seen.
+    pub detail: String,
+}
+
+/// Everything that happened to one ref.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefOutcome {
+    /// The ref.
+    #[serde(rename = "ref")]
+    pub secret_ref: String,
+    /// The backend.
+    pub backend: &'static str,
+    /// The version the pointer moved from.
+    pub from: Option<String>,
+    /// The version it moved to.
+    pub to: Option<String>,
+    /// The result.
+    pub result: RefResult,
+    /// The checks of the rotation (and of the rollback, if any).
+    pub checks: Vec<Check>,
+    /// Confirmed audit event ids.
+    pub audit_event_ids: Vec<String>,
+    /// What happened, with times.
+    pub timeline: Vec<(String, String)>,
+    /// Why it did not succeed, and the exit code that stands for it.
+    pub error: Option<(u8, String)>,
+}
+
+/// The settings of a run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The rotation id.
+    pub rotation_id: String,
+    /// The requester (operator of the upsert).
+    pub operator: String,
+    /// What happens on a failed verification.
+    pub rollback: RollbackMode,
+    /// How long to wait for the application to resolve the target.
+    pub settle_timeout: Duration,
+    /// How long to wait for the audit event.
+    pub audit_timeout: Duration,
+    /// The audit action.
+    pub audit_action: String,
+    /// The actor role the event must carry.
+    pub actor_role: String,
+}
+
+/// One ref to rotate, with what the preconditions established.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The secret.
+    pub secret: Secret,
+    /// The requested target, if named.
+    pub to: Option<VersionId>,
+    /// The impacted sites (the application's view).
+    pub sites: Vec<SiteId>,
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+struct Run<'a> {
+    app: &'a AppClient,
+    settings: &'a Settings,
+    job: &'a Job,
+    outcome: RefOutcome,
+}
+
+impl Run<'_> {
+    fn note(&mut self, event: impl Into<String>) {
+        self.outcome.timeline.push((now(), event.into()));
+    }
+
+    fn stop(mut self, result: RefResult, code: u8, message: String) -> RefOutcome {
+        self.note(message.clone());
+        self.outcome.result = result;
+        self.outcome.error = Some((code, message));
+        self.outcome
+    }
+}
+
+fn backend_failure(e: &BackendError) -> (u8, String) {
+    (crate::error::backend_code(&e.kind), e.to_string())
+}
+
+fn app_failure(e: &AppError) -> (u8, String) {
+    let code = match e {
+        AppError::NoToken { .. } => 2,
+        AppError::Unavailable { .. } | AppError::Protocol { .. } => 5,
+        _ => 4,
+    };
+    (code, e.to_string())
+}
+
+/// Rotates one ref. Never panics; every way it can end is in the outcome.
+pub async fn rotate(app: &AppClient, settings: &Settings, job: &Job) -> RefOutcome {
+    let mut run = Run {
+        app,
+        settings,
+        job,
+        outcome: RefOutcome {
+            secret_ref: job.secret.secret_ref.to_string(),
+            backend: job.secret.backend(),
+            from: None,
+            to: None,
+            result: RefResult::NotStarted,
+            checks: Vec::new(),
+            audit_event_ids: Vec::new(),
+            timeline: Vec::new(),
+            error: None,
+        },
+    };
+    let id = settings.rotation_id.as_str();
+
+    // Where are we? A marker of this rotation says how far an earlier run got.
+    let state = match job.secret.read().await {
+        Ok(s) => s,
+        Err(e) => {
+            let (code, message) = backend_failure(&e);
+            return run.stop(RefResult::NotStarted, code, message);
+        }
+    };
+    if let Some(holder) = state.locked_by_other(id) {
+        let message = format!("locked by rotation {} (marker pending)", holder.rotation_id);
+        return run.stop(RefResult::NotStarted, 4, message);
+    }
+    let ours = state.marker.clone().filter(|m| m.rotation_id == id);
+    if let Some(m) = ours.as_ref().filter(|m| m.state != MarkerState::Pending) {
+        // Already finished by an earlier run: report what the marker says.
+        run.outcome.from = m.from.clone();
+        run.outcome.to = m.to.clone();
+        run.outcome.result = match m.state {
+            MarkerState::Done => RefResult::Success,
+            MarkerState::RolledBack => RefResult::RolledBack,
+            _ => RefResult::Failed,
+        };
+        run.note(format!("already {} by an earlier run", m.state));
+        return run.outcome;
+    }
+    let (from, to) = match resume_point(&state, ours.as_ref(), job.to.as_ref()) {
+        Ok(pair) => pair,
+        Err(message) => return run.stop(RefResult::NotStarted, 4, message),
+    };
+    run.outcome.from = Some(from.to_string());
+    run.outcome.to = Some(to.to_string());
+
+    // Runbook step 3: lock, then move the pointer with compare-and-swap.
+    let mut state = state;
+    if ours.is_none() {
+        state = match job.secret.lock(&state, id, &from, &to).await {
+            Ok(s) => s,
+            Err(e) => {
+                let (code, message) = backend_failure(&e);
+                return run.stop(RefResult::NotStarted, code, message);
+            }
+        };
+        run.note(format!("locked for {id}"));
+    }
+    if state.current.as_ref() == Some(&from) {
+        match job.secret.repoint(&state, &from, &to).await {
+            Ok(s) => state = s,
+            Err(e) => {
+                // Someone else moved it: release our lock, leave their pointer, record nothing.
+                if matches!(e.kind, ErrorKind::Conflict { .. })
+                    && let Ok(now) = job.secret.read().await
+                {
+                    let _ = job.secret.unlock(&now, id).await;
+                }
+                let (code, message) = backend_failure(&e);
+                return run.stop(RefResult::NotStarted, code, message);
+            }
+        }
+        run.note(format!("pointer {from} → {to}"));
+    } else if state.current.as_ref() != Some(&to) {
+        let message = format!(
+            "the pointer designates {} rather than {from} or {to}; another writer moved it",
+            state.current.as_ref().map_or("nothing", VersionId::as_str)
+        );
+        if let Ok(now) = job.secret.read().await {
+            let _ = job.secret.unlock(&now, id).await;
+        }
+        return run.stop(RefResult::NotStarted, 4, message);
+    }
+    if let Err(e) = job.secret.clear_pending(&state, &to).await {
+        run.note(format!("pending label not cleared: {e}"));
+    }
+
+    // Runbook step 4 (record): tell the application; it emits the audit event.
+    if let Err(e) = app
+        .upsert(
+            &job.secret.secret_ref,
+            &to,
+            id,
+            Operation::Rotate,
+            &settings.operator,
+        )
+        .await
+    {
+        let (code, message) = app_failure(&e);
+        return finish_failed(run, state, code, message).await;
+    }
+    run.note(format!("recorded version {to} in the application"));
+
+    // Runbook step 4 (verify): the application resolves the new version; integrations work.
+    let checks = verify(&mut run, &to).await;
+    let verified = checks.iter().all(|c| c.ok);
+    run.outcome.checks.extend(checks);
+    if !verified {
+        return match settings.rollback {
+            RollbackMode::Auto => roll_back(run, state, &from, &to).await,
+            RollbackMode::Manual => {
+                let message =
+                    "verification failed; rollback is manual: dispatch `rotor rollback`".to_owned();
+                finish_failed(run, state, 1, message).await
+            }
+        };
+    }
+
+    // Runbook step 6: the privileged audit event is visible.
+    match confirm_audit(app, settings, &job.secret.secret_ref, Operation::Rotate).await {
+        Ok(Some(event)) => {
+            run.note(format!("audit event {event} confirmed"));
+            run.outcome.audit_event_ids.push(event);
+        }
+        Ok(None) => {
+            let message = format!(
+                "no `{}` audit event for this rotation within {:?}",
+                settings.audit_action, settings.audit_timeout
+            );
+            return finish_failed(run, state, 1, message).await;
+        }
+        Err(e) => {
+            let (_, message) = app_failure(&e);
+            return finish_failed(run, state, 1, message).await;
+        }
+    }
+
+    // Mark done: the lock is released.
+    match job.secret.finish(&state, id, MarkerState::Done).await {
+        Ok(_) => {
+            run.note("marked done");
+            run.outcome.result = RefResult::Success;
+            run.outcome
+        }
+        Err(e) => {
+            let (code, message) = backend_failure(&e);
+            run.stop(RefResult::Failed, code, message)
+        }
+    }
+}
+
+/// The versions to move between: a fresh rotation's current → target, or the `from`/`to` an
+/// earlier run of this rotation recorded in its pending marker.
+fn resume_point(
+    state: &RefState,
+    ours: Option<&crate::backend::Marker>,
+    to: Option<&VersionId>,
+) -> Result<(VersionId, VersionId), String> {
+    if let Some(m) = ours {
+        let parse = |v: &Option<String>| v.as_deref().and_then(|s| VersionId::parse(s).ok());
+        return match (parse(&m.from), parse(&m.to)) {
+            (Some(from), Some(to)) => Ok((from, to)),
+            _ => Err("this rotation's marker lacks from/to; clear it and run again".to_owned()),
+        };
+    }
+    let from = state
+        .current
+        .clone()
+        .ok_or("the secret has no pointer yet")?;
+    let target = state.target(to).map_err(|p| p.to_string())?;
+    Ok((from, target))
+}
+
+/// Polls resolve until the application reports `version` (it caches), then checks each site.
+async fn verify(run: &mut Run<'_>, version: &VersionId) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let deadline = Instant::now() + run.settings.settle_timeout;
+    let mut wait = Duration::from_millis(100);
+    let resolve = loop {
+        match run.app.resolve(&run.job.secret.secret_ref).await {
+            Ok(r) if r.version_id.as_deref() == Some(version.as_str()) => {
+                break Check {
+                    name: "resolve".to_owned(),
+                    ok: true,
+                    detail: format!("resolve returned {version}"),
+                };
+            }
+            Ok(r) if Instant::now() >= deadline => {
+                break Check {
+                    name: "resolve".to_owned(),
+                    ok: false,
+                    detail: format!(
+                        "resolve still returned {} after {:?}",
+                        r.version_id.as_deref().unwrap_or("nothing"),
+                        run.settings.settle_timeout
+                    ),
+                };
+            }
+            Err(e) => {
+                break Check {
+                    name: "resolve".to_owned(),
+                    ok: false,
+                    detail: e.to_string(),
+                };
+            }
+            Ok(_) => {
+                tokio::time::sleep(wait.min(deadline.saturating_duration_since(Instant::now())))
+                    .await;
+                wait = (wait * 2).min(Duration::from_secs(2));
+            }
+        }
+    };
+    let resolved = resolve.ok;
+    checks.push(resolve);
+    if !resolved {
+        return checks;
+    }
+    let provider = run.job.secret.secret_ref.provider().to_owned();
+    for site in &run.job.sites {
+        let name = format!("{site} health");
+        checks.push(match run.app.health(site, &provider).await {
+            Ok(h) if h.ok => Check {
+                name,
+                ok: true,
+                detail: "ok".to_owned(),
+            },
+            Ok(h) => Check {
+                name,
+                ok: false,
+                detail: h.detail.unwrap_or_else(|| format!("status {}", h.status)),
+            },
+            Err(e) => Check {
+                name,
+                ok: false,
+                detail: e.to_string(),
+            },
+        });
+    }
+    checks
+}
+
+/// Looks for this rotation's audit event until `audit_timeout`.
+async fn confirm_audit(
+    app: &AppClient,
+    settings: &Settings,
+    secret_ref: &crate::request::SecretRef,
+    operation: Operation,
+) -> Result<Option<String>, AppError> {
+    let deadline = Instant::now() + settings.audit_timeout;
+    let op = serde_json::to_value(operation).unwrap_or_default();
+    let mut wait = Duration::from_millis(200);
+    loop {
+        let events = app.audit_events(&settings.audit_action, 20).await?;
+        let found = events.iter().find(|e| {
+            e.action == settings.audit_action
+                && e.actor_role == settings.actor_role
+                && (e.site_id.is_some() || e.tenant.is_some())
+                && e.metadata["ref"] == secret_ref.as_str()
+                && e.metadata["rotationId"] == settings.rotation_id.as_str()
+                && (e.metadata.get("operation").is_none() || e.metadata["operation"] == op)
+        });
+        if let Some(e) = found {
+            return Ok(Some(e.id.clone()));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(wait.min(deadline.saturating_duration_since(Instant::now()))).await;
+        wait = (wait * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Verification failed: the pointer goes back with compare-and-swap (runbook rollback 1–4).
+async fn roll_back(
+    mut run: Run<'_>,
+    state: RefState,
+    from: &VersionId,
+    to: &VersionId,
+) -> RefOutcome {
+    let id = run.settings.rotation_id.clone();
+    let job = run.job;
+    let back = match job.secret.repoint(&state, to, from).await {
+        Ok(s) => s,
+        Err(e) => {
+            let (code, message) = backend_failure(&e);
+            return finish_failed(
+                run,
+                state,
+                code,
+                format!("verification failed and the rollback did not land: {message}"),
+            )
+            .await;
+        }
+    };
+    run.note(format!("rolled back: pointer {to} → {from}"));
+    if let Err(e) = run
+        .app
+        .upsert(
+            &job.secret.secret_ref,
+            from,
+            &id,
+            Operation::Rollback,
+            &run.settings.operator,
+        )
+        .await
+    {
+        run.note(format!("rollback not recorded in the application: {e}"));
+    }
+    let checks = verify(&mut run, from).await;
+    run.outcome.checks.extend(checks.into_iter().map(|c| Check {
+        name: format!("rollback {}", c.name),
+        ..c
+    }));
+    if let Ok(Some(event)) = confirm_audit(
+        run.app,
+        run.settings,
+        &job.secret.secret_ref,
+        Operation::Rollback,
+    )
+    .await
+    {
+        run.note(format!("rollback audit event {event} confirmed"));
+        run.outcome.audit_event_ids.push(event);
+    }
+    if let Err(e) = job.secret.finish(&back, &id, MarkerState::RolledBack).await {
+        run.note(format!("marker not written: {e}"));
+    }
+    run.outcome.result = RefResult::RolledBack;
+    run.outcome.error = Some((1, "verification failed; rolled back".to_owned()));
+    run.outcome
+}
+
+/// The pointer stays on the new version; the marker says `failed`, releasing the lock.
+async fn finish_failed(mut run: Run<'_>, state: RefState, code: u8, message: String) -> RefOutcome {
+    let id = run.settings.rotation_id.clone();
+    let latest = run.job.secret.read().await.unwrap_or(state);
+    if let Err(e) = run
+        .job
+        .secret
+        .finish(&latest, &id, MarkerState::Failed)
+        .await
+    {
+        run.note(format!("marker not written: {e}"));
+    }
+    run.stop(RefResult::Failed, code.max(1), message)
+}
