@@ -6,6 +6,7 @@ mod backend_vault;
 mod common;
 mod corpus;
 mod events;
+mod gitops;
 mod no_panic;
 mod plan;
 mod refs;
