@@ -67,6 +67,19 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         event: Option<PathBuf>,
     },
+    /// Apply the rotation an approved pull request carries (DESIGN §7).
+    ///
+    /// Runs on an approving review or a `/rotor apply` comment: enforces the approval policy,
+    /// checks every precondition, moves each pointer with compare-and-swap, verifies, rolls
+    /// back on failure, confirms the audit trail and commits the artifact.
+    Apply {
+        /// The event payload [default: $GITHUB_EVENT_PATH].
+        #[arg(long, value_name = "PATH")]
+        event: Option<PathBuf>,
+        /// Check everything up to, not including, the first change.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Show, read-only, each ref's pointer, previous and pending versions, versions and marker.
     ///
     /// With no REF: every ref named by a request in `requests_dir`. Never reads a secret value.
@@ -85,6 +98,7 @@ impl Command {
             Self::Schema => "schema",
             Self::Status { .. } => "status",
             Self::Plan { .. } => "plan",
+            Self::Apply { .. } => "apply",
         }
     }
 }

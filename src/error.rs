@@ -63,6 +63,12 @@ pub enum Error {
     /// A template cannot be loaded or rendered.
     #[error(transparent)]
     Render(#[from] crate::render::RenderError),
+    /// The approval policy is not met; every unmet rule has been reported.
+    #[error("not authorized: {}", .0.join("; "))]
+    NotApproved(Vec<String>),
+    /// The rotation ran and did not succeed (rolled back, failed verification or audit).
+    #[error("the rotation did not succeed: {0}")]
+    RotationFailed(String),
     /// A precondition of the rotation does not hold; each ref's problem has been reported.
     #[error("{0}")]
     Precondition(String),
@@ -101,6 +107,8 @@ impl Error {
                 crate::gitops::GitError::Open { .. } | crate::gitops::GitError::NotAFile { .. },
             ) => 2,
             Self::Git(_) | Self::Precondition(_) => 4,
+            Self::NotApproved(_) => 3,
+            Self::RotationFailed(_) => 1,
         }
     }
 }
@@ -136,6 +144,8 @@ impl Error {
             Self::Git(_) => "git",
             Self::Render(_) => "template",
             Self::Precondition(_) => "precondition",
+            Self::NotApproved(_) => "not_approved",
+            Self::RotationFailed(_) => "rotation_failed",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand, and what they share: the resolved repository, config path and
 //! output channel.
 
+pub mod apply;
 pub mod plan;
 pub mod schema;
 pub mod status;
@@ -56,6 +57,12 @@ pub fn dispatch(cli: Cli, output: Output) -> Result<(), Error> {
         Command::Validate { paths } => validate::run(&cx, &paths),
         Command::Schema => schema::run(&cx),
         Command::Status { refs } => runtime()?.block_on(status::run(&cx, &refs)),
+        Command::Apply { event, dry_run } => runtime()?.block_on(apply::run(
+            &cx,
+            event.as_deref(),
+            &cli.global.config,
+            dry_run,
+        )),
         Command::Plan { event } => {
             runtime()?.block_on(plan::run(&cx, event.as_deref(), &cli.global.config))
         }

@@ -33,7 +33,7 @@ use crate::secret::SecretString;
 pub const COMMENT_MARKER: &str = "<!-- rotor:comment -->";
 
 /// Rows of the ref table in the comment; the job summary has them all.
-const COMMENT_ROWS: usize = 50;
+pub(crate) const COMMENT_ROWS: usize = 50;
 
 /// The GitHub side of a run, from the environment the runner sets.
 #[derive(Debug)]
@@ -149,19 +149,36 @@ struct Report<'a> {
 
 /// What the comment and summary templates see.
 #[derive(Debug, Serialize)]
-struct View<'a> {
-    command: &'static str,
-    headline: &'a str,
-    rotation_id: Option<&'a str>,
-    environment: Option<&'a str>,
-    requester: Option<&'a str>,
-    reason: Option<&'a str>,
-    approval: Option<&'a Decision>,
-    refs: &'a [RefPlan],
-    errors: &'a [ReportError],
-    version: &'static str,
-    run_url: Option<String>,
-    comment_rows: usize,
+pub(crate) struct View<'a> {
+    pub(crate) command: &'static str,
+    pub(crate) headline: &'a str,
+    pub(crate) rotation_id: Option<&'a str>,
+    pub(crate) environment: Option<&'a str>,
+    pub(crate) requester: Option<&'a str>,
+    pub(crate) reason: Option<&'a str>,
+    pub(crate) approval: Option<&'a Decision>,
+    pub(crate) refs: &'a [RefPlan],
+    pub(crate) errors: &'a [ReportError],
+    pub(crate) version: &'static str,
+    pub(crate) run_url: Option<String>,
+    pub(crate) comment_rows: usize,
+}
+
+/// Posts the sticky comment and appends the job summary for `view`.
+pub(crate) async fn publish_report(
+    trusted: &Trusted,
+    gh: &GitHub,
+    number: u64,
+    view: &View<'_>,
+) -> Result<(), Error> {
+    // The marker is rotor's, not the template's: an override cannot lose it.
+    let body = format!(
+        "{COMMENT_MARKER}\n{}",
+        trusted.renderer.render("comment.md.j2", view)?
+    );
+    upsert_comment(gh, number, &body).await?;
+    gha::append_summary(&trusted.renderer.render("summary.md.j2", view)?)?;
+    Ok(())
 }
 
 /// Runs `rotor plan`.
@@ -251,13 +268,7 @@ pub async fn run(cx: &Context, event_arg: Option<&Path>, config_rel: &Path) -> R
         run_url: env.run_url(),
         comment_rows: COMMENT_ROWS,
     };
-    // The marker is rotor's, not the template's: an override cannot lose it.
-    let body = format!(
-        "{COMMENT_MARKER}\n{}",
-        trusted.renderer.render("comment.md.j2", &view)?
-    );
-    upsert_comment(&gh, number, &body).await?;
-    gha::append_summary(&trusted.renderer.render("summary.md.j2", &view)?)?;
+    publish_report(&trusted, &gh, number, &view).await?;
     let artifact_path =
         request.map(|r| format!("{}/{}.md", trusted.config.artifacts_dir.as_str(), r.id));
     gha::write_outputs(&[

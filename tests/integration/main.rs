@@ -1,6 +1,7 @@
 //! Integration tests: drive the `rotor` binary, and the library where a process adds nothing.
 
 mod app;
+mod apply;
 mod backend_aws;
 mod backend_vault;
 mod common;

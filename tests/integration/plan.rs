@@ -74,7 +74,16 @@ pub(crate) fn world(
     fs::write(work.join("rotations/.keep"), "2").expect("keep");
     git(&work, &["commit", "-q", "-am", "touch"]);
     let head = git(&work, &["rev-parse", "HEAD"]);
-    git(&work, &["push", "-q", "origin", "HEAD:refs/pull/7/head"]);
+    git(
+        &work,
+        &[
+            "push",
+            "-q",
+            "origin",
+            "HEAD:refs/pull/7/head",
+            "HEAD:refs/heads/rotate",
+        ],
+    );
     git(root, &["clone", "-q", "origin.git", "checkout"]);
     World {
         checkout: root.join("checkout"),
@@ -86,10 +95,14 @@ pub(crate) fn world(
 }
 
 pub(crate) fn config(bao_addr: &str, admins: &str) -> String {
+    config_with_app(bao_addr, admins, "http://127.0.0.1:9")
+}
+
+pub(crate) fn config_with_app(bao_addr: &str, admins: &str, app: &str) -> String {
     format!(
         "version: 1\nadmins: {admins}\napprovals: {{required: 1}}\nenvironments: {{staging: {{}}, production: {{requires_maintenance: true}}}}\n\
          backends:\n  - {{match: \"tenant.*.*.*\", type: vault, address: \"{bao_addr}\", mount: secret}}\n\
-         app: {{base_url: \"http://127.0.0.1:9\"}}\n"
+         app: {{base_url: \"{app}\", audit_timeout: 2s}}\nchecks: {{settle_timeout: 3s}}\n"
     )
 }
 
@@ -191,7 +204,7 @@ pub(crate) fn run_plan(
     (report, stderr)
 }
 
-fn unmet(report: &Value) -> Vec<String> {
+pub(crate) fn unmet(report: &Value) -> Vec<String> {
     report["approval"]["unmet"]
         .as_array()
         .expect("unmet")
@@ -200,7 +213,7 @@ fn unmet(report: &Value) -> Vec<String> {
         .collect()
 }
 
-fn base_scenario(w: &World, request_file: &str) -> Value {
+pub(crate) fn base_scenario(w: &World, request_file: &str) -> Value {
     json!({
         "owner": "my-org", "repo": "tenants", "default_branch": "main",
         "branches": {"main": w.main_sha},

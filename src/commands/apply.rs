@@ -1,0 +1,625 @@
+//! `rotor apply`: the whole procedure of DESIGN §7 for the request an approved PR carries.
+//!
+//! Order matters: an artifact already committed with a final result makes the run a `noop`
+//! before anything else (rotor's own commit moves the PR head); then the approval gate (exit 3);
+//! then every precondition of every ref, read-only (exit 4); then, with the head fetched once
+//! more, the changes. The report goes to the sticky comment, the job summary, the outputs and
+//! (`--format json`) one JSON object.
+
+use std::path::Path;
+
+use chrono::Utc;
+use serde::Serialize;
+
+use super::Context;
+use super::plan::{self, COMMENT_ROWS, RefPlan, ReportError, RunEnv, Trusted, View};
+use crate::app::AppClient;
+use crate::artifact::{self, ApprovalRecord, Artifact, RefRecord, TimelineEntry};
+use crate::backend::{Backends, Environment};
+use crate::batch::map_bounded;
+use crate::config::CommitTarget;
+use crate::error::Error;
+use crate::gate::{self, Subject};
+use crate::github::GitHub;
+use crate::github::event::{self, CommentCommand, Trigger};
+use crate::github::model::PullRequest;
+use crate::gitops::Author;
+use crate::output::{Format, github as gha};
+use crate::policy::Decision;
+use crate::request::{Request, SiteId};
+use crate::rotation::{self, Job, RefOutcome, RefResult, Settings};
+
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    command: &'static str,
+    rotation_id: Option<&'a str>,
+    result: &'a str,
+    artifact_path: Option<&'a str>,
+    approval: Option<&'a Decision>,
+    commit_sha: Option<&'a str>,
+    refs: &'a [RefOutcome],
+    errors: &'a [ReportError],
+}
+
+/// Runs `rotor apply`.
+pub async fn run(
+    cx: &Context,
+    event_arg: Option<&Path>,
+    config_rel: &Path,
+    dry_run: bool,
+) -> Result<(), Error> {
+    let env = RunEnv::from_env(event_arg)?;
+    let event = event::load(&env.event_path, env.event_name.as_deref())?;
+    let (number, trigger) = match (&event.trigger, event.number) {
+        (Trigger::Review { state, .. }, Some(n)) if state == "approved" => (n, None),
+        (
+            Trigger::Comment {
+                command: Some(CommentCommand::Apply),
+                author,
+            },
+            Some(n),
+        ) => (n, Some(author.clone())),
+        (Trigger::Review { .. } | Trigger::Comment { .. }, _) => {
+            cx.output
+                .log("the event is not an approval nor `/rotor apply`; nothing to apply");
+            return Ok(());
+        }
+        _ => {
+            return Err(Error::Event(event::EventError::Unsupported {
+                name: event.name.clone(),
+                command: "apply",
+            }));
+        }
+    };
+    let gh = GitHub::new(
+        &env.api_url,
+        &env.token,
+        env.org_token.as_ref(),
+        env.repository.clone(),
+    )?;
+    let pr = gh.pull(number).await?;
+    let event_head = event
+        .head_sha
+        .clone()
+        .unwrap_or_else(|| pr.head_sha.clone());
+    let default_branch = event.default_branch.clone().ok_or(Error::Env {
+        var: "GITHUB_EVENT_PATH",
+        problem: "holds no repository.default_branch",
+        hint: "pass the event payload GitHub wrote",
+    })?;
+    let trusted = plan::load_trusted(cx, &env, &gh, &pr, &default_branch, config_rel).await?;
+    let files = gh.files(number).await?;
+    let (requests, diagnostics, request_files) = plan::load_requests(&trusted, &files, &pr, number);
+    if !diagnostics.is_empty() {
+        for d in &diagnostics {
+            cx.output.diagnostic(d)?;
+        }
+        return Err(Error::Invalid { diagnostics });
+    }
+    let request = requests.into_iter().next();
+    let target_branch = match trusted.config.commit.target {
+        CommitTarget::PrBranch => pr.head_ref.clone(),
+        CommitTarget::DefaultBranch => default_branch.clone(),
+    };
+
+    // Already applied comes first (DESIGN §9).
+    if let Some(r) = &request {
+        let path = format!("{}/{}.md", trusted.config.artifacts_dir.as_str(), r.id);
+        let tip = trusted.git.fetch_branch(&target_branch)?;
+        if let Some(existing) = trusted.git.read_file(&tip, &path)?
+            && let Some(meta) = artifact::read_meta(&String::from_utf8_lossy(&existing))
+            && meta.result.is_some()
+        {
+            let view = view(
+                "apply",
+                "already applied: nothing to do",
+                Some(r),
+                &pr,
+                None,
+                &[],
+                &[],
+                &env,
+            );
+            plan::publish_report(&trusted, &gh, number, &view).await?;
+            outputs(Some(r), "noop", Some(&path), Some(&tip), r.refs.len())?;
+            report(cx, Some(r), "noop", Some(&path), None, Some(&tip), &[], &[])?;
+            return Ok(());
+        }
+    }
+
+    let approval = gate::check(
+        &gh,
+        &trusted.config,
+        Subject {
+            pr: &pr,
+            files: &files,
+            request_files,
+            default_branch: &default_branch,
+            event_head_sha: &event_head,
+            trigger: trigger.as_ref().map(|t| t.as_deref()),
+        },
+    )
+    .await?;
+    let Some(request) = request.filter(|_| approval.decision.approved) else {
+        let rows = Vec::new();
+        let view = view(
+            "apply",
+            "not authorized",
+            None,
+            &pr,
+            Some(&approval.decision),
+            &rows,
+            &[],
+            &env,
+        );
+        plan::publish_report(&trusted, &gh, number, &view).await?;
+        report(
+            cx,
+            None,
+            "failed",
+            None,
+            Some(&approval.decision),
+            None,
+            &[],
+            &[],
+        )?;
+        return Err(Error::NotApproved(
+            approval
+                .decision
+                .unmet
+                .iter()
+                .map(|u| format!("{}: {}", u.rule, u.message))
+                .collect(),
+        ));
+    };
+
+    // Preconditions, read-only, for every ref before any change.
+    let app =
+        AppClient::new(&trusted.config.app).map_err(|e| Error::Precondition(e.to_string()))?;
+    let jobs = match preconditions(&trusted, &request, &app).await {
+        Ok(jobs) => jobs,
+        Err(problems) => {
+            let rows: Vec<RefPlan> = problems.iter().map(|(r, p)| blocked(r, p)).collect();
+            let view = view(
+                "apply",
+                "a precondition fails",
+                Some(&request),
+                &pr,
+                Some(&approval.decision),
+                &rows,
+                &[],
+                &env,
+            );
+            plan::publish_report(&trusted, &gh, number, &view).await?;
+            return Err(Error::Precondition(
+                problems
+                    .iter()
+                    .map(|(r, p)| format!("{r}: {p}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ));
+        }
+    };
+    if dry_run {
+        cx.output.log(&format!(
+            "dry run: {} refs would rotate; nothing changed",
+            jobs.len()
+        ));
+        report(
+            cx,
+            Some(&request),
+            "planned",
+            None,
+            Some(&approval.decision),
+            None,
+            &[],
+            &[],
+        )?;
+        return Ok(());
+    }
+    // The head is fetched again immediately before the first change.
+    let now = gh.pull(number).await?;
+    if now.head_sha != event_head {
+        return Err(Error::NotApproved(vec![format!(
+            "head_moved: the head moved from {} to {} before the rotation started",
+            &event_head[..7.min(event_head.len())],
+            &now.head_sha[..7.min(now.head_sha.len())]
+        )]));
+    }
+
+    let settings = Settings {
+        rotation_id: request.id.to_string(),
+        operator: pr.author.clone().unwrap_or_default(),
+        rollback: request.rollback,
+        settle_timeout: trusted.config.checks.settle_timeout,
+        audit_timeout: trusted.config.app.audit_timeout,
+        audit_action: trusted.config.app.audit_action.clone(),
+        actor_role: trusted.config.app.actor_role.clone(),
+    };
+    let app = std::sync::Arc::new(app);
+    let settings = std::sync::Arc::new(settings);
+    let outcomes: Vec<RefOutcome> = map_bounded(jobs, trusted.config.concurrency, |job: Job| {
+        let (app, settings) = (app.clone(), settings.clone());
+        async move { rotation::rotate(&app, &settings, &job).await }
+    })
+    .await
+    .into_iter()
+    .flatten()
+    .collect();
+
+    let result = overall(&outcomes);
+    let path = format!(
+        "{}/{}.md",
+        trusted.config.artifacts_dir.as_str(),
+        request.id
+    );
+    let started = outcomes.iter().any(|o| o.result != RefResult::NotStarted);
+    let mut commit = None;
+    if started {
+        let artifact = build_artifact(
+            &request, &pr, &approval, &outcomes, result, &app, &trusted, &env,
+        );
+        let text = artifact.render(&trusted.renderer)?;
+        let author = Author {
+            name: trusted.config.commit.author_name.clone(),
+            email: trusted.config.commit.author_email.clone(),
+        };
+        let message = format!("rotor: rotation {} {result}", request.id);
+        let git = &trusted.git;
+        commit = Some(git.publish(&target_branch, &path, text.as_bytes(), &message, &author)?);
+    }
+    let rows: Vec<RefPlan> = outcomes.iter().map(row).collect();
+    let headline = match result {
+        "success" => "rotated",
+        "rolled_back" => "verification failed: rolled back",
+        "failed" => "failed",
+        _ => "nothing changed",
+    };
+    let view = view(
+        "apply",
+        headline,
+        Some(&request),
+        &pr,
+        Some(&approval.decision),
+        &rows,
+        &[],
+        &env,
+    );
+    plan::publish_report(&trusted, &gh, number, &view).await?;
+    outputs(
+        Some(&request),
+        result,
+        started.then_some(path.as_str()),
+        commit.as_deref(),
+        outcomes.len(),
+    )?;
+    report(
+        cx,
+        Some(&request),
+        result,
+        started.then_some(path.as_str()),
+        Some(&approval.decision),
+        commit.as_deref(),
+        &outcomes,
+        &[],
+    )?;
+    cx.output
+        .debug(&format!("GitHub API calls: {}", gh.calls()));
+    match result {
+        "success" => Ok(()),
+        _ if !started => {
+            let code = outcomes
+                .iter()
+                .filter_map(|o| o.error.as_ref().map(|e| e.0))
+                .max()
+                .unwrap_or(4);
+            Err(Error::Refs {
+                count: outcomes.len(),
+                total: outcomes.len(),
+                code,
+            })
+        }
+        other => Err(Error::RotationFailed(other.to_owned())),
+    }
+}
+
+/// The overall result: success only if every ref succeeded.
+fn overall(outcomes: &[RefOutcome]) -> &'static str {
+    if outcomes.iter().all(|o| o.result == RefResult::Success) {
+        "success"
+    } else if outcomes.iter().any(|o| o.result == RefResult::Failed) {
+        "failed"
+    } else if outcomes.iter().any(|o| o.result == RefResult::RolledBack) {
+        "rolled_back"
+    } else {
+        "not_started"
+    }
+}
+
+fn blocked(r: &str, problem: &str) -> RefPlan {
+    RefPlan {
+        secret_ref: r.to_owned(),
+        backend: "-",
+        from: None,
+        to: None,
+        result: "blocked",
+        problem: Some(problem.to_owned()),
+    }
+}
+
+fn row(o: &RefOutcome) -> RefPlan {
+    RefPlan {
+        secret_ref: o.secret_ref.clone(),
+        backend: o.backend,
+        from: o.from.clone(),
+        to: o.to.clone(),
+        result: match o.result {
+            RefResult::Success => "success",
+            RefResult::RolledBack => "rolled_back",
+            RefResult::Failed => "failed",
+            RefResult::NotStarted => "not started",
+        },
+        problem: o.error.as_ref().map(|e| e.1.clone()),
+    }
+}
+
+/// Every precondition of DESIGN §7 step 2, for every ref, before any change.
+async fn preconditions(
+    trusted: &Trusted,
+    request: &Request,
+    app: &AppClient,
+) -> Result<Vec<Job>, Vec<(String, String)>> {
+    let config = &trusted.config;
+    let mut problems = Vec::new();
+    if let Some(window) = request.maintenance.as_ref().and_then(|m| m.window)
+        && config
+            .environments
+            .get(&request.environment)
+            .is_some_and(|e| e.requires_maintenance)
+        && !window.contains(Utc::now())
+    {
+        problems.push((
+            "*".to_owned(),
+            format!(
+                "outside the maintenance window {} – {}",
+                window.start, window.end
+            ),
+        ));
+        return Err(problems);
+    }
+    let env = Environment::default();
+    let mut backends = Backends::default();
+    let mut jobs = Vec::new();
+    for entry in &request.refs {
+        let name = entry.secret_ref.to_string();
+        let secret = match backends.resolve(config, &entry.secret_ref, &env).await {
+            Ok(s) => s,
+            Err(e) => {
+                problems.push((name, e.to_string()));
+                continue;
+            }
+        };
+        let known = match app.get_ref(&entry.secret_ref).await {
+            Ok(k) => k,
+            Err(e) => {
+                problems.push((name, e.to_string()));
+                continue;
+            }
+        };
+        if let Some(sites) = &entry.sites {
+            let mut wanted: Vec<&str> = sites.iter().map(SiteId::as_str).collect();
+            let mut actual: Vec<&str> = known.site_ids.iter().map(String::as_str).collect();
+            wanted.sort_unstable();
+            actual.sort_unstable();
+            if wanted != actual {
+                problems.push((
+                    name,
+                    format!(
+                        "the request names sites {} but the application says {}",
+                        wanted.join(", "),
+                        actual.join(", ")
+                    ),
+                ));
+                continue;
+            }
+        }
+        match secret.read().await {
+            Ok(state) => {
+                if let Some(holder) = state.locked_by_other(request.id.as_str()) {
+                    problems.push((name, format!("locked by rotation {}", holder.rotation_id)));
+                    continue;
+                }
+                let resuming = state
+                    .marker
+                    .as_ref()
+                    .is_some_and(|m| m.rotation_id == request.id.as_str());
+                if !resuming && let Err(p) = state.target(entry.to.as_ref()) {
+                    problems.push((name, p.to_string()));
+                    continue;
+                }
+            }
+            Err(e) => {
+                problems.push((name, e.to_string()));
+                continue;
+            }
+        }
+        let sites = known
+            .site_ids
+            .iter()
+            .filter_map(|s| SiteId::parse(s).ok())
+            .collect();
+        jobs.push(Job {
+            secret,
+            to: entry.to.clone(),
+            sites,
+        });
+    }
+    if problems.is_empty() {
+        Ok(jobs)
+    } else {
+        Err(problems)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_artifact(
+    request: &Request,
+    pr: &PullRequest,
+    approval: &gate::Approval,
+    outcomes: &[RefOutcome],
+    result: &str,
+    app: &AppClient,
+    trusted: &Trusted,
+    env: &RunEnv,
+) -> Artifact {
+    let approvers = &approval.decision.approvers;
+    let approvals = approval
+        .reviews
+        .iter()
+        .filter(|r| {
+            r.state == "APPROVED"
+                && r.commit_id == pr.head_sha
+                && r.reviewer.as_ref().is_some_and(|u| approvers.contains(u))
+        })
+        .map(|r| ApprovalRecord {
+            reviewer: r.reviewer.clone().unwrap_or_default(),
+            url: r.html_url.clone(),
+            sha: r.commit_id.chars().take(7).collect(),
+        })
+        .collect();
+    let refs = outcomes
+        .iter()
+        .map(|o| RefRecord {
+            secret_ref: o.secret_ref.clone(),
+            provider: o
+                .secret_ref
+                .split('.')
+                .nth(2)
+                .unwrap_or_default()
+                .to_owned(),
+            backend: o.backend.to_owned(),
+            from: o.from.clone().unwrap_or_default(),
+            to: o.to.clone().unwrap_or_default(),
+            result: row(o).result.to_owned(),
+            checks: o
+                .checks
+                .iter()
+                .map(|c| format!("{} {}", c.detail, if c.ok { "ok" } else { "FAILED" }))
+                .collect::<Vec<_>>()
+                .join("; "),
+            audit_event_ids: o.audit_event_ids.clone(),
+        })
+        .collect();
+    let mut timeline: Vec<TimelineEntry> = outcomes
+        .iter()
+        .flat_map(|o| {
+            o.timeline.iter().map(move |(at, e)| TimelineEntry {
+                at: at.clone(),
+                event: format!("{}: {e}", o.secret_ref),
+            })
+        })
+        .collect();
+    timeline.sort_by(|a, b| a.at.cmp(&b.at));
+    Artifact {
+        rotation_id: request.id.to_string(),
+        date: Utc::now().format("%Y-%m-%d").to_string(),
+        operator: pr.author.clone().unwrap_or_default(),
+        result: result.to_owned(),
+        refs,
+        approvals,
+        pull_request: Some(pr.number),
+        pull_request_url: Some(pr.html_url.clone()).filter(|u| !u.is_empty()),
+        run_url: env.run_url(),
+        timeline,
+        audit_query: app.audit_query_link(&trusted.config.app.audit_action),
+        rollback: None,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn view<'a>(
+    command: &'static str,
+    headline: &'a str,
+    request: Option<&'a Request>,
+    pr: &'a PullRequest,
+    approval: Option<&'a Decision>,
+    rows: &'a [RefPlan],
+    errors: &'a [ReportError],
+    env: &RunEnv,
+) -> View<'a> {
+    View {
+        command,
+        headline,
+        rotation_id: request.map(|r| r.id.as_str()),
+        environment: request.map(|r| r.environment.as_str()),
+        requester: pr.author.as_deref(),
+        reason: request.map(|r| r.reason.as_str()),
+        approval,
+        refs: rows,
+        errors,
+        version: env!("CARGO_PKG_VERSION"),
+        run_url: env.run_url(),
+        comment_rows: COMMENT_ROWS,
+    }
+}
+
+fn outputs(
+    request: Option<&Request>,
+    result: &str,
+    path: Option<&str>,
+    commit: Option<&str>,
+    refs: usize,
+) -> Result<(), Error> {
+    gha::write_outputs(&[
+        (
+            "rotation-id",
+            request.map(|r| r.id.to_string()).unwrap_or_default(),
+        ),
+        ("result", result.to_owned()),
+        ("artifact-path", path.unwrap_or_default().to_owned()),
+        ("commit-sha", commit.unwrap_or_default().to_owned()),
+        ("refs", refs.to_string()),
+    ])?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report(
+    cx: &Context,
+    request: Option<&Request>,
+    result: &str,
+    path: Option<&str>,
+    approval: Option<&Decision>,
+    commit: Option<&str>,
+    refs: &[RefOutcome],
+    errors: &[ReportError],
+) -> Result<(), Error> {
+    match cx.output.format {
+        Format::Json => cx.output.json(&Report {
+            command: "apply",
+            rotation_id: request.map(|r| r.id.as_str()),
+            result,
+            artifact_path: path,
+            approval,
+            commit_sha: commit,
+            refs,
+            errors,
+        })?,
+        Format::Text => {
+            cx.output.report_line(&format!("rotor apply: {result}"))?;
+            for o in refs {
+                let r = row(o);
+                cx.output.report_line(&format!(
+                    "  {} ({}): {} -> {}: {}{}",
+                    r.secret_ref,
+                    r.backend,
+                    r.from.as_deref().unwrap_or("-"),
+                    r.to.as_deref().unwrap_or("-"),
+                    r.result,
+                    r.problem.map(|p| format!(" ({p})")).unwrap_or_default()
+                ))?;
+            }
+        }
+    }
+    Ok(())
+}

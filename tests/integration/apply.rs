@@ -1,0 +1,194 @@
+//! `rotor apply` end to end: real git remote, GitHub and application stand-ins, real OpenBao.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::common::{fixture, rotor};
+use crate::plan::{
+    World, base_scenario, config_with_app, git, request, sandbox_state, scenario, unmet, world,
+};
+use crate::services::{Bao, RotorToken, bao, block_on, unique};
+
+/// GitHub's real `pull_request_review.submitted` payload, an approval of this head.
+fn review_event(dir: &Path, head: &str) -> PathBuf {
+    let mut event: Value = serde_json::from_str(
+        &fs::read_to_string(fixture(
+            "github/webhooks/pull_request_review.submitted.with-organization.json",
+        ))
+        .expect("fixture"),
+    )
+    .expect("json");
+    event["pull_request"]["number"] = json!(7);
+    event["pull_request"]["head"]["sha"] = json!(head);
+    event["review"]["state"] = json!("approved");
+    event["repository"]["full_name"] = json!("my-org/tenants");
+    event["repository"]["default_branch"] = json!("main");
+    let path = dir.join("review.json");
+    fs::write(&path, event.to_string()).expect("event");
+    path
+}
+
+struct Setup {
+    bao: Bao,
+    token: RotorToken,
+    name: String,
+    id: String,
+    w: World,
+    url: String,
+    _sandbox: rotor_sandbox::Running,
+}
+
+fn setup(bad_versions: &[&str]) -> Setup {
+    let bao = bao();
+    let token = block_on(bao.rotor_token());
+    let reader = block_on(bao.rotor_token());
+    let slug = unique("ap");
+    let name = format!("tenant.{slug}.supabase.service_role");
+    block_on(bao.provision(&name, 2, Some(1)));
+    let sandbox = rotor_sandbox::start("127.0.0.1:0".parse().expect("addr")).expect("sandbox");
+    let url = sandbox.url();
+    let id = format!("2026-11-25-{slug}");
+    let file = format!("{id}.yaml");
+    let w = world(
+        &config_with_app(&bao.addr, "{users: [alice, bob]}", &url),
+        &[(file.as_str(), request(&id, std::slice::from_ref(&name)))],
+        &[],
+    );
+    scenario(&url, &base_scenario(&w, &file));
+    let resp = reqwest::blocking::Client::new()
+        .put(format!("{url}/_sandbox/app"))
+        .json(&json!({
+            "token": "app-token",
+            "refs": {name.clone(): {"tenant": slug, "provider": "supabase", "site_ids": ["site-001"]}},
+            "backend": {"type": "vault", "address": bao.addr, "token": reader.token, "mount": "secret", "pointer_key": "current_version"},
+            "bad_versions": bad_versions
+        }))
+        .send()
+        .expect("sandbox");
+    assert_eq!(resp.status().as_u16(), 204);
+    Setup {
+        bao,
+        token,
+        name,
+        id,
+        w,
+        url,
+        _sandbox: sandbox,
+    }
+}
+
+fn apply(s: &Setup, code: i32) -> Value {
+    let event = review_event(s.w.dir.path(), &s.w.head);
+    let (stdout, stderr) = rotor()
+        .current_dir(&s.w.checkout)
+        .env("GITHUB_REPOSITORY", "my-org/tenants")
+        .env("GITHUB_TOKEN", "ghs_repo_token")
+        .env("GITHUB_API_URL", &s.url)
+        .env("GITHUB_EVENT_NAME", "pull_request_review")
+        .env("GITHUB_EVENT_PATH", &event)
+        .env("GITHUB_RUN_ID", "4242")
+        .env("VAULT_TOKEN", &s.token.token)
+        .env("ROTOR_APP_TOKEN", "app-token")
+        .args(["apply", "--format", "json"])
+        .expects_exit(code)
+        .run();
+    serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("one JSON object ({e}): {stdout}\n{stderr}"))
+}
+
+fn artifact_on_branch(s: &Setup) -> String {
+    let origin = s.w.dir.path().join("origin.git");
+    git(
+        &origin,
+        &[
+            "show",
+            &format!("rotate:docs/security/rotations/{}.md", s.id),
+        ],
+    )
+}
+
+#[test]
+fn an_approved_rotation_is_applied_committed_reported_and_a_rerun_is_a_noop() {
+    let s = setup(&[]);
+    let report = apply(&s, 0);
+    assert_eq!(report["result"], "success", "{report:#}");
+    assert_eq!(report["refs"][0]["from"], "1");
+    assert_eq!(report["refs"][0]["to"], "2");
+    assert_eq!(report["approval"]["approved"], true);
+    assert_eq!(
+        block_on(s.bao.custom(&s.name))
+            .get("current_version")
+            .map(String::as_str),
+        Some("2")
+    );
+    let artifact = artifact_on_branch(&s);
+    let head: Vec<&str> = artifact.lines().take(6).collect();
+    assert_eq!(head[0], format!("# Rotation {}", s.id));
+    assert_eq!(head[2], "- Operator: alice (internal_admin)");
+    assert_eq!(head[3], format!("- Secret Ref: {}", s.name));
+    assert_eq!(head[4], "- Provider: supabase");
+    assert_eq!(head[5], "- Result: success");
+    let origin = s.w.dir.path().join("origin.git");
+    assert_eq!(
+        report["commit_sha"].as_str(),
+        Some(git(&origin, &["rev-parse", "rotate"]).as_str())
+    );
+    assert_eq!(
+        git(&origin, &["rev-parse", "rotate^"]),
+        s.w.head,
+        "the PR head is the parent"
+    );
+    let comment = sandbox_state(&s.url)["comments"][0]["body"]
+        .as_str()
+        .expect("comment")
+        .to_owned();
+    assert!(comment.contains("### rotor apply: rotated"), "{comment}");
+
+    // Running again finds the artifact with a final result: nothing to do, nothing changed.
+    let again = apply(&s, 0);
+    assert_eq!(again["result"], "noop", "{again:#}");
+    assert_eq!(
+        git(&origin, &["rev-parse", "rotate"]),
+        report["commit_sha"].as_str().expect("sha")
+    );
+}
+
+#[test]
+fn without_approval_nothing_changes_and_the_exit_is_3() {
+    let s = setup(&[]);
+    let mut github = base_scenario(&s.w, &format!("{}.yaml", s.id));
+    github["pulls"]["7"]["reviews"] =
+        json!([{"user": "mallory", "state": "APPROVED", "commit_id": s.w.head}]);
+    scenario(&s.url, &github);
+    let report = apply(&s, 3);
+    assert_eq!(unmet(&report), ["insufficient_approvals"]);
+    assert_eq!(
+        block_on(s.bao.custom(&s.name))
+            .get("current_version")
+            .map(String::as_str),
+        Some("1")
+    );
+    let origin = s.w.dir.path().join("origin.git");
+    assert_eq!(
+        git(&origin, &["rev-parse", "rotate"]),
+        s.w.head,
+        "nothing was committed"
+    );
+}
+
+#[test]
+fn a_failing_integration_rolls_back_records_it_and_exits_1() {
+    let s = setup(&["2"]);
+    let report = apply(&s, 1);
+    assert_eq!(report["result"], "rolled_back", "{report:#}");
+    assert_eq!(
+        block_on(s.bao.custom(&s.name))
+            .get("current_version")
+            .map(String::as_str),
+        Some("1")
+    );
+    let artifact = artifact_on_branch(&s);
+    assert!(artifact.contains("- Result: rolled_back"), "{artifact}");
+}
