@@ -455,6 +455,57 @@ impl AppClient {
         Ok(events)
     }
 
+    /// The application's base URL without a trailing `/`, for `{app}` in check templates.
+    pub fn base(&self) -> String {
+        self.base.as_str().trim_end_matches('/').to_owned()
+    }
+
+    /// An extra HTTP check (`checks.extra`): `GET url`, the expected status and JSON values.
+    /// The bearer token goes only to the application's own origin, never to another host.
+    pub async fn extra_check(
+        &self,
+        url: &str,
+        status: u16,
+        json: &[(String, Value)],
+    ) -> Result<(bool, String), AppError> {
+        let call = format!("GET {url}");
+        let target = Url::parse(url).map_err(|e| AppError::Protocol {
+            call: call.clone(),
+            detail: e.to_string(),
+        })?;
+        let (got, body) = if target.origin() == self.base.origin() {
+            self.call(Method::GET, target, None, &call).await?
+        } else {
+            let resp = self
+                .http
+                .get(target)
+                .send()
+                .await
+                .map_err(|e| AppError::Unavailable {
+                    call: call.clone(),
+                    detail: e.without_url().to_string(),
+                })?;
+            let got = resp.status();
+            (got, resp.json::<Value>().await.unwrap_or(Value::Null))
+        };
+        if got.as_u16() != status {
+            return Ok((
+                false,
+                format!("status {} (expected {status})", got.as_u16()),
+            ));
+        }
+        for (pointer, expected) in json {
+            let actual = body.pointer(pointer).cloned().unwrap_or(Value::Null);
+            if &actual != expected {
+                return Ok((
+                    false,
+                    format!("{pointer} is {actual} (expected {expected})"),
+                ));
+            }
+        }
+        Ok((true, format!("status {status}")))
+    }
+
     /// The audit query link for the artifact (DESIGN §10).
     pub fn audit_query_link(&self, action: &str) -> String {
         let mut url = self.url(&["api", "v1", "audit", "events"]);

@@ -79,6 +79,8 @@ pub struct Settings {
     pub audit_action: String,
     /// The actor role the event must carry.
     pub actor_role: String,
+    /// `checks.extra`, run per impacted site.
+    pub extra: Vec<crate::config::ExtraCheck>,
 }
 
 /// One ref to rotate, with what the preconditions established.
@@ -352,7 +354,9 @@ async fn verify(run: &mut Run<'_>, version: &VersionId) -> Vec<Check> {
     if !resolved {
         return checks;
     }
-    let provider = run.job.secret.secret_ref.provider().to_owned();
+    let r = &run.job.secret.secret_ref;
+    let provider = r.provider().to_owned();
+    let app_base = run.app.base();
     for site in &run.job.sites {
         let name = format!("{site} health");
         checks.push(match run.app.health(site, &provider).await {
@@ -372,6 +376,27 @@ async fn verify(run: &mut Run<'_>, version: &VersionId) -> Vec<Check> {
                 detail: e.to_string(),
             },
         });
+        for extra in &run.settings.extra {
+            let url = extra.url.render(&[
+                ("app", &app_base),
+                ("site", site.as_str()),
+                ("ref", r.as_str()),
+                ("slug", r.slug()),
+                ("provider", r.provider()),
+                ("key", r.key()),
+            ]);
+            let name = format!("{site} {}", extra.name);
+            checks.push(
+                match run.app.extra_check(&url, extra.status, &extra.json).await {
+                    Ok((ok, detail)) => Check { name, ok, detail },
+                    Err(e) => Check {
+                        name,
+                        ok: false,
+                        detail: e.to_string(),
+                    },
+                },
+            );
+        }
     }
     checks
 }

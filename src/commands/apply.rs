@@ -235,6 +235,7 @@ pub async fn run(
         audit_timeout: trusted.config.app.audit_timeout,
         audit_action: trusted.config.app.audit_action.clone(),
         actor_role: trusted.config.app.actor_role.clone(),
+        extra: trusted.config.checks.extra.clone(),
     };
     let app = std::sync::Arc::new(app);
     let settings = std::sync::Arc::new(settings);

@@ -41,6 +41,10 @@ struct Setup {
 }
 
 fn setup(bad_versions: &[&str]) -> Setup {
+    setup_with(bad_versions, |text| text)
+}
+
+fn setup_with(bad_versions: &[&str], tweak: fn(String) -> String) -> Setup {
     let bao = bao();
     let token = block_on(bao.rotor_token());
     let reader = block_on(bao.rotor_token());
@@ -53,7 +57,10 @@ fn setup(bad_versions: &[&str]) -> Setup {
     let file = format!("{id}.yaml");
     let w = world(
         &config_with_app(&bao.addr, "{users: [alice, bob]}", &url),
-        &[(file.as_str(), request(&id, std::slice::from_ref(&name)))],
+        &[(
+            file.as_str(),
+            tweak(request(&id, std::slice::from_ref(&name))),
+        )],
         &[],
     );
     scenario(&url, &base_scenario(&w, &file));
@@ -81,17 +88,22 @@ fn setup(bad_versions: &[&str]) -> Setup {
 
 fn apply(s: &Setup, code: i32) -> Value {
     let event = review_event(s.w.dir.path(), &s.w.head);
+    apply_with(s, &event, "pull_request_review", &[], code)
+}
+
+fn apply_with(s: &Setup, event: &Path, event_name: &str, args: &[&str], code: i32) -> Value {
     let (stdout, stderr) = rotor()
         .current_dir(&s.w.checkout)
         .env("GITHUB_REPOSITORY", "my-org/tenants")
         .env("GITHUB_TOKEN", "ghs_repo_token")
         .env("GITHUB_API_URL", &s.url)
-        .env("GITHUB_EVENT_NAME", "pull_request_review")
-        .env("GITHUB_EVENT_PATH", &event)
+        .env("GITHUB_EVENT_NAME", event_name)
+        .env("GITHUB_EVENT_PATH", event)
         .env("GITHUB_RUN_ID", "4242")
         .env("VAULT_TOKEN", &s.token.token)
         .env("ROTOR_APP_TOKEN", "app-token")
         .args(["apply", "--format", "json"])
+        .args(args)
         .expects_exit(code)
         .run();
     serde_json::from_str(&stdout)
@@ -191,4 +203,83 @@ fn a_failing_integration_rolls_back_records_it_and_exits_1() {
     );
     let artifact = artifact_on_branch(&s);
     assert!(artifact.contains("- Result: rolled_back"), "{artifact}");
+}
+
+fn unchanged(s: &Setup) {
+    assert_eq!(
+        block_on(s.bao.custom(&s.name))
+            .get("current_version")
+            .map(String::as_str),
+        Some("1")
+    );
+    let origin = s.w.dir.path().join("origin.git");
+    assert_eq!(
+        git(&origin, &["rev-parse", "rotate"]),
+        s.w.head,
+        "nothing was committed"
+    );
+}
+
+#[test]
+fn dry_run_checks_everything_and_changes_nothing() {
+    let s = setup(&[]);
+    let event = review_event(s.w.dir.path(), &s.w.head);
+    let report = apply_with(&s, &event, "pull_request_review", &["--dry-run"], 0);
+    assert_eq!(report["result"], "planned", "{report:#}");
+    unchanged(&s);
+    let marker = block_on(s.bao.custom(&s.name));
+    assert!(
+        !marker.contains_key("rotor_state"),
+        "no lock was taken: {marker:?}"
+    );
+}
+
+#[test]
+fn outside_the_maintenance_window_is_refused_with_4() {
+    let s = setup_with(&[], |text| {
+        text.replace("environment: staging", "environment: production")
+            + "maintenance:\n  window: {start: 2020-01-01T00:00:00Z, end: 2020-01-01T02:00:00Z}\n"
+    });
+    let event = review_event(s.w.dir.path(), &s.w.head);
+    let (_, stderr) = rotor()
+        .current_dir(&s.w.checkout)
+        .env("GITHUB_REPOSITORY", "my-org/tenants")
+        .env("GITHUB_TOKEN", "t")
+        .env("GITHUB_API_URL", &s.url)
+        .env("GITHUB_EVENT_NAME", "pull_request_review")
+        .env("GITHUB_EVENT_PATH", &event)
+        .env("VAULT_TOKEN", &s.token.token)
+        .env("ROTOR_APP_TOKEN", "app-token")
+        .args(["apply"])
+        .expects_exit(4)
+        .run();
+    assert!(
+        stderr.contains("outside the maintenance window"),
+        "{stderr}"
+    );
+    unchanged(&s);
+}
+
+#[test]
+fn rotor_apply_commented_by_a_non_admin_is_refused_with_3() {
+    let s = setup(&[]);
+    let mut event: Value = serde_json::from_str(
+        &fs::read_to_string(fixture(
+            "github/webhooks/issue_comment.created.with-organization.json",
+        ))
+        .expect("fixture"),
+    )
+    .expect("json");
+    event["issue"]["number"] = json!(7);
+    event["issue"]["pull_request"] =
+        json!({"url": "https://api.github.com/repos/my-org/tenants/pulls/7"});
+    event["comment"]["body"] = json!("/rotor apply");
+    event["comment"]["user"]["login"] = json!("mallory");
+    event["repository"]["full_name"] = json!("my-org/tenants");
+    event["repository"]["default_branch"] = json!("main");
+    let path = s.w.dir.path().join("comment.json");
+    fs::write(&path, event.to_string()).expect("event");
+    let report = apply_with(&s, &path, "issue_comment", &[], 3);
+    assert_eq!(unmet(&report), ["trigger_not_admin"], "{report:#}");
+    unchanged(&s);
 }

@@ -96,6 +96,7 @@ async fn fixture(k: Knobs) -> Fixture {
             audit_timeout: Duration::from_secs(1),
             audit_action: "secret_ref_upserted".to_owned(),
             actor_role: "internal_admin".to_owned(),
+            extra: Vec::new(),
         },
         canaries,
         _sandbox: sandbox,
@@ -332,4 +333,47 @@ async fn a_ref_locked_by_another_rotation_is_not_touched() {
             .is_some_and(|(_, m)| m.contains("locked by rotation someone-else"))
     );
     assert_eq!(f.secret.read().await.expect("read").current, Some(v("1")));
+}
+
+fn extra(name: &str, status: u16, json: &[(&str, serde_json::Value)]) -> rotor::config::ExtraCheck {
+    rotor::config::ExtraCheck {
+        name: name.to_owned(),
+        url: rotor::config::Template::parse(
+            "{app}/api/v1/sites/{site}/integrations/{provider}/health",
+            &["app", "site", "ref", "slug", "provider", "key"],
+        )
+        .expect("template"),
+        status,
+        json: json
+            .iter()
+            .map(|(p, v)| ((*p).to_owned(), v.clone()))
+            .collect(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extra_checks_run_per_site_and_a_failing_one_rolls_back() {
+    let mut f = fixture(Knobs::default()).await;
+    f.settings.extra = vec![extra(
+        "supabase-health",
+        200,
+        &[("/status", json!("ok")), ("/versionId", json!("2"))],
+    )];
+    let out = rotation::rotate(&f.app, &f.settings, &job(&f)).await;
+    assert_eq!(out.result, RefResult::Success, "{out:#?}");
+    assert!(
+        out.checks
+            .iter()
+            .any(|c| c.name == "site-002 supabase-health" && c.ok && c.detail == "status 200")
+    );
+
+    let mut g = fixture(Knobs::default()).await;
+    g.settings.extra = vec![extra("teapot", 418, &[])];
+    let out = rotation::rotate(&g.app, &g.settings, &job(&g)).await;
+    assert_eq!(out.result, RefResult::RolledBack, "{out:#?}");
+    assert!(
+        out.checks.iter().any(|c| c.name == "site-001 teapot"
+            && !c.ok
+            && c.detail == "status 200 (expected 418)")
+    );
 }
