@@ -12,7 +12,7 @@ use chrono::Utc;
 use serde::Serialize;
 
 use super::Context;
-use super::plan::{self, COMMENT_ROWS, RefPlan, ReportError, RunEnv, Trusted, View};
+use super::plan::{self, COMMENT_ROWS, PrRun, RefPlan, ReportError, RunEnv, Trusted, View};
 use crate::app::AppClient;
 use crate::artifact::{self, ApprovalRecord, Artifact, RefRecord, TimelineEntry};
 use crate::backend::{Backends, Environment};
@@ -20,7 +20,6 @@ use crate::batch::map_bounded;
 use crate::config::CommitTarget;
 use crate::error::Error;
 use crate::gate::{self, Subject};
-use crate::github::GitHub;
 use crate::github::event::{self, CommentCommand, Trigger};
 use crate::github::model::PullRequest;
 use crate::gitops::Author;
@@ -71,24 +70,14 @@ pub async fn run(
             }));
         }
     };
-    let gh = GitHub::new(
-        &env.api_url,
-        &env.token,
-        env.org_token.as_ref(),
-        env.repository.clone(),
-    )?;
-    let pr = gh.pull(number).await?;
-    let event_head = event
-        .head_sha
-        .clone()
-        .unwrap_or_else(|| pr.head_sha.clone());
-    let default_branch = event.default_branch.clone().ok_or(Error::Env {
-        var: "GITHUB_EVENT_PATH",
-        problem: "holds no repository.default_branch",
-        hint: "pass the event payload GitHub wrote",
-    })?;
-    let trusted = plan::load_trusted(cx, &env, &gh, &pr, &default_branch, config_rel).await?;
-    let files = gh.files(number).await?;
+    let PrRun {
+        gh,
+        pr,
+        event_head,
+        default_branch,
+        trusted,
+        files,
+    } = plan::open_pr(cx, &env, &event, number, config_rel).await?;
     let (requests, diagnostics, request_files) = plan::load_requests(&trusted, &files, &pr, number);
     if !diagnostics.is_empty() {
         for d in &diagnostics {

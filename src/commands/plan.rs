@@ -190,26 +190,14 @@ pub async fn run(cx: &Context, event_arg: Option<&Path>, config_rel: &Path) -> R
             .log("the comment is not a rotor command; nothing to plan");
         return Ok(());
     };
-    let gh = GitHub::new(
-        &env.api_url,
-        &env.token,
-        env.org_token.as_ref(),
-        env.repository.clone(),
-    )?;
-    let pr = gh.pull(number).await?;
-    // A comment carries no head SHA: the one fetched now is the one this run approves.
-    let event_head = event
-        .head_sha
-        .clone()
-        .unwrap_or_else(|| pr.head_sha.clone());
-    let default_branch = event.default_branch.clone().ok_or(Error::Env {
-        var: "GITHUB_EVENT_PATH",
-        problem: "holds no repository.default_branch",
-        hint: "pass the event payload GitHub wrote",
-    })?;
-
-    let trusted = load_trusted(cx, &env, &gh, &pr, &default_branch, config_rel).await?;
-    let files = gh.files(number).await?;
+    let PrRun {
+        gh,
+        pr,
+        event_head,
+        default_branch,
+        trusted,
+        files,
+    } = open_pr(cx, &env, &event, number, config_rel).await?;
     let (requests, mut diagnostics, request_files) = load_requests(&trusted, &files, &pr, number);
     let request = requests.first();
 
@@ -328,6 +316,53 @@ pub async fn run(cx: &Context, event_arg: Option<&Path>, config_rel: &Path) -> R
             code,
         }),
     }
+}
+
+/// A pull request opened for `plan` or `apply`: the client, the PR as it is now, the head the
+/// run is about, and policy from the default branch tip.
+pub(crate) struct PrRun {
+    pub(crate) gh: GitHub,
+    pub(crate) pr: PullRequest,
+    pub(crate) event_head: String,
+    pub(crate) default_branch: String,
+    pub(crate) trusted: Trusted,
+    pub(crate) files: Vec<ChangedFile>,
+}
+
+pub(crate) async fn open_pr(
+    cx: &Context,
+    env: &RunEnv,
+    event: &Event,
+    number: u64,
+    config_rel: &Path,
+) -> Result<PrRun, Error> {
+    let gh = GitHub::new(
+        &env.api_url,
+        &env.token,
+        env.org_token.as_ref(),
+        env.repository.clone(),
+    )?;
+    let pr = gh.pull(number).await?;
+    // A comment carries no head SHA: the one fetched now is the one this run approves.
+    let event_head = event
+        .head_sha
+        .clone()
+        .unwrap_or_else(|| pr.head_sha.clone());
+    let default_branch = event.default_branch.clone().ok_or(Error::Env {
+        var: "GITHUB_EVENT_PATH",
+        problem: "holds no repository.default_branch",
+        hint: "pass the event payload GitHub wrote",
+    })?;
+    let trusted = load_trusted(cx, env, &gh, &pr, &default_branch, config_rel).await?;
+    let files = gh.files(number).await?;
+    Ok(PrRun {
+        gh,
+        pr,
+        event_head,
+        default_branch,
+        trusted,
+        files,
+    })
 }
 
 /// The pull request a plan is for; `None` for a comment that asks nothing of rotor.
