@@ -60,6 +60,9 @@ pub enum Error {
     /// Git failed.
     #[error(transparent)]
     Git(#[from] crate::gitops::GitError),
+    /// An application call failed.
+    #[error(transparent)]
+    App(#[from] crate::app::AppError),
     /// A template cannot be loaded or rendered.
     #[error(transparent)]
     Render(#[from] crate::render::RenderError),
@@ -108,8 +111,20 @@ impl Error {
             ) => 2,
             Self::Git(_) | Self::Precondition(_) => 4,
             Self::NotApproved(_) => 3,
+            Self::App(e) => app_code(e),
             Self::RotationFailed(_) => 1,
         }
+    }
+}
+
+/// The exit code of an application failure: a missing token is input (2), an unknown ref or a
+/// refused credential a precondition (4), an outage 5.
+pub fn app_code(e: &crate::app::AppError) -> u8 {
+    use crate::app::AppError as A;
+    match e {
+        A::NoToken { .. } => 2,
+        A::Unauthorized { .. } | A::Forbidden { .. } | A::NotFound { .. } | A::Rejected { .. } => 4,
+        A::Unavailable { .. } | A::Protocol { .. } => 5,
     }
 }
 
@@ -145,6 +160,7 @@ impl Error {
             Self::Render(_) => "template",
             Self::Precondition(_) => "precondition",
             Self::NotApproved(_) => "not_approved",
+            Self::App(_) => "application",
             Self::RotationFailed(_) => "rotation_failed",
         }
     }

@@ -80,7 +80,9 @@ pub fn report_error(err: &Error) -> ExitCode {
             let _ = e.print();
         }
         other => {
-            let _ = writeln!(std::io::stderr().lock(), "error: {other}");
+            // Error text may quote untrusted input (an API's message, a request field).
+            let text = output::workflow::neutralise(&format!("error: {other}"));
+            let _ = writeln!(std::io::stderr().lock(), "{text}");
         }
     }
     err.exit_code()

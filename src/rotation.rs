@@ -60,6 +60,9 @@ pub struct RefOutcome {
     pub timeline: Vec<(String, String)>,
     /// Why it did not succeed, and the exit code that stands for it.
     pub error: Option<(u8, String)>,
+    /// Whether this ref holds no lock of this rotation any more: a final marker was written, or
+    /// nothing was locked. When false, the artifact must not be committed as final.
+    pub final_marker: bool,
 }
 
 /// The settings of a run.
@@ -112,6 +115,9 @@ impl Run<'_> {
 
     fn stop(mut self, result: RefResult, code: u8, message: String) -> RefOutcome {
         self.note(message.clone());
+        if result == RefResult::NotStarted {
+            self.outcome.final_marker = true;
+        }
         self.outcome.result = result;
         self.outcome.error = Some((code, message));
         self.outcome
@@ -123,12 +129,7 @@ fn backend_failure(e: &BackendError) -> (u8, String) {
 }
 
 fn app_failure(e: &AppError) -> (u8, String) {
-    let code = match e {
-        AppError::NoToken { .. } => 2,
-        AppError::Unavailable { .. } | AppError::Protocol { .. } => 5,
-        _ => 4,
-    };
-    (code, e.to_string())
+    (crate::error::app_code(e), e.to_string())
 }
 
 /// Rotates one ref. Never panics; every way it can end is in the outcome.
@@ -147,6 +148,7 @@ pub async fn rotate(app: &AppClient, settings: &Settings, job: &Job) -> RefOutco
             audit_event_ids: Vec::new(),
             timeline: Vec::new(),
             error: None,
+            final_marker: false,
         },
     };
     let id = settings.rotation_id.as_str();
@@ -174,6 +176,7 @@ pub async fn rotate(app: &AppClient, settings: &Settings, job: &Job) -> RefOutco
             _ => RefResult::Failed,
         };
         run.note(format!("already {} by an earlier run", m.state));
+        run.outcome.final_marker = true;
         return run.outcome;
     }
     let (from, to) = match resume_point(&state, ours.as_ref(), job.to.as_ref()) {
@@ -235,8 +238,20 @@ pub async fn rotate(app: &AppClient, settings: &Settings, job: &Job) -> RefOutco
         )
         .await
     {
-        let (code, message) = app_failure(&e);
-        return finish_failed(run, state, code, message).await;
+        // The pointer moved but the application did not record it: the version is unverified.
+        let (_, message) = app_failure(&e);
+        run.outcome.checks.push(Check {
+            name: "record".to_owned(),
+            ok: false,
+            detail: message.clone(),
+        });
+        return match settings.rollback {
+            RollbackMode::Auto => roll_back(run, state, &from, &to).await,
+            RollbackMode::Manual => {
+                let message = format!("{message}; rollback is manual: dispatch `rotor rollback`");
+                finish_failed(run, state, 1, message).await
+            }
+        };
     }
     run.note(format!("recorded version {to} in the application"));
 
@@ -256,7 +271,16 @@ pub async fn rotate(app: &AppClient, settings: &Settings, job: &Job) -> RefOutco
     }
 
     // Runbook step 6: the privileged audit event is visible.
-    match confirm_audit(app, settings, &job.secret.secret_ref, Operation::Rotate).await {
+    match confirm_audit(
+        app,
+        settings,
+        &job.secret.secret_ref,
+        Operation::Rotate,
+        &to,
+        &[],
+    )
+    .await
+    {
         Ok(Some(event)) => {
             run.note(format!("audit event {event} confirmed"));
             run.outcome.audit_event_ids.push(event);
@@ -278,6 +302,7 @@ pub async fn rotate(app: &AppClient, settings: &Settings, job: &Job) -> RefOutco
     match job.secret.finish(&state, id, MarkerState::Done).await {
         Ok(_) => {
             run.note("marked done");
+            run.outcome.final_marker = true;
             run.outcome.result = RefResult::Success;
             run.outcome
         }
@@ -407,6 +432,8 @@ async fn confirm_audit(
     settings: &Settings,
     secret_ref: &crate::request::SecretRef,
     operation: Operation,
+    version: &VersionId,
+    exclude: &[String],
 ) -> Result<Option<String>, AppError> {
     let deadline = Instant::now() + settings.audit_timeout;
     let op = serde_json::to_value(operation).unwrap_or_default();
@@ -420,6 +447,9 @@ async fn confirm_audit(
                 && e.metadata["ref"] == secret_ref.as_str()
                 && e.metadata["rotationId"] == settings.rotation_id.as_str()
                 && (e.metadata.get("operation").is_none() || e.metadata["operation"] == op)
+                && (e.metadata.get("versionId").is_none()
+                    || e.metadata["versionId"] == version.as_str())
+                && !exclude.contains(&e.id)
         });
         if let Some(e) = found {
             return Ok(Some(e.id.clone()));
@@ -473,22 +503,48 @@ async fn roll_back(
         name: format!("rollback {}", c.name),
         ..c
     }));
-    if let Ok(Some(event)) = confirm_audit(
+    let mut problems = Vec::new();
+    if run
+        .outcome
+        .checks
+        .iter()
+        .any(|c| c.name.starts_with("rollback ") && !c.ok)
+    {
+        problems.push("the rollback's checks failed".to_owned());
+    }
+    let recorded = run.outcome.audit_event_ids.clone();
+    match confirm_audit(
         run.app,
         run.settings,
         &job.secret.secret_ref,
         Operation::Rollback,
+        from,
+        &recorded,
     )
     .await
     {
-        run.note(format!("rollback audit event {event} confirmed"));
-        run.outcome.audit_event_ids.push(event);
+        Ok(Some(event)) => {
+            run.note(format!("rollback audit event {event} confirmed"));
+            run.outcome.audit_event_ids.push(event);
+        }
+        _ => problems.push("the rollback's audit event was not confirmed".to_owned()),
     }
-    if let Err(e) = job.secret.finish(&back, &id, MarkerState::RolledBack).await {
-        run.note(format!("marker not written: {e}"));
+    match job.secret.finish(&back, &id, MarkerState::RolledBack).await {
+        Ok(_) => run.outcome.final_marker = true,
+        Err(e) => run.note(format!("marker not written: {e}")),
     }
-    run.outcome.result = RefResult::RolledBack;
-    run.outcome.error = Some((1, "verification failed; rolled back".to_owned()));
+    if problems.is_empty() {
+        run.outcome.result = RefResult::RolledBack;
+        run.outcome.error = Some((1, "verification failed; rolled back".to_owned()));
+    } else {
+        let message = format!(
+            "verification failed; rolled back, but {}",
+            problems.join(" and ")
+        );
+        run.note(message.clone());
+        run.outcome.result = RefResult::Failed;
+        run.outcome.error = Some((1, message));
+    }
     run.outcome
 }
 
@@ -496,13 +552,14 @@ async fn roll_back(
 async fn finish_failed(mut run: Run<'_>, state: RefState, code: u8, message: String) -> RefOutcome {
     let id = run.settings.rotation_id.clone();
     let latest = run.job.secret.read().await.unwrap_or(state);
-    if let Err(e) = run
+    match run
         .job
         .secret
         .finish(&latest, &id, MarkerState::Failed)
         .await
     {
-        run.note(format!("marker not written: {e}"));
+        Ok(_) => run.outcome.final_marker = true,
+        Err(e) => run.note(format!("marker not written: {e}")),
     }
     run.stop(RefResult::Failed, code.max(1), message)
 }

@@ -163,12 +163,11 @@ pub async fn run(
     };
 
     // Preconditions, read-only, for every ref before any change.
-    let app =
-        AppClient::new(&trusted.config.app).map_err(|e| Error::Precondition(e.to_string()))?;
+    let app = AppClient::new(&trusted.config.app)?;
     let jobs = match preconditions(&trusted, &request, &app).await {
         Ok(jobs) => jobs,
         Err(problems) => {
-            let rows: Vec<RefPlan> = problems.iter().map(|(r, p)| blocked(r, p)).collect();
+            let rows: Vec<RefPlan> = problems.iter().map(|(r, p, _)| blocked(r, p)).collect();
             let view = view(
                 "apply",
                 "a precondition fails",
@@ -180,13 +179,21 @@ pub async fn run(
                 &env,
             );
             plan::publish_report(&trusted, &gh, number, &view).await?;
-            return Err(Error::Precondition(
-                problems
-                    .iter()
-                    .map(|(r, p)| format!("{r}: {p}"))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ));
+            let code = problems.iter().map(|(_, _, c)| *c).max().unwrap_or(4);
+            let text = problems
+                .iter()
+                .map(|(r, p, _)| format!("{r}: {p}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(if code == 4 {
+                Error::Precondition(text)
+            } else {
+                Error::Refs {
+                    count: problems.len(),
+                    total: request.refs.len(),
+                    code,
+                }
+            });
         }
     };
     if dry_run {
@@ -228,13 +235,34 @@ pub async fn run(
     };
     let app = std::sync::Arc::new(app);
     let settings = std::sync::Arc::new(settings);
+    let names: Vec<(String, &'static str)> = jobs
+        .iter()
+        .map(|j| (j.secret.secret_ref.to_string(), j.secret.backend()))
+        .collect();
     let outcomes: Vec<RefOutcome> = map_bounded(jobs, trusted.config.concurrency, |job: Job| {
         let (app, settings) = (app.clone(), settings.clone());
         async move { rotation::rotate(&app, &settings, &job).await }
     })
     .await
     .into_iter()
-    .flatten()
+    .zip(names)
+    .map(|(outcome, (secret_ref, backend))| {
+        outcome.unwrap_or_else(|| RefOutcome {
+            secret_ref,
+            backend,
+            from: None,
+            to: None,
+            result: RefResult::Failed,
+            checks: Vec::new(),
+            audit_event_ids: Vec::new(),
+            timeline: Vec::new(),
+            error: Some((
+                1,
+                "the rotation of this ref stopped unexpectedly; run again to converge".to_owned(),
+            )),
+            final_marker: false,
+        })
+    })
     .collect();
 
     let result = overall(&outcomes);
@@ -244,6 +272,39 @@ pub async fn run(
         request.id
     );
     let started = outcomes.iter().any(|o| o.result != RefResult::NotStarted);
+    let unsettled: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| !o.final_marker)
+        .map(|o| o.secret_ref.as_str())
+        .collect();
+    if !unsettled.is_empty() {
+        let rows: Vec<RefPlan> = outcomes.iter().map(row).collect();
+        let view = view(
+            "apply",
+            "interrupted: run again to converge",
+            Some(&request),
+            &pr,
+            Some(&approval.decision),
+            &rows,
+            &[],
+            &env,
+        );
+        plan::publish_report(&trusted, &gh, number, &view).await?;
+        report(
+            cx,
+            Some(&request),
+            "failed",
+            None,
+            Some(&approval.decision),
+            None,
+            &outcomes,
+            &[],
+        )?;
+        return Err(Error::RotationFailed(format!(
+            "no final marker could be written for {}; nothing was committed, run apply again to converge",
+            unsettled.join(", ")
+        )));
+    }
     let mut commit = None;
     if started {
         let artifact = build_artifact(
@@ -313,16 +374,18 @@ pub async fn run(
     }
 }
 
-/// The overall result: success only if every ref succeeded.
+/// The overall result (DESIGN §2's values): success only if every ref succeeded; failed if any
+/// ref failed or could not start; rolled_back otherwise.
 fn overall(outcomes: &[RefOutcome]) -> &'static str {
     if outcomes.iter().all(|o| o.result == RefResult::Success) {
         "success"
-    } else if outcomes.iter().any(|o| o.result == RefResult::Failed) {
+    } else if outcomes
+        .iter()
+        .any(|o| matches!(o.result, RefResult::Failed | RefResult::NotStarted))
+    {
         "failed"
-    } else if outcomes.iter().any(|o| o.result == RefResult::RolledBack) {
-        "rolled_back"
     } else {
-        "not_started"
+        "rolled_back"
     }
 }
 
@@ -358,7 +421,7 @@ async fn preconditions(
     trusted: &Trusted,
     request: &Request,
     app: &AppClient,
-) -> Result<Vec<Job>, Vec<(String, String)>> {
+) -> Result<Vec<Job>, Vec<(String, String, u8)>> {
     let config = &trusted.config;
     let mut problems = Vec::new();
     if let Some(window) = request.maintenance.as_ref().and_then(|m| m.window)
@@ -374,6 +437,7 @@ async fn preconditions(
                 "outside the maintenance window {} – {}",
                 window.start, window.end
             ),
+            4,
         ));
         return Err(problems);
     }
@@ -385,14 +449,18 @@ async fn preconditions(
         let secret = match backends.resolve(config, &entry.secret_ref, &env).await {
             Ok(s) => s,
             Err(e) => {
-                problems.push((name, e.to_string()));
+                let code = match &e {
+                    crate::backend::ResolveError::NoRule(_) => 2,
+                    crate::backend::ResolveError::Setup(b) => crate::error::backend_code(&b.kind),
+                };
+                problems.push((name, e.to_string(), code));
                 continue;
             }
         };
         let known = match app.get_ref(&entry.secret_ref).await {
             Ok(k) => k,
             Err(e) => {
-                problems.push((name, e.to_string()));
+                problems.push((name, e.to_string(), crate::error::app_code(&e)));
                 continue;
             }
         };
@@ -409,6 +477,7 @@ async fn preconditions(
                         wanted.join(", "),
                         actual.join(", ")
                     ),
+                    4,
                 ));
                 continue;
             }
@@ -416,7 +485,11 @@ async fn preconditions(
         match secret.read().await {
             Ok(state) => {
                 if let Some(holder) = state.locked_by_other(request.id.as_str()) {
-                    problems.push((name, format!("locked by rotation {}", holder.rotation_id)));
+                    problems.push((
+                        name,
+                        format!("locked by rotation {}", holder.rotation_id),
+                        4,
+                    ));
                     continue;
                 }
                 let resuming = state
@@ -424,20 +497,40 @@ async fn preconditions(
                     .as_ref()
                     .is_some_and(|m| m.rotation_id == request.id.as_str());
                 if !resuming && let Err(p) = state.target(entry.to.as_ref()) {
-                    problems.push((name, p.to_string()));
+                    let message = match p {
+                        crate::backend::TargetProblem::NoPointer => format!(
+                            "{p}; set it to the version the application uses now: `{}`",
+                            secret.pointer_hint().unwrap_or_default()
+                        ),
+                        other => other.to_string(),
+                    };
+                    problems.push((name, message, 4));
                     continue;
                 }
             }
             Err(e) => {
-                problems.push((name, e.to_string()));
+                problems.push((name, e.to_string(), crate::error::backend_code(&e.kind)));
                 continue;
             }
         }
-        let sites = known
+        // Fail closed: a site rotor cannot address would go unchecked.
+        let (sites, unusable): (Vec<_>, Vec<_>) = known
             .site_ids
             .iter()
-            .filter_map(|s| SiteId::parse(s).ok())
-            .collect();
+            .map(|s| (s, SiteId::parse(s)))
+            .partition(|(_, p)| p.is_ok());
+        if let Some((site, _)) = unusable.first() {
+            problems.push((
+                name,
+                format!(
+                    "the application names site {}, which is not a usable site id",
+                    crate::diagnostic::quote(site)
+                ),
+                4,
+            ));
+            continue;
+        }
+        let sites = sites.into_iter().filter_map(|(_, p)| p.ok()).collect();
         jobs.push(Job {
             secret,
             to: entry.to.clone(),
@@ -494,7 +587,14 @@ fn build_artifact(
             checks: o
                 .checks
                 .iter()
-                .map(|c| format!("{} {}", c.detail, if c.ok { "ok" } else { "FAILED" }))
+                .map(|c| {
+                    format!(
+                        "{}: {} {}",
+                        c.name,
+                        c.detail,
+                        if c.ok { "ok" } else { "FAILED" }
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("; "),
             audit_event_ids: o.audit_event_ids.clone(),

@@ -45,7 +45,8 @@ pub fn add_mask(value: &str) {
 /// (after the whitespace the runner trims) gets a zero-width space between the colons.
 pub fn neutralise(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for (i, line) in text.split('\n').enumerate() {
+    // The runner ends a line at LF, CRLF and a lone CR: each can start a command.
+    for (i, line) in text.split(['\n', '\r']).enumerate() {
         if i > 0 {
             out.push('\n');
         }
@@ -75,7 +76,7 @@ mod tests {
 
     #[test]
     fn injected_commands_are_neutralised() {
-        let hostile = "ok\n::set-output name=x::y\n  ::add-mask::z\r\n%0A::error::w";
+        let hostile = "ok\n::set-output name=x::y\n  ::add-mask::z\r\n%0A::error::w\r::warning::cr";
         let safe = neutralise(hostile);
         assert!(
             safe.lines().all(|l| !l.trim_start().starts_with("::")),

@@ -352,7 +352,7 @@ fn extra(name: &str, status: u16, json: &[(&str, serde_json::Value)]) -> rotor::
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn extra_checks_run_per_site_and_a_failing_one_rolls_back() {
+async fn extra_checks_run_per_site_and_a_failing_one_rolls_back_or_fails() {
     let mut f = fixture(Knobs::default()).await;
     f.settings.extra = vec![extra(
         "supabase-health",
@@ -367,13 +367,63 @@ async fn extra_checks_run_per_site_and_a_failing_one_rolls_back() {
             .any(|c| c.name == "site-002 supabase-health" && c.ok && c.detail == "status 200")
     );
 
+    // A check only the new version fails: the rollback verifies, the result is rolled_back.
+    let mut h = fixture(Knobs::default()).await;
+    h.settings.extra = vec![extra("pinned", 200, &[("/versionId", json!("1"))])];
+    let out = rotation::rotate(&h.app, &h.settings, &job(&h)).await;
+    assert_eq!(out.result, RefResult::RolledBack, "{out:#?}");
+    assert!(
+        out.checks
+            .iter()
+            .any(|c| c.name == "rollback site-001 pinned" && c.ok)
+    );
+    assert_eq!(h.secret.read().await.expect("read").current, Some(v("1")));
+
+    // A check that can never pass fails the rollback's verification too: the result is failed.
     let mut g = fixture(Knobs::default()).await;
     g.settings.extra = vec![extra("teapot", 418, &[])];
     let out = rotation::rotate(&g.app, &g.settings, &job(&g)).await;
-    assert_eq!(out.result, RefResult::RolledBack, "{out:#?}");
+    assert_eq!(out.result, RefResult::Failed, "{out:#?}");
+    assert!(
+        out.error
+            .as_ref()
+            .is_some_and(|(_, m)| m.contains("rolled back, but the rollback's checks failed"))
+    );
+    assert_eq!(
+        g.secret.read().await.expect("read").current,
+        Some(v("1")),
+        "the pointer is back"
+    );
     assert!(
         out.checks.iter().any(|c| c.name == "site-001 teapot"
             && !c.ok
             && c.detail == "status 200 (expected 418)")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_that_cannot_record_the_version_never_leaves_it_in_place() {
+    let f = fixture(Knobs::default()).await;
+    // The application forgets the ref after the preconditions: the upsert is refused.
+    let url = f.app.base();
+    let resp = reqwest::Client::new()
+        .put(format!("{url}/_sandbox/app"))
+        .json(&json!({"token": "app-token"}))
+        .send()
+        .await
+        .expect("sandbox");
+    assert_eq!(resp.status().as_u16(), 204);
+    let out = rotation::rotate(&f.app, &f.settings, &job(&f)).await;
+    assert_ne!(out.result, RefResult::Success, "{out:#?}");
+    assert!(
+        out.checks.iter().any(|c| c.name == "record" && !c.ok),
+        "{out:#?}"
+    );
+    assert!(out.final_marker, "the lock is released");
+    let state = f.secret.read().await.expect("read");
+    assert_eq!(
+        state.current,
+        Some(v("1")),
+        "the unverified version was rolled back"
     );
 }
