@@ -197,3 +197,39 @@ fn concurrent_publishers_both_land_on_a_linear_history() {
     );
     assert_eq!(git(&origin, &["rev-list", "--count", "main"]), "21");
 }
+
+/// On GitHub, `origin` is HTTPS: the transport is built in (a closed port gives a connection
+/// error, not "unsupported URL protocol" as a libgit2 without HTTPS would).
+#[test]
+fn https_remotes_are_supported() {
+    let (dir, _) = remote_with_main();
+    git(dir.path(), &["clone", "-q", "origin.git", "h"]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    git(
+        &dir.path().join("h"),
+        &[
+            "remote",
+            "set-url",
+            "origin",
+            &format!("https://127.0.0.1:{port}/my-org/tenants.git"),
+        ],
+    );
+    let repo = GitRepo::open(
+        &dir.path().join("h"),
+        Some(rotor::secret::SecretString::new("ghs_token")),
+    )
+    .expect("open");
+    let err = repo
+        .fetch_branch("main")
+        .expect_err("nothing listens there")
+        .to_string();
+    assert!(!err.contains("unsupported URL protocol"), "{err}");
+    assert!(
+        !err.contains("ghs_token"),
+        "the token never appears in an error: {err}"
+    );
+}
