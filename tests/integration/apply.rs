@@ -100,6 +100,7 @@ fn apply_with(s: &Setup, event: &Path, event_name: &str, args: &[&str], code: i3
         .env("GITHUB_EVENT_NAME", event_name)
         .env("GITHUB_EVENT_PATH", event)
         .env("GITHUB_RUN_ID", "4242")
+        .env("GITHUB_STEP_SUMMARY", s.w.dir.path().join("summary.md"))
         .env("VAULT_TOKEN", &s.token.token)
         .env("ROTOR_APP_TOKEN", "app-token")
         .args(["apply", "--format", "json"])
@@ -157,6 +158,12 @@ fn an_approved_rotation_is_applied_committed_reported_and_a_rerun_is_a_noop() {
         .expect("comment")
         .to_owned();
     assert!(comment.contains("### rotor apply: rotated"), "{comment}");
+    let slug = s.id.trim_start_matches("2026-11-25-").to_owned();
+    let summary = fs::read_to_string(s.w.dir.path().join("summary.md")).expect("summary");
+    insta::with_settings!({filters => vec![(slug.as_str(), "[SLUG]")]}, {
+        insta::assert_snapshot!("apply_comment", comment);
+        insta::assert_snapshot!("apply_summary", summary);
+    });
 
     // Running again finds the artifact with a final result: nothing to do, nothing changed.
     let again = apply(&s, 0);
@@ -282,4 +289,158 @@ fn rotor_apply_commented_by_a_non_admin_is_refused_with_3() {
     let report = apply_with(&s, &path, "issue_comment", &[], 3);
     assert_eq!(unmet(&report), ["trigger_not_admin"], "{report:#}");
     unchanged(&s);
+}
+
+/// A batch of `n` refs on OpenBao, all rotated by one apply; returns the report and the number of
+/// GitHub calls it made.
+fn batch(n: usize) -> (Value, usize, Vec<String>, Bao) {
+    let bao = bao();
+    let token = block_on(bao.rotor_token());
+    let reader = block_on(bao.rotor_token());
+    let slug = unique("b");
+    let names: Vec<String> = (0..n)
+        .map(|i| format!("tenant.{slug}{i}.supabase.service_role"))
+        .collect();
+    for name in &names {
+        block_on(bao.provision(name, 2, Some(1)));
+    }
+    let sandbox = rotor_sandbox::start("127.0.0.1:0".parse().expect("addr")).expect("sandbox");
+    let url = sandbox.url();
+    let id = format!("2026-11-25-{slug}");
+    let file = format!("{id}.yaml");
+    let w = world(
+        &config_with_app(&bao.addr, "{users: [alice, bob]}", &url),
+        &[(file.as_str(), request(&id, &names))],
+        &[],
+    );
+    scenario(&url, &base_scenario(&w, &file));
+    let refs: serde_json::Map<String, Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.clone(), json!({"tenant": format!("{slug}{i}"), "provider": "supabase", "site_ids": [format!("site-{i}")]})))
+        .collect();
+    let resp = reqwest::blocking::Client::new()
+        .put(format!("{url}/_sandbox/app"))
+        .json(&json!({
+            "token": "app-token", "refs": refs,
+            "backend": {"type": "vault", "address": bao.addr, "token": reader.token, "mount": "secret", "pointer_key": "current_version"}
+        }))
+        .send()
+        .expect("sandbox");
+    assert_eq!(resp.status().as_u16(), 204);
+    let s = Setup {
+        bao,
+        token,
+        name: names[0].clone(),
+        id,
+        w,
+        url,
+        _sandbox: sandbox,
+    };
+    crate::plan::clear_requests(&s.url);
+    let report = apply(&s, 0);
+    let calls = crate::plan::sandbox_requests(&s.url).len();
+    (report, calls, names, s.bao)
+}
+
+#[test]
+fn a_batch_rotates_every_ref_with_as_many_github_calls_as_a_single_ref() {
+    let (one, calls_one, _, _) = batch(1);
+    assert_eq!(one["result"], "success", "{one:#}");
+    let (many, calls_many, names, bao) = batch(12);
+    assert_eq!(many["result"], "success", "{many:#}");
+    let refs = many["refs"].as_array().expect("refs");
+    assert_eq!(refs.len(), 12);
+    assert!(
+        refs.iter()
+            .all(|r| r["result"] == "success" && r["to"] == "2")
+    );
+    for name in &names {
+        assert_eq!(
+            block_on(bao.custom(name))
+                .get("current_version")
+                .map(String::as_str),
+            Some("2")
+        );
+    }
+    assert_eq!(
+        calls_one, calls_many,
+        "GitHub calls for 1 ref and for 12 refs"
+    );
+}
+
+#[test]
+fn an_aws_secret_rotates_through_the_same_apply() {
+    use crate::services::{aws_env, moto_url, provision_aws};
+    let slug = unique("aw");
+    let name = format!("tenant.{slug}.stripe.secret_key");
+    let (current, pending, _) = block_on(provision_aws(&name));
+    let bao = bao();
+    let sandbox = rotor_sandbox::start("127.0.0.1:0".parse().expect("addr")).expect("sandbox");
+    let url = sandbox.url();
+    let id = format!("2026-11-25-{slug}");
+    let file = format!("{id}.yaml");
+    let config = format!(
+        "version: 1\nadmins: {{users: [alice, bob]}}\nenvironments: {{staging: {{}}}}\n\
+         backends:\n  - {{match: \"tenant.*.stripe.*\", type: aws-secrets-manager, region: us-east-1}}\n\
+         app: {{base_url: \"{url}\", audit_timeout: 2s}}\nchecks: {{settle_timeout: 3s}}\n"
+    );
+    let w = world(
+        &config,
+        &[(file.as_str(), request(&id, std::slice::from_ref(&name)))],
+        &[],
+    );
+    scenario(&url, &base_scenario(&w, &file));
+    let resp = reqwest::blocking::Client::new()
+        .put(format!("{url}/_sandbox/app"))
+        .json(&json!({
+            "token": "app-token",
+            "refs": {name.clone(): {"tenant": slug, "provider": "stripe", "site_ids": ["site-001"]}},
+            "backend": {"type": "aws", "endpoint": moto_url(), "region": "us-east-1", "stage": "AWSCURRENT"}
+        }))
+        .send()
+        .expect("sandbox");
+    assert_eq!(resp.status().as_u16(), 204);
+    let event = review_event(w.dir.path(), &w.head);
+    let mut cmd = rotor()
+        .current_dir(&w.checkout)
+        .env("GITHUB_REPOSITORY", "my-org/tenants")
+        .env("GITHUB_TOKEN", "t")
+        .env("GITHUB_API_URL", &url)
+        .env("GITHUB_EVENT_NAME", "pull_request_review")
+        .env("GITHUB_EVENT_PATH", &event)
+        .env("ROTOR_APP_TOKEN", "app-token")
+        .args(["apply", "--format", "json"]);
+    for (k, v) in aws_env() {
+        cmd = cmd.env(k, v);
+    }
+    let (stdout, _) = cmd.run();
+    let report: Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(report["result"], "success", "{report:#}");
+    assert_eq!(
+        (
+            report["refs"][0]["from"].as_str(),
+            report["refs"][0]["to"].as_str()
+        ),
+        (Some(current.as_str()), Some(pending.as_str()))
+    );
+    drop(bao);
+    let labels = block_on(async {
+        crate::services::sm_client()
+            .await
+            .describe_secret()
+            .secret_id(&name)
+            .send()
+            .await
+            .expect("describe")
+            .version_ids_to_stages()
+            .cloned()
+            .unwrap_or_default()
+    });
+    assert_eq!(
+        labels[pending.as_str()],
+        ["AWSCURRENT"],
+        "the label moved and AWSPENDING is gone"
+    );
+    assert_eq!(labels[current.as_str()], ["AWSPREVIOUS"]);
 }

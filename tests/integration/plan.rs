@@ -476,6 +476,9 @@ fn one_sticky_comment_summary_outputs_and_what_apply_would_do() {
         "the user's comment is untouched"
     );
     let body = rotors[0]["body"].as_str().expect("body");
+    insta::with_settings!({filters => vec![(slug.as_str(), "[SLUG]")]}, {
+        insta::assert_snapshot!("plan_comment", body);
+    });
     assert!(
         body.starts_with("<!-- rotor:comment -->\n### rotor plan: approved, ready to apply"),
         "{body}"
