@@ -199,13 +199,13 @@ impl AppClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut auth =
-                reqwest::header::HeaderValue::from_str(&format!("Bearer {}", self.token.expose()))
-                    .map_err(|_| AppError::Protocol {
-                        call: call.to_owned(),
-                        detail: "the token is not a valid header value".to_owned(),
-                    })?;
-            auth.set_sensitive(true);
+            let auth = self
+                .token
+                .header(Some("Bearer"))
+                .ok_or_else(|| AppError::Protocol {
+                    call: call.to_owned(),
+                    detail: "the token is not a valid header value".to_owned(),
+                })?;
             let mut req = self
                 .http
                 .request(method.clone(), url.clone())
@@ -227,11 +227,7 @@ impl AppClient {
                 }
                 Ok(resp) => {
                     let status = resp.status();
-                    let retry_after = retry::parse_retry_after(
-                        resp.headers()
-                            .get(reqwest::header::RETRY_AFTER)
-                            .and_then(|v| v.to_str().ok()),
-                    );
+                    let retry_after = retry::retry_after(resp.headers());
                     let value = resp.json::<Value>().await.unwrap_or(Value::Null);
                     // A failing integration answers 503 by contract: that is an answer, not an outage.
                     let transient = status == StatusCode::TOO_MANY_REQUESTS

@@ -45,6 +45,15 @@ impl Policy {
     }
 }
 
+/// The `Retry-After` of an answer, in delay-seconds.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    parse_retry_after(
+        headers
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
 /// Parses a `Retry-After` header: delay-seconds (HTTP dates are not used by these services).
 pub fn parse_retry_after(value: Option<&str>) -> Option<Duration> {
     value?.trim().parse::<u64>().ok().map(Duration::from_secs)

@@ -22,6 +22,18 @@ impl SecretString {
         &self.0
     }
 
+    /// The credential as an HTTP header value (after `scheme`, e.g. `Bearer`), marked sensitive
+    /// so the HTTP stack never prints it; `None` when it is not a valid header value.
+    pub fn header(&self, scheme: Option<&str>) -> Option<reqwest::header::HeaderValue> {
+        let text = match scheme {
+            Some(scheme) => format!("{scheme} {}", self.0),
+            None => self.0.clone(),
+        };
+        let mut value = reqwest::header::HeaderValue::from_str(&text).ok()?;
+        value.set_sensitive(true);
+        Some(value)
+    }
+
     /// Reads a credential from the environment; empty counts as absent.
     pub fn from_env(name: &str) -> Option<Self> {
         std::env::var(name)
@@ -52,5 +64,21 @@ mod tests {
         let s = SecretString::new("hvs.CANARY");
         assert_eq!(format!("{s:?} {s}"), "*** ***");
         assert_eq!(s.expose(), "hvs.CANARY");
+    }
+
+    #[test]
+    fn header_values_are_sensitive() {
+        let s = SecretString::new("t0ken");
+        let bearer = s.header(Some("Bearer")).expect("valid");
+        assert!(bearer.is_sensitive());
+        assert_eq!(bearer.to_str().ok(), Some("Bearer t0ken"));
+        assert!(!format!("{bearer:?}").contains("t0ken"));
+        assert_eq!(
+            s.header(None)
+                .and_then(|v| v.to_str().ok().map(str::to_owned))
+                .as_deref(),
+            Some("t0ken")
+        );
+        assert!(SecretString::new("a\nb").header(None).is_none());
     }
 }

@@ -182,18 +182,14 @@ impl Vault {
         if let Some(aud) = audience {
             url.query_pairs_mut().append_pair("audience", aud);
         }
-        let mut auth =
-            reqwest::header::HeaderValue::from_str(&format!("Bearer {}", request_token.expose()))
-                .map_err(|_| {
-                err(
-                    "OIDC token request",
-                    ErrorKind::Setup {
-                        detail: "ACTIONS_ID_TOKEN_REQUEST_TOKEN is not a valid header value"
-                            .to_owned(),
-                    },
-                )
-            })?;
-        auth.set_sensitive(true);
+        let auth = request_token.header(Some("Bearer")).ok_or_else(|| {
+            err(
+                "OIDC token request",
+                ErrorKind::Setup {
+                    detail: "ACTIONS_ID_TOKEN_REQUEST_TOKEN is not a valid header value".to_owned(),
+                },
+            )
+        })?;
         let oidc = self
             .http
             .get(url)
@@ -328,13 +324,11 @@ impl Vault {
                 .request(method.clone(), url.clone())
                 .header("X-Vault-Request", "true");
             if let Some(token) = token {
-                let mut value =
-                    reqwest::header::HeaderValue::from_str(token.expose()).map_err(|_| {
-                        Failure::Final(ErrorKind::Setup {
-                            detail: "the Vault token is not a valid header value".to_owned(),
-                        })
-                    })?;
-                value.set_sensitive(true);
+                let value = token.header(None).ok_or_else(|| {
+                    Failure::Final(ErrorKind::Setup {
+                        detail: "the Vault token is not a valid header value".to_owned(),
+                    })
+                })?;
                 req = req.header("X-Vault-Token", value);
             }
             if let Some(ns) = &self.namespace {
@@ -361,11 +355,7 @@ impl Vault {
                 }
                 Ok(resp) => {
                     let status = resp.status();
-                    let retry_after = retry::parse_retry_after(
-                        resp.headers()
-                            .get(reqwest::header::RETRY_AFTER)
-                            .and_then(|v| v.to_str().ok()),
-                    );
+                    let retry_after = retry::retry_after(resp.headers());
                     let value = if status == StatusCode::NO_CONTENT {
                         Value::Null
                     } else {

@@ -557,7 +557,7 @@ fn wait_for(
     now: i64,
 ) -> Option<Result<Duration, u64>> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let retry_after = retry::parse_retry_after(header("retry-after"));
+    let retry_after = retry::retry_after(headers);
     let exhausted = header("x-ratelimit-remaining") == Some("0");
     let secondary = body.contains("secondary rate limit");
     if status == StatusCode::TOO_MANY_REQUESTS
