@@ -100,18 +100,16 @@ pub async fn run(
             && meta.result.is_some()
         {
             let view = view(
-                "apply",
                 "already applied: nothing to do",
                 Some(r),
                 &pr,
                 None,
                 &[],
-                &[],
                 &env,
             );
             plan::publish_report(&trusted, &gh, number, &view).await?;
             outputs(Some(r), "noop", Some(&path), Some(&tip), r.refs.len())?;
-            report(cx, Some(r), "noop", Some(&path), None, Some(&tip), &[], &[])?;
+            report(cx, Some(r), "noop", Some(&path), None, Some(&tip), &[])?;
             return Ok(());
         }
     }
@@ -132,13 +130,11 @@ pub async fn run(
     let Some(request) = request.filter(|_| approval.decision.approved) else {
         let rows = Vec::new();
         let view = view(
-            "apply",
             "not authorized",
             None,
             &pr,
             Some(&approval.decision),
             &rows,
-            &[],
             &env,
         );
         plan::publish_report(&trusted, &gh, number, &view).await?;
@@ -149,7 +145,6 @@ pub async fn run(
             None,
             Some(&approval.decision),
             None,
-            &[],
             &[],
         )?;
         return Err(Error::NotApproved(
@@ -169,13 +164,11 @@ pub async fn run(
         Err(problems) => {
             let rows: Vec<RefPlan> = problems.iter().map(|(r, p, _)| blocked(r, p)).collect();
             let view = view(
-                "apply",
                 "a precondition fails",
                 Some(&request),
                 &pr,
                 Some(&approval.decision),
                 &rows,
-                &[],
                 &env,
             );
             plan::publish_report(&trusted, &gh, number, &view).await?;
@@ -208,7 +201,6 @@ pub async fn run(
             None,
             Some(&approval.decision),
             None,
-            &[],
             &[],
         )?;
         return Ok(());
@@ -280,13 +272,11 @@ pub async fn run(
     if !unsettled.is_empty() {
         let rows: Vec<RefPlan> = outcomes.iter().map(row).collect();
         let view = view(
-            "apply",
             "interrupted: run again to converge",
             Some(&request),
             &pr,
             Some(&approval.decision),
             &rows,
-            &[],
             &env,
         );
         plan::publish_report(&trusted, &gh, number, &view).await?;
@@ -298,7 +288,6 @@ pub async fn run(
             Some(&approval.decision),
             None,
             &outcomes,
-            &[],
         )?;
         return Err(Error::RotationFailed(format!(
             "no final marker could be written for {}; nothing was committed, run apply again to converge",
@@ -327,13 +316,11 @@ pub async fn run(
         _ => "nothing changed",
     };
     let view = view(
-        "apply",
         headline,
         Some(&request),
         &pr,
         Some(&approval.decision),
         &rows,
-        &[],
         &env,
     );
     plan::publish_report(&trusted, &gh, number, &view).await?;
@@ -352,7 +339,6 @@ pub async fn run(
         Some(&approval.decision),
         commit.as_deref(),
         &outcomes,
-        &[],
     )?;
     cx.output
         .debug(&format!("GitHub API calls: {}", gh.calls()));
@@ -628,17 +614,15 @@ fn build_artifact(
 
 #[allow(clippy::too_many_arguments)]
 fn view<'a>(
-    command: &'static str,
     headline: &'a str,
     request: Option<&'a Request>,
     pr: &'a PullRequest,
     approval: Option<&'a Decision>,
     rows: &'a [RefPlan],
-    errors: &'a [ReportError],
     env: &RunEnv,
 ) -> View<'a> {
     View {
-        command,
+        command: "apply",
         headline,
         rotation_id: request.map(|r| r.id.as_str()),
         environment: request.map(|r| r.environment.as_str()),
@@ -646,7 +630,7 @@ fn view<'a>(
         reason: request.map(|r| r.reason.as_str()),
         approval,
         refs: rows,
-        errors,
+        errors: &[],
         version: env!("CARGO_PKG_VERSION"),
         run_url: env.run_url(),
         comment_rows: COMMENT_ROWS,
@@ -682,7 +666,6 @@ fn report(
     approval: Option<&Decision>,
     commit: Option<&str>,
     refs: &[RefOutcome],
-    errors: &[ReportError],
 ) -> Result<(), Error> {
     match cx.output.format {
         Format::Json => cx.output.json(&Report {
@@ -693,7 +676,7 @@ fn report(
             approval,
             commit_sha: commit,
             refs,
-            errors,
+            errors: &[],
         })?,
         Format::Text => {
             cx.output.report_line(&format!("rotor apply: {result}"))?;
