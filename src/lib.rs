@@ -14,6 +14,7 @@ pub mod commands;
 pub mod config;
 pub mod diagnostic;
 pub mod error;
+pub mod fault;
 pub mod gate;
 pub mod github;
 pub mod gitops;

@@ -177,6 +177,9 @@ pub async fn rotate(app: &AppClient, settings: &Settings, job: &Job) -> RefOutco
         };
         run.note(format!("already {} by an earlier run", m.state));
         run.outcome.final_marker = true;
+        // A run stopped between the final marker and the artifact lost its evidence: gather
+        // it again, read-only, so the artifact the re-run commits still carries it.
+        regather(&mut run, m).await;
         return run.outcome;
     }
     let (from, to) = match resume_point(&state, ours.as_ref(), job.to.as_ref()) {
@@ -185,6 +188,11 @@ pub async fn rotate(app: &AppClient, settings: &Settings, job: &Job) -> RefOutco
     };
     run.outcome.from = Some(from.to_string());
     run.outcome.to = Some(to.to_string());
+    if ours.as_ref().is_some_and(|m| m.rolling_back) {
+        // An earlier run decided to roll back and stopped: finish that, never go forward again.
+        run.note("resuming the rollback an earlier run began");
+        return roll_back(run, state, &from, &to).await;
+    }
 
     // Runbook step 3: lock, then move the pointer with compare-and-swap.
     let mut state = state;
@@ -197,6 +205,7 @@ pub async fn rotate(app: &AppClient, settings: &Settings, job: &Job) -> RefOutco
             }
         };
         run.note(format!("locked for {id}"));
+        crate::fault::point("locked");
     }
     if state.current.as_ref() == Some(&from) {
         match job.secret.repoint(&state, &from, &to).await {
@@ -213,6 +222,7 @@ pub async fn rotate(app: &AppClient, settings: &Settings, job: &Job) -> RefOutco
             }
         }
         run.note(format!("pointer {from} → {to}"));
+        crate::fault::point("repointed");
     } else if state.current.as_ref() != Some(&to) {
         let message = format!(
             "the pointer designates {} rather than {from} or {to}; another writer moved it",
@@ -254,11 +264,13 @@ pub async fn rotate(app: &AppClient, settings: &Settings, job: &Job) -> RefOutco
         };
     }
     run.note(format!("recorded version {to} in the application"));
+    crate::fault::point("recorded");
 
     // Runbook step 4 (verify): the application resolves the new version; integrations work.
     let checks = verify(&mut run, &to).await;
     let verified = checks.iter().all(|c| c.ok);
     run.outcome.checks.extend(checks);
+    crate::fault::point("verified");
     if !verified {
         return match settings.rollback {
             RollbackMode::Auto => roll_back(run, state, &from, &to).await,
@@ -284,6 +296,7 @@ pub async fn rotate(app: &AppClient, settings: &Settings, job: &Job) -> RefOutco
         Ok(Some(event)) => {
             run.note(format!("audit event {event} confirmed"));
             run.outcome.audit_event_ids.push(event);
+            crate::fault::point("audited");
         }
         Ok(None) => {
             let message = format!(
@@ -302,6 +315,7 @@ pub async fn rotate(app: &AppClient, settings: &Settings, job: &Job) -> RefOutco
     match job.secret.finish(&state, id, MarkerState::Done).await {
         Ok(_) => {
             run.note("marked done");
+            crate::fault::point("marked");
             run.outcome.final_marker = true;
             run.outcome.result = RefResult::Success;
             run.outcome
@@ -310,6 +324,56 @@ pub async fn rotate(app: &AppClient, settings: &Settings, job: &Job) -> RefOutco
             let (code, message) = backend_failure(&e);
             run.stop(RefResult::Failed, code, message)
         }
+    }
+}
+
+/// Gathers again, read-only, the checks and audit event ids of a ref an earlier run finished.
+async fn regather(run: &mut Run<'_>, marker: &crate::backend::Marker) {
+    let parse = |v: &Option<String>| v.as_deref().and_then(|s| VersionId::parse(s).ok());
+    let (Some(from), Some(to)) = (parse(&marker.from), parse(&marker.to)) else {
+        return;
+    };
+    let secret_ref = &run.job.secret.secret_ref;
+    match marker.state {
+        MarkerState::Done => {
+            let checks = verify(run, &to).await;
+            run.outcome.checks.extend(checks);
+            if let Ok(Some(event)) = confirm_audit(
+                run.app,
+                run.settings,
+                secret_ref,
+                Operation::Rotate,
+                &to,
+                &[],
+            )
+            .await
+            {
+                run.outcome.audit_event_ids.push(event);
+            }
+        }
+        MarkerState::RolledBack => {
+            let checks = verify(run, &from).await;
+            run.outcome.checks.extend(checks.into_iter().map(|c| Check {
+                name: format!("rollback {}", c.name),
+                ..c
+            }));
+            if let Ok(Some(event)) = confirm_audit(
+                run.app,
+                run.settings,
+                secret_ref,
+                Operation::Rollback,
+                &from,
+                &[],
+            )
+            .await
+            {
+                run.outcome.audit_event_ids.push(event);
+            }
+        }
+        MarkerState::Pending | MarkerState::Failed => {}
+    }
+    if run.outcome.result == RefResult::RolledBack {
+        run.outcome.error = Some((1, "verification failed; rolled back".to_owned()));
     }
 }
 
@@ -471,7 +535,9 @@ async fn roll_back(
 ) -> RefOutcome {
     let id = run.settings.rotation_id.clone();
     let job = run.job;
-    let back = match job.secret.repoint(&state, to, from).await {
+    // The intent is written before the move, so a re-run after a stop anywhere past this point
+    // finishes the rollback (see `rotate`).
+    let state = match job.secret.intend_rollback(&state, &id).await {
         Ok(s) => s,
         Err(e) => {
             let (code, message) = backend_failure(&e);
@@ -479,12 +545,38 @@ async fn roll_back(
                 run,
                 state,
                 code,
-                format!("verification failed and the rollback did not land: {message}"),
+                format!("verification failed and the rollback could not start: {message}"),
             )
             .await;
         }
     };
+    crate::fault::point("rollback-intended");
+    let back = if state.current.as_ref() == Some(from) {
+        run.note(format!("pointer already back on {from}"));
+        state
+    } else if state.current.as_ref() == Some(to) {
+        match job.secret.repoint(&state, to, from).await {
+            Ok(s) => s,
+            Err(e) => {
+                let (code, message) = backend_failure(&e);
+                return finish_failed(
+                    run,
+                    state,
+                    code,
+                    format!("verification failed and the rollback did not land: {message}"),
+                )
+                .await;
+            }
+        }
+    } else {
+        let message = format!(
+            "verification failed and the pointer designates {} rather than {to}: another writer moved it; not rolled back",
+            state.current.as_ref().map_or("nothing", VersionId::as_str)
+        );
+        return finish_failed(run, state, 4, message).await;
+    };
     run.note(format!("rolled back: pointer {to} → {from}"));
+    crate::fault::point("rolled-back");
     if let Err(e) = run
         .app
         .upsert(
@@ -498,6 +590,7 @@ async fn roll_back(
     {
         run.note(format!("rollback not recorded in the application: {e}"));
     }
+    crate::fault::point("rollback-recorded");
     let checks = verify(&mut run, from).await;
     run.outcome.checks.extend(checks.into_iter().map(|c| Check {
         name: format!("rollback {}", c.name),
@@ -530,7 +623,10 @@ async fn roll_back(
         _ => problems.push("the rollback's audit event was not confirmed".to_owned()),
     }
     match job.secret.finish(&back, &id, MarkerState::RolledBack).await {
-        Ok(_) => run.outcome.final_marker = true,
+        Ok(_) => {
+            crate::fault::point("marked");
+            run.outcome.final_marker = true;
+        }
         Err(e) => run.note(format!("marker not written: {e}")),
     }
     if problems.is_empty() {

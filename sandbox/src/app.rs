@@ -215,7 +215,12 @@ async fn upsert_ref(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(r) = refuse(&app, &headers, format!("PUT /api/v1/secret-refs/{name}")) {
+    // The body is logged whole, so tests can prove no secret value was ever sent.
+    let line = format!(
+        "PUT /api/v1/secret-refs/{name} {}",
+        String::from_utf8_lossy(&body)
+    );
+    if let Some(r) = refuse(&app, &headers, line) {
         return r;
     }
     // `additionalProperties: false`: a field that could carry a secret value is refused.

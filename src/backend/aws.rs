@@ -34,6 +34,7 @@ const TAG_ID: &str = "rotor:rotation-id";
 const TAG_STATE: &str = "rotor:state";
 const TAG_FROM: &str = "rotor:from";
 const TAG_TO: &str = "rotor:to";
+const TAG_ROLLBACK: &str = "rotor:rollback";
 
 /// Clients for one region: one that retries (reads), one that never does (writes).
 #[derive(Debug)]
@@ -271,6 +272,7 @@ impl Aws {
                     .ok_or_else(|| protocol(format!("tag {TAG_STATE} is missing or unknown")))?,
                 from: tags.get(TAG_FROM).map(|s| (*s).to_owned()),
                 to: tags.get(TAG_TO).map(|s| (*s).to_owned()),
+                rolling_back: tags.get(TAG_ROLLBACK).is_some_and(|v| *v == "true"),
             }),
         };
         Ok(RefState {
@@ -470,8 +472,13 @@ impl Aws {
                     Some(t) => tags.push((TAG_TO, t.clone())),
                     None => remove.push(TAG_TO),
                 }
+                if m.rolling_back {
+                    tags.push((TAG_ROLLBACK, "true".to_owned()));
+                } else {
+                    remove.push(TAG_ROLLBACK);
+                }
             }
-            None => remove.extend([TAG_ID, TAG_STATE, TAG_FROM, TAG_TO]),
+            None => remove.extend([TAG_ID, TAG_STATE, TAG_FROM, TAG_TO, TAG_ROLLBACK]),
         }
         // Tagging is idempotent (the same tags, the same result): a lost answer is retried once
         // the read confirms nothing else changed, by the caller's read-back.

@@ -92,6 +92,11 @@ pub struct Marker {
     pub from: Option<String>,
     /// The version the pointer moved to.
     pub to: Option<String>,
+    /// A `pending` marker whose rotation decided to roll back: written before the pointer moves
+    /// back, so that a run stopped half-way through a rollback finishes the rollback when run
+    /// again instead of rotating forward once more.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rolling_back: bool,
 }
 
 /// What a backend knows about one ref, read without reading any value.
@@ -358,6 +363,7 @@ impl Secret {
             state: MarkerState::Pending,
             from: Some(from.to_string()),
             to: Some(to.to_string()),
+            rolling_back: false,
         };
         self.write_marker(seen, Some(&marker)).await?;
         let now = self.read().await?;
@@ -414,11 +420,49 @@ impl Secret {
             state,
             from: None,
             to: None,
+            rolling_back: false,
         });
         marker.rotation_id = rotation_id.to_owned();
         marker.state = state;
+        marker.rolling_back = false;
         self.write_marker(seen, Some(&marker)).await?;
         self.read().await
+    }
+
+    /// Records, in this rotation's `pending` marker, that it is rolling back (before the
+    /// pointer moves back). Returns the state read back.
+    pub async fn intend_rollback(
+        &self,
+        seen: &RefState,
+        rotation_id: &str,
+    ) -> Result<RefState, BackendError> {
+        let Some(mut marker) = seen
+            .marker
+            .clone()
+            .filter(|m| m.rotation_id == rotation_id && m.state == MarkerState::Pending)
+        else {
+            return Err(self.error(
+                "mark rollback",
+                ErrorKind::Conflict {
+                    detail: "this rotation no longer holds the lock".to_owned(),
+                },
+            ));
+        };
+        if marker.rolling_back {
+            return Ok(seen.clone());
+        }
+        marker.rolling_back = true;
+        self.write_marker(seen, Some(&marker)).await?;
+        let now = self.read().await?;
+        match now.marker.as_ref() {
+            Some(m) if m.rotation_id == rotation_id && m.rolling_back => Ok(now),
+            _ => Err(self.error(
+                "mark rollback",
+                ErrorKind::Conflict {
+                    detail: "another writer changed the marker".to_owned(),
+                },
+            )),
+        }
     }
 
     /// Removes rotor's marker (a lock released after a conflict); only if it is `rotation_id`'s.

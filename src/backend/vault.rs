@@ -26,7 +26,13 @@ use crate::request::{SecretRef, VersionId};
 use crate::retry::{self, Policy};
 use crate::secret::SecretString;
 
-const MARKER_KEYS: [&str; 4] = ["rotor_rotation_id", "rotor_state", "rotor_from", "rotor_to"];
+const MARKER_KEYS: [&str; 5] = [
+    "rotor_rotation_id",
+    "rotor_state",
+    "rotor_from",
+    "rotor_to",
+    "rotor_rollback",
+];
 const PREVIOUS_KEY: &str = "rotor_previous";
 
 /// A connection to one Vault/OpenBao server with one identity.
@@ -588,6 +594,9 @@ impl Vault {
             if let Some(to) = &m.to {
                 desired.insert("rotor_to".to_owned(), to.clone());
             }
+            if m.rolling_back {
+                desired.insert("rotor_rollback".to_owned(), "true".to_owned());
+            }
         }
         let what = marker.map_or("clear marker".to_owned(), |m| format!("marker {}", m.state));
         self.write_custom(secret, mount, seen, &desired, &what)
@@ -738,6 +747,7 @@ fn state_from(
                 })?,
             from: custom.get("rotor_from").cloned(),
             to: custom.get("rotor_to").cloned(),
+            rolling_back: custom.get("rotor_rollback").is_some_and(|v| v == "true"),
         }),
     };
     Ok(RefState {

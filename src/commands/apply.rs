@@ -307,6 +307,7 @@ pub async fn run(
         let message = format!("rotor: rotation {} {result}", request.id);
         let git = &trusted.git;
         commit = Some(git.publish(&target_branch, &path, text.as_bytes(), &message, &author)?);
+        crate::fault::point("committed");
     }
     let rows: Vec<RefPlan> = outcomes.iter().map(row).collect();
     let headline = match result {

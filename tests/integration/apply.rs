@@ -12,7 +12,7 @@ use crate::plan::{
 use crate::services::{Bao, RotorToken, bao, block_on, unique};
 
 /// GitHub's real `pull_request_review.submitted` payload, an approval of this head.
-fn review_event(dir: &Path, head: &str) -> PathBuf {
+pub(crate) fn review_event(dir: &Path, head: &str) -> PathBuf {
     let mut event: Value = serde_json::from_str(
         &fs::read_to_string(fixture(
             "github/webhooks/pull_request_review.submitted.with-organization.json",
@@ -30,17 +30,19 @@ fn review_event(dir: &Path, head: &str) -> PathBuf {
     path
 }
 
-struct Setup {
-    bao: Bao,
-    token: RotorToken,
-    name: String,
-    id: String,
-    w: World,
-    url: String,
+pub(crate) struct Setup {
+    pub(crate) bao: Bao,
+    pub(crate) token: RotorToken,
+    pub(crate) name: String,
+    pub(crate) id: String,
+    pub(crate) w: World,
+    pub(crate) url: String,
+    /// The values provisioned: none may appear in anything rotor prints, sends or writes.
+    pub(crate) canaries: Vec<String>,
     _sandbox: rotor_sandbox::Running,
 }
 
-fn setup(bad_versions: &[&str]) -> Setup {
+pub(crate) fn setup(bad_versions: &[&str]) -> Setup {
     setup_with(bad_versions, |text| text)
 }
 
@@ -50,7 +52,7 @@ fn setup_with(bad_versions: &[&str], tweak: fn(String) -> String) -> Setup {
     let reader = block_on(bao.rotor_token());
     let slug = unique("ap");
     let name = format!("tenant.{slug}.supabase.service_role");
-    block_on(bao.provision(&name, 2, Some(1)));
+    let canaries = block_on(bao.provision(&name, 2, Some(1)));
     let sandbox = rotor_sandbox::start("127.0.0.1:0".parse().expect("addr")).expect("sandbox");
     let url = sandbox.url();
     let id = format!("2026-11-25-{slug}");
@@ -82,17 +84,38 @@ fn setup_with(bad_versions: &[&str], tweak: fn(String) -> String) -> Setup {
         id,
         w,
         url,
+        canaries,
         _sandbox: sandbox,
     }
 }
 
-fn apply(s: &Setup, code: i32) -> Value {
+pub(crate) fn apply(s: &Setup, code: i32) -> Value {
+    apply_printed(s, code).0
+}
+
+/// Runs apply on the approval; returns the report and everything printed (stdout, stderr).
+pub(crate) fn apply_printed(s: &Setup, code: i32) -> (Value, String) {
     let event = review_event(s.w.dir.path(), &s.w.head);
-    apply_with(s, &event, "pull_request_review", &[], code)
+    let (stdout, stderr) = apply_command(s, &event, "pull_request_review")
+        .expects_exit(code)
+        .run();
+    let report = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("one JSON object ({e}): {stdout}\n{stderr}"));
+    (report, format!("{stdout}{stderr}"))
 }
 
 fn apply_with(s: &Setup, event: &Path, event_name: &str, args: &[&str], code: i32) -> Value {
-    let (stdout, stderr) = rotor()
+    let (stdout, stderr) = apply_command(s, event, event_name)
+        .args(args)
+        .expects_exit(code)
+        .run();
+    serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("one JSON object ({e}): {stdout}\n{stderr}"))
+}
+
+/// `rotor apply --format json` with everything the run needs; more arguments may follow.
+pub(crate) fn apply_command(s: &Setup, event: &Path, event_name: &str) -> crate::common::Rotor {
+    rotor()
         .current_dir(&s.w.checkout)
         .env("GITHUB_REPOSITORY", "my-org/tenants")
         .env("GITHUB_TOKEN", "ghs_repo_token")
@@ -104,14 +127,9 @@ fn apply_with(s: &Setup, event: &Path, event_name: &str, args: &[&str], code: i3
         .env("VAULT_TOKEN", &s.token.token)
         .env("ROTOR_APP_TOKEN", "app-token")
         .args(["apply", "--format", "json"])
-        .args(args)
-        .expects_exit(code)
-        .run();
-    serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("one JSON object ({e}): {stdout}\n{stderr}"))
 }
 
-fn artifact_on_branch(s: &Setup) -> String {
+pub(crate) fn artifact_on_branch(s: &Setup) -> String {
     let origin = s.w.dir.path().join("origin.git");
     git(
         &origin,
@@ -125,7 +143,7 @@ fn artifact_on_branch(s: &Setup) -> String {
 #[test]
 fn an_approved_rotation_is_applied_committed_reported_and_a_rerun_is_a_noop() {
     let s = setup(&[]);
-    let report = apply(&s, 0);
+    let (report, printed) = apply_printed(&s, 0);
     assert_eq!(report["result"], "success", "{report:#}");
     assert_eq!(report["refs"][0]["from"], "1");
     assert_eq!(report["refs"][0]["to"], "2");
@@ -166,8 +184,9 @@ fn an_approved_rotation_is_applied_committed_reported_and_a_rerun_is_a_noop() {
     });
 
     // Running again finds the artifact with a final result: nothing to do, nothing changed.
-    let again = apply(&s, 0);
+    let (again, printed_again) = apply_printed(&s, 0);
     assert_eq!(again["result"], "noop", "{again:#}");
+    crate::resume::assert_no_secret_anywhere(&s, &(printed + &printed_again));
     assert_eq!(
         git(&origin, &["rev-parse", "rotate"]),
         report["commit_sha"].as_str().expect("sha")
@@ -200,8 +219,9 @@ fn without_approval_nothing_changes_and_the_exit_is_3() {
 #[test]
 fn a_failing_integration_rolls_back_records_it_and_exits_1() {
     let s = setup(&["2"]);
-    let report = apply(&s, 1);
+    let (report, printed) = apply_printed(&s, 1);
     assert_eq!(report["result"], "rolled_back", "{report:#}");
+    crate::resume::assert_no_secret_anywhere(&s, &printed);
     assert_eq!(
         block_on(s.bao.custom(&s.name))
             .get("current_version")
@@ -335,6 +355,7 @@ fn batch(n: usize) -> (Value, usize, Vec<String>, Bao) {
         id,
         w,
         url,
+        canaries: Vec::new(),
         _sandbox: sandbox,
     };
     crate::plan::clear_requests(&s.url);
@@ -347,10 +368,10 @@ fn batch(n: usize) -> (Value, usize, Vec<String>, Bao) {
 fn a_batch_rotates_every_ref_with_as_many_github_calls_as_a_single_ref() {
     let (one, calls_one, _, _) = batch(1);
     assert_eq!(one["result"], "success", "{one:#}");
-    let (many, calls_many, names, bao) = batch(12);
+    let (many, calls_many, names, bao) = batch(200);
     assert_eq!(many["result"], "success", "{many:#}");
     let refs = many["refs"].as_array().expect("refs");
-    assert_eq!(refs.len(), 12);
+    assert_eq!(refs.len(), 200);
     assert!(
         refs.iter()
             .all(|r| r["result"] == "success" && r["to"] == "2")
@@ -365,7 +386,7 @@ fn a_batch_rotates_every_ref_with_as_many_github_calls_as_a_single_ref() {
     }
     assert_eq!(
         calls_one, calls_many,
-        "GitHub calls for 1 ref and for 12 refs"
+        "GitHub calls for 1 ref and for 200 refs"
     );
 }
 
@@ -443,4 +464,63 @@ fn an_aws_secret_rotates_through_the_same_apply() {
         "the label moved and AWSPENDING is gone"
     );
     assert_eq!(labels[current.as_str()], ["AWSPREVIOUS"]);
+}
+
+#[test]
+fn a_ref_locked_by_another_rotation_is_refused_with_4_and_left_alone() {
+    let s = setup(&[]);
+    let mut custom = block_on(s.bao.custom(&s.name));
+    custom.insert("rotor_rotation_id".into(), "2026-11-24-other".into());
+    custom.insert("rotor_state".into(), "pending".into());
+    block_on(s.bao.set_custom(&s.name, json!(custom)));
+    let (report, printed) = apply_printed(&s, 4);
+    assert!(
+        report["errors"]
+            .to_string()
+            .contains("locked by rotation 2026-11-24-other"),
+        "{report:#}"
+    );
+    unchanged(&s);
+    assert_eq!(
+        block_on(s.bao.custom(&s.name)),
+        custom,
+        "the other lock stays"
+    );
+    crate::resume::assert_no_secret_anywhere(&s, &printed);
+}
+
+#[test]
+fn a_pointer_moved_by_someone_else_mid_rotation_is_a_conflict_with_4() {
+    let s = setup(&[]);
+    // The run locks the ref and stops; meanwhile an operator moves the pointer to a third version.
+    let event = review_event(s.w.dir.path(), &s.w.head);
+    apply_command(&s, &event, "pull_request_review")
+        .env("ROTOR_FAULT_AT", "locked")
+        .expects_exit(86)
+        .run();
+    block_on(s.bao.provision(&s.name, 1, None));
+    let mut custom = block_on(s.bao.custom(&s.name));
+    custom.insert("current_version".into(), "3".into());
+    block_on(s.bao.set_custom(&s.name, json!(custom)));
+    let (report, _) = apply_printed(&s, 4);
+    assert_eq!(report["refs"][0]["result"], "not_started", "{report:#}");
+    assert_eq!(
+        report["refs"][0]["error"],
+        json!([
+            4,
+            "the pointer designates 3 rather than 1 or 2; another writer moved it"
+        ])
+    );
+    let after = block_on(s.bao.custom(&s.name));
+    assert_eq!(after.get("current_version").map(String::as_str), Some("3"));
+    assert!(
+        !after.contains_key("rotor_state"),
+        "rotor released its lock: {after:?}"
+    );
+    let origin = s.w.dir.path().join("origin.git");
+    assert_eq!(
+        git(&origin, &["rev-parse", "rotate"]),
+        s.w.head,
+        "nothing committed"
+    );
 }

@@ -11,6 +11,7 @@ mod gitops;
 mod no_panic;
 mod plan;
 mod refs;
+mod resume;
 mod rotation;
 mod schema;
 mod services;

@@ -1,0 +1,33 @@
+//! A test-only way to stop the process abruptly at a named step boundary.
+//!
+//! The resume promise (DESIGN §1.5, §7 last paragraph) is proven by stopping `rotor apply`
+//! after each step and running it again. Debug builds stop at the point named by
+//! `ROTOR_FAULT_AT` with exit code [`EXIT`], without unwinding or flushing anything, as a
+//! killed runner would; release builds compile the hook away.
+
+/// The exit code of a deliberate stop; outside DESIGN §2's range on purpose.
+pub const EXIT: i32 = 86;
+
+/// Every step boundary of `apply`, in the order a run passes them.
+pub const POINTS: &[&str] = &[
+    "locked",
+    "repointed",
+    "recorded",
+    "verified",
+    "rollback-intended",
+    "rolled-back",
+    "rollback-recorded",
+    "audited",
+    "marked",
+    "committed",
+];
+
+/// Stops the process here when `ROTOR_FAULT_AT` names this point (debug builds only).
+#[inline]
+pub fn point(name: &'static str) {
+    debug_assert!(POINTS.contains(&name), "unknown fault point {name}");
+    #[cfg(debug_assertions)]
+    if std::env::var_os("ROTOR_FAULT_AT").is_some_and(|v| v == name) {
+        std::process::exit(EXIT);
+    }
+}
