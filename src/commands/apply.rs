@@ -11,11 +11,10 @@ use std::path::Path;
 use chrono::Utc;
 use serde::Serialize;
 
-use super::Context;
 use super::plan::{self, COMMENT_ROWS, PrRun, RefPlan, ReportError, RunEnv, Trusted, View};
+use super::{Context, preflight};
 use crate::app::AppClient;
 use crate::artifact::{self, ApprovalRecord, Artifact, RefRecord, TimelineEntry};
-use crate::backend::{Backends, Environment};
 use crate::batch::map_bounded;
 use crate::config::CommitTarget;
 use crate::error::Error;
@@ -25,7 +24,7 @@ use crate::github::model::PullRequest;
 use crate::gitops::Author;
 use crate::output::{Format, github as gha};
 use crate::policy::Decision;
-use crate::request::{Request, SiteId};
+use crate::request::Request;
 use crate::rotation::{self, Job, RefOutcome, RefResult, Settings};
 
 #[derive(Debug, Serialize)]
@@ -158,7 +157,7 @@ pub async fn run(
     };
 
     // Preconditions, read-only, for every ref before any change.
-    let app = AppClient::new(&trusted.config.app)?;
+    let app = std::sync::Arc::new(AppClient::new(&trusted.config.app)?);
     let jobs = match preconditions(&trusted, &request, &app).await {
         Ok(jobs) => jobs,
         Err(problems) => {
@@ -225,7 +224,6 @@ pub async fn run(
         actor_role: trusted.config.app.actor_role.clone(),
         extra: trusted.config.checks.extra.clone(),
     };
-    let app = std::sync::Arc::new(app);
     let settings = std::sync::Arc::new(settings);
     let names: Vec<(String, &'static str)> = jobs
         .iter()
@@ -403,126 +401,27 @@ fn row(o: &RefOutcome) -> RefPlan {
     }
 }
 
-/// Every precondition of DESIGN §7 step 2, for every ref, before any change.
+/// Every precondition of DESIGN §7 step 2, for every ref, before any change: the jobs, or
+/// each unmet precondition with its exit code.
 async fn preconditions(
     trusted: &Trusted,
     request: &Request,
-    app: &AppClient,
+    app: &std::sync::Arc<AppClient>,
 ) -> Result<Vec<Job>, Vec<(String, String, u8)>> {
-    let config = &trusted.config;
-    let mut problems = Vec::new();
-    if let Some(window) = request.maintenance.as_ref().and_then(|m| m.window)
-        && config
-            .environments
-            .get(&request.environment)
-            .is_some_and(|e| e.requires_maintenance)
-        && !window.contains(Utc::now())
+    if let preflight::Window::NotYet(text) | preflight::Window::Closed(text) =
+        preflight::window(&trusted.config, request, Utc::now())
     {
-        problems.push((
-            "*".to_owned(),
-            format!(
-                "outside the maintenance window {} – {}",
-                window.start, window.end
-            ),
-            4,
-        ));
-        return Err(problems);
+        return Err(vec![("*".to_owned(), text, 4)]);
     }
-    let env = Environment::default();
-    let mut backends = Backends::default();
-    let mut jobs = Vec::new();
-    for entry in &request.refs {
-        let name = entry.secret_ref.to_string();
-        let secret = match backends.resolve(config, &entry.secret_ref, &env).await {
-            Ok(s) => s,
-            Err(e) => {
-                let code = match &e {
-                    crate::backend::ResolveError::NoRule(_) => 2,
-                    crate::backend::ResolveError::Setup(b) => crate::error::backend_code(&b.kind),
-                };
-                problems.push((name, e.to_string(), code));
-                continue;
-            }
-        };
-        let known = match app.get_ref(&entry.secret_ref).await {
-            Ok(k) => k,
-            Err(e) => {
-                problems.push((name, e.to_string(), crate::error::app_code(&e)));
-                continue;
-            }
-        };
-        if let Some(sites) = &entry.sites {
-            let mut wanted: Vec<&str> = sites.iter().map(SiteId::as_str).collect();
-            let mut actual: Vec<&str> = known.site_ids.iter().map(String::as_str).collect();
-            wanted.sort_unstable();
-            actual.sort_unstable();
-            if wanted != actual {
-                problems.push((
-                    name,
-                    format!(
-                        "the request names sites {} but the application says {}",
-                        wanted.join(", "),
-                        actual.join(", ")
-                    ),
-                    4,
-                ));
-                continue;
-            }
+    let checks = preflight::check(&trusted.config, request, Some(app.clone())).await;
+    let mut jobs = Vec::with_capacity(checks.len());
+    let mut problems = Vec::new();
+    for c in checks {
+        match (c.problem, c.job) {
+            (Some((code, text)), _) => problems.push((c.secret_ref, text, code)),
+            (None, Some(job)) => jobs.push(job),
+            (None, None) => problems.push((c.secret_ref, "not checked".to_owned(), 5)),
         }
-        match secret.read().await {
-            Ok(state) => {
-                if let Some(holder) = state.locked_by_other(request.id.as_str()) {
-                    problems.push((
-                        name,
-                        format!("locked by rotation {}", holder.rotation_id),
-                        4,
-                    ));
-                    continue;
-                }
-                let resuming = state
-                    .marker
-                    .as_ref()
-                    .is_some_and(|m| m.rotation_id == request.id.as_str());
-                if !resuming && let Err(p) = state.target(entry.to.as_ref()) {
-                    let message = match p {
-                        crate::backend::TargetProblem::NoPointer => format!(
-                            "{p}; set it to the version the application uses now: `{}`",
-                            secret.pointer_hint().unwrap_or_default()
-                        ),
-                        other => other.to_string(),
-                    };
-                    problems.push((name, message, 4));
-                    continue;
-                }
-            }
-            Err(e) => {
-                problems.push((name, e.to_string(), crate::error::backend_code(&e.kind)));
-                continue;
-            }
-        }
-        // Fail closed: a site rotor cannot address would go unchecked.
-        let (sites, unusable): (Vec<_>, Vec<_>) = known
-            .site_ids
-            .iter()
-            .map(|s| (s, SiteId::parse(s)))
-            .partition(|(_, p)| p.is_ok());
-        if let Some((site, _)) = unusable.first() {
-            problems.push((
-                name,
-                format!(
-                    "the application names site {}, which is not a usable site id",
-                    crate::diagnostic::quote(site)
-                ),
-                4,
-            ));
-            continue;
-        }
-        let sites = sites.into_iter().filter_map(|(_, p)| p.ok()).collect();
-        jobs.push(Job {
-            secret,
-            to: entry.to.clone(),
-            sites,
-        });
     }
     if problems.is_empty() {
         Ok(jobs)

@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod plan;
+mod preflight;
 pub mod schema;
 pub mod status;
 pub mod validate;

@@ -11,13 +11,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::Context;
+use chrono::Utc;
+
+use super::{Context, preflight};
+use crate::app::AppClient;
 use crate::artifact;
-use crate::backend::{Backends, Environment, Secret};
-use crate::batch::map_bounded;
 use crate::config::{self, Config};
 use crate::diagnostic::{Diagnostic, Pos, quote};
-use crate::error::{Error, backend_code};
+use crate::error::Error;
 use crate::gate::{self, Subject};
 use crate::github::event::{self, CommentCommand, Event, Trigger};
 use crate::github::model::{ChangedFile, PullRequest};
@@ -217,10 +218,12 @@ pub async fn run(cx: &Context, event_arg: Option<&Path>, config_rel: &Path) -> R
 
     let mut refs = Vec::new();
     let mut worst = 0u8;
+    let mut note = None;
     if let (Some(request), true) = (request, diagnostics.is_empty()) {
-        let (planned, code) = plan_refs(&trusted.config, request).await;
+        let (planned, code, window_note) = plan_refs(cx, &trusted.config, request).await;
         refs = planned;
         worst = code;
+        note = window_note;
     }
     diagnostics.sort_by(|a, b| (&a.file, a.pos()).cmp(&(&b.file, b.pos())));
     let errors: Vec<ReportError> = diagnostics.iter().map(ReportError::from).collect();
@@ -242,6 +245,11 @@ pub async fn run(cx: &Context, event_arg: Option<&Path>, config_rel: &Path) -> R
     } else {
         "waiting for approval"
     };
+    let headline = match &note {
+        Some(n) if diagnostics.is_empty() && worst == 0 => format!("{headline} ({n})"),
+        _ => headline.to_owned(),
+    };
+    let headline = headline.as_str();
     let view = View {
         command: "plan",
         headline,
@@ -582,93 +590,51 @@ fn id_reused(
     )
 }
 
-/// Reads each ref's state, read-only, and says what apply would do.
-pub(crate) async fn plan_refs(config: &Config, request: &Request) -> (Vec<RefPlan>, u8) {
-    let env = Environment::default();
-    let mut backends = Backends::default();
-    let mut secrets: Vec<Result<Secret, String>> = Vec::new();
+/// Checks every precondition read-only (the same function `apply` runs) and says what apply
+/// would do. Returns the rows, the worst exit code, and a note for the headline.
+pub(crate) async fn plan_refs(
+    cx: &Context,
+    config: &Config,
+    request: &Request,
+) -> (Vec<RefPlan>, u8, Option<String>) {
+    // Without the application's token the plan still reads the backends; it says so.
+    let app = match AppClient::new(&config.app) {
+        Ok(app) => Some(std::sync::Arc::new(app)),
+        Err(e) => {
+            cx.output
+                .warn(&format!("the application was not checked: {e}"));
+            None
+        }
+    };
+    let (window_problem, note) = match preflight::window(config, request, Utc::now()) {
+        preflight::Window::Open => (None, None),
+        preflight::Window::NotYet(text) => (None, Some(text)),
+        preflight::Window::Closed(text) => (Some(text), None),
+    };
+    let checks = preflight::check(config, request, app).await;
     let mut worst = 0u8;
-    for entry in &request.refs {
-        match backends.resolve(config, &entry.secret_ref, &env).await {
-            Ok(s) => secrets.push(Ok(s)),
-            Err(e) => {
-                worst = worst.max(match &e {
-                    crate::backend::ResolveError::NoRule(_) => 2,
-                    crate::backend::ResolveError::Setup(b) => backend_code(&b.kind),
-                });
-                secrets.push(Err(e.to_string()));
+    let plans = checks
+        .into_iter()
+        .map(|c| {
+            let problem = window_problem.clone().map(|w| (4, w)).or(c.problem);
+            if let Some((code, _)) = &problem {
+                worst = worst.max(*code);
             }
-        }
-    }
-    let jobs: Vec<(usize, Secret)> = secrets
-        .iter()
-        .enumerate()
-        .filter_map(|(i, s)| s.as_ref().ok().map(|s| (i, s.clone())))
-        .collect();
-    let states = map_bounded(
-        jobs,
-        config.concurrency,
-        |(i, secret): (usize, Secret)| async move { (i, secret.read().await) },
-    )
-    .await;
-    let mut read: Vec<Option<Result<crate::backend::RefState, crate::backend::BackendError>>> =
-        (0..request.refs.len()).map(|_| None).collect();
-    for (i, state) in states.into_iter().flatten() {
-        read[i] = Some(state);
-    }
-    let mut plans = Vec::with_capacity(request.refs.len());
-    for (i, entry) in request.refs.iter().enumerate() {
-        let backend = secrets[i].as_ref().map_or("unknown", Secret::backend);
-        let mut plan = RefPlan {
-            secret_ref: entry.secret_ref.to_string(),
-            backend,
-            from: None,
-            to: entry.to.as_ref().map(ToString::to_string),
-            result: "planned",
-            problem: None,
-        };
-        match (&secrets[i], read[i].take()) {
-            (Err(message), _) => {
-                plan.result = "blocked";
-                plan.problem = Some(message.clone());
-            }
-            (Ok(_), Some(Err(e))) => {
-                worst = worst.max(backend_code(&e.kind));
-                plan.result = "blocked";
-                plan.problem = Some(e.kind.to_string());
-            }
-            (Ok(secret), Some(Ok(state))) => {
-                plan.from = state.current.as_ref().map(ToString::to_string);
-                let problem = if let Some(holder) = state.locked_by_other(request.id.as_str()) {
-                    Some(format!("locked by rotation {}", holder.rotation_id))
+            RefPlan {
+                secret_ref: c.secret_ref,
+                backend: c.backend,
+                from: c.from,
+                to: c.to,
+                result: if problem.is_some() {
+                    "blocked"
                 } else {
-                    match state.target(entry.to.as_ref()) {
-                        Ok(target) => {
-                            plan.to = Some(target.to_string());
-                            None
-                        }
-                        Err(crate::backend::TargetProblem::NoPointer) => Some(format!(
-                            "no pointer yet; set it with `{}`",
-                            secret.pointer_hint().unwrap_or_default()
-                        )),
-                        Err(p) => Some(p.to_string()),
-                    }
-                };
-                if let Some(p) = problem {
-                    worst = worst.max(4);
-                    plan.result = "blocked";
-                    plan.problem = Some(p);
-                }
+                    "planned"
+                },
+                problem: problem.map(|p| p.1),
             }
-            (Ok(_), None) => {
-                worst = worst.max(5);
-                plan.result = "blocked";
-                plan.problem = Some("the read did not complete".to_owned());
-            }
-        }
-        plans.push(plan);
-    }
-    (plans, worst)
+        })
+        .collect();
+    (plans, worst, note)
 }
 
 /// Edits rotor's one comment on the PR, or creates it; never a second one.

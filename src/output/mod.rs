@@ -64,6 +64,11 @@ impl Output {
         }
     }
 
+    /// A warning on stderr, shown unless `-q`: something was not checked or not done.
+    pub fn warn(&self, line: &str) {
+        self.log(&format!("warning: {line}"));
+    }
+
     /// A log line shown with `-v` only.
     pub fn debug(&self, line: &str) {
         if self.verbosity >= Verbosity::Verbose {

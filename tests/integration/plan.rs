@@ -637,3 +637,83 @@ fn a_comment_post_whose_answer_is_lost_is_not_sent_twice() {
     let comments = sandbox_state(&url)["comments"].as_array().map(Vec::len);
     assert_eq!(comments, Some(1));
 }
+
+/// `plan` runs the same preconditions as `apply`: with the application's token it asks the
+/// application about each ref; a window not yet open is news, a closed one is a failure.
+#[test]
+fn plan_checks_the_application_and_the_window_like_apply() {
+    let bao = bao();
+    let token = block_on(bao.rotor_token());
+    let slug = unique("pw");
+    let (known, unknown) = (
+        format!("tenant.{slug}.supabase.service_role"),
+        format!("tenant.{slug}x.supabase.service_role"),
+    );
+    for r in [&known, &unknown] {
+        block_on(bao.provision(r, 2, Some(1)));
+    }
+    let sandbox = rotor_sandbox::start("127.0.0.1:0".parse().expect("addr")).expect("sandbox");
+    let url = sandbox.url();
+    let put_app = || {
+        let resp = reqwest::blocking::Client::new()
+            .put(format!("{url}/_sandbox/app"))
+            .json(&json!({"token": "app-token",
+                "refs": {known.clone(): {"tenant": slug, "provider": "supabase", "site_ids": ["site-001"]}}}))
+            .send()
+            .expect("sandbox");
+        assert_eq!(resp.status().as_u16(), 204);
+    };
+    let cases = [
+        // (refs, maintenance, exit, what the report must say)
+        (
+            vec![known.clone(), unknown.clone()],
+            "maintenance: {rollout_note: https://status.example.com/notes/1}\n",
+            4,
+            "the application does not know the ref",
+        ),
+        (
+            vec![known.clone()],
+            "maintenance:\n  window: {start: 2099-01-01T00:00:00Z, end: 2099-01-01T02:00:00Z}\n",
+            0,
+            "has not opened yet",
+        ),
+        (
+            vec![known.clone()],
+            "maintenance:\n  window: {start: 2020-01-01T00:00:00Z, end: 2020-01-01T02:00:00Z}\n",
+            4,
+            "it has closed",
+        ),
+    ];
+    for (refs, maintenance, code, says) in cases {
+        let id = format!("2026-11-25-{}", unique("w"));
+        let file = format!("{id}.yaml");
+        let text = request(&id, &refs).replace("environment: staging", "environment: production")
+            + maintenance;
+        let w = world(
+            &config_with_app(&bao.addr, "{users: [alice, bob]}", &url),
+            &[(file.as_str(), text)],
+            &[],
+        );
+        scenario(&url, &base_scenario(&w, &file));
+        put_app();
+        let event = pr_event(w.dir.path(), &w.head);
+        let (report, stderr) = run_plan(
+            &w,
+            &url,
+            &token.token,
+            &event,
+            &[("ROTOR_APP_TOKEN", "app-token")],
+            code,
+        );
+        let comment = sandbox_state(&url)["comments"][0]["body"].to_string();
+        assert!(
+            report.to_string().contains(says) || comment.contains(says),
+            "{says}: {report:#}\n{comment}\n{stderr}"
+        );
+        assert_eq!(report["result"], "planned", "{report:#}");
+        assert!(
+            !stderr.contains("the application was not checked"),
+            "{stderr}"
+        );
+    }
+}
