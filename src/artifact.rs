@@ -11,9 +11,14 @@ use crate::render::{RenderError, Renderer};
 /// The marker opening the machine-readable part.
 pub const DATA_MARKER: &str = "<!-- rotor:artifact ";
 
-/// What an artifact records about its rotation, as far as reading it back needs.
+/// What an artifact records about its rotation, as far as reading it back needs: the
+/// machine-readable part that `apply` (already applied?), `plan` (id reused?), `rollback`
+/// (from/to), `drift` (where the pointer should be) and `report` (when) read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArtifactMeta {
+    /// The format of this block.
+    #[serde(default = "one")]
+    pub version: u32,
     /// The rotation id.
     pub rotation_id: String,
     /// The pull request that carried the request.
@@ -22,6 +27,56 @@ pub struct ArtifactMeta {
     /// The final result: `success`, `rolled_back` or `failed`.
     #[serde(default)]
     pub result: Option<String>,
+    /// When the rotation finished (RFC 3339).
+    #[serde(default)]
+    pub finished_at: Option<String>,
+    /// Each ref.
+    #[serde(default)]
+    pub refs: Vec<MetaRef>,
+    /// Whether a dispatched rollback was recorded.
+    #[serde(default)]
+    pub rolled_back: bool,
+    /// When it finished (RFC 3339).
+    #[serde(default)]
+    pub rolled_back_at: Option<String>,
+}
+
+const fn one() -> u32 {
+    1
+}
+
+/// One ref in the machine-readable part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetaRef {
+    /// The ref.
+    #[serde(rename = "ref")]
+    pub secret_ref: String,
+    /// The backend.
+    pub backend: String,
+    /// The version the pointer moved from.
+    pub from: String,
+    /// The version it moved to.
+    pub to: String,
+    /// The rotation's result for this ref.
+    pub result: String,
+    /// The version the pointer designated when rotor last wrote this artifact: what drift
+    /// expects to find.
+    #[serde(default)]
+    pub pointer: Option<String>,
+    /// The dispatched rollback's result for this ref, if it was rolled back by dispatch.
+    #[serde(default)]
+    pub rollback: Option<String>,
+}
+
+impl ArtifactMeta {
+    /// `<!-- rotor:artifact {…} -->`; `<` and `>` are escaped so no value can close the comment.
+    pub fn data_block(&self) -> String {
+        let json = serde_json::to_string(self)
+            .unwrap_or_default()
+            .replace('>', "\\u003e")
+            .replace('<', "\\u003c");
+        format!("\n{DATA_MARKER}{json} -->\n")
+    }
 }
 
 /// One ref's line in the artifact.
@@ -44,6 +99,9 @@ pub struct RefRecord {
     pub checks: String,
     /// The confirmed audit events.
     pub audit_event_ids: Vec<String>,
+    /// The version the pointer designated at the end.
+    #[serde(default)]
+    pub pointer: Option<String>,
 }
 
 /// An approval as recorded.
@@ -112,6 +170,8 @@ pub struct Artifact {
     pub audit_query: String,
     /// The rollback, if there was one.
     pub rollback: Option<RollbackRecord>,
+    /// When the rotation finished (RFC 3339).
+    pub finished_at: String,
 }
 
 #[derive(Serialize)]
@@ -130,7 +190,6 @@ struct View<'a> {
     run_url: Option<&'a str>,
     timeline: &'a [TimelineEntry],
     audit_query: &'a str,
-    rollback: Option<&'a RollbackRecord>,
 }
 
 impl Artifact {
@@ -194,34 +253,102 @@ impl Artifact {
             run_url: self.run_url.as_deref(),
             timeline: &self.timeline,
             audit_query: &self.audit_query,
-            rollback: self.rollback.as_ref(),
         };
         let mut text = renderer.render("artifact.md.j2", view)?;
         if !text.ends_with('\n') {
             text.push('\n');
         }
-        text.push_str(&self.data_block());
+        if let Some(record) = &self.rollback {
+            text.push('\n');
+            text.push_str(&render_rollback(
+                renderer,
+                record,
+                &self.secret_ref_field(),
+                &self.provider_field(),
+            )?);
+        }
+        text.push_str(&self.meta().data_block());
         Ok(text)
     }
 
-    /// `<!-- rotor:artifact {…} -->`; `>` is escaped so no value can close the comment.
-    pub fn data_block(&self) -> String {
-        let meta = serde_json::json!({
-            "version": 1,
-            "rotation_id": self.rotation_id,
-            "pull_request": self.pull_request,
-            "result": self.result,
-            "refs": self.refs.iter().map(|r| serde_json::json!({
-                "ref": r.secret_ref, "backend": r.backend, "from": r.from, "to": r.to, "result": r.result
-            })).collect::<Vec<_>>(),
-            "rolled_back": self.rollback.is_some(),
-        });
-        let json = meta
-            .to_string()
-            .replace('>', "\\u003e")
-            .replace('<', "\\u003c");
-        format!("\n{DATA_MARKER}{json} -->\n")
+    /// The machine-readable part.
+    pub fn meta(&self) -> ArtifactMeta {
+        ArtifactMeta {
+            version: 1,
+            rotation_id: self.rotation_id.clone(),
+            pull_request: self.pull_request,
+            result: Some(self.result.clone()),
+            finished_at: Some(self.finished_at.clone()),
+            refs: self
+                .refs
+                .iter()
+                .map(|r| MetaRef {
+                    secret_ref: r.secret_ref.clone(),
+                    backend: r.backend.clone(),
+                    from: r.from.clone(),
+                    to: r.to.clone(),
+                    result: r.result.clone(),
+                    pointer: r.pointer.clone(),
+                    rollback: None,
+                })
+                .collect(),
+            rolled_back: self.rollback.is_some(),
+            rolled_back_at: None,
+        }
     }
+}
+
+/// What a dispatched rollback appends to an artifact (DESIGN §8, §10).
+#[derive(Debug, Clone)]
+pub struct RollbackSection {
+    /// The runbook fields and the reason.
+    pub record: RollbackRecord,
+    /// `Secret Ref`: the ref, or for a batch the number of refs.
+    pub secret_ref: String,
+    /// `Provider`: every distinct provider.
+    pub provider: String,
+}
+
+/// Renders the `## Rollback` section alone (template `rollback.md.j2`).
+fn render_rollback(
+    renderer: &Renderer,
+    record: &RollbackRecord,
+    secret_ref: &str,
+    provider: &str,
+) -> Result<String, RenderError> {
+    renderer.render(
+        "rollback.md.j2",
+        serde_json::json!({"rollback": record, "secret_ref": secret_ref, "provider": provider}),
+    )
+}
+
+/// Appends a `## Rollback` section to an artifact's text and replaces its machine-readable
+/// part with `meta`. Everything the rotation wrote above stays byte for byte: evidence is added
+/// to, never rewritten.
+pub fn append_rollback(
+    text: &str,
+    section: &RollbackSection,
+    meta: &ArtifactMeta,
+    renderer: &Renderer,
+) -> Result<String, RenderError> {
+    let body = match text.find(DATA_MARKER) {
+        Some(at) => &text[..at],
+        None => text,
+    };
+    let mut out = body.trim_end().to_owned();
+    out.push_str("\n\n");
+    out.push_str(
+        render_rollback(
+            renderer,
+            &section.record,
+            &section.secret_ref,
+            &section.provider,
+        )?
+        .trim_end(),
+    );
+    out.push('\n');
+    out.push_str(&meta.data_block());
+    Ok(out)
 }
 
 /// Reads the machine-readable part of an artifact; `None` when there is none or it is garbled.
@@ -245,6 +372,7 @@ mod tests {
             result: result.to_owned(),
             checks: "resolve returned 4; site-001 health ok; site-002 health ok".to_owned(),
             audit_event_ids: events.iter().map(|e| (*e).to_owned()).collect(),
+            pointer: Some(if result == "success" { "4" } else { "3" }.to_owned()),
         }
     }
 
@@ -277,6 +405,7 @@ mod tests {
                 "https://app.example.com/api/v1/audit/events?action=secret_ref_upserted&limit=100"
                     .to_owned(),
             rollback: None,
+            finished_at: "2026-11-26T02:10:06Z".to_owned(),
         }
     }
 

@@ -80,6 +80,31 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Roll a rotation back (DESIGN §8), from workflow_dispatch on the default branch.
+    ///
+    /// The dispatcher (GITHUB_TRIGGERING_ACTOR, else GITHUB_ACTOR) must hold internal_admin.
+    /// from/to are read from the rotation's artifact on the default branch; a `## Rollback`
+    /// section is appended to it and committed there.
+    Rollback {
+        /// The rotation to roll back [default: the dispatch input `rotation_id`].
+        #[arg(long, value_name = "ID")]
+        rotation_id: Option<String>,
+        /// Why [default: the dispatch input `reason`].
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        /// Roll back only this ref of the rotation (repeatable).
+        #[arg(long = "ref", value_name = "REF")]
+        refs: Vec<String>,
+        /// Roll back even if the pointer no longer designates the rotation's target.
+        #[arg(long)]
+        force: bool,
+        /// Check everything up to, not including, the first change.
+        #[arg(long)]
+        dry_run: bool,
+        /// The event payload [default: $GITHUB_EVENT_PATH].
+        #[arg(long, value_name = "PATH")]
+        event: Option<PathBuf>,
+    },
     /// Show, read-only, each ref's pointer, previous and pending versions, versions and marker.
     ///
     /// With no REF: every ref named by a request in `requests_dir`. Never reads a secret value.
@@ -99,6 +124,7 @@ impl Command {
             Self::Status { .. } => "status",
             Self::Plan { .. } => "plan",
             Self::Apply { .. } => "apply",
+            Self::Rollback { .. } => "rollback",
         }
     }
 }

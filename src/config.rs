@@ -41,6 +41,8 @@ pub struct Config {
     pub checks: Checks,
     /// Refs in flight at once in a batch.
     pub concurrency: usize,
+    /// `policy.max_age_days`: `rotor report` flags refs whose last successful rotation is older.
+    pub max_age_days: u32,
 }
 
 /// Who holds `internal_admin` on the GitHub side; at least one source is set.
@@ -310,6 +312,7 @@ const TOP_KEYS: &[&str] = &[
     "app",
     "checks",
     "concurrency",
+    "policy",
 ];
 const VAULT_KEYS: &[&str] = &["address", "mount", "path", "pointer_key", "auth"];
 const AWS_KEYS: &[&str] = &["region", "name", "stage"];
@@ -394,6 +397,10 @@ fn from_document(doc: &Document, diags: &mut Diagnostics) -> Option<Config> {
         None => Some(16),
         Some(n) => bounded(&n, 1, 256, diags).map(|c| c as usize),
     };
+    let max_age_days = match root.get("policy") {
+        None => Some(90),
+        Some(n) => policy(&n, diags),
+    };
     Some(Config {
         admins: admins?,
         approvals_required: approvals_required?,
@@ -405,7 +412,16 @@ fn from_document(doc: &Document, diags: &mut Diagnostics) -> Option<Config> {
         app: app?,
         checks: checks?,
         concurrency: concurrency?,
+        max_age_days: max_age_days?,
     })
+}
+
+fn policy(node: &Node<'_>, diags: &mut Diagnostics) -> Option<u32> {
+    let map = node.mapping(diags, &["max_age_days"])?;
+    match map.get("max_age_days") {
+        None => Some(90),
+        Some(n) => bounded(&n, 1, 3650, diags).map(|v| v as u32),
+    }
 }
 
 fn bounded(node: &Node<'_>, min: u64, max: u64, diags: &mut Diagnostics) -> Option<u64> {

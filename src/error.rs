@@ -35,6 +35,14 @@ pub enum Error {
         /// Where refs come from.
         hint: String,
     },
+    /// A command-line argument (or the dispatch input it defaults from) is invalid.
+    #[error("invalid {name}: {problem}")]
+    BadArgument {
+        /// The flag, e.g. `--rotation-id`.
+        name: &'static str,
+        /// What is wrong, and what to do.
+        problem: String,
+    },
     /// A ref has no backend rule, or its backend cannot be set up.
     #[error(transparent)]
     Resolve(#[from] crate::backend::ResolveError),
@@ -97,7 +105,11 @@ impl Error {
     pub fn code(&self) -> u8 {
         match self {
             Self::Usage(e) if !e.use_stderr() => 0,
-            Self::Usage(_) | Self::Invalid { .. } | Self::BadRef { .. } | Self::NoRefs { .. } => 2,
+            Self::Usage(_)
+            | Self::Invalid { .. }
+            | Self::BadRef { .. }
+            | Self::NoRefs { .. }
+            | Self::BadArgument { .. } => 2,
             Self::Output(_) => 1,
             Self::Resolve(crate::backend::ResolveError::NoRule(_)) => 2,
             Self::Resolve(crate::backend::ResolveError::Setup(e)) | Self::Backend(e) => {
@@ -148,6 +160,7 @@ impl Error {
             Self::Output(_) => "output",
             Self::BadRef { .. } => "invalid_ref",
             Self::NoRefs { .. } => "no_refs",
+            Self::BadArgument { .. } => "invalid_argument",
             Self::Resolve(crate::backend::ResolveError::NoRule(_)) => "no_backend_rule",
             Self::Resolve(crate::backend::ResolveError::Setup(e)) | Self::Backend(e) => {
                 e.kind.code()

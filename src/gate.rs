@@ -79,6 +79,21 @@ pub async fn check(
     Ok(Approval { decision, reviews })
 }
 
+/// One person's `internal_admin` status (the dispatcher of a rollback), by the same rules as
+/// the approval gate's.
+pub async fn admin_status(
+    gh: &GitHub,
+    admins: &Admins,
+    login: &str,
+) -> Result<AdminStatus, GitHubError> {
+    let login = login.to_ascii_lowercase();
+    let statuses = statuses(gh, admins, std::slice::from_ref(&login)).await?;
+    Ok(statuses
+        .get(&login)
+        .copied()
+        .unwrap_or(AdminStatus::NotAdmin))
+}
+
 /// Each person's `internal_admin` status: listed users first; then active team membership,
 /// once the token has shown it can see the team at all.
 async fn statuses(

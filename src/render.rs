@@ -16,6 +16,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/artifact.md.j2"),
     ),
     ("comment.md.j2", include_str!("../templates/comment.md.j2")),
+    (
+        "rollback.md.j2",
+        include_str!("../templates/rollback.md.j2"),
+    ),
     ("summary.md.j2", include_str!("../templates/summary.md.j2")),
 ];
 

@@ -38,6 +38,20 @@ pub struct Check {
     pub detail: String,
 }
 
+/// The checks in one line, for the artifact's `Verification` field:
+/// `resolve: resolve returned 4; site-001 health ok; site-002 health FAILED: status 503`.
+pub fn summarise(checks: &[Check]) -> String {
+    checks
+        .iter()
+        .map(|c| match (c.ok, c.detail.as_str()) {
+            (true, "ok") => format!("{} ok", c.name),
+            (true, detail) => format!("{}: {detail}", c.name),
+            (false, detail) => format!("{} FAILED: {detail}", c.name),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Everything that happened to one ref.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RefOutcome {
@@ -63,6 +77,8 @@ pub struct RefOutcome {
     /// Whether this ref holds no lock of this rotation any more: a final marker was written, or
     /// nothing was locked. When false, the artifact must not be committed as final.
     pub final_marker: bool,
+    /// The version the pointer designated when rotor last saw it: what `drift` expects later.
+    pub pointer: Option<String>,
 }
 
 /// The settings of a run.
@@ -149,6 +165,7 @@ pub async fn rotate(app: &AppClient, settings: &Settings, job: &Job) -> RefOutco
             timeline: Vec::new(),
             error: None,
             final_marker: false,
+            pointer: None,
         },
     };
     let id = settings.rotation_id.as_str();
@@ -161,6 +178,7 @@ pub async fn rotate(app: &AppClient, settings: &Settings, job: &Job) -> RefOutco
             return run.stop(RefResult::NotStarted, code, message);
         }
     };
+    run.outcome.pointer = state.current.as_ref().map(ToString::to_string);
     if let Some(holder) = state.locked_by_other(id) {
         let message = format!("locked by rotation {} (marker pending)", holder.rotation_id);
         return run.stop(RefResult::NotStarted, 4, message);
@@ -222,6 +240,7 @@ pub async fn rotate(app: &AppClient, settings: &Settings, job: &Job) -> RefOutco
             }
         }
         run.note(format!("pointer {from} → {to}"));
+        run.outcome.pointer = Some(to.to_string());
         crate::fault::point("repointed");
     } else if state.current.as_ref() != Some(&to) {
         let message = format!(
@@ -325,6 +344,117 @@ pub async fn rotate(app: &AppClient, settings: &Settings, job: &Job) -> RefOutco
             run.stop(RefResult::Failed, code, message)
         }
     }
+}
+
+/// A rollback dispatched after the rotation (DESIGN §8): moves the pointer from the rotation's
+/// `to` back to its `from` with compare-and-swap, records `operation: rollback` in the
+/// application, re-runs the checks, confirms the audit event and marks `rolled_back`.
+///
+/// When the pointer no longer designates `to`, nothing changes (exit 4) unless `force`, which
+/// moves it back from wherever it is. A ref already rolled back by this rotation is reported,
+/// not redone; a run stopped half-way finishes when run again, through the same marker as
+/// `rotate`. `settings.operator` is the dispatcher.
+pub async fn roll_back_dispatched(
+    app: &AppClient,
+    settings: &Settings,
+    job: &Job,
+    from: &VersionId,
+    to: &VersionId,
+    force: bool,
+) -> RefOutcome {
+    let mut run = Run {
+        app,
+        settings,
+        job,
+        outcome: RefOutcome {
+            secret_ref: job.secret.secret_ref.to_string(),
+            backend: job.secret.backend(),
+            from: Some(from.to_string()),
+            to: Some(to.to_string()),
+            result: RefResult::NotStarted,
+            checks: Vec::new(),
+            audit_event_ids: Vec::new(),
+            timeline: Vec::new(),
+            error: None,
+            final_marker: false,
+            pointer: None,
+        },
+    };
+    let id = settings.rotation_id.as_str();
+    let state = match job.secret.read().await {
+        Ok(s) => s,
+        Err(e) => {
+            let (code, message) = backend_failure(&e);
+            return run.stop(RefResult::NotStarted, code, message);
+        }
+    };
+    run.outcome.pointer = state.current.as_ref().map(ToString::to_string);
+    if let Some(holder) = state.locked_by_other(id) {
+        let message = format!("locked by rotation {} (marker pending)", holder.rotation_id);
+        return run.stop(RefResult::NotStarted, 4, message);
+    }
+    let ours = state.marker.clone().filter(|m| m.rotation_id == id);
+    let mut outcome = match ours {
+        // A rollback of this rotation stopped half-way: finish it.
+        Some(m) if m.state == MarkerState::Pending && m.rolling_back => {
+            let parse = |v: &Option<String>| v.as_deref().and_then(|s| VersionId::parse(s).ok());
+            let marked_to = parse(&m.to).unwrap_or_else(|| to.clone());
+            run.note("resuming the rollback an earlier run began");
+            roll_back(run, state, from, &marked_to).await
+        }
+        Some(m) if m.state == MarkerState::RolledBack && state.current.as_ref() == Some(from) => {
+            run.note("already rolled back by an earlier run");
+            run.outcome.result = RefResult::RolledBack;
+            run.outcome.final_marker = true;
+            run.outcome
+        }
+        Some(m) if m.state == MarkerState::Pending => {
+            let message = format!(
+                "rotation {id} still holds the ref (marker pending): run its apply again to converge first"
+            );
+            return run.stop(RefResult::NotStarted, 4, message);
+        }
+        _ => {
+            let Some(current) = state.current.clone() else {
+                return run.stop(
+                    RefResult::NotStarted,
+                    4,
+                    "the secret has no pointer".to_owned(),
+                );
+            };
+            if &current == from {
+                let message =
+                    format!("the pointer already designates {from}: nothing to roll back");
+                return run.stop(RefResult::NotStarted, 4, message);
+            }
+            if &current != to && !force {
+                let message = format!(
+                    "the pointer designates {current}, not {to}: it moved since the rotation; pass --force to roll back from {current} anyway"
+                );
+                return run.stop(RefResult::NotStarted, 4, message);
+            }
+            if &current != to {
+                run.note(format!(
+                    "forced: the pointer designates {current}, not {to}"
+                ));
+            }
+            // The same lock as a rotation, with the intent to roll back from the start.
+            let locked = match job.secret.lock(&state, id, from, &current).await {
+                Ok(s) => s,
+                Err(e) => {
+                    let (code, message) = backend_failure(&e);
+                    return run.stop(RefResult::NotStarted, code, message);
+                }
+            };
+            run.note(format!("locked for the rollback of {id}"));
+            roll_back(run, locked, from, &current).await
+        }
+    };
+    if outcome.result == RefResult::RolledBack {
+        // For a dispatched rollback, rolled back is the success.
+        outcome.error = None;
+    }
+    outcome
 }
 
 /// Gathers again, read-only, the checks and audit event ids of a ref an earlier run finished.
@@ -576,6 +706,7 @@ async fn roll_back(
         return finish_failed(run, state, 4, message).await;
     };
     run.note(format!("rolled back: pointer {to} → {from}"));
+    run.outcome.pointer = Some(from.to_string());
     crate::fault::point("rolled-back");
     if let Err(e) = run
         .app

@@ -251,6 +251,7 @@ pub async fn run(
                 "the rotation of this ref stopped unexpectedly; run again to converge".to_owned(),
             )),
             final_marker: false,
+            pointer: None,
         })
     })
     .collect();
@@ -385,7 +386,7 @@ fn blocked(r: &str, problem: &str) -> RefPlan {
     }
 }
 
-fn row(o: &RefOutcome) -> RefPlan {
+pub(crate) fn row(o: &RefOutcome) -> RefPlan {
     RefPlan {
         secret_ref: o.secret_ref.clone(),
         backend: o.backend,
@@ -470,20 +471,9 @@ fn build_artifact(
             from: o.from.clone().unwrap_or_default(),
             to: o.to.clone().unwrap_or_default(),
             result: row(o).result.to_owned(),
-            checks: o
-                .checks
-                .iter()
-                .map(|c| {
-                    format!(
-                        "{}: {} {}",
-                        c.name,
-                        c.detail,
-                        if c.ok { "ok" } else { "FAILED" }
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("; "),
+            checks: rotation::summarise(&o.checks),
             audit_event_ids: o.audit_event_ids.clone(),
+            pointer: o.pointer.clone(),
         })
         .collect();
     let mut timeline: Vec<TimelineEntry> = outcomes
@@ -509,6 +499,7 @@ fn build_artifact(
         timeline,
         audit_query: app.audit_query_link(&trusted.config.app.audit_action),
         rollback: None,
+        finished_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod plan;
 mod preflight;
+pub mod rollback;
 pub mod schema;
 pub mod status;
 pub mod validate;
@@ -64,6 +65,24 @@ pub fn dispatch(cli: Cli, output: Output) -> Result<(), Error> {
             &cli.global.config,
             dry_run,
         )),
+        Command::Rollback {
+            rotation_id,
+            reason,
+            refs,
+            force,
+            dry_run,
+            event,
+        } => {
+            let args = rollback::Args {
+                rotation_id,
+                reason,
+                refs,
+                force,
+                dry_run,
+                event,
+            };
+            runtime()?.block_on(rollback::run(&cx, &args, &cli.global.config))
+        }
         Command::Plan { event } => {
             runtime()?.block_on(plan::run(&cx, event.as_deref(), &cli.global.config))
         }

@@ -361,7 +361,7 @@ pub(crate) async fn open_pr(
         problem: "holds no repository.default_branch",
         hint: "pass the event payload GitHub wrote",
     })?;
-    let trusted = load_trusted(cx, env, &gh, &pr, &default_branch, config_rel).await?;
+    let trusted = load_trusted(cx, env, &gh, Some(&pr), &default_branch, config_rel).await?;
     let files = gh.files(number).await?;
     Ok(PrRun {
         gh,
@@ -397,7 +397,7 @@ pub(crate) async fn load_trusted(
     cx: &Context,
     env: &RunEnv,
     gh: &GitHub,
-    pr: &PullRequest,
+    pr: Option<&PullRequest>,
     default_branch: &str,
     config_rel: &Path,
 ) -> Result<Trusted, Error> {
@@ -409,13 +409,15 @@ pub(crate) async fn load_trusted(
             "+refs/heads/{default_branch}:refs/remotes/origin/{default_branch}"
         )],
     )?;
-    git.ensure_commit(
-        &pr.head_sha,
-        &[format!(
-            "+refs/pull/{}/head:refs/remotes/origin/pr/{}",
-            pr.number, pr.number
-        )],
-    )?;
+    if let Some(pr) = pr {
+        git.ensure_commit(
+            &pr.head_sha,
+            &[format!(
+                "+refs/pull/{}/head:refs/remotes/origin/pr/{}",
+                pr.number, pr.number
+            )],
+        )?;
+    }
     let config_path = config_rel.to_string_lossy().replace('\\', "/");
     let config_display = format!("{config_path} (at {default_branch})");
     let bytes = git

@@ -34,6 +34,8 @@ pub(crate) struct Setup {
     pub(crate) bao: Bao,
     pub(crate) token: RotorToken,
     pub(crate) name: String,
+    /// Every ref of the request (`name` is the first).
+    pub(crate) names: Vec<String>,
     pub(crate) id: String,
     pub(crate) w: World,
     pub(crate) url: String,
@@ -47,30 +49,50 @@ pub(crate) fn setup(bad_versions: &[&str]) -> Setup {
 }
 
 fn setup_with(bad_versions: &[&str], tweak: fn(String) -> String) -> Setup {
+    setup_refs(1, bad_versions, tweak)
+}
+
+/// A rotation PR of `n` refs on OpenBao, approved, with both stand-ins ready.
+pub(crate) fn setup_refs(n: usize, bad_versions: &[&str], tweak: fn(String) -> String) -> Setup {
     let bao = bao();
     let token = block_on(bao.rotor_token());
     let reader = block_on(bao.rotor_token());
     let slug = unique("ap");
-    let name = format!("tenant.{slug}.supabase.service_role");
-    let canaries = block_on(bao.provision(&name, 2, Some(1)));
+    let names: Vec<String> = (0..n)
+        .map(|i| match i {
+            0 => format!("tenant.{slug}.supabase.service_role"),
+            i => format!("tenant.{slug}-{i}.supabase.service_role"),
+        })
+        .collect();
+    let mut canaries = Vec::new();
+    for name in &names {
+        canaries.extend(block_on(bao.provision(name, 2, Some(1))));
+    }
     let sandbox = rotor_sandbox::start("127.0.0.1:0".parse().expect("addr")).expect("sandbox");
     let url = sandbox.url();
     let id = format!("2026-11-25-{slug}");
     let file = format!("{id}.yaml");
     let w = world(
         &config_with_app(&bao.addr, "{users: [alice, bob]}", &url),
-        &[(
-            file.as_str(),
-            tweak(request(&id, std::slice::from_ref(&name))),
-        )],
+        &[(file.as_str(), tweak(request(&id, &names)))],
         &[],
     );
     scenario(&url, &base_scenario(&w, &file));
+    let refs: serde_json::Map<String, Value> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            (
+                n.clone(),
+                json!({"tenant": format!("{slug}-{i}"), "provider": "supabase", "site_ids": [format!("site-00{}", i + 1)]}),
+            )
+        })
+        .collect();
     let resp = reqwest::blocking::Client::new()
         .put(format!("{url}/_sandbox/app"))
         .json(&json!({
             "token": "app-token",
-            "refs": {name.clone(): {"tenant": slug, "provider": "supabase", "site_ids": ["site-001"]}},
+            "refs": refs,
             "backend": {"type": "vault", "address": bao.addr, "token": reader.token, "mount": "secret", "pointer_key": "current_version"},
             "bad_versions": bad_versions
         }))
@@ -80,7 +102,8 @@ fn setup_with(bad_versions: &[&str], tweak: fn(String) -> String) -> Setup {
     Setup {
         bao,
         token,
-        name,
+        name: names[0].clone(),
+        names,
         id,
         w,
         url,
@@ -352,6 +375,7 @@ fn batch(n: usize) -> (Value, usize, Vec<String>, Bao) {
         bao,
         token,
         name: names[0].clone(),
+        names: names.clone(),
         id,
         w,
         url,

@@ -12,6 +12,7 @@ mod no_panic;
 mod plan;
 mod refs;
 mod resume;
+mod rollback;
 mod rotation;
 mod schema;
 mod services;

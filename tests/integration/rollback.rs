@@ -1,0 +1,291 @@
+//! `rotor rollback` from `workflow_dispatch` (DESIGN §8): a rotation applied by `apply`, merged,
+//! then rolled back by an `internal_admin` from the default branch; the artifact shows both
+//! sections. Real OpenBao, the stand-ins, a real git remote.
+
+use std::fs;
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+use crate::apply::{Setup, apply, setup, setup_refs};
+use crate::common::{Rotor, fixture, rotor};
+use crate::plan::{base_scenario, git, scenario};
+use crate::services::block_on;
+
+/// Merges the PR branch (with rotor's artifact commit) into `main` on the remote, as GitHub's
+/// merge button would, and tells the GitHub stand-in.
+fn merge(s: &Setup) -> String {
+    let origin = s.w.dir.path().join("origin.git");
+    git(
+        &origin,
+        &["update-ref", "refs/heads/main", "refs/heads/rotate"],
+    );
+    sync(s)
+}
+
+/// Tells the GitHub stand-in where `main` is now (GitHub knows its own branches).
+fn sync(s: &Setup) -> String {
+    let origin = s.w.dir.path().join("origin.git");
+    let sha = git(&origin, &["rev-parse", "main"]);
+    let mut github = base_scenario(&s.w, &format!("{}.yaml", s.id));
+    github["branches"]["main"] = json!(sha);
+    github["pulls"]["7"]["state"] = json!("closed");
+    github["pulls"]["7"]["merged"] = json!(true);
+    scenario(&s.url, &github);
+    sha
+}
+
+/// GitHub's real `workflow_dispatch` payload, for this repository and these inputs.
+fn dispatch_event(s: &Setup, git_ref: &str, reason: &str) -> PathBuf {
+    let mut event: Value = serde_json::from_str(
+        &fs::read_to_string(fixture("github/webhooks/workflow_dispatch.json")).expect("fixture"),
+    )
+    .expect("json");
+    event["inputs"] = json!({"rotation_id": s.id, "reason": reason});
+    event["ref"] = json!(git_ref);
+    event["repository"]["full_name"] = json!("my-org/tenants");
+    event["repository"]["default_branch"] = json!("main");
+    let path = s.w.dir.path().join("dispatch.json");
+    fs::write(&path, event.to_string()).expect("event");
+    path
+}
+
+fn rollback_as(s: &Setup, actor: &str, git_ref: &str) -> Rotor {
+    sync(s);
+    let event = dispatch_event(s, git_ref, "Supabase errors after the rotation");
+    rotor()
+        .current_dir(&s.w.checkout)
+        .env("GITHUB_REPOSITORY", "my-org/tenants")
+        .env("GITHUB_TOKEN", "ghs_repo_token")
+        .env("GITHUB_API_URL", &s.url)
+        .env("GITHUB_EVENT_NAME", "workflow_dispatch")
+        .env("GITHUB_EVENT_PATH", &event)
+        .env("GITHUB_REF", git_ref)
+        .env("GITHUB_ACTOR", "someone-else")
+        .env("GITHUB_TRIGGERING_ACTOR", actor)
+        .env("GITHUB_RUN_ID", "4343")
+        .env("GITHUB_STEP_SUMMARY", s.w.dir.path().join("summary.md"))
+        .env("VAULT_TOKEN", &s.token.token)
+        .env("ROTOR_APP_TOKEN", "app-token")
+        .args(["rollback", "--format", "json"])
+}
+
+fn run(cmd: Rotor, code: i32) -> (Value, String) {
+    let (stdout, stderr) = cmd.expects_exit(code).run();
+    let report = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("one JSON object ({e}): {stdout}\n{stderr}"));
+    (report, format!("{stdout}{stderr}"))
+}
+
+fn pointer(s: &Setup, name: &str) -> Option<String> {
+    block_on(s.bao.custom(name)).get("current_version").cloned()
+}
+
+fn artifact_on_main(s: &Setup) -> String {
+    let origin = s.w.dir.path().join("origin.git");
+    git(
+        &origin,
+        &["show", &format!("main:docs/security/rotations/{}.md", s.id)],
+    )
+}
+
+fn app_upserts(s: &Setup) -> Vec<String> {
+    reqwest::blocking::get(format!("{}/_sandbox/app/requests", s.url))
+        .expect("log")
+        .json::<Vec<String>>()
+        .expect("json")
+        .into_iter()
+        .filter(|l| l.starts_with("PUT "))
+        .collect()
+}
+
+#[test]
+fn an_admin_rolls_back_an_applied_rotation_and_the_artifact_shows_both_sections() {
+    let s = setup(&[]);
+    assert_eq!(apply(&s, 0)["result"], "success");
+    let merged = merge(&s);
+    let before = artifact_on_main(&s);
+
+    let (report, mut printed) = run(rollback_as(&s, "bob", "refs/heads/main"), 0);
+    assert_eq!(report["result"], "rolled_back", "{report:#}");
+    assert_eq!(report["operator"], "bob");
+    assert_eq!(report["refs"][0]["from"], "1");
+    assert_eq!(report["refs"][0]["to"], "2");
+    assert_eq!(pointer(&s, &s.name).as_deref(), Some("1"));
+    assert_eq!(
+        block_on(s.bao.custom(&s.name))
+            .get("rotor_state")
+            .map(String::as_str),
+        Some("rolled_back")
+    );
+    let upserts = app_upserts(&s);
+    assert!(
+        upserts
+            .last()
+            .is_some_and(|l| l.contains("\"operation\":\"rollback\"")
+                && l.contains("\"operator\":\"bob\"")
+                && l.contains("\"versionId\":\"1\"")),
+        "{upserts:#?}"
+    );
+
+    // One commit on main, by rotor, whose parent is the merge; the rotation's section is
+    // untouched and the rollback section follows it.
+    let origin = s.w.dir.path().join("origin.git");
+    assert_eq!(git(&origin, &["rev-parse", "main^"]), merged);
+    assert_eq!(
+        report["commit_sha"].as_str(),
+        Some(git(&origin, &["rev-parse", "main"]).as_str())
+    );
+    let after = artifact_on_main(&s);
+    let data_at = before.find("<!-- rotor:artifact").expect("data block");
+    assert!(
+        after.starts_with(before[..data_at].trim_end()),
+        "the rotation's section is kept byte for byte"
+    );
+    let section: Vec<&str> = after
+        .lines()
+        .skip_while(|l| *l != "## Rollback")
+        .take(10)
+        .collect();
+    let slug_free: Vec<String> = section
+        .iter()
+        .map(|l| l.replace(&s.name, "[REF]"))
+        .map(|l| {
+            if l.starts_with("- Date: ") {
+                "- Date: [DATE]".to_owned()
+            } else {
+                l
+            }
+        })
+        .map(|l| regex_lite_evt(&l))
+        .collect();
+    insta::assert_snapshot!("rollback_section", slug_free.join("\n"));
+    let meta = after
+        .lines()
+        .find(|l| l.starts_with("<!-- rotor:artifact"))
+        .expect("meta");
+    assert!(meta.contains("\"rolled_back\":true"), "{meta}");
+
+    // Dispatching again finds nothing left to do.
+    let (again, more) = run(rollback_as(&s, "bob", "refs/heads/main"), 0);
+    assert_eq!(again["result"], "noop", "{again:#}");
+    assert_eq!(
+        report["commit_sha"].as_str(),
+        Some(git(&origin, &["rev-parse", "main"]).as_str())
+    );
+    printed.push_str(&more);
+    crate::resume::assert_no_secret_anywhere(&s, &printed);
+}
+
+/// Event ids and times vary; the snapshot keeps their shape.
+fn regex_lite_evt(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("evt_") {
+        out.push_str(&rest[..at]);
+        out.push_str("evt_[N]");
+        rest = rest[at + 4..].trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    out.split("http://127.0.0.1:")
+        .enumerate()
+        .map(|(i, part)| {
+            if i == 0 {
+                part.to_owned()
+            } else {
+                format!(
+                    "http://127.0.0.1:[PORT]{}",
+                    part.trim_start_matches(|c: char| c.is_ascii_digit())
+                )
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_dispatcher_without_internal_admin_is_refused_with_3_and_nothing_changes() {
+    let s = setup(&[]);
+    assert_eq!(apply(&s, 0)["result"], "success");
+    merge(&s);
+    let (report, _) = run(rollback_as(&s, "mallory", "refs/heads/main"), 3);
+    assert!(
+        report["errors"]
+            .to_string()
+            .contains("dispatcher_not_admin"),
+        "{report:#}"
+    );
+    assert_eq!(pointer(&s, &s.name).as_deref(), Some("2"));
+    assert!(!artifact_on_main(&s).contains("## Rollback"));
+}
+
+#[test]
+fn a_dispatch_from_another_branch_is_refused_with_3() {
+    let s = setup(&[]);
+    assert_eq!(apply(&s, 0)["result"], "success");
+    merge(&s);
+    let (report, _) = run(rollback_as(&s, "bob", "refs/heads/rotate"), 3);
+    assert!(
+        report["errors"]
+            .to_string()
+            .contains("only from the default branch"),
+        "{report:#}"
+    );
+    assert_eq!(pointer(&s, &s.name).as_deref(), Some("2"));
+}
+
+#[test]
+fn a_pointer_moved_since_is_refused_with_4_unless_forced() {
+    let s = setup(&[]);
+    assert_eq!(apply(&s, 0)["result"], "success");
+    merge(&s);
+    // An operator provisions and points at a third version by hand.
+    block_on(s.bao.provision(&s.name, 1, None));
+    let mut custom = block_on(s.bao.custom(&s.name));
+    custom.insert("current_version".into(), "3".into());
+    block_on(s.bao.set_custom(&s.name, json!(custom)));
+
+    let (report, _) = run(rollback_as(&s, "bob", "refs/heads/main"), 4);
+    assert_eq!(report["refs"][0]["result"], "not_started", "{report:#}");
+    assert!(
+        report["refs"][0]["error"][1]
+            .as_str()
+            .is_some_and(|e| e.contains("the pointer designates 3, not 2")),
+        "{report:#}"
+    );
+    assert_eq!(pointer(&s, &s.name).as_deref(), Some("3"));
+    assert!(!artifact_on_main(&s).contains("## Rollback"));
+
+    let (forced, _) = run(
+        rollback_as(&s, "bob", "refs/heads/main").args(["--force"]),
+        0,
+    );
+    assert_eq!(forced["result"], "rolled_back", "{forced:#}");
+    assert_eq!(pointer(&s, &s.name).as_deref(), Some("1"));
+    let artifact = artifact_on_main(&s);
+    assert!(artifact.contains("- Forced: yes"), "{artifact}");
+}
+
+#[test]
+fn every_ref_of_a_batch_rolls_back_or_only_the_one_named() {
+    let s = setup_refs(3, &[], |t| t);
+    assert_eq!(apply(&s, 0)["result"], "success");
+    merge(&s);
+    let (one, _) = run(
+        rollback_as(&s, "bob", "refs/heads/main").args(["--ref", &s.names[1]]),
+        0,
+    );
+    assert_eq!(one["refs"].as_array().map(Vec::len), Some(1), "{one:#}");
+    assert_eq!(pointer(&s, &s.names[1]).as_deref(), Some("1"));
+    assert_eq!(pointer(&s, &s.names[0]).as_deref(), Some("2"));
+
+    // The rest: the one already rolled back is skipped, the two others move back.
+    let (rest, _) = run(rollback_as(&s, "bob", "refs/heads/main"), 0);
+    assert_eq!(rest["result"], "rolled_back", "{rest:#}");
+    assert_eq!(rest["refs"].as_array().map(Vec::len), Some(2), "{rest:#}");
+    for name in &s.names {
+        assert_eq!(pointer(&s, name).as_deref(), Some("1"), "{name}");
+    }
+    let artifact = artifact_on_main(&s);
+    assert_eq!(artifact.matches("## Rollback").count(), 2, "{artifact}");
+    assert!(artifact.contains("- Secret Ref: 2 refs"), "{artifact}");
+}
