@@ -105,6 +105,15 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         event: Option<PathBuf>,
     },
+    /// Compare every managed ref's live pointer with its latest artifact; exit 1 on drift.
+    ///
+    /// Reads the artifacts in the checkout (on a schedule: the default branch) and each ref's
+    /// state, read-only.
+    Drift,
+    /// Per ref, the last successful rotation and its age against `policy.max_age_days`.
+    ///
+    /// Reads the artifacts in the checkout; prints markdown, or JSON with --format json.
+    Report,
     /// Show, read-only, each ref's pointer, previous and pending versions, versions and marker.
     ///
     /// With no REF: every ref named by a request in `requests_dir`. Never reads a secret value.
@@ -125,6 +134,8 @@ impl Command {
             Self::Plan { .. } => "plan",
             Self::Apply { .. } => "apply",
             Self::Rollback { .. } => "rollback",
+            Self::Drift => "drift",
+            Self::Report => "report",
         }
     }
 }

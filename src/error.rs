@@ -80,6 +80,9 @@ pub enum Error {
     /// The rotation ran and did not succeed (rolled back, failed verification or audit).
     #[error("the rotation did not succeed: {0}")]
     RotationFailed(String),
+    /// `rotor drift` found refs whose pointer is not where their latest artifact left it.
+    #[error("{0} refs drifted from their latest artifact")]
+    Drift(usize),
     /// A precondition of the rotation does not hold; each ref's problem has been reported.
     #[error("{0}")]
     Precondition(String),
@@ -124,7 +127,7 @@ impl Error {
             Self::Git(_) | Self::Precondition(_) => 4,
             Self::NotApproved(_) => 3,
             Self::App(e) => app_code(e),
-            Self::RotationFailed(_) => 1,
+            Self::RotationFailed(_) | Self::Drift(_) => 1,
         }
     }
 }
@@ -175,6 +178,7 @@ impl Error {
             Self::NotApproved(_) => "not_approved",
             Self::App(_) => "application",
             Self::RotationFailed(_) => "rotation_failed",
+            Self::Drift(_) => "drift",
         }
     }
 }

@@ -16,6 +16,8 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/artifact.md.j2"),
     ),
     ("comment.md.j2", include_str!("../templates/comment.md.j2")),
+    ("drift.md.j2", include_str!("../templates/drift.md.j2")),
+    ("report.md.j2", include_str!("../templates/report.md.j2")),
     (
         "rollback.md.j2",
         include_str!("../templates/rollback.md.j2"),

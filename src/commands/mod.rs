@@ -2,8 +2,11 @@
 //! output channel.
 
 pub mod apply;
+pub mod drift;
+mod ledger;
 pub mod plan;
 mod preflight;
+pub mod report;
 pub mod rollback;
 pub mod schema;
 pub mod status;
@@ -58,6 +61,8 @@ pub fn dispatch(cli: Cli, output: Output) -> Result<(), Error> {
     match cli.command {
         Command::Validate { paths } => validate::run(&cx, &paths),
         Command::Schema => schema::run(&cx),
+        Command::Drift => runtime()?.block_on(drift::run(&cx)),
+        Command::Report => report::run(&cx, chrono::Utc::now()),
         Command::Status { refs } => runtime()?.block_on(status::run(&cx, &refs)),
         Command::Apply { event, dry_run } => runtime()?.block_on(apply::run(
             &cx,

@@ -69,6 +69,20 @@ impl Output {
         self.log(&format!("warning: {line}"));
     }
 
+    /// A warning the runner shows as an annotation (`::warning::`) under Actions; a plain
+    /// warning line otherwise.
+    pub fn annotate_warning(&self, message: &str) {
+        if self.github_actions {
+            let _ = writeln!(
+                io::stderr().lock(),
+                "::warning title=rotor::{}",
+                workflow::escape_data(message)
+            );
+        } else {
+            self.warn(message);
+        }
+    }
+
     /// A log line shown with `-v` only.
     pub fn debug(&self, line: &str) {
         if self.verbosity >= Verbosity::Verbose {

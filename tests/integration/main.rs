@@ -11,6 +11,7 @@ mod gitops;
 mod no_panic;
 mod plan;
 mod refs;
+mod report;
 mod resume;
 mod rollback;
 mod rotation;

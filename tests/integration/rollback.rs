@@ -289,3 +289,95 @@ fn every_ref_of_a_batch_rolls_back_or_only_the_one_named() {
     assert_eq!(artifact.matches("## Rollback").count(), 2, "{artifact}");
     assert!(artifact.contains("- Secret Ref: 2 refs"), "{artifact}");
 }
+
+/// A fresh checkout of `main`, as a scheduled workflow's `actions/checkout` leaves it.
+fn checkout_main(s: &Setup) -> PathBuf {
+    let dir =
+        s.w.dir
+            .path()
+            .join(format!("main-{}", crate::services::unique("c")));
+    git(
+        s.w.dir.path(),
+        &[
+            "clone",
+            "-q",
+            "-b",
+            "main",
+            "origin.git",
+            dir.to_str().expect("utf-8"),
+        ],
+    );
+    dir
+}
+
+fn drift(s: &Setup, code: i32) -> (Value, String) {
+    let repo = checkout_main(s);
+    let (stdout, stderr) = rotor()
+        .env("VAULT_TOKEN", &s.token.token)
+        .env("GITHUB_ACTIONS", "true")
+        .args(["drift", "--format", "json", "--repo"])
+        .args([&repo])
+        .expects_exit(code)
+        .run();
+    let report = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("one JSON object ({e}): {stdout}\n{stderr}"));
+    (report, stderr)
+}
+
+#[test]
+fn drift_catches_a_pointer_moved_by_hand_and_follows_a_rollback() {
+    let s = setup_refs(2, &[], |t| t);
+    assert_eq!(apply(&s, 0)["result"], "success");
+    merge(&s);
+    let (clean, _) = drift(&s, 0);
+    assert_eq!(clean["result"], "clean", "{clean:#}");
+    assert_eq!(clean["drifted"], 0);
+    assert_eq!(clean["refs"].as_array().map(Vec::len), Some(2));
+
+    // Someone points the second ref back at version 1 by hand.
+    let mut custom = block_on(s.bao.custom(&s.names[1]));
+    custom.insert("current_version".into(), "1".into());
+    block_on(s.bao.set_custom(&s.names[1], json!(custom)));
+    let (found, stderr) = drift(&s, 1);
+    assert_eq!(found["result"], "drift", "{found:#}");
+    let drifted: Vec<&Value> = found["refs"]
+        .as_array()
+        .expect("refs")
+        .iter()
+        .filter(|r| r["drifted"] == true)
+        .collect();
+    assert_eq!(drifted.len(), 1, "{found:#}");
+    assert_eq!(drifted[0]["ref"], s.names[1].as_str());
+    assert_eq!(drifted[0]["expected"], "2");
+    assert_eq!(drifted[0]["actual"], "1");
+    assert!(
+        drifted[0]["actual_created"]
+            .as_str()
+            .is_some_and(|c| c.ends_with('Z'))
+    );
+    assert!(
+        stderr.contains(&format!("::warning title=rotor::drift: {}", s.names[1])),
+        "{stderr}"
+    );
+
+    // A dispatched rollback of that ref is the artifact's new truth: no drift for it.
+    let mut custom = block_on(s.bao.custom(&s.names[1]));
+    custom.insert("current_version".into(), "2".into());
+    block_on(s.bao.set_custom(&s.names[1], json!(custom)));
+    run(
+        rollback_as(&s, "bob", "refs/heads/main").args(["--ref", &s.names[1]]),
+        0,
+    );
+    let (after, _) = drift(&s, 0);
+    assert_eq!(after["result"], "clean", "{after:#}");
+    let expected: Vec<&str> = after["refs"]
+        .as_array()
+        .expect("refs")
+        .iter()
+        .filter_map(|r| r["expected"].as_str())
+        .collect();
+    assert!(
+        expected.contains(&"1") && expected.contains(&"2"),
+        "{after:#}"
+    );
+}

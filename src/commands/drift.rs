@@ -1,0 +1,193 @@
+//! `rotor drift`: every ref with an artifact, its live pointer against what the latest
+//! artifact says it should be (DESIGN §2, `schedule`). Read-only; exit 1 on drift.
+//!
+//! Reads run concurrently up to `concurrency`, one state read per ref, so the cost is linear in
+//! the number of refs.
+
+use serde::Serialize;
+
+use super::Context;
+use super::ledger;
+use crate::backend::{Backends, Environment, ResolveError, Secret};
+use crate::batch::map_bounded;
+use crate::error::{Error, backend_code};
+use crate::output::{Format, github as gha};
+use crate::render::Renderer;
+use crate::request::SecretRef;
+
+/// One ref's comparison.
+#[derive(Debug, Serialize)]
+struct Row {
+    #[serde(rename = "ref")]
+    secret_ref: String,
+    backend: &'static str,
+    rotation_id: String,
+    artifact: String,
+    expected: String,
+    actual: Option<String>,
+    actual_created: Option<String>,
+    drifted: bool,
+    error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    command: &'static str,
+    result: &'static str,
+    refs: &'a [Row],
+    drifted: usize,
+}
+
+/// Runs `rotor drift`.
+pub async fn run(cx: &Context) -> Result<(), Error> {
+    let config = super::require_config(cx)?;
+    let ledger = ledger::load(cx, &config)?;
+    if ledger.is_empty() {
+        return Err(Error::NoRefs {
+            action: "check for drift",
+            hint: format!(
+                "no artifact with rotor's machine-readable part under {}/",
+                config.artifacts_dir.as_str()
+            ),
+        });
+    }
+    let env = Environment::default();
+    let mut backends = Backends::default();
+    let mut work = Vec::with_capacity(ledger.len());
+    let mut code = 0u8;
+    let mut rows = Vec::with_capacity(ledger.len());
+    for (name, entries) in &ledger {
+        let Some(latest) = entries.last() else {
+            continue;
+        };
+        let mut row = Row {
+            secret_ref: name.clone(),
+            backend: "unknown",
+            rotation_id: latest.rotation_id.clone(),
+            artifact: latest.path.clone(),
+            expected: latest.expected().to_owned(),
+            actual: None,
+            actual_created: None,
+            drifted: false,
+            error: None,
+        };
+        let secret = match SecretRef::parse(name) {
+            Ok(r) => backends.resolve(&config, &r, &env).await.map_err(|e| {
+                let c = match &e {
+                    ResolveError::NoRule(_) => 2,
+                    ResolveError::Setup(b) => backend_code(&b.kind),
+                };
+                (c, e.to_string())
+            }),
+            Err(e) => Err((2, format!("{}: invalid ref: {}", latest.path, e.reason))),
+        };
+        match secret {
+            Ok(s) => {
+                row.backend = s.backend();
+                work.push((rows.len(), s));
+            }
+            Err((c, e)) => {
+                code = code.max(c);
+                row.error = Some(e);
+            }
+        }
+        rows.push(row);
+    }
+    let reads = map_bounded(
+        work,
+        config.concurrency,
+        |(i, secret): (usize, Secret)| async move { (i, secret.read().await) },
+    )
+    .await;
+    for (i, state) in reads.into_iter().flatten() {
+        let row = &mut rows[i];
+        match state {
+            Ok(state) => {
+                row.actual = state.current.as_ref().map(ToString::to_string);
+                row.actual_created = state
+                    .current
+                    .as_ref()
+                    .and_then(|c| state.version(c))
+                    .and_then(|v| v.created)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+                row.drifted = row.actual.as_deref() != Some(row.expected.as_str());
+            }
+            Err(e) => {
+                code = code.max(backend_code(&e.kind));
+                row.error = Some(e.to_string());
+            }
+        }
+    }
+    for row in &mut rows {
+        if row.actual.is_none() && row.error.is_none() && !row.drifted {
+            // The read never completed.
+            row.error = Some("not checked".to_owned());
+            code = code.max(5);
+        }
+    }
+    let drifted = rows.iter().filter(|r| r.drifted).count();
+    let errors = rows.iter().filter(|r| r.error.is_some()).count();
+    let result = if drifted > 0 { "drift" } else { "clean" };
+
+    let summary = Renderer::new(Vec::new())?.render(
+        "drift.md.j2",
+        serde_json::json!({"rows": rows, "drifted": drifted, "total": rows.len()}),
+    )?;
+    gha::append_summary(&summary)?;
+    gha::write_outputs(&[
+        ("result", result.to_owned()),
+        ("refs", rows.len().to_string()),
+    ])?;
+    for r in rows.iter().filter(|r| r.drifted) {
+        cx.output.annotate_warning(&format!(
+            "drift: {} designates {} but {} ({}) left it on {}",
+            r.secret_ref,
+            r.actual.as_deref().unwrap_or("nothing"),
+            r.artifact,
+            r.rotation_id,
+            r.expected
+        ));
+    }
+    match cx.output.format {
+        Format::Json => cx.output.json(&Report {
+            command: "drift",
+            result,
+            refs: &rows,
+            drifted,
+        })?,
+        Format::Text => {
+            for r in &rows {
+                let status = match (&r.error, r.drifted) {
+                    (Some(e), _) => format!("error: {e}"),
+                    (None, true) => format!(
+                        "DRIFTED: expected {}, found {}{}",
+                        r.expected,
+                        r.actual.as_deref().unwrap_or("nothing"),
+                        r.actual_created
+                            .as_ref()
+                            .map(|c| format!(" (created {c})"))
+                            .unwrap_or_default()
+                    ),
+                    (None, false) => format!("ok ({})", r.expected),
+                };
+                cx.output
+                    .report_line(&format!("{} ({}): {status}", r.secret_ref, r.backend))?;
+            }
+            cx.output.report_line(&format!(
+                "rotor drift: {drifted} of {} refs drifted",
+                rows.len()
+            ))?;
+        }
+    }
+    if errors > 0 {
+        return Err(Error::Refs {
+            count: errors,
+            total: rows.len(),
+            code,
+        });
+    }
+    if drifted > 0 {
+        return Err(Error::Drift(drifted));
+    }
+    Ok(())
+}

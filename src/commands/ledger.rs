@@ -1,0 +1,102 @@
+//! The artifacts in the checkout, read back as a ledger: for each ref, what its latest rotation
+//! left the pointer on (`drift`) and when it last rotated successfully (`report`).
+//!
+//! Both commands run on a schedule from the default branch's checkout, so the working tree is
+//! the default branch; they read nothing from a pull request.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::Context;
+use crate::artifact::{self, ArtifactMeta, MetaRef};
+use crate::config::Config;
+use crate::error::Error;
+
+/// One ref as one artifact records it.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    /// The artifact's path, relative to the repository.
+    pub(crate) path: String,
+    /// The rotation id.
+    pub(crate) rotation_id: String,
+    /// When the rotation finished.
+    pub(crate) finished_at: Option<DateTime<Utc>>,
+    /// When rotor last wrote the artifact (the rollback, if any, else the rotation).
+    pub(crate) updated_at: Option<DateTime<Utc>>,
+    /// The ref's record.
+    pub(crate) record: MetaRef,
+}
+
+impl Entry {
+    /// What the pointer should designate according to this artifact.
+    pub(crate) fn expected(&self) -> &str {
+        match &self.record.pointer {
+            Some(p) => p,
+            None if matches!(self.record.result.as_str(), "success" | "failed") => &self.record.to,
+            None => &self.record.from,
+        }
+    }
+
+    /// Whether this artifact records a successful rotation of the ref that still stands.
+    pub(crate) fn succeeded(&self) -> bool {
+        self.record.result == "success" && self.record.rollback.as_deref() != Some("rolled_back")
+    }
+}
+
+/// Every ref's entries from every artifact under `artifacts_dir`, the one rotor wrote last
+/// at the end.
+pub(crate) fn load(cx: &Context, config: &Config) -> Result<BTreeMap<String, Vec<Entry>>, Error> {
+    let dir = cx.repo.join(config.artifacts_dir.as_str());
+    let mut files: Vec<_> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "md"))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::Output(e)),
+    };
+    files.sort();
+    let mut ledger: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+    for file in files {
+        let rel = format!(
+            "{}/{}",
+            config.artifacts_dir.as_str(),
+            file.file_name().unwrap_or_default().to_string_lossy()
+        );
+        let text = std::fs::read_to_string(&file).map_err(Error::Output)?;
+        let Some(meta) = artifact::read_meta(&text) else {
+            cx.output
+                .warn(&format!("{rel}: no machine-readable part; skipped"));
+            continue;
+        };
+        add(&mut ledger, &rel, meta);
+    }
+    for entries in ledger.values_mut() {
+        entries.sort_by(|a, b| (a.updated_at, &a.rotation_id).cmp(&(b.updated_at, &b.rotation_id)));
+    }
+    Ok(ledger)
+}
+
+fn add(ledger: &mut BTreeMap<String, Vec<Entry>>, path: &str, meta: ArtifactMeta) {
+    let time = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let finished_at = time(&meta.finished_at);
+    let updated_at = time(&meta.rolled_back_at).or(finished_at);
+    for record in meta.refs {
+        ledger
+            .entry(record.secret_ref.clone())
+            .or_default()
+            .push(Entry {
+                path: path.to_owned(),
+                rotation_id: meta.rotation_id.clone(),
+                finished_at,
+                updated_at,
+                record,
+            });
+    }
+}
