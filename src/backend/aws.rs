@@ -48,8 +48,9 @@ pub struct Aws {
 enum Class {
     /// The request may have been processed: re-read before anything else.
     Lost(String),
-    /// Refused unprocessed because of a rate limit: safe to send again.
-    Throttled(String),
+    /// Refused unprocessed because of a rate limit: safe to send again, after the service's
+    /// `Retry-After` when it sent one.
+    Throttled(String, Option<Duration>),
     /// A definite answer from the service.
     Service { code: String, message: String },
     /// The request could not be built or signed (no credentials, no region).
@@ -61,14 +62,16 @@ where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     match err {
-        SdkError::ServiceError(_) => {
+        SdkError::ServiceError(ctx) => {
+            let retry_after =
+                crate::retry::parse_retry_after(ctx.raw().headers().get("retry-after"));
             let code = err.code().unwrap_or("Unknown").to_owned();
             let message = err.message().unwrap_or("").to_owned();
             if matches!(
                 code.as_str(),
                 "ThrottlingException" | "TooManyRequestsException" | "RequestLimitExceeded"
             ) {
-                Class::Throttled(format!("{code}: {message}"))
+                Class::Throttled(format!("{code}: {message}"), retry_after)
             } else {
                 Class::Service { code, message }
             }
@@ -146,7 +149,7 @@ impl Aws {
 
     fn kind_of(secret: &Secret, call: &str, class: Class) -> ErrorKind {
         match class {
-            Class::Lost(detail) | Class::Throttled(detail) => ErrorKind::Unavailable { detail },
+            Class::Lost(detail) | Class::Throttled(detail, _) => ErrorKind::Unavailable { detail },
             Class::Setup(detail) => ErrorKind::Setup {
                 detail: format!(
                     "cannot call AWS ({detail}); check the credential chain (AWS_* variables, profile, web identity) and the region"
@@ -298,14 +301,14 @@ impl Aws {
             match send().await {
                 Ok(v) => return Ok(v),
                 Err(e) => match classify(&e) {
-                    Class::Throttled(_) if attempt < self.policy.attempts => {
-                        tokio::time::sleep(self.policy.delay(attempt, None)).await;
+                    Class::Throttled(_, after) if attempt < self.policy.attempts => {
+                        tokio::time::sleep(self.policy.delay(attempt, after)).await;
                     }
-                    Class::Throttled(detail) => {
-                        return Err(Class::Throttled(format!(
-                            "{call} for {}: {detail}",
-                            secret.location
-                        )));
+                    Class::Throttled(detail, after) => {
+                        return Err(Class::Throttled(
+                            format!("{call} for {}: {detail}", secret.location),
+                            after,
+                        ));
                     }
                     other => return Err(other),
                 },

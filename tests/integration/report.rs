@@ -76,11 +76,7 @@ fn the_report_lists_every_refs_last_successful_rotation_and_flags_old_ones() {
         ("batch-oct", 45, vec![record(globex, "success")]),
         ("globex-retry", 3, vec![record(globex, "rolled_back")]),
         // initech: never successfully rotated.
-        (
-            "initech-first",
-            2,
-            vec![record(initech, "rolled_back")],
-        ),
+        ("initech-first", 2, vec![record(initech, "rolled_back")]),
     ] {
         std::fs::write(
             root.join(format!("docs/security/rotations/{id}.md")),
