@@ -249,7 +249,7 @@ async fn upsert_ref(
         let visible = Instant::now() + Duration::from_millis(inner.scenario.audit_delay_ms);
         let event = json!({
             "id": id, "action": "secret_ref_upserted", "actorRole": "internal_admin", "actor": up.operator,
-            "siteId": site, "tenant": tenant, "createdAt": "2026-11-25T12:00:00Z",
+            "siteId": site, "tenant": tenant, "createdAt": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             "metadata": {"ref": name, "rotationId": up.rotation_id, "versionId": up.version_id, "operation": up.operation}
         });
         inner.events.push((visible, event));
