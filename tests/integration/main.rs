@@ -1,5 +1,6 @@
 //! Integration tests: drive the `rotor` binary, and the library where a process adds nothing.
 
+mod action;
 mod app;
 mod apply;
 mod backend_aws;

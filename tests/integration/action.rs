@@ -1,0 +1,189 @@
+//! action.yml's two scripts: the installer verifies the release asset's SHA-256 against
+//! dist/checksums.txt and refuses a mismatch; the runner passes inputs as arguments, never as
+//! code.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::root;
+
+/// A release directory (`file://`), an action root with Cargo.toml and checksums, and an asset
+/// holding a stand-in `rotor` that says who it is.
+fn release(dir: &Path, listed_sha: Option<&str>) -> String {
+    let build = dir.join("build");
+    fs::create_dir_all(&build).expect("dir");
+    fs::write(build.join("rotor"), "#!/bin/sh\necho released-rotor\n").expect("bin");
+    let assets = dir.join("releases/v0.1.0");
+    fs::create_dir_all(&assets).expect("dir");
+    let asset = "rotor-v0.1.0-x86_64-unknown-linux-musl.tar.gz";
+    let status = Command::new("tar")
+        .args(["-czf"])
+        .arg(assets.join(asset))
+        .args(["-C"])
+        .arg(&build)
+        .arg("rotor")
+        .status()
+        .expect("tar");
+    assert!(status.success());
+    let sha = Command::new("sha256sum")
+        .arg(assets.join(asset))
+        .output()
+        .expect("sha256sum");
+    let sha = String::from_utf8_lossy(&sha.stdout)
+        .split_whitespace()
+        .next()
+        .expect("sha")
+        .to_owned();
+    let action = dir.join("action-root");
+    fs::create_dir_all(action.join("dist")).expect("dir");
+    fs::write(
+        action.join("Cargo.toml"),
+        "[package]\nname = \"rotor\"\nversion = \"0.1.0\"\n",
+    )
+    .expect("toml");
+    fs::write(
+        action.join("dist/checksums.txt"),
+        format!(
+            "# comment\n{}  {asset}\n",
+            listed_sha.unwrap_or(sha.as_str())
+        ),
+    )
+    .expect("checksums");
+    sha
+}
+
+fn install(dir: &Path) -> (i32, String, String) {
+    let output = dir.join("output.txt");
+    fs::write(&output, "").expect("output");
+    let out = Command::new("bash")
+        .arg(root().join("action/install.sh"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("GITHUB_ACTION_PATH", dir.join("action-root"))
+        .env("GITHUB_OUTPUT", &output)
+        .env("RUNNER_OS", "Linux")
+        .env("RUNNER_ARCH", "X64")
+        .env("RUNNER_TEMP", dir.join("tmp"))
+        .env(
+            "ROTOR_RELEASE_BASE_URL",
+            format!("file://{}", dir.join("releases").display()),
+        )
+        .output()
+        .expect("bash");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        fs::read_to_string(&output).expect("output"),
+    )
+}
+
+#[test]
+fn the_installer_runs_a_release_asset_only_when_its_checksum_matches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sha = release(dir.path(), None);
+    let (code, stdout, outputs) = install(dir.path());
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains(&format!("verified (sha256 {sha})")),
+        "{stdout}"
+    );
+    let bin = outputs.trim().strip_prefix("bin=").expect("bin output");
+    let ran = Command::new(bin)
+        .output()
+        .expect("the installed binary runs");
+    assert_eq!(
+        String::from_utf8_lossy(&ran.stdout).trim(),
+        "released-rotor"
+    );
+
+    let tampered = tempfile::tempdir().expect("tempdir");
+    release(tampered.path(), Some(&"0".repeat(64)));
+    let (code, stdout, outputs) = install(tampered.path());
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("::error title=rotor::checksum mismatch for rotor-v0.1.0-x86_64-unknown-linux-musl.tar.gz"),
+        "{stdout}"
+    );
+    assert!(outputs.is_empty(), "no binary is offered: {outputs}");
+    assert!(
+        !tampered.path().join("tmp/rotor-0.1.0/rotor").exists(),
+        "the tampered binary was not unpacked"
+    );
+}
+
+fn run_action(env: &[(&str, &str)]) -> (i32, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fake = dir.path().join("rotor");
+    fs::write(
+        &fake,
+        "#!/bin/sh\nfor a in \"$@\"; do printf '[%s]\\n' \"$a\"; done\n\
+         printf 'org=%s app=%s\\n' \"${ROTOR_ORG_TOKEN-unset}\" \"${ROTOR_APP_TOKEN-unset}\"\n",
+    )
+    .expect("fake");
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&fake)
+        .status()
+        .expect("chmod");
+    let mut cmd = Command::new("bash");
+    cmd.arg(root().join("action/run.sh"))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("ROTOR_BIN", &fake);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("bash");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn the_runner_passes_inputs_as_arguments_and_refuses_bad_ones() {
+    let hostile = "x\"; touch /tmp/pwned; echo \"$(id)";
+    let (code, out) = run_action(&[
+        ("INPUT_COMMAND", "rollback"),
+        ("INPUT_CONFIG", ".github/rotor.yml"),
+        ("INPUT_ROTATION_ID", "2026-11-25-acme"),
+        ("INPUT_REASON", hostile),
+        ("INPUT_DRY_RUN", "true"),
+        ("INPUT_FORMAT", "json"),
+        ("ROTOR_ORG_TOKEN", ""),
+        ("ROTOR_APP_TOKEN", "app"),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let expected = format!(
+        "[rollback]\n[--config]\n[.github/rotor.yml]\n[--format]\n[json]\n[--rotation-id]\n[2026-11-25-acme]\n[--reason]\n[{hostile}]\n[--dry-run]\norg=unset app=app\n"
+    );
+    assert_eq!(
+        out, expected,
+        "the reason arrives as one argument, verbatim"
+    );
+
+    for (env, says) in [
+        (vec![("INPUT_COMMAND", "rm -rf /")], "input command must be"),
+        (
+            vec![("INPUT_COMMAND", "plan"), ("INPUT_FORMAT", "yaml")],
+            "input format must be",
+        ),
+        (
+            vec![("INPUT_COMMAND", "plan"), ("INPUT_DRY_RUN", "true")],
+            "dry-run applies to apply and rollback only",
+        ),
+        (
+            vec![("INPUT_COMMAND", "apply"), ("INPUT_DRY_RUN", "yes")],
+            "input dry-run must be true or false",
+        ),
+    ] {
+        let (code, out) = run_action(&env);
+        assert_eq!(code, 2, "{env:?}: {out}");
+        assert!(out.contains(says), "{env:?}: {out}");
+    }
+}
