@@ -149,6 +149,16 @@ pub struct AppClient {
     token: SecretString,
     token_var: String,
     policy: Policy,
+    feed: tokio::sync::Mutex<Feed>,
+}
+
+/// The audit log as this run has read it: one reader for every ref of a batch, so that the
+/// requests grow with the number of new events, not with refs × events.
+#[derive(Debug, Default)]
+struct Feed {
+    seen: std::collections::HashSet<String>,
+    events: Vec<AuditEvent>,
+    fetched: Option<std::time::Instant>,
 }
 
 impl AppClient {
@@ -177,6 +187,7 @@ impl AppClient {
             token,
             token_var: config.token_env.clone(),
             policy: Policy::default(),
+            feed: tokio::sync::Mutex::new(Feed::default()),
         })
     }
 
@@ -449,6 +460,67 @@ impl AppClient {
             }
         }
         Ok(events)
+    }
+
+    /// The id of the first audit event of `action` that `matches`, reading the log's newest
+    /// pages unless another ref of this run read them less than `fresh` ago. Pages are read
+    /// newest first and only until one holds an event already read, at most `max_pages` the
+    /// first time.
+    pub async fn find_audit_event(
+        &self,
+        action: &str,
+        fresh: Duration,
+        max_pages: usize,
+        matches: impl Fn(&AuditEvent) -> bool,
+    ) -> Result<Option<String>, AppError> {
+        let mut feed = self.feed.lock().await;
+        if let Some(e) = feed.events.iter().find(|e| matches(e)) {
+            return Ok(Some(e.id.clone()));
+        }
+        if feed.fetched.is_some_and(|t| t.elapsed() < fresh) {
+            return Ok(None);
+        }
+        let call = format!("GET /api/v1/audit/events?action={action}");
+        let mut cursor: Option<String> = None;
+        for _ in 0..max_pages.max(1) {
+            let mut url = self.url(&["api", "v1", "audit", "events"]);
+            url.query_pairs_mut()
+                .append_pair("action", action)
+                .append_pair("limit", "100");
+            if let Some(c) = &cursor {
+                url.query_pairs_mut().append_pair("cursor", c);
+            }
+            let (status, body) = self.call(Method::GET, url, None, &call).await?;
+            self.check(status, &body, &call, "the audit log")?;
+            let page = body
+                .get("events")
+                .and_then(Value::as_array)
+                .ok_or_else(|| AppError::Protocol {
+                    call: call.clone(),
+                    detail: "no events".to_owned(),
+                })?;
+            let mut reached_known = false;
+            for event in page
+                .iter()
+                .filter_map(|e| serde_json::from_value::<AuditEvent>(e.clone()).ok())
+            {
+                if feed.seen.insert(event.id.clone()) {
+                    feed.events.push(event);
+                } else {
+                    reached_known = true;
+                }
+            }
+            match body.get("nextCursor").and_then(Value::as_str) {
+                Some(next) if !next.is_empty() && !reached_known => cursor = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        feed.fetched = Some(std::time::Instant::now());
+        Ok(feed
+            .events
+            .iter()
+            .find(|e| matches(e))
+            .map(|e| e.id.clone()))
     }
 
     /// The application's base URL without a trailing `/`, for `{app}` in check templates.

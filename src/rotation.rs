@@ -631,30 +631,35 @@ async fn confirm_audit(
 ) -> Result<Option<String>, AppError> {
     let deadline = Instant::now() + settings.audit_timeout;
     let op = serde_json::to_value(operation).unwrap_or_default();
-    let mut wait = Duration::from_millis(200);
+    let mut wait = Duration::from_millis(100);
     loop {
-        let events = app.audit_events(&settings.audit_action, 20).await?;
-        let found = events.iter().find(|e| {
-            e.action == settings.audit_action
-                && e.actor_role == settings.actor_role
-                && (e.site_id.is_some() || e.tenant.is_some())
-                && e.metadata["ref"] == secret_ref.as_str()
-                && e.metadata["rotationId"] == settings.rotation_id.as_str()
-                && (e.metadata.get("operation").is_none() || e.metadata["operation"] == op)
-                && (e.metadata.get("versionId").is_none()
-                    || e.metadata["versionId"] == version.as_str())
-                && !exclude.contains(&e.id)
-        });
-        if let Some(e) = found {
-            return Ok(Some(e.id.clone()));
+        let found = app
+            .find_audit_event(&settings.audit_action, AUDIT_FRESH, 20, |e| {
+                e.action == settings.audit_action
+                    && e.actor_role == settings.actor_role
+                    && (e.site_id.is_some() || e.tenant.is_some())
+                    && e.metadata["ref"] == secret_ref.as_str()
+                    && e.metadata["rotationId"] == settings.rotation_id.as_str()
+                    && (e.metadata.get("operation").is_none() || e.metadata["operation"] == op)
+                    && (e.metadata.get("versionId").is_none()
+                        || e.metadata["versionId"] == version.as_str())
+                    && !exclude.contains(&e.id)
+            })
+            .await?;
+        if found.is_some() {
+            return Ok(found);
         }
         if Instant::now() >= deadline {
             return Ok(None);
         }
         tokio::time::sleep(wait.min(deadline.saturating_duration_since(Instant::now()))).await;
-        wait = (wait * 2).min(Duration::from_secs(5));
+        wait = (wait * 2).min(Duration::from_secs(2));
     }
 }
+
+/// How old a read of the audit log may be before a ref that has not found its event reads it
+/// again; every ref of a batch shares the reads.
+const AUDIT_FRESH: Duration = Duration::from_millis(100);
 
 /// Verification failed: the pointer goes back with compare-and-swap (runbook rollback 1–4).
 async fn roll_back(

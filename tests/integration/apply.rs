@@ -385,6 +385,19 @@ fn batch(n: usize) -> (Value, usize, Vec<String>, Bao) {
     crate::plan::clear_requests(&s.url);
     let report = apply(&s, 0);
     let calls = crate::plan::sandbox_requests(&s.url).len();
+    let audit_reads = reqwest::blocking::get(format!("{}/_sandbox/app/requests", s.url))
+        .expect("app log")
+        .json::<Vec<String>>()
+        .expect("json")
+        .iter()
+        .filter(|l| l.starts_with("GET /api/v1/audit/events"))
+        .count();
+    // One reader of the audit log for the whole batch: its pages grow with the events, not
+    // with refs x events.
+    assert!(
+        audit_reads <= 10 + n / 10,
+        "{audit_reads} audit log reads for {n} refs"
+    );
     (report, calls, names, s.bao)
 }
 
