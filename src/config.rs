@@ -117,6 +117,8 @@ pub struct BackendRule {
     matcher: GlobMatcher,
     /// The backend.
     pub backend: Backend,
+    /// Writes per second at most, per backend client (`rate_limit`).
+    pub rate_limit: u32,
 }
 
 impl BackendRule {
@@ -314,6 +316,10 @@ const TOP_KEYS: &[&str] = &[
     "concurrency",
     "policy",
 ];
+/// Default `rate_limit` of an AWS Secrets Manager backend: writes per second, under AWS's 50.
+pub const DEFAULT_AWS_RATE: u32 = 40;
+/// Default `rate_limit` of a Vault/OpenBao backend.
+pub const DEFAULT_VAULT_RATE: u32 = 200;
 const VAULT_KEYS: &[&str] = &["address", "mount", "path", "pointer_key", "auth"];
 const AWS_KEYS: &[&str] = &["region", "name", "stage"];
 const REF_PLACEHOLDERS: &[&str] = &["ref", "slug", "provider", "key"];
@@ -669,7 +675,7 @@ fn backends(node: &Node<'_>, diags: &mut Diagnostics) -> Option<Vec<BackendRule>
 }
 
 fn backend(node: &Node<'_>, diags: &mut Diagnostics) -> Option<BackendRule> {
-    let mut all: Vec<&str> = vec!["match", "type"];
+    let mut all: Vec<&str> = vec!["match", "type", "rate_limit"];
     all.extend(VAULT_KEYS);
     all.extend(AWS_KEYS);
     let map = node.mapping(diags, &all)?;
@@ -725,12 +731,20 @@ fn backend(node: &Node<'_>, diags: &mut Diagnostics) -> Option<BackendRule> {
     } else {
         aws(&map, diags)
     };
+    // Defaults under the services' quotas: AWS Secrets Manager allows about 50 writes per
+    // second per region; Vault and OpenBao publish none, so theirs only keeps a batch polite.
+    let rate_limit = match map.get("rate_limit") {
+        None if own == VAULT_KEYS => Some(DEFAULT_VAULT_RATE),
+        None => Some(DEFAULT_AWS_RATE),
+        Some(n) => bounded(&n, 1, 10_000, diags).map(|v| v as u32),
+    };
     let (pattern, matcher) = rule?;
     let backend = backend?;
     (diags.len() == before).then_some(BackendRule {
         pattern,
         matcher,
         backend,
+        rate_limit: rate_limit?,
     })
 }
 

@@ -20,6 +20,7 @@ pub mod github;
 pub mod gitops;
 pub mod output;
 pub mod policy;
+pub mod ratelimit;
 pub mod render;
 pub mod request;
 pub mod retry;

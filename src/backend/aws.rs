@@ -42,6 +42,7 @@ pub struct Aws {
     reads: Client,
     writes: Client,
     policy: Policy,
+    pace: crate::ratelimit::RateLimit,
 }
 
 /// How a failed call ended, for deciding what to do next.
@@ -83,7 +84,11 @@ where
 
 impl Aws {
     /// Builds the clients for a region (or the chain's region).
-    pub(crate) async fn connect(cfg: &AwsBackend, env: &Environment) -> Self {
+    pub(crate) async fn connect(
+        cfg: &AwsBackend,
+        env: &Environment,
+        writes_per_second: u32,
+    ) -> Self {
         let retry = RetryConfig::standard()
             .with_max_attempts(4)
             .with_initial_backoff(Duration::from_millis(200))
@@ -135,6 +140,7 @@ impl Aws {
             reads,
             writes,
             policy: Policy::default(),
+            pace: crate::ratelimit::RateLimit::per_second(writes_per_second),
         }
     }
 
@@ -298,6 +304,7 @@ impl Aws {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            self.pace.acquire().await;
             match send().await {
                 Ok(v) => return Ok(v),
                 Err(e) => match classify(&e) {

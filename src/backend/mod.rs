@@ -578,7 +578,9 @@ impl Backends {
                 let client = match self.vault.get(&key) {
                     Some(c) => c.clone(),
                     None => {
-                        let c = Arc::new(vault::Vault::connect(cfg, env, secret_ref).await?);
+                        let c = Arc::new(
+                            vault::Vault::connect(cfg, env, secret_ref, rule.rate_limit).await?,
+                        );
                         self.vault.insert(key, c.clone());
                         c
                     }
@@ -595,7 +597,7 @@ impl Backends {
                 let client = match self.aws.get(&key) {
                     Some(c) => c.clone(),
                     None => {
-                        let c = Arc::new(aws::Aws::connect(cfg, env).await);
+                        let c = Arc::new(aws::Aws::connect(cfg, env, rule.rate_limit).await);
                         self.aws.insert(key, c.clone());
                         c
                     }

@@ -43,6 +43,7 @@ pub struct Vault {
     token: SecretString,
     namespace: Option<String>,
     policy: Policy,
+    pace: crate::ratelimit::RateLimit,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,6 +103,7 @@ impl Vault {
         cfg: &VaultBackend,
         env: &Environment,
         for_ref: &SecretRef,
+        writes_per_second: u32,
     ) -> Result<Self, BackendError> {
         let setup = |call: &str, detail: String| BackendError {
             secret_ref: for_ref.to_string(),
@@ -131,6 +133,7 @@ impl Vault {
             token: SecretString::new(String::new()),
             namespace,
             policy: Policy::default(),
+            pace: crate::ratelimit::RateLimit::per_second(writes_per_second),
         };
         vault.token = match &cfg.auth {
             VaultAuth::Token => env
@@ -487,6 +490,7 @@ impl Vault {
         }
         let url = self.metadata_url(mount, &secret.location);
         for round in 0..2 {
+            self.pace.acquire().await;
             match self
                 .exchange(
                     Method::POST,
