@@ -157,7 +157,8 @@ pub struct AppClient {
 #[derive(Debug, Default)]
 struct Feed {
     seen: std::collections::HashSet<String>,
-    events: Vec<AuditEvent>,
+    /// Events by `metadata.ref`: a ref's lookup costs its own events, not the whole log's.
+    by_ref: std::collections::HashMap<String, Vec<AuditEvent>>,
     fetched: Option<std::time::Instant>,
 }
 
@@ -469,13 +470,20 @@ impl AppClient {
     pub async fn find_audit_event(
         &self,
         action: &str,
+        secret_ref: &SecretRef,
         fresh: Duration,
         max_pages: usize,
         matches: impl Fn(&AuditEvent) -> bool,
     ) -> Result<Option<String>, AppError> {
         let mut feed = self.feed.lock().await;
-        if let Some(e) = feed.events.iter().find(|e| matches(e)) {
-            return Ok(Some(e.id.clone()));
+        let found = |feed: &Feed| {
+            feed.by_ref
+                .get(secret_ref.as_str())
+                .and_then(|events| events.iter().find(|e| matches(e)))
+                .map(|e| e.id.clone())
+        };
+        if let Some(id) = found(&feed) {
+            return Ok(Some(id));
         }
         if feed.fetched.is_some_and(|t| t.elapsed() < fresh) {
             return Ok(None);
@@ -505,7 +513,11 @@ impl AppClient {
                 .filter_map(|e| serde_json::from_value::<AuditEvent>(e.clone()).ok())
             {
                 if feed.seen.insert(event.id.clone()) {
-                    feed.events.push(event);
+                    let key = event.metadata["ref"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned();
+                    feed.by_ref.entry(key).or_default().push(event);
                 } else {
                     reached_known = true;
                 }
@@ -516,11 +528,7 @@ impl AppClient {
             }
         }
         feed.fetched = Some(std::time::Instant::now());
-        Ok(feed
-            .events
-            .iter()
-            .find(|e| matches(e))
-            .map(|e| e.id.clone()))
+        Ok(found(&feed))
     }
 
     /// The application's base URL without a trailing `/`, for `{app}` in check templates.

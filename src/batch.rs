@@ -4,9 +4,7 @@
 //! outcome is its own: one failure never cancels the others.
 
 use std::future::Future;
-use std::sync::Arc;
 
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 /// Runs `job` on every item with at most `limit` in flight; returns the results in the items'
@@ -18,21 +16,26 @@ where
     F: Fn(T) -> Fut,
     Fut: Future<Output = R> + Send + 'static,
 {
-    let permits = Arc::new(Semaphore::new(limit.max(1)));
-    let mut set = JoinSet::new();
+    // A sliding window: at most `limit` tasks exist at once, so memory follows the
+    // concurrency, not the batch (2000 refs would otherwise be 2000 suspended futures).
+    let limit = limit.max(1);
     let count = items.len();
-    for (index, item) in items.into_iter().enumerate() {
-        let permits = permits.clone();
-        let fut = job(item);
-        set.spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            (index, fut.await)
-        });
-    }
+    let mut pending = items.into_iter().enumerate();
+    let mut set = JoinSet::new();
     let mut out: Vec<Option<R>> = (0..count).map(|_| None).collect();
-    while let Some(joined) = set.join_next().await {
-        if let Ok((index, result)) = joined {
-            out[index] = Some(result);
+    loop {
+        while set.len() < limit {
+            let Some((index, item)) = pending.next() else {
+                break;
+            };
+            let fut = job(item);
+            set.spawn(async move { (index, fut.await) });
+        }
+        match set.join_next().await {
+            Some(Ok((index, result))) => out[index] = Some(result),
+            // A panicked task leaves its slot `None`; the caller reports it.
+            Some(Err(_)) => {}
+            None => break,
         }
     }
     out
@@ -41,6 +44,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 

@@ -318,8 +318,9 @@ const TOP_KEYS: &[&str] = &[
 ];
 /// Default `rate_limit` of an AWS Secrets Manager backend: writes per second, under AWS's 50.
 pub const DEFAULT_AWS_RATE: u32 = 40;
-/// Default `rate_limit` of a Vault/OpenBao backend.
-pub const DEFAULT_VAULT_RATE: u32 = 200;
+/// Default `rate_limit` of a Vault/OpenBao backend: neither publishes a write quota, so this
+/// only keeps a batch of thousands from flooding the server.
+pub const DEFAULT_VAULT_RATE: u32 = 2000;
 const VAULT_KEYS: &[&str] = &["address", "mount", "path", "pointer_key", "auth"];
 const AWS_KEYS: &[&str] = &["region", "name", "stage"];
 const REF_PLACEHOLDERS: &[&str] = &["ref", "slug", "provider", "key"];

@@ -284,6 +284,9 @@ impl GitRepo {
     /// Commits `content` at `path` on top of `branch` on origin and pushes it. When the branch
     /// moves under it, fetches the new tip, re-applies the file onto it and pushes again, a
     /// bounded number of times. Returns the commit now holding the file.
+    ///
+    /// When the file already on the tip satisfies `keep` (another run published it), nothing
+    /// is written and the tip is returned.
     pub fn publish(
         &self,
         branch: &str,
@@ -291,6 +294,7 @@ impl GitRepo {
         content: &[u8],
         message: &str,
         author: &Author,
+        keep: &dyn Fn(&[u8]) -> bool,
     ) -> Result<String, GitError> {
         let policy = crate::retry::Policy::default();
         for attempt in 1..=PUBLISH_ATTEMPTS {
@@ -299,6 +303,12 @@ impl GitRepo {
                 std::thread::sleep(policy.delay(attempt - 1, None));
             }
             let tip = self.fetch_branch(branch)?;
+            if self
+                .read_file(&tip, path)?
+                .is_some_and(|existing| keep(&existing))
+            {
+                return Ok(tip);
+            }
             let Some(commit) = self.commit_file(&tip, path, content, message, author)? else {
                 return Ok(tip);
             };

@@ -79,6 +79,10 @@ pub struct RefOutcome {
     pub final_marker: bool,
     /// The version the pointer designated when rotor last saw it: what `drift` expects later.
     pub pointer: Option<String>,
+    /// Another run of this same rotation holds the ref and is finishing it; this run must
+    /// leave the artifact and the report to that run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deferred: bool,
 }
 
 /// The settings of a run.
@@ -111,6 +115,10 @@ pub struct Job {
     pub to: Option<VersionId>,
     /// The impacted sites (the application's view).
     pub sites: Vec<SiteId>,
+    /// The state the preconditions read, if any: the procedure starts from it rather than
+    /// reading again. Every write is checked against it, so a change since then is a conflict
+    /// (nothing changed, exit 4), never a write over it.
+    pub seen: Option<RefState>,
 }
 
 fn now() -> String {
@@ -166,12 +174,17 @@ pub async fn rotate(app: &AppClient, settings: &Settings, job: &Job) -> RefOutco
             error: None,
             final_marker: false,
             pointer: None,
+            deferred: false,
         },
     };
     let id = settings.rotation_id.as_str();
 
     // Where are we? A marker of this rotation says how far an earlier run got.
-    let state = match job.secret.read().await {
+    let read = match job.seen.clone() {
+        Some(seen) => Ok(seen),
+        None => job.secret.read().await,
+    };
+    let state = match read {
         Ok(s) => s,
         Err(e) => {
             let (code, message) = backend_failure(&e);
@@ -229,13 +242,22 @@ pub async fn rotate(app: &AppClient, settings: &Settings, job: &Job) -> RefOutco
         match job.secret.repoint(&state, &from, &to).await {
             Ok(s) => state = s,
             Err(e) => {
-                // Someone else moved it: release our lock, leave their pointer, record nothing.
+                let (code, mut message) = backend_failure(&e);
                 if matches!(e.kind, ErrorKind::Conflict { .. })
                     && let Ok(now) = job.secret.read().await
                 {
-                    let _ = job.secret.unlock(&now, id).await;
+                    if now.current.as_ref() == Some(&to) && now.locked_by_other(id).is_none() {
+                        // Another run of this same rotation won the move and holds the ref: it
+                        // finishes the rotation; releasing its lock would strand its pointer.
+                        message = format!(
+                            "another run of rotation {id} moved the pointer to {to} first and is finishing the rotation; this run changed nothing"
+                        );
+                        run.outcome.deferred = true;
+                    } else {
+                        // Someone else moved it: release our lock, leave their pointer.
+                        let _ = job.secret.unlock(&now, id).await;
+                    }
                 }
-                let (code, message) = backend_failure(&e);
                 return run.stop(RefResult::NotStarted, code, message);
             }
         }
@@ -340,6 +362,18 @@ pub async fn rotate(app: &AppClient, settings: &Settings, job: &Job) -> RefOutco
             run.outcome
         }
         Err(e) => {
+            // Another run of this rotation may have marked it done first: then it is done.
+            if let Ok(now) = job.secret.read().await
+                && now
+                    .marker
+                    .as_ref()
+                    .is_some_and(|m| m.rotation_id == id && m.state == MarkerState::Done)
+            {
+                run.note("marked done by another run of this rotation");
+                run.outcome.final_marker = true;
+                run.outcome.result = RefResult::Success;
+                return run.outcome;
+            }
             let (code, message) = backend_failure(&e);
             run.stop(RefResult::Failed, code, message)
         }
@@ -378,6 +412,7 @@ pub async fn roll_back_dispatched(
             error: None,
             final_marker: false,
             pointer: None,
+            deferred: false,
         },
     };
     let id = settings.rotation_id.as_str();
@@ -533,7 +568,7 @@ fn resume_point(
 async fn verify(run: &mut Run<'_>, version: &VersionId) -> Vec<Check> {
     let mut checks = Vec::new();
     let deadline = Instant::now() + run.settings.settle_timeout;
-    let mut wait = Duration::from_millis(100);
+    let mut wait = Duration::from_millis(25);
     let resolve = loop {
         match run.app.resolve(&run.job.secret.secret_ref).await {
             Ok(r) if r.version_id.as_deref() == Some(version.as_str()) => {
@@ -631,10 +666,10 @@ async fn confirm_audit(
 ) -> Result<Option<String>, AppError> {
     let deadline = Instant::now() + settings.audit_timeout;
     let op = serde_json::to_value(operation).unwrap_or_default();
-    let mut wait = Duration::from_millis(100);
+    let mut wait = Duration::from_millis(20);
     loop {
         let found = app
-            .find_audit_event(&settings.audit_action, AUDIT_FRESH, 20, |e| {
+            .find_audit_event(&settings.audit_action, secret_ref, AUDIT_FRESH, 20, |e| {
                 e.action == settings.audit_action
                     && e.actor_role == settings.actor_role
                     && (e.site_id.is_some() || e.tenant.is_some())
@@ -653,13 +688,13 @@ async fn confirm_audit(
             return Ok(None);
         }
         tokio::time::sleep(wait.min(deadline.saturating_duration_since(Instant::now()))).await;
-        wait = (wait * 2).min(Duration::from_secs(2));
+        wait = (wait * 2).min(Duration::from_secs(1));
     }
 }
 
 /// How old a read of the audit log may be before a ref that has not found its event reads it
 /// again; every ref of a batch shares the reads.
-const AUDIT_FRESH: Duration = Duration::from_millis(100);
+const AUDIT_FRESH: Duration = Duration::from_millis(50);
 
 /// Verification failed: the pointer goes back with compare-and-swap (runbook rollback 1–4).
 async fn roll_back(

@@ -127,7 +127,8 @@ pub fn router() -> axum::Router {
     use axum::routing::{get, post};
     axum::Router::new()
         .route("/_sandbox/app", get(get_scenario).put(put_scenario))
-        .route("/_sandbox/app/requests", get(get_log))
+        .route("/_sandbox/app/requests", get(get_log).delete(clear_log))
+        .route("/_sandbox/app/events", axum::routing::delete(clear_events))
         .route(
             "/api/v1/secret-refs/{secret_ref}",
             get(get_ref).put(upsert_ref),
@@ -161,6 +162,16 @@ async fn put_scenario(State(app): State<Shared>, Json(s): Json<AppScenario>) -> 
 
 async fn get_log(State(app): State<Shared>) -> Json<Vec<String>> {
     Json(app.inner().log.clone())
+}
+
+async fn clear_events(State(app): State<Shared>) -> StatusCode {
+    app.inner().events.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn clear_log(State(app): State<Shared>) -> StatusCode {
+    app.inner().log.clear();
+    StatusCode::NO_CONTENT
 }
 
 fn error(status: StatusCode, message: &str) -> Response {

@@ -467,7 +467,7 @@ impl Aws {
         secret: &Secret,
         _seen: &RefState,
         marker: Option<&Marker>,
-    ) -> Result<(), BackendError> {
+    ) -> Result<Option<RefState>, BackendError> {
         let mut tags = Vec::new();
         let mut remove = Vec::new();
         match marker {
@@ -530,6 +530,6 @@ impl Aws {
                 )
             })?;
         }
-        Ok(())
+        Ok(None)
     }
 }

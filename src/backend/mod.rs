@@ -365,9 +365,12 @@ impl Secret {
             to: Some(to.to_string()),
             rolling_back: false,
         };
-        self.write_marker(seen, Some(&marker)).await?;
-        let now = self.read().await?;
-        // On AWS tags have no compare-and-swap: read back to make sure the lock is ours.
+        // On AWS tags have no compare-and-swap: read back to make sure the lock is ours. On
+        // OpenBao the check-and-set write itself proved it.
+        let now = match self.write_marker(seen, Some(&marker)).await? {
+            Some(known) => known,
+            None => self.read().await?,
+        };
         match now.marker.as_ref() {
             Some(m) if m.rotation_id == rotation_id && m.state == MarkerState::Pending => Ok(now),
             other => Err(self.error(
@@ -425,8 +428,10 @@ impl Secret {
         marker.rotation_id = rotation_id.to_owned();
         marker.state = state;
         marker.rolling_back = false;
-        self.write_marker(seen, Some(&marker)).await?;
-        self.read().await
+        match self.write_marker(seen, Some(&marker)).await? {
+            Some(known) => Ok(known),
+            None => self.read().await,
+        }
     }
 
     /// Records, in this rotation's `pending` marker, that it is rolling back (before the
@@ -452,8 +457,10 @@ impl Secret {
             return Ok(seen.clone());
         }
         marker.rolling_back = true;
-        self.write_marker(seen, Some(&marker)).await?;
-        let now = self.read().await?;
+        let now = match self.write_marker(seen, Some(&marker)).await? {
+            Some(known) => known,
+            None => self.read().await?,
+        };
         match now.marker.as_ref() {
             Some(m) if m.rotation_id == rotation_id && m.rolling_back => Ok(now),
             _ => Err(self.error(
@@ -476,8 +483,10 @@ impl Secret {
             .as_ref()
             .is_some_and(|m| m.rotation_id == rotation_id)
         {
-            self.write_marker(seen, None).await?;
-            return self.read().await;
+            return match self.write_marker(seen, None).await? {
+                Some(known) => Ok(known),
+                None => self.read().await,
+            };
         }
         Ok(seen.clone())
     }
@@ -494,14 +503,21 @@ impl Secret {
         }
     }
 
+    /// Writes the marker; returns the new state when the backend knows it without a read.
     async fn write_marker(
         &self,
         seen: &RefState,
         marker: Option<&Marker>,
-    ) -> Result<(), BackendError> {
+    ) -> Result<Option<RefState>, BackendError> {
         match &self.client {
-            Client::Vault { client, mount, .. } => {
-                client.write_marker(self, mount, seen, marker).await
+            Client::Vault {
+                client,
+                mount,
+                pointer_key,
+            } => {
+                client
+                    .write_marker(self, mount, pointer_key, seen, marker)
+                    .await
             }
             Client::Aws { client, .. } => client.write_marker(self, seen, marker).await,
         }

@@ -467,7 +467,7 @@ impl Vault {
         seen: &RefState,
         desired: &BTreeMap<String, String>,
         what: &str,
-    ) -> Result<(), BackendError> {
+    ) -> Result<Option<u64>, BackendError> {
         let call = format!("POST {mount}/metadata/{} ({what})", secret.location);
         let err = |kind| BackendError {
             secret_ref: secret.secret_ref.to_string(),
@@ -511,7 +511,9 @@ impl Vault {
                             }));
                         }
                     }
-                    return Ok(());
+                    // A check-and-set write that succeeded moved the metadata version by one:
+                    // the new state is known without reading it back.
+                    return Ok(metadata_version.map(|v| v + 1));
                 }
                 Ok((status, answer))
                     if status == StatusCode::BAD_REQUEST
@@ -537,7 +539,7 @@ impl Vault {
                     // Never re-send blindly: learn from the server whether the write landed.
                     let now = self.raw_custom(secret, mount).await.map_err(err)?;
                     if &now == desired {
-                        return Ok(());
+                        return Ok(None);
                     }
                     if &now != seen_custom || round == 1 {
                         return Err(err(ErrorKind::Conflict {
@@ -572,9 +574,10 @@ impl Vault {
         &self,
         secret: &Secret,
         mount: &str,
+        pointer_key: &str,
         seen: &RefState,
         marker: Option<&Marker>,
-    ) -> Result<(), BackendError> {
+    ) -> Result<Option<RefState>, BackendError> {
         let Revision::Vault { custom, .. } = &seen.revision else {
             return Err(BackendError {
                 secret_ref: secret.secret_ref.to_string(),
@@ -603,8 +606,33 @@ impl Vault {
             }
         }
         let what = marker.map_or("clear marker".to_owned(), |m| format!("marker {}", m.state));
-        self.write_custom(secret, mount, seen, &desired, &what)
-            .await
+        let written = self
+            .write_custom(secret, mount, seen, &desired, &what)
+            .await?;
+        Ok(self.known_after(secret, mount, pointer_key, seen, desired, written))
+    }
+
+    /// The state after a check-and-set write of `custom` that moved the metadata version to
+    /// `written`; `None` when it must be read back.
+    fn known_after(
+        &self,
+        secret: &Secret,
+        mount: &str,
+        pointer_key: &str,
+        seen: &RefState,
+        custom: BTreeMap<String, String>,
+        written: Option<u64>,
+    ) -> Option<RefState> {
+        let version = written?;
+        derive(
+            custom,
+            seen.versions.clone(),
+            Some(version),
+            pointer_key,
+            mount,
+            &secret.location,
+        )
+        .ok()
     }
 
     /// Moves the pointer from `from` to `to` with compare-and-swap, recording `from` as previous.
@@ -643,15 +671,19 @@ impl Vault {
         let mut desired = custom.clone();
         desired.insert(pointer_key.to_owned(), to.to_string());
         desired.insert(PREVIOUS_KEY.to_owned(), from.to_string());
-        self.write_custom(
-            secret,
-            mount,
-            seen,
-            &desired,
-            &format!("repoint {from} -> {to}"),
-        )
-        .await?;
-        self.read(secret, mount, pointer_key).await
+        let written = self
+            .write_custom(
+                secret,
+                mount,
+                seen,
+                &desired,
+                &format!("repoint {from} -> {to}"),
+            )
+            .await?;
+        match self.known_after(secret, mount, pointer_key, seen, desired, written) {
+            Some(state) => Ok(state),
+            None => self.read(secret, mount, pointer_key).await,
+        }
     }
 }
 
@@ -689,22 +721,6 @@ fn state_from(
     location: &str,
 ) -> Result<RefState, ErrorKind> {
     let now = Utc::now();
-    let custom = meta.custom_metadata.unwrap_or_default();
-    let version_of = |key: &str| -> Result<Option<VersionId>, ErrorKind> {
-        custom
-            .get(key)
-            .map(|v| {
-                VersionId::parse(v).map_err(|e| ErrorKind::Protocol {
-                    detail: format!(
-                        "custom_metadata.{key} = {:?} is not a version id: {}",
-                        v, e.reason
-                    ),
-                })
-            })
-            .transpose()
-    };
-    let current = version_of(pointer_key)?;
-    let previous = version_of(PREVIOUS_KEY)?;
     let mut versions = Vec::with_capacity(meta.versions.len());
     for (id, v) in &meta.versions {
         let id = VersionId::parse(id).map_err(|e| ErrorKind::Protocol {
@@ -723,6 +739,40 @@ fn state_from(
             state,
         });
     }
+    derive(
+        meta.custom_metadata.unwrap_or_default(),
+        versions,
+        meta.current_metadata_version,
+        pointer_key,
+        mount,
+        location,
+    )
+}
+
+/// The state that `custom` and `versions` describe: pointer, previous, pending, marker.
+fn derive(
+    custom: BTreeMap<String, String>,
+    mut versions: Vec<Version>,
+    metadata_version: Option<u64>,
+    pointer_key: &str,
+    mount: &str,
+    location: &str,
+) -> Result<RefState, ErrorKind> {
+    let version_of = |key: &str| -> Result<Option<VersionId>, ErrorKind> {
+        custom
+            .get(key)
+            .map(|v| {
+                VersionId::parse(v).map_err(|e| ErrorKind::Protocol {
+                    detail: format!(
+                        "custom_metadata.{key} = {:?} is not a version id: {}",
+                        v, e.reason
+                    ),
+                })
+            })
+            .transpose()
+    };
+    let current = version_of(pointer_key)?;
+    let previous = version_of(PREVIOUS_KEY)?;
     let number = |v: &VersionId| v.as_str().parse::<u64>().unwrap_or(0);
     versions.sort_by_key(|v| std::cmp::Reverse(number(&v.id)));
     let pending = match &current {
@@ -762,7 +812,7 @@ fn state_from(
         marker,
         revision: Revision::Vault {
             custom,
-            metadata_version: meta.current_metadata_version,
+            metadata_version,
         },
     })
 }

@@ -252,10 +252,29 @@ pub async fn run(
             )),
             final_marker: false,
             pointer: None,
+            deferred: false,
         })
     })
     .collect();
 
+    // Another run of this rotation won a compare-and-swap and is finishing it: it commits the
+    // artifact and reports; this run, which changed nothing it still holds, steps aside.
+    if let Some(o) = outcomes.iter().find(|o| o.deferred) {
+        report(
+            cx,
+            Some(&request),
+            "failed",
+            None,
+            Some(&approval.decision),
+            None,
+            &outcomes,
+        )?;
+        return Err(Error::Precondition(format!(
+            "{}: {}",
+            o.secret_ref,
+            o.error.as_ref().map(|e| e.1.as_str()).unwrap_or_default()
+        )));
+    }
     let result = overall(&outcomes);
     let path = format!(
         "{}/{}.md",
@@ -305,7 +324,19 @@ pub async fn run(
         };
         let message = format!("rotor: rotation {} {result}", request.id);
         let git = &trusted.git;
-        commit = Some(git.publish(&target_branch, &path, text.as_bytes(), &message, &author)?);
+        // A concurrent run of this rotation that committed its final artifact first wins.
+        let final_artifact = |existing: &[u8]| {
+            artifact::read_meta(&String::from_utf8_lossy(existing))
+                .is_some_and(|m| m.rotation_id == request.id.as_str() && m.result.is_some())
+        };
+        commit = Some(git.publish(
+            &target_branch,
+            &path,
+            text.as_bytes(),
+            &message,
+            &author,
+            &final_artifact,
+        )?);
         crate::fault::point("committed");
     }
     let rows: Vec<RefPlan> = outcomes.iter().map(row).collect();

@@ -223,6 +223,7 @@ async fn check_ref(
         secret,
         to: entry.to.clone(),
         sites,
+        seen: Some(state),
     });
     check
 }

@@ -272,6 +272,7 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
                 secret,
                 to: None,
                 sites,
+                seen: None,
             },
             from,
             to,
@@ -327,6 +328,7 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
             error: Some((1, "the rollback of this ref stopped unexpectedly; run again".to_owned())),
             final_marker: false,
             pointer: None,
+            deferred: false,
         })
     })
     .collect();
@@ -388,6 +390,7 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
             updated.as_bytes(),
             &format!("rotor: rollback of {id} {result}"),
             &author,
+            &|_| false,
         )?);
     }
 

@@ -4,9 +4,8 @@
 //! the child gets only `PATH`, `HOME` and what the test sets.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
-use assert_cmd::Command;
+use std::process::{Command, Output};
 
 /// The crate root.
 pub(crate) fn root() -> PathBuf {
@@ -34,7 +33,7 @@ pub(crate) struct Rotor {
 
 /// Starts building a `rotor` invocation.
 pub(crate) fn rotor() -> Rotor {
-    let mut cmd = Command::cargo_bin("rotor").expect("the rotor binary is built");
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("rotor"));
     cmd.env_clear();
     for var in ["PATH", "HOME"] {
         if let Some(v) = std::env::var_os(var) {
@@ -72,6 +71,26 @@ impl Rotor {
     pub(crate) fn expects_exit(mut self, code: i32) -> Self {
         self.expected = code;
         self
+    }
+
+    /// Starts it without waiting, stdout and stderr discarded (for the crash tests).
+    pub(crate) fn spawn(mut self) -> std::process::Child {
+        self.cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("rotor starts")
+    }
+
+    /// Runs without checking the exit code; returns it with stdout and stderr.
+    pub(crate) fn run_unchecked(mut self) -> (Option<i32>, String, String) {
+        let out: Output = self.cmd.output().expect("rotor runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     /// Runs and checks the exit code; returns stdout and stderr.

@@ -46,6 +46,7 @@ fn the_commit_changes_only_the_artifact_on_top_of_the_tip_as_the_configured_auth
             b"# Rotation r-1\n",
             "rotor: r-1 success",
             &author(),
+            &|_| false,
         )
         .expect("publish");
     let origin = dir.path().join("origin.git");
@@ -78,9 +79,40 @@ fn the_commit_changes_only_the_artifact_on_top_of_the_tip_as_the_configured_auth
             b"# Rotation r-1\n",
             "rotor: r-1 success",
             &author(),
+            &|_| false,
         )
         .expect("publish");
     assert_eq!(again, sha);
+}
+
+#[test]
+fn a_file_another_run_already_published_is_kept_not_overwritten() {
+    let (dir, _) = remote_with_main();
+    let repo = clone(dir.path(), "checkout");
+    let first = repo
+        .publish(
+            "main",
+            "docs/security/rotations/r-1.md",
+            b"# Rotation r-1\n- Result: success\n",
+            "rotor: r-1 success",
+            &author(),
+            &|_| false,
+        )
+        .expect("publish");
+    // A second run renders its own text; the artifact already there is final, so it stays.
+    let kept = repo
+        .publish(
+            "main",
+            "docs/security/rotations/r-1.md",
+            b"# Rotation r-1\n- Result: success\n(second run)\n",
+            "rotor: r-1 success",
+            &author(),
+            &|existing| existing.starts_with(b"# Rotation r-1\n- Result:"),
+        )
+        .expect("publish");
+    assert_eq!(kept, first, "no second commit");
+    let origin = dir.path().join("origin.git");
+    assert_eq!(git(&origin, &["rev-parse", "main"]), first);
 }
 
 /// A `git daemon` serving the bare remote with receive-pack: a real server, which updates refs
@@ -166,6 +198,7 @@ fn concurrent_publishers_both_land_on_a_linear_history() {
                     format!("# {who} {i}\n").as_bytes(),
                     &format!("rotor: {who}-{i}"),
                     &author(),
+                    &|_| false,
                 )
                 .expect("publish");
             }

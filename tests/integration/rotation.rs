@@ -111,6 +111,7 @@ fn job(f: &Fixture) -> Job {
             .iter()
             .map(|s| SiteId::parse(s).expect("site"))
             .collect(),
+        seen: None,
     }
 }
 

@@ -1,0 +1,209 @@
+//! `rotor-floor`: the benchmark's floor (scripts/bench). The minimal requests of a rotation,
+//! issued by a bare async client at a given concurrency, with no checks, no reports, no git:
+//! what rotor could not go below against the same OpenBao and application.
+//!
+//! Per ref: the application's view (`GET` ref), the metadata read, the lock write, the
+//! compare-and-swap repoint, the upsert, one resolve, each site's health, the final marker;
+//! once per batch: the audit log, read until every ref's event is there.
+
+use std::collections::HashSet;
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::Parser;
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+/// The floor's inputs.
+#[derive(Debug, Parser)]
+struct Args {
+    /// OpenBao's address.
+    #[arg(long)]
+    bao: String,
+    /// A token that may read and write `secret/metadata/` (env `FLOOR_BAO_TOKEN`).
+    #[arg(skip = std::env::var("FLOOR_BAO_TOKEN").unwrap_or_default())]
+    bao_token: String,
+    /// The application's base URL.
+    #[arg(long)]
+    app: String,
+    /// The application's bearer token (env `FLOOR_APP_TOKEN`).
+    #[arg(skip = std::env::var("FLOOR_APP_TOKEN").unwrap_or_default())]
+    app_token: String,
+    /// A file with one ref per line.
+    #[arg(long)]
+    refs: std::path::PathBuf,
+    /// Refs in flight at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// The rotation id recorded in the application.
+    #[arg(long, default_value = "floor")]
+    rotation_id: String,
+}
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(_) => return ExitCode::from(1),
+    };
+    match runtime.block_on(run(args)) {
+        Ok((refs, seconds)) => {
+            let _ = writeln!(
+                std::io::stdout(),
+                "{}",
+                json!({"refs": refs, "seconds": seconds})
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "rotor-floor: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(usize, f64), Failure> {
+    let refs: Vec<String> = std::fs::read_to_string(&args.refs)?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let http = reqwest::Client::builder().build()?;
+    let args = Arc::new(args);
+    let permits = Arc::new(Semaphore::new(args.concurrency.max(1)));
+    let started = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for r in refs.clone() {
+        let (http, args, permits) = (http.clone(), args.clone(), permits.clone());
+        set.spawn(async move {
+            let _permit = permits.acquire_owned().await?;
+            rotate(&http, &args, &r).await
+        });
+    }
+    while let Some(done) = set.join_next().await {
+        done??;
+    }
+    confirm_audit(&http, &args, &refs).await?;
+    Ok((refs.len(), started.elapsed().as_secs_f64()))
+}
+
+async fn rotate(http: &reqwest::Client, a: &Args, r: &str) -> Result<(), Failure> {
+    let app = |path: &str| format!("{}/api/v1/{path}", a.app.trim_end_matches('/'));
+    let known: Value = http
+        .get(app(&format!("secret-refs/{r}")))
+        .bearer_auth(&a.app_token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let meta_url = format!("{}/v1/secret/metadata/{r}", a.bao.trim_end_matches('/'));
+    let meta: Value = http
+        .get(&meta_url)
+        .header("X-Vault-Token", &a.bao_token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let mut version = meta["data"]["current_metadata_version"]
+        .as_u64()
+        .ok_or("no metadata version")?;
+    let mut custom = meta["data"]["custom_metadata"].clone();
+    let from = custom["current_version"]
+        .as_str()
+        .ok_or("no pointer")?
+        .to_owned();
+    let to = meta["data"]["current_version"]
+        .as_u64()
+        .ok_or("no version")?
+        .to_string();
+    let mut write = |changes: &[(&str, &str)]| {
+        for (k, v) in changes {
+            custom[*k] = json!(v);
+        }
+        let body = json!({"custom_metadata": custom.clone(), "metadata_cas": version});
+        version += 1;
+        http.post(&meta_url)
+            .header("X-Vault-Token", &a.bao_token)
+            .json(&body)
+            .send()
+    };
+    write(&[
+        ("rotor_rotation_id", &a.rotation_id),
+        ("rotor_state", "pending"),
+        ("rotor_from", &from),
+        ("rotor_to", &to),
+    ])
+    .await?
+    .error_for_status()?;
+    write(&[("current_version", &to), ("rotor_previous", &from)])
+        .await?
+        .error_for_status()?;
+    http.put(app(&format!("secret-refs/{r}")))
+        .bearer_auth(&a.app_token)
+        .json(&json!({"versionId": to, "rotationId": a.rotation_id, "operation": "rotate", "operator": "floor"}))
+        .send()
+        .await?
+        .error_for_status()?;
+    http.post(app(&format!("secret-refs/{r}/resolve")))
+        .bearer_auth(&a.app_token)
+        .send()
+        .await?
+        .error_for_status()?;
+    let provider = r.split('.').nth(2).unwrap_or_default();
+    for site in known["siteIds"].as_array().into_iter().flatten() {
+        let site = site.as_str().unwrap_or_default();
+        http.get(app(&format!("sites/{site}/integrations/{provider}/health")))
+            .bearer_auth(&a.app_token)
+            .send()
+            .await?;
+    }
+    write(&[("rotor_state", "done")])
+        .await?
+        .error_for_status()?;
+    Ok(())
+}
+
+async fn confirm_audit(http: &reqwest::Client, a: &Args, refs: &[String]) -> Result<(), Failure> {
+    let mut missing: HashSet<&str> = refs.iter().map(String::as_str).collect();
+    let base = format!("{}/api/v1/audit/events", a.app.trim_end_matches('/'));
+    let mut cursor: Option<String> = None;
+    while !missing.is_empty() {
+        let mut params = vec![("action", "secret_ref_upserted"), ("limit", "100")];
+        if let Some(c) = &cursor {
+            params.push(("cursor", c));
+        }
+        let url = reqwest::Url::parse_with_params(&base, &params)?;
+        let page: Value = http
+            .get(url)
+            .bearer_auth(&a.app_token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        for e in page["events"].as_array().into_iter().flatten() {
+            if e["metadata"]["rotationId"] == a.rotation_id.as_str()
+                && let Some(r) = e["metadata"]["ref"].as_str()
+            {
+                missing.remove(r);
+            }
+        }
+        match page["nextCursor"].as_str() {
+            Some(next) if !next.is_empty() => cursor = Some(next.to_owned()),
+            _ if missing.is_empty() => break,
+            _ => return Err(format!("{} audit events missing", missing.len()).into()),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,439 @@
+#!/usr/bin/env python3
+"""rotor's batch benchmark (run by scripts/bench, which builds and starts the services).
+
+For each batch size N it provisions N refs on OpenBao with a pending version and measures, in
+the same run:
+
+- rotor apply on a batch request of N refs (release build): wall time, peak RSS, HTTP requests
+  per ref to OpenBao (its audit log), to the application and to GitHub (the stand-ins' logs);
+- the floor: the same minimal requests from a bare async client at the same concurrency
+  (rotor-floor);
+- the baseline: the runbook scripted by hand with the official CLI (bao) and curl, one ref
+  after another, on a sample of refs, reported per ref.
+
+Then `rotor validate` of a 2000-ref request, and the AWS write rate limit holding against moto
+(a counting proxy records every write). It prints the ratios, checks the targets, and prints a
+markdown table for the README. Exit 1 if a target is missed.
+"""
+
+import argparse
+import http.server as httpserver
+import json
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
+BAO = os.environ["ROTOR_TEST_BAO_ADDR"]
+ROOT_TOKEN = os.environ["ROTOR_TEST_BAO_ROOT_TOKEN"]
+AUDIT_LOG = Path(os.environ["ROTOR_TEST_BAO_AUDIT_LOG"])
+BAO_BIN = os.environ["ROTOR_TEST_BAO_BIN"]
+MOTO = os.environ["ROTOR_TEST_MOTO_URL"]
+APP_TOKEN = "bench-app-token"
+POLICY = 'path "secret/metadata/*" { capabilities = ["read", "create", "update"] }'
+CONCURRENCY = 16
+
+
+def http(method, url, body=None, headers=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        text = resp.read().decode()
+        return json.loads(text) if text else None
+
+
+def bao(method, path, body=None, token=ROOT_TOKEN):
+    return http(method, f"{BAO}/v1/{path}", body, {"X-Vault-Token": token})
+
+
+def git(cwd, *args):
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def token():
+    bao("PUT", "sys/policies/acl/rotor-metadata", {"policy": POLICY})
+    t = bao("POST", "auth/token/create",
+            {"policies": ["rotor-metadata"], "no_default_policy": True, "ttl": "4h"})["auth"]
+    return t["client_token"], t["accessor"]
+
+
+def provision(names):
+    def one(name):
+        for _ in range(2):
+            bao("POST", f"secret/data/{name}", {"data": {"value": "bench-" + secrets.token_hex(8)}})
+        bao("POST", f"secret/metadata/{name}", {"custom_metadata": {"current_version": "1"}})
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(one, names))
+
+
+def audit_requests(accessor_hash, offset):
+    """Requests by the token whose accessor hashes to `accessor_hash`, after byte `offset`."""
+    count = 0
+    with open(AUDIT_LOG, "rb") as f:
+        f.seek(offset)
+        for line in f:
+            if accessor_hash.encode() in line and b'"type":"request"' in line:
+                count += 1
+    return count
+
+
+def run_measured(cmd, env, cwd=None):
+    """Runs cmd; returns (exit code, seconds, peak RSS in KiB, stdout, stderr)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = [], []
+    t_out = threading.Thread(target=lambda: out.append(proc.stdout.read()))
+    t_err = threading.Thread(target=lambda: err.append(proc.stderr.read()))
+    t_out.start()
+    t_err.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    t_out.join()
+    t_err.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, seconds, usage.ru_maxrss, out[0].decode(), err[0].decode()
+
+
+class World:
+    """The sandbox, rotor's token, and a scratch directory."""
+
+    def __init__(self, scratch):
+        self.scratch = scratch
+        self.sandbox = subprocess.Popen([str(TARGET / "rotor-sandbox")], stdout=subprocess.PIPE, text=True)
+        self.url = self.sandbox.stdout.readline().strip()
+        self.token, accessor = token()
+        self.reader, _ = token()
+        self.accessor_hash = bao("POST", "sys/audit-hash/file", {"input": accessor})["hash"]
+
+    def close(self):
+        self.sandbox.terminate()
+        self.sandbox.wait()
+
+    def app_scenario(self, names):
+        # Each measurement starts with an empty audit log, so that later runs do not page
+        # through earlier runs' events.
+        http("DELETE", f"{self.url}/_sandbox/app/events")
+        http("PUT", f"{self.url}/_sandbox/app", {
+            "token": APP_TOKEN,
+            "refs": {n: {"tenant": n.split(".")[1], "provider": "supabase", "site_ids": ["site-001"]} for n in names},
+            "backend": {"type": "vault", "address": BAO, "token": self.reader, "mount": "secret",
+                        "pointer_key": "current_version"},
+        })
+
+
+def repository(world, run_id, names):
+    """A scratch origin with the config on main and an approved rotation PR of `names`."""
+    base = world.scratch / run_id
+    origin, work, checkout = base / "origin.git", base / "work", base / "checkout"
+    base.mkdir(parents=True)
+    git(base, "init", "-q", "--bare", "-b", "main", str(origin))
+    git(base, "init", "-q", "-b", "main", str(work))
+    for k, v in (("user.name", "alice"), ("user.email", "alice@example.com")):
+        git(work, "config", k, v)
+    (work / ".github").mkdir()
+    (work / ".github/rotor.yml").write_text(
+        "version: 1\nadmins: {users: [alice, bob]}\nenvironments: {staging: {}}\n"
+        f"backends: [{{match: \"tenant.*.*.*\", type: vault, address: \"{BAO}\", mount: secret}}]\n"
+        f"app: {{base_url: \"{world.url}\", audit_timeout: 60s}}\n"
+        f"checks: {{settle_timeout: 60s}}\nconcurrency: {CONCURRENCY}\n")
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "config")
+    git(work, "remote", "add", "origin", str(origin))
+    git(work, "push", "-q", "origin", "main")
+    main_sha = git(work, "rev-parse", "HEAD")
+    git(work, "checkout", "-q", "-b", "rotate")
+    (work / "rotations").mkdir()
+    rid = f"2026-11-25-{run_id}"
+    request = f"rotations/{rid}.yaml"
+    (work / request).write_text(
+        f"version: 1\nid: {rid}\nenvironment: staging\nreason: benchmark\nrefs:\n"
+        + "".join(f"  - ref: {n}\n" for n in names))
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "request")
+    head = git(work, "rev-parse", "HEAD")
+    git(work, "push", "-q", "origin", "HEAD:refs/heads/rotate", "HEAD:refs/pull/7/head")
+    git(base, "clone", "-q", str(origin), str(checkout))
+    http("PUT", f"{world.url}/_sandbox/github", {
+        "owner": "my-org", "repo": "tenants", "default_branch": "main", "branches": {"main": main_sha},
+        "pulls": {"7": {"author": "alice", "head_sha": head, "base": "main", "head_ref": "rotate",
+                        "files": [{"filename": request, "status": "added"}],
+                        "reviews": [{"user": "bob", "state": "APPROVED", "commit_id": head}]}},
+    })
+    event = base / "review.json"
+    event.write_text(json.dumps({
+        "action": "submitted", "review": {"state": "approved", "user": {"login": "bob"}},
+        "pull_request": {"number": 7, "head": {"sha": head}},
+        "repository": {"full_name": "my-org/tenants", "default_branch": "main"}}))
+    return checkout, event, base / request.split("/")[-1]
+
+
+def rotor_apply(world, n, rep):
+    run_id = f"n{n}r{rep}{secrets.token_hex(3)}"
+    names = [f"tenant.{run_id}-{i}.supabase.service_role" for i in range(n)]
+    provision(names)
+    world.app_scenario(names)
+    checkout, event, _ = repository(world, run_id, names)
+    http("DELETE", f"{world.url}/_sandbox/requests")
+    http("DELETE", f"{world.url}/_sandbox/app/requests")
+    audit_offset = AUDIT_LOG.stat().st_size
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"),
+           "GITHUB_REPOSITORY": "my-org/tenants", "GITHUB_TOKEN": "bench", "GITHUB_API_URL": world.url,
+           "GITHUB_EVENT_NAME": "pull_request_review", "GITHUB_EVENT_PATH": str(event),
+           "GITHUB_WORKSPACE": str(checkout), "VAULT_TOKEN": world.token, "ROTOR_APP_TOKEN": APP_TOKEN}
+    code, seconds, rss, out, err = run_measured([str(TARGET / "rotor"), "apply", "--format", "json"], env)
+    if code != 0:
+        sys.exit(f"bench: rotor apply exited {code}\n{err[-3000:]}")
+    report = json.loads(out)
+    assert report["result"] == "success" and len(report["refs"]) == n, report["result"]
+    time.sleep(0.2)  # the audit device flushes asynchronously
+    return {
+        "seconds": seconds, "rss_kib": rss,
+        "bao_per_ref": audit_requests(world.accessor_hash, audit_offset) / n,
+        "app_per_ref": len(http("GET", f"{world.url}/_sandbox/app/requests")) / n,
+        "github_calls": len(http("GET", f"{world.url}/_sandbox/requests")),
+    }
+
+
+def floor(world, n, rep):
+    run_id = f"f{n}r{rep}{secrets.token_hex(3)}"
+    names = [f"tenant.{run_id}-{i}.supabase.service_role" for i in range(n)]
+    provision(names)
+    world.app_scenario(names)
+    refs = world.scratch / f"{run_id}.txt"
+    refs.write_text("\n".join(names))
+    env = {"PATH": os.environ["PATH"], "FLOOR_BAO_TOKEN": world.token, "FLOOR_APP_TOKEN": APP_TOKEN}
+    code, seconds, _, out, err = run_measured(
+        [str(TARGET / "rotor-floor"), "--bao", BAO, "--app", world.url, "--refs", str(refs),
+         "--concurrency", str(CONCURRENCY), "--rotation-id", run_id], env)
+    if code != 0:
+        sys.exit(f"bench: rotor-floor exited {code}\n{err}")
+    return seconds
+
+
+RUNBOOK = r"""
+set -euo pipefail
+ref=$1
+# 1. check the pointer and the new version
+meta=$(bao kv metadata get -format=json -mount=secret "$ref")
+from=$(printf '%s' "$meta" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["custom_metadata"]["current_version"])')
+to=$(printf '%s' "$meta" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["current_version"])')
+# 2-3. move the pointer, recording the previous version
+bao kv metadata patch -mount=secret -custom-metadata=current_version="$to" -custom-metadata=rotor_previous="$from" "$ref" >/dev/null
+# record it in the application
+curl -fsS -X PUT -H "Authorization: Bearer $APP_TOKEN" -H 'Content-Type: application/json' \
+  -d "{\"versionId\":\"$to\",\"rotationId\":\"$RID\",\"operation\":\"rotate\",\"operator\":\"alice\"}" \
+  "$APP/api/v1/secret-refs/$ref" >/dev/null
+# 4. verify: the application resolves the new version, the integration is healthy
+curl -fsS -X POST -H "Authorization: Bearer $APP_TOKEN" "$APP/api/v1/secret-refs/$ref/resolve" | grep -q "\"versionId\":\"$to\""
+curl -fsS -H "Authorization: Bearer $APP_TOKEN" "$APP/api/v1/sites/site-001/integrations/supabase/health" >/dev/null
+# 6. the audit event is there
+curl -fsS -H "Authorization: Bearer $APP_TOKEN" "$APP/api/v1/audit/events?action=secret_ref_upserted&limit=100" | grep -q "\"ref\":\"$ref\""
+"""
+
+
+def baseline(world, sample):
+    run_id = f"b{secrets.token_hex(3)}"
+    names = [f"tenant.{run_id}-{i}.supabase.service_role" for i in range(sample)]
+    provision(names)
+    world.app_scenario(names)
+    script = world.scratch / "runbook.sh"
+    script.write_text(RUNBOOK)
+    env = {"PATH": f"{Path(BAO_BIN).parent}:{os.environ['PATH']}", "HOME": os.environ.get("HOME", "/tmp"),
+           "VAULT_ADDR": BAO, "VAULT_TOKEN": ROOT_TOKEN, "APP": world.url, "APP_TOKEN": APP_TOKEN, "RID": run_id}
+    per_ref = []
+    for name in names:
+        code, seconds, _, _, err = run_measured(["bash", str(script), name], env)
+        if code != 0:
+            sys.exit(f"bench: the scripted runbook failed on {name}: {err}")
+        per_ref.append(seconds)
+    return statistics.median(per_ref)
+
+
+def validate_2000(world):
+    names = [f"tenant.v{i}.supabase.service_role" for i in range(2000)]
+    repo = world.scratch / "validate"
+    (repo / ".github").mkdir(parents=True)
+    (repo / "rotations").mkdir()
+    (repo / ".github/rotor.yml").write_text(
+        "version: 1\nadmins: {users: [alice]}\nenvironments: {staging: {}}\n"
+        "backends: [{match: \"tenant.*.*.*\", type: vault, mount: secret}]\napp: {base_url: \"http://127.0.0.1:9\"}\n")
+    (repo / "rotations/2026-11-25-big.yaml").write_text(
+        "version: 1\nid: 2026-11-25-big\nenvironment: staging\nreason: big\nrefs:\n"
+        + "".join(f"  - ref: {n}\n" for n in names))
+    times = []
+    for _ in range(15):
+        code, seconds, _, _, err = run_measured(
+            [str(TARGET / "rotor"), "--repo", str(repo), "validate", "--format", "json"],
+            {"PATH": os.environ["PATH"]})
+        assert code == 0, err
+        times.append(seconds)
+    return statistics.median(times)
+
+
+class WriteCounter(httpserver.BaseHTTPRequestHandler):
+    """A proxy in front of moto that records when each Secrets Manager write arrives."""
+    writes = []
+    lock = threading.Lock()
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        target = self.headers.get("X-Amz-Target", "")
+        if any(w in target for w in ("UpdateSecretVersionStage", "TagResource", "UntagResource")):
+            with WriteCounter.lock:
+                WriteCounter.writes.append(time.monotonic())
+        req = urllib.request.Request(MOTO + self.path, data=body, method="POST")
+        for k, v in self.headers.items():
+            if k.lower() not in ("host", "content-length"):
+                req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                status, headers, data = resp.status, resp.headers.items(), resp.read()
+        except urllib.error.HTTPError as e:
+            status, headers, data = e.code, e.headers.items(), e.read()
+        self.send_response(status)
+        for k, v in headers:
+            if k.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def aws_rate_limit(world, n, limit):
+    """rotor apply on an AWS batch with rate_limit `limit`; returns the busiest second's writes."""
+    proxy = httpserver.ThreadingHTTPServer(("127.0.0.1", 0), WriteCounter)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{proxy.server_address[1]}"
+    aws_env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
+               "AWS_ENDPOINT_URL": endpoint}
+    run_id = f"aws{secrets.token_hex(3)}"
+    names = [f"tenant.{run_id}-{i}.stripe.secret_key" for i in range(n)]
+    sm = lambda target, body: http("POST", MOTO + "/", body, {
+        "X-Amz-Target": f"secretsmanager.{target}", "Content-Type": "application/x-amz-json-1.1",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261125/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=x"})
+    for name in names:
+        sm("CreateSecret", {"Name": name, "SecretString": "v1-" + secrets.token_hex(6)})
+        sm("PutSecretValue", {"SecretId": name, "SecretString": "v2-" + secrets.token_hex(6), "VersionStages": ["AWSPENDING"]})
+    http("PUT", f"{world.url}/_sandbox/app", {
+        "token": APP_TOKEN,
+        "refs": {n_: {"tenant": n_.split(".")[1], "provider": "stripe", "site_ids": ["site-001"]} for n_ in names},
+        "backend": {"type": "aws", "endpoint": MOTO, "region": "us-east-1", "stage": "AWSCURRENT"},
+    })
+    checkout, event, _ = repository(world, run_id, names)
+    config = checkout.parent / "work/.github/rotor.yml"
+    # The config on main: point it at AWS with the limit, push, and tell the stand-in.
+    work = checkout.parent / "work"
+    git(work, "checkout", "-q", "main")
+    config.write_text(config.read_text().replace(
+        f"backends: [{{match: \"tenant.*.*.*\", type: vault, address: \"{BAO}\", mount: secret}}]",
+        f"backends: [{{match: \"tenant.*.*.*\", type: aws-secrets-manager, region: us-east-1, rate_limit: {limit}}}]"))
+    git(work, "commit", "-q", "-am", "aws")
+    git(work, "push", "-q", "origin", "main")
+    scenario = http("GET", f"{world.url}/_sandbox/github")
+    scenario["branches"]["main"] = git(work, "rev-parse", "HEAD")
+    http("PUT", f"{world.url}/_sandbox/github", {k: scenario[k] for k in
+                                                  ("owner", "repo", "default_branch", "branches", "pulls")})
+    WriteCounter.writes = []
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"),
+           "GITHUB_REPOSITORY": "my-org/tenants", "GITHUB_TOKEN": "bench", "GITHUB_API_URL": world.url,
+           "GITHUB_EVENT_NAME": "pull_request_review", "GITHUB_EVENT_PATH": str(event),
+           "GITHUB_WORKSPACE": str(checkout), "ROTOR_APP_TOKEN": APP_TOKEN, **aws_env}
+    code, seconds, _, out, err = run_measured([str(TARGET / "rotor"), "apply", "--format", "json"], env)
+    proxy.shutdown()
+    if code != 0:
+        sys.exit(f"bench: rotor apply (AWS) exited {code}\n{err[-3000:]}")
+    times = sorted(WriteCounter.writes)
+    busiest = max(sum(1 for u in times if t <= u < t + 1.0) for t in times)
+    return len(times), seconds, busiest
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="10,100,500,2000")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--sample", type=int, default=10)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    scratch = Path(tempfile.mkdtemp(prefix="rotor-bench."))
+    world = World(scratch)
+    results = {}
+    ok = True
+    try:
+        print(f"baseline: the runbook scripted with bao and curl, one ref after another ({args.sample} refs)", flush=True)
+        runbook = baseline(world, args.sample)
+        print(f"  median {runbook * 1000:.0f} ms per ref", flush=True)
+        for n in sizes:
+            runs, floors = [], []
+            for rep in range(args.repeat):
+                runs.append(rotor_apply(world, n, rep))
+                floors.append(floor(world, n, rep))
+            med = lambda key: statistics.median(r[key] for r in runs)
+            results[n] = {"seconds": med("seconds"), "floor": statistics.median(floors),
+                          "rss_mib": max(r["rss_kib"] for r in runs) / 1024,
+                          "bao": med("bao_per_ref"), "app": med("app_per_ref"),
+                          "github": sorted({r["github_calls"] for r in runs})}
+            r = results[n]
+            print(f"N={n}: rotor {r['seconds']:.2f} s ({r['seconds'] / n * 1000:.2f} ms/ref), "
+                  f"floor {r['floor']:.2f} s, peak RSS {r['rss_mib']:.1f} MiB, per ref: "
+                  f"{r['bao']:.1f} OpenBao, {r['app']:.1f} application; GitHub calls {r['github']}", flush=True)
+        validate = validate_2000(world)
+        print(f"rotor validate, 2000 refs: median {validate * 1000:.1f} ms", flush=True)
+        writes, aws_seconds, busiest = aws_rate_limit(world, 40, 20)
+        print(f"AWS, 40 refs, rate_limit 20/s: {writes} writes in {aws_seconds:.1f} s, busiest second {busiest} writes", flush=True)
+    finally:
+        world.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    def check(name, holds, detail):
+        nonlocal ok
+        ok &= holds
+        print(f"  [{'ok' if holds else 'MISSED'}] {name}: {detail}")
+
+    print("\ntargets")
+    if 500 in results:
+        r = results[500]
+        per_ref = r["seconds"] / 500
+        check("N=500 at least 100x faster per ref than the scripted runbook", runbook / per_ref >= 100,
+              f"{runbook / per_ref:.0f}x")
+        check("N=500 within 1.5x of the floor", r["seconds"] / r["floor"] <= 1.5,
+              f"{r['seconds'] / r['floor']:.2f}x")
+    if 500 in results and 2000 in results:
+        ratio = results[2000]["seconds"] / results[500]["seconds"]
+        check("linear: N=2000 at most 4.5x N=500", ratio <= 4.5, f"{ratio:.2f}x")
+    if 2000 in results:
+        check("peak RSS under 64 MiB at N=2000", results[2000]["rss_mib"] < 64,
+              f"{results[2000]['rss_mib']:.1f} MiB")
+    calls = sorted({c for r in results.values() for c in r["github"]})
+    check("GitHub API calls constant in N", len(calls) == 1, f"{calls}")
+    check("rotor validate of 2000 refs under 50 ms", validate < 0.05, f"{validate * 1000:.1f} ms")
+    check("AWS writes never above rate_limit (20/s)", busiest <= 20, f"busiest second {busiest}")
+
+    print("\n| N | rotor | per ref | floor | rotor / floor | scripted runbook per ref | speed-up | peak RSS | OpenBao req/ref | app req/ref | GitHub calls |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for n, r in results.items():
+        per_ref = r["seconds"] / n
+        print(f"| {n} | {r['seconds']:.2f} s | {per_ref * 1000:.2f} ms | {r['floor']:.2f} s | "
+              f"{r['seconds'] / r['floor']:.2f}x | {runbook * 1000:.0f} ms | {runbook / per_ref:.0f}x | "
+              f"{r['rss_mib']:.1f} MiB | {r['bao']:.1f} | {r['app']:.1f} | {r['github'][0]} |")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

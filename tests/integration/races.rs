@@ -1,0 +1,84 @@
+//! Races: two applies of the same rotation at once. Whatever the interleaving, exactly one
+//! rotation happens, one artifact commit lands, one comment exists, and each run's output says
+//! what it did (success, noop, or "another run ... changed nothing" with exit 4).
+
+use crate::apply::{apply_command, review_event, setup_refs};
+use crate::plan::{git, sandbox_state};
+use crate::services::block_on;
+
+#[test]
+fn two_applies_of_the_same_rotation_at_once_rotate_once() {
+    for round in 0..4 {
+        let s = setup_refs(2, &[], |t| t);
+        let event = review_event(s.w.dir.path(), &s.w.head);
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                let cmd = apply_command(&s, &event, "pull_request_review");
+                std::thread::spawn(move || cmd.run_unchecked())
+            })
+            .collect();
+        let outputs: Vec<_> = runs
+            .into_iter()
+            .map(|t| t.join().expect("thread"))
+            .collect();
+        let mut results = Vec::new();
+        for (code, stdout, stderr) in &outputs {
+            let report: serde_json::Value = serde_json::from_str(stdout).unwrap_or_else(|e| {
+                panic!("round {round}: one JSON object ({e}): {stdout}\n{stderr}")
+            });
+            let result = report["result"].as_str().unwrap_or_default().to_owned();
+            match (code, result.as_str()) {
+                (Some(0), "success" | "noop") => {}
+                // The loser of a compare-and-swap leaves the rotation to the winner and says
+                // why (its lock or its move lost to the other run); it commits nothing.
+                (Some(4), "failed") => {
+                    let text = report["refs"].to_string();
+                    assert!(
+                        report["commit_sha"].is_null()
+                            && (text.contains("another run of rotation")
+                                || text.contains("conflict")),
+                        "round {round}: {report:#}"
+                    );
+                }
+                other => panic!("round {round}: unexpected {other:?}: {report:#}\n{stderr}"),
+            }
+            results.push(result);
+        }
+        assert!(
+            results.iter().any(|r| r == "success"),
+            "round {round}: one run rotated: {results:?}"
+        );
+        // A third run converges whatever the two left (it is a no-op when they finished).
+        let (code, stdout, _) = apply_command(&s, &event, "pull_request_review").run_unchecked();
+        assert_eq!(code, Some(0), "round {round}: {stdout}");
+        for name in &s.names {
+            let custom = block_on(s.bao.custom(name));
+            assert_eq!(
+                (
+                    custom.get("current_version").map(String::as_str),
+                    custom.get("rotor_state").map(String::as_str)
+                ),
+                (Some("2"), Some("done")),
+                "round {round}, {name}"
+            );
+        }
+        let origin = s.w.dir.path().join("origin.git");
+        assert_eq!(
+            git(
+                &origin,
+                &["rev-list", "--count", &format!("{}..rotate", s.w.head)]
+            ),
+            "1",
+            "round {round}: one artifact commit"
+        );
+        // GitHub offers no compare-and-swap on comments: two runs that both found no comment
+        // may both create one (README, "Known gaps"). Never more than one per run.
+        let comments = sandbox_state(&s.url)["comments"]
+            .as_array()
+            .map_or(0, Vec::len);
+        assert!(
+            (1..=2).contains(&comments),
+            "round {round}: {comments} comments"
+        );
+    }
+}
