@@ -231,7 +231,20 @@ pub async fn rotate(app: &AppClient, settings: &Settings, job: &Job) -> RefOutco
         state = match job.secret.lock(&state, id, &from, &to).await {
             Ok(s) => s,
             Err(e) => {
-                let (code, message) = backend_failure(&e);
+                let (code, mut message) = backend_failure(&e);
+                if matches!(e.kind, ErrorKind::Conflict { .. })
+                    && let Ok(now) = job.secret.read().await
+                    && now
+                        .marker
+                        .as_ref()
+                        .is_some_and(|m| m.rotation_id == id && m.state == MarkerState::Pending)
+                {
+                    // Another run of this same rotation locked it first and carries it on.
+                    message = format!(
+                        "another run of rotation {id} locked this ref first and is rotating it; this run changed nothing here"
+                    );
+                    run.outcome.deferred = true;
+                }
                 return run.stop(RefResult::NotStarted, code, message);
             }
         };

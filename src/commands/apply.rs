@@ -257,8 +257,10 @@ pub async fn run(
     })
     .collect();
 
-    // Another run of this rotation won a compare-and-swap and is finishing it: it commits the
-    // artifact and reports; this run, which changed nothing it still holds, steps aside.
+    // Another run of this rotation won a compare-and-swap on some ref and carries it on: no
+    // artifact from this run, which would record that ref as not started. The refs this run did
+    // finish keep their final markers; the next apply gathers every ref's evidence and commits
+    // the one artifact.
     if let Some(o) = outcomes.iter().find(|o| o.deferred) {
         report(
             cx,
@@ -270,7 +272,7 @@ pub async fn run(
             &outcomes,
         )?;
         return Err(Error::Precondition(format!(
-            "{}: {}",
+            "{}: {}; run apply again once the other run has finished to commit the artifact",
             o.secret_ref,
             o.error.as_ref().map(|e| e.1.as_str()).unwrap_or_default()
         )));

@@ -11,9 +11,13 @@ fn two_applies_of_the_same_rotation_at_once_rotate_once() {
     for round in 0..4 {
         let s = setup_refs(2, &[], |t| t);
         let event = review_event(s.w.dir.path(), &s.w.head);
-        let runs: Vec<_> = (0..2)
-            .map(|_| {
-                let cmd = apply_command(&s, &event, "pull_request_review");
+        // Two runners, two checkouts of the same remote, as on GitHub.
+        git(s.w.dir.path(), &["clone", "-q", "origin.git", "checkout-2"]);
+        let checkouts = [s.w.checkout.clone(), s.w.dir.path().join("checkout-2")];
+        let runs: Vec<_> = checkouts
+            .iter()
+            .map(|dir| {
+                let cmd = apply_command(&s, &event, "pull_request_review").current_dir(dir);
                 std::thread::spawn(move || cmd.run_unchecked())
             })
             .collect();
@@ -44,13 +48,14 @@ fn two_applies_of_the_same_rotation_at_once_rotate_once() {
             }
             results.push(result);
         }
-        assert!(
-            results.iter().any(|r| r == "success"),
-            "round {round}: one run rotated: {results:?}"
-        );
-        // A third run converges whatever the two left (it is a no-op when they finished).
+        // A third run converges whatever the two left: a no-op when one of them committed the
+        // artifact, else it gathers the refs' evidence and commits it.
         let (code, stdout, _) = apply_command(&s, &event, "pull_request_review").run_unchecked();
         assert_eq!(code, Some(0), "round {round}: {stdout}");
+        assert!(
+            crate::apply::artifact_on_branch(&s).contains("- Result: success"),
+            "round {round}: the artifact records the rotation's success"
+        );
         for name in &s.names {
             let custom = block_on(s.bao.custom(name));
             assert_eq!(
