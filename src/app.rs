@@ -425,39 +425,56 @@ impl AppClient {
         })
     }
 
+    /// One page of `GET /api/v1/audit/events?action=…&limit=100`: its events and the cursor of
+    /// the next page, if any.
+    async fn audit_page(
+        &self,
+        action: &str,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<AuditEvent>, Option<String>), AppError> {
+        let call = format!("GET /api/v1/audit/events?action={action}");
+        let mut url = self.url(&["api", "v1", "audit", "events"]);
+        url.query_pairs_mut()
+            .append_pair("action", action)
+            .append_pair("limit", "100");
+        if let Some(c) = cursor {
+            url.query_pairs_mut().append_pair("cursor", c);
+        }
+        let (status, body) = self.call(Method::GET, url, None, &call).await?;
+        self.check(status, &body, &call, "the audit log")?;
+        let page = body
+            .get("events")
+            .and_then(Value::as_array)
+            .ok_or_else(|| AppError::Protocol {
+                call: call.clone(),
+                detail: "no events".to_owned(),
+            })?;
+        let events = page
+            .iter()
+            .filter_map(|e| serde_json::from_value::<AuditEvent>(e.clone()).ok())
+            .collect();
+        let next = body
+            .get("nextCursor")
+            .and_then(Value::as_str)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned);
+        Ok((events, next))
+    }
+
     /// `GET /api/v1/audit/events?action=…&limit=100`, every page (at most `max_pages`).
     pub async fn audit_events(
         &self,
         action: &str,
         max_pages: usize,
     ) -> Result<Vec<AuditEvent>, AppError> {
-        let call = format!("GET /api/v1/audit/events?action={action}");
         let mut events = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..max_pages.max(1) {
-            let mut url = self.url(&["api", "v1", "audit", "events"]);
-            url.query_pairs_mut()
-                .append_pair("action", action)
-                .append_pair("limit", "100");
-            if let Some(c) = &cursor {
-                url.query_pairs_mut().append_pair("cursor", c);
-            }
-            let (status, body) = self.call(Method::GET, url, None, &call).await?;
-            self.check(status, &body, &call, "the audit log")?;
-            let page = body
-                .get("events")
-                .and_then(Value::as_array)
-                .ok_or_else(|| AppError::Protocol {
-                    call: call.clone(),
-                    detail: "no events".to_owned(),
-                })?;
-            events.extend(
-                page.iter()
-                    .filter_map(|e| serde_json::from_value::<AuditEvent>(e.clone()).ok()),
-            );
-            match body.get("nextCursor").and_then(Value::as_str) {
-                Some(next) if !next.is_empty() => cursor = Some(next.to_owned()),
-                _ => break,
+            let (page, next) = self.audit_page(action, cursor.as_deref()).await?;
+            events.extend(page);
+            match next {
+                Some(next) => cursor = Some(next),
+                None => break,
             }
         }
         Ok(events)
@@ -488,30 +505,11 @@ impl AppClient {
         if feed.fetched.is_some_and(|t| t.elapsed() < fresh) {
             return Ok(None);
         }
-        let call = format!("GET /api/v1/audit/events?action={action}");
         let mut cursor: Option<String> = None;
         for _ in 0..max_pages.max(1) {
-            let mut url = self.url(&["api", "v1", "audit", "events"]);
-            url.query_pairs_mut()
-                .append_pair("action", action)
-                .append_pair("limit", "100");
-            if let Some(c) = &cursor {
-                url.query_pairs_mut().append_pair("cursor", c);
-            }
-            let (status, body) = self.call(Method::GET, url, None, &call).await?;
-            self.check(status, &body, &call, "the audit log")?;
-            let page = body
-                .get("events")
-                .and_then(Value::as_array)
-                .ok_or_else(|| AppError::Protocol {
-                    call: call.clone(),
-                    detail: "no events".to_owned(),
-                })?;
+            let (page, next) = self.audit_page(action, cursor.as_deref()).await?;
             let mut reached_known = false;
-            for event in page
-                .iter()
-                .filter_map(|e| serde_json::from_value::<AuditEvent>(e.clone()).ok())
-            {
+            for event in page {
                 if feed.seen.insert(event.id.clone()) {
                     let key = event.metadata["ref"]
                         .as_str()
@@ -522,8 +520,8 @@ impl AppClient {
                     reached_known = true;
                 }
             }
-            match body.get("nextCursor").and_then(Value::as_str) {
-                Some(next) if !next.is_empty() && !reached_known => cursor = Some(next.to_owned()),
+            match next {
+                Some(next) if !reached_known => cursor = Some(next),
                 _ => break,
             }
         }

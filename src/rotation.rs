@@ -132,7 +132,49 @@ struct Run<'a> {
     outcome: RefOutcome,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    fn new(app: &'a AppClient, settings: &'a Settings, job: &'a Job) -> Self {
+        Run {
+            app,
+            settings,
+            job,
+            outcome: RefOutcome {
+                secret_ref: job.secret.secret_ref.to_string(),
+                backend: job.secret.backend(),
+                from: None,
+                to: None,
+                result: RefResult::NotStarted,
+                checks: Vec::new(),
+                audit_event_ids: Vec::new(),
+                timeline: Vec::new(),
+                error: None,
+                final_marker: false,
+                pointer: None,
+                deferred: false,
+            },
+        }
+    }
+
+    /// The ref's state (the one the preconditions read, else a fresh read), refusing a ref
+    /// locked by another rotation: the exit code and message of a refusal.
+    async fn open(&mut self) -> Result<RefState, (u8, String)> {
+        let state = match self.job.seen.clone() {
+            Some(seen) => seen,
+            None => self
+                .job
+                .secret
+                .read()
+                .await
+                .map_err(|e| backend_failure(&e))?,
+        };
+        self.outcome.pointer = state.current.as_ref().map(ToString::to_string);
+        if let Some(holder) = state.locked_by_other(&self.settings.rotation_id) {
+            let message = format!("locked by rotation {} (marker pending)", holder.rotation_id);
+            return Err((4, message));
+        }
+        Ok(state)
+    }
+
     fn note(&mut self, event: impl Into<String>) {
         self.outcome.timeline.push((now(), event.into()));
     }
@@ -158,44 +200,14 @@ fn app_failure(e: &AppError) -> (u8, String) {
 
 /// Rotates one ref. Never panics; every way it can end is in the outcome.
 pub async fn rotate(app: &AppClient, settings: &Settings, job: &Job) -> RefOutcome {
-    let mut run = Run {
-        app,
-        settings,
-        job,
-        outcome: RefOutcome {
-            secret_ref: job.secret.secret_ref.to_string(),
-            backend: job.secret.backend(),
-            from: None,
-            to: None,
-            result: RefResult::NotStarted,
-            checks: Vec::new(),
-            audit_event_ids: Vec::new(),
-            timeline: Vec::new(),
-            error: None,
-            final_marker: false,
-            pointer: None,
-            deferred: false,
-        },
-    };
+    let mut run = Run::new(app, settings, job);
     let id = settings.rotation_id.as_str();
 
     // Where are we? A marker of this rotation says how far an earlier run got.
-    let read = match job.seen.clone() {
-        Some(seen) => Ok(seen),
-        None => job.secret.read().await,
+    let state = match run.open().await {
+        Ok(state) => state,
+        Err((code, message)) => return run.stop(RefResult::NotStarted, code, message),
     };
-    let state = match read {
-        Ok(s) => s,
-        Err(e) => {
-            let (code, message) = backend_failure(&e);
-            return run.stop(RefResult::NotStarted, code, message);
-        }
-    };
-    run.outcome.pointer = state.current.as_ref().map(ToString::to_string);
-    if let Some(holder) = state.locked_by_other(id) {
-        let message = format!("locked by rotation {} (marker pending)", holder.rotation_id);
-        return run.stop(RefResult::NotStarted, 4, message);
-    }
     let ours = state.marker.clone().filter(|m| m.rotation_id == id);
     if let Some(m) = ours.as_ref().filter(|m| m.state != MarkerState::Pending) {
         // Already finished by an earlier run: report what the marker says.
@@ -409,38 +421,14 @@ pub async fn roll_back_dispatched(
     to: &VersionId,
     force: bool,
 ) -> RefOutcome {
-    let mut run = Run {
-        app,
-        settings,
-        job,
-        outcome: RefOutcome {
-            secret_ref: job.secret.secret_ref.to_string(),
-            backend: job.secret.backend(),
-            from: Some(from.to_string()),
-            to: Some(to.to_string()),
-            result: RefResult::NotStarted,
-            checks: Vec::new(),
-            audit_event_ids: Vec::new(),
-            timeline: Vec::new(),
-            error: None,
-            final_marker: false,
-            pointer: None,
-            deferred: false,
-        },
-    };
+    let mut run = Run::new(app, settings, job);
+    run.outcome.from = Some(from.to_string());
+    run.outcome.to = Some(to.to_string());
     let id = settings.rotation_id.as_str();
-    let state = match job.secret.read().await {
-        Ok(s) => s,
-        Err(e) => {
-            let (code, message) = backend_failure(&e);
-            return run.stop(RefResult::NotStarted, code, message);
-        }
+    let state = match run.open().await {
+        Ok(state) => state,
+        Err((code, message)) => return run.stop(RefResult::NotStarted, code, message),
     };
-    run.outcome.pointer = state.current.as_ref().map(ToString::to_string);
-    if let Some(holder) = state.locked_by_other(id) {
-        let message = format!("locked by rotation {} (marker pending)", holder.rotation_id);
-        return run.stop(RefResult::NotStarted, 4, message);
-    }
     let ours = state.marker.clone().filter(|m| m.rotation_id == id);
     let mut outcome = match ours {
         // A rollback of this rotation stopped half-way: finish it.

@@ -79,3 +79,77 @@ fn unicode_line_separators_are_refused() {
         );
     }
 }
+
+proptest! {
+    // The id parsers and the event intake see text from requests, the command line and
+    // webhook payloads: nothing panics, and what they accept is exactly what they print back.
+    #![proptest_config(ProptestConfig { cases: crate::common::proptest_cases(3000), ..ProptestConfig::default() })]
+
+    #[test]
+    fn id_parsers_never_panic_and_round_trip(text in prop_oneof![
+        "tenant\\.[a-z0-9.-]{0,12}\\.[a-z0-9_.-]{0,8}\\.[a-z0-9_]{0,8}",
+        "[a-z0-9./%:-]{0,70}",
+        any::<String>(),
+    ]) {
+        if let Ok(r) = request::SecretRef::parse(&text) {
+            prop_assert_eq!(r.as_str(), text.as_str());
+        }
+        if let Ok(id) = request::RotationId::parse(&text) {
+            prop_assert_eq!(id.as_str(), text.as_str());
+            // An id is a file stem: never a path.
+            prop_assert!(!text.contains('/') && !text.contains("..") && !text.starts_with('-'));
+        }
+        if let Ok(v) = request::VersionId::parse(&text) {
+            prop_assert_eq!(v.as_str(), text.as_str());
+        }
+    }
+
+    #[test]
+    fn event_intake_never_panics(
+        name in prop_oneof![
+            Just("pull_request"), Just("pull_request_review"), Just("issue_comment"),
+            Just("workflow_dispatch"), Just("push"),
+        ],
+        payload in json_value(),
+    ) {
+        let _ = rotor::github::event::parse(name, &payload);
+    }
+}
+
+/// JSON shaped like webhook payloads: the fields rotor reads, with any types.
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::from),
+        any::<i64>().prop_map(serde_json::Value::from),
+        "[a-z/ .:-]{0,12}".prop_map(serde_json::Value::from),
+    ];
+    let keys = prop_oneof![
+        Just("pull_request"),
+        Just("number"),
+        Just("head"),
+        Just("sha"),
+        Just("review"),
+        Just("state"),
+        Just("user"),
+        Just("login"),
+        Just("issue"),
+        Just("comment"),
+        Just("body"),
+        Just("repository"),
+        Just("default_branch"),
+        Just("full_name"),
+        Just("inputs"),
+        Just("ref"),
+        Just("action"),
+        Just("sender"),
+    ];
+    leaf.prop_recursive(4, 64, 6, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+            prop::collection::btree_map(keys.clone(), inner, 0..6).prop_map(|m| {
+                serde_json::Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+            }),
+        ]
+    })
+}

@@ -381,3 +381,27 @@ fn drift_catches_a_pointer_moved_by_hand_and_follows_a_rollback() {
         "{after:#}"
     );
 }
+
+#[test]
+fn a_rotation_id_that_is_a_path_is_refused_with_2_before_any_call() {
+    let s = setup(&[]);
+    for id in [
+        "../../../etc/passwd",
+        "2026-11-25-x/../../secrets",
+        "a%2f..%2fb",
+    ] {
+        let cmd = rollback_as(&s, "bob", "refs/heads/main").args(["--rotation-id", id]);
+        crate::plan::clear_requests(&s.url);
+        let (report, _) = run(cmd, 2);
+        assert!(
+            report["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("invalid --rotation-id")),
+            "{id}: {report:#}"
+        );
+        assert!(
+            crate::plan::sandbox_requests(&s.url).is_empty(),
+            "{id}: nothing was asked of GitHub"
+        );
+    }
+}
