@@ -4,6 +4,7 @@
 //! through the real secret manager's pointer), driven through `/_sandbox/*` control endpoints.
 
 pub mod app;
+pub mod fault;
 pub mod github;
 pub mod schema;
 
@@ -46,6 +47,23 @@ impl Drop for Running {
 
 /// Starts the stand-in on `addr` (port 0 for a free one) in a background thread.
 pub fn start(addr: SocketAddr) -> std::io::Result<Running> {
+    serve(addr, router)
+}
+
+/// Starts a fault-injecting proxy to `upstream` on `addr` (see [`fault`]).
+pub fn start_fault_proxy(
+    addr: SocketAddr,
+    upstream: &str,
+    faults: fault::Faults,
+) -> std::io::Result<Running> {
+    let upstream = upstream.to_owned();
+    serve(addr, move || fault::router(&upstream, faults))
+}
+
+fn serve(
+    addr: SocketAddr,
+    make: impl FnOnce() -> axum::Router + Send + 'static,
+) -> std::io::Result<Running> {
     let listener = std::net::TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
@@ -59,7 +77,7 @@ pub fn start(addr: SocketAddr) -> std::io::Result<Running> {
             let Ok(listener) = TcpListener::from_std(listener) else {
                 return;
             };
-            let _ = axum::serve(listener, router())
+            let _ = axum::serve(listener, make())
                 .with_graceful_shutdown(async {
                     let _ = stopped.await;
                 })

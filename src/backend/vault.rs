@@ -489,7 +489,8 @@ impl Vault {
             body["metadata_cas"] = json!(version);
         }
         let url = self.metadata_url(mount, &secret.location);
-        for round in 0..2 {
+        let rounds = self.policy.attempts.max(2);
+        for round in 1..=rounds {
             self.pace.acquire().await;
             match self
                 .exchange(
@@ -541,14 +542,22 @@ impl Vault {
                     if &now == desired {
                         return Ok(None);
                     }
-                    if &now != seen_custom || round == 1 {
+                    if &now != seen_custom {
                         return Err(err(ErrorKind::Conflict {
                             detail: format!(
                                 "the answer to the write was lost ({detail}) and the metadata now differs from both the old and the new state"
                             ),
                         }));
                     }
+                    if round == rounds {
+                        return Err(err(ErrorKind::Unavailable {
+                            detail: format!(
+                                "the write did not land after {rounds} attempts ({detail})"
+                            ),
+                        }));
+                    }
                     // Unchanged: the write did not land; sending it again is safe (and CAS-checked).
+                    tokio::time::sleep(self.policy.delay(round, None)).await;
                 }
             }
         }

@@ -42,6 +42,19 @@ pub(crate) struct Setup {
     /// The values provisioned: none may appear in anything rotor prints, sends or writes.
     pub(crate) canaries: Vec<String>,
     _sandbox: rotor_sandbox::Running,
+    /// A fault proxy in front of one service, when the test asked for one.
+    pub(crate) proxy: Option<rotor_sandbox::Running>,
+}
+
+/// Which service a fault proxy stands in front of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Through {
+    /// OpenBao (the config's backend address).
+    Bao,
+    /// The application (the config's `app.base_url`).
+    App,
+    /// GitHub (`GITHUB_API_URL`, set by `apply_command`).
+    GitHub,
 }
 
 pub(crate) fn setup(bad_versions: &[&str]) -> Setup {
@@ -54,6 +67,16 @@ fn setup_with(bad_versions: &[&str], tweak: fn(String) -> String) -> Setup {
 
 /// A rotation PR of `n` refs on OpenBao, approved, with both stand-ins ready.
 pub(crate) fn setup_refs(n: usize, bad_versions: &[&str], tweak: fn(String) -> String) -> Setup {
+    setup_through(n, bad_versions, tweak, None)
+}
+
+/// As [`setup_refs`], with a fault proxy in front of one service.
+pub(crate) fn setup_through(
+    n: usize,
+    bad_versions: &[&str],
+    tweak: fn(String) -> String,
+    through: Option<(Through, rotor_sandbox::fault::Faults)>,
+) -> Setup {
     let bao = bao();
     let token = block_on(bao.rotor_token());
     let reader = block_on(bao.rotor_token());
@@ -72,8 +95,30 @@ pub(crate) fn setup_refs(n: usize, bad_versions: &[&str], tweak: fn(String) -> S
     let url = sandbox.url();
     let id = format!("2026-11-25-{slug}");
     let file = format!("{id}.yaml");
+    let proxy = through.map(|(service, faults)| {
+        let upstream = if service == Through::Bao {
+            &bao.addr
+        } else {
+            &url
+        };
+        let p = rotor_sandbox::start_fault_proxy(
+            "127.0.0.1:0".parse().expect("addr"),
+            upstream,
+            faults,
+        )
+        .expect("proxy");
+        (service, p)
+    });
+    let via = |service: Through, direct: &str| match &proxy {
+        Some((s, p)) if *s == service => p.url(),
+        _ => direct.to_owned(),
+    };
     let w = world(
-        &config_with_app(&bao.addr, "{users: [alice, bob]}", &url),
+        &config_with_app(
+            &via(Through::Bao, &bao.addr),
+            "{users: [alice, bob]}",
+            &via(Through::App, &url),
+        ),
         &[(file.as_str(), tweak(request(&id, &names)))],
         &[],
     );
@@ -109,6 +154,7 @@ pub(crate) fn setup_refs(n: usize, bad_versions: &[&str], tweak: fn(String) -> S
         url,
         canaries,
         _sandbox: sandbox,
+        proxy: proxy.map(|(_, p)| p),
     }
 }
 
@@ -381,6 +427,7 @@ fn batch(n: usize) -> (Value, usize, Vec<String>, Bao) {
         url,
         canaries: Vec::new(),
         _sandbox: sandbox,
+        proxy: None,
     };
     crate::plan::clear_requests(&s.url);
     let report = apply(&s, 0);

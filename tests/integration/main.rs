@@ -9,6 +9,7 @@ mod common;
 mod corpus;
 mod crash;
 mod events;
+mod faults;
 mod gitops;
 mod no_panic;
 mod plan;

@@ -1,0 +1,170 @@
+//! A fault-injecting HTTP proxy, put between rotor and one service by the fault tests.
+//!
+//! Each request draws, from a seeded generator, whether it meets a fault and which one: a 503
+//! before forwarding (nothing happened), a 429 with `Retry-After: 1` before forwarding, a 502
+//! after forwarding (the request landed and its answer was lost), or a slow answer. Requests
+//! to `/_fault/stats` are answered by the proxy itself with what it injected.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// How often and with what seed faults happen.
+#[derive(Debug, Clone, Copy)]
+pub struct Faults {
+    /// The generator's seed: the same seed, the same faults in the same order.
+    pub seed: u64,
+    /// The share of requests that meet a fault, from 0 to 1.
+    pub rate: f64,
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+struct Stats {
+    requests: u64,
+    unavailable: u64,
+    throttled: u64,
+    lost_answers: u64,
+    slow: u64,
+}
+
+struct Proxy {
+    upstream: String,
+    http: reqwest::Client,
+    rate: f64,
+    state: Mutex<(u64, Stats)>,
+}
+
+/// splitmix64: small, seeded and good enough to spread faults.
+fn next(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The proxy's routes, forwarding to `upstream` (e.g. `http://127.0.0.1:8200`).
+pub fn router(upstream: &str, faults: Faults) -> axum::Router {
+    let proxy = Arc::new(Proxy {
+        upstream: upstream.trim_end_matches('/').to_owned(),
+        http: reqwest::Client::new(),
+        rate: faults.rate,
+        state: Mutex::new((faults.seed, Stats::default())),
+    });
+    axum::Router::new()
+        .route("/_fault/stats", axum::routing::get(stats))
+        .fallback(forward)
+        .with_state(proxy)
+}
+
+async fn stats(State(proxy): State<Arc<Proxy>>) -> Response {
+    let stats = proxy.state.lock().map(|s| s.1.clone()).unwrap_or_default();
+    axum::Json(json!(stats)).into_response()
+}
+
+#[derive(Clone, Copy)]
+enum Fault {
+    None,
+    Unavailable,
+    Throttled,
+    LostAnswer,
+    Slow,
+}
+
+async fn forward(
+    State(proxy): State<Arc<Proxy>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let fault = {
+        let Ok(mut state) = proxy.state.lock() else {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        };
+        let (seed, stats) = &mut *state;
+        stats.requests += 1;
+        let draw = (next(seed) >> 11) as f64 / (1u64 << 53) as f64;
+        let fault = if draw >= proxy.rate {
+            Fault::None
+        } else {
+            match next(seed) % 4 {
+                0 => Fault::Unavailable,
+                1 => Fault::Throttled,
+                2 => Fault::LostAnswer,
+                _ => Fault::Slow,
+            }
+        };
+        match fault {
+            Fault::Unavailable => stats.unavailable += 1,
+            Fault::Throttled => stats.throttled += 1,
+            Fault::LostAnswer => stats.lost_answers += 1,
+            Fault::Slow => stats.slow += 1,
+            Fault::None => {}
+        }
+        fault
+    };
+    match fault {
+        Fault::Unavailable => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({"errors": ["injected: unavailable"], "message": "injected"})),
+            )
+                .into_response();
+        }
+        Fault::Throttled => {
+            let mut response = (
+                StatusCode::TOO_MANY_REQUESTS,
+                axum::Json(json!({"errors": ["injected: slow down"], "message": "injected"})),
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from_static("1"));
+            return response;
+        }
+        Fault::Slow => tokio::time::sleep(Duration::from_millis(300)).await,
+        Fault::None | Fault::LostAnswer => {}
+    }
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut request = proxy
+        .http
+        .request(method, format!("{}{path}", proxy.upstream))
+        .body(body);
+    for (name, value) in &headers {
+        if !matches!(name.as_str(), "host" | "content-length" | "connection") {
+            request = request.header(name, value);
+        }
+    }
+    let Ok(answer) = request.send().await else {
+        return StatusCode::BAD_GATEWAY.into_response();
+    };
+    if matches!(fault, Fault::LostAnswer) {
+        // The upstream did the work; the caller never learns it.
+        return (
+            StatusCode::BAD_GATEWAY,
+            axum::Json(json!({"errors": ["injected: answer lost"], "message": "injected"})),
+        )
+            .into_response();
+    }
+    let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut out = HeaderMap::new();
+    for (name, value) in answer.headers() {
+        if !matches!(
+            name.as_str(),
+            "content-length" | "transfer-encoding" | "connection"
+        ) && let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_str().as_bytes()),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            out.insert(n, v);
+        }
+    }
+    let bytes = answer.bytes().await.unwrap_or_default();
+    (status, out, bytes).into_response()
+}
