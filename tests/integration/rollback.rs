@@ -405,3 +405,103 @@ fn a_rotation_id_that_is_a_path_is_refused_with_2_before_any_call() {
         );
     }
 }
+
+/// A second rotation (PR #8, to version 3) of a ref whose first rotation (#7) is merged, and
+/// the event that approves it.
+fn second_rotation(s: &Setup) -> PathBuf {
+    let work = s.w.dir.path().join("work");
+    git(&work, &["fetch", "-q", "origin", "main"]);
+    git(&work, &["checkout", "-q", "-b", "rotate2", "origin/main"]);
+    let id = format!("{}-b", s.id);
+    let file = format!("rotations/{id}.yaml");
+    fs::write(
+        work.join(&file),
+        crate::plan::request(&id, std::slice::from_ref(&s.name)),
+    )
+    .expect("request");
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "second rotation"]);
+    let head = git(&work, &["rev-parse", "HEAD"]);
+    git(
+        &work,
+        &[
+            "push",
+            "-q",
+            "origin",
+            "HEAD:refs/heads/rotate2",
+            "HEAD:refs/pull/8/head",
+        ],
+    );
+    let origin = s.w.dir.path().join("origin.git");
+    let mut github = base_scenario(&s.w, &format!("{}.yaml", s.id));
+    github["branches"]["main"] = json!(git(&origin, &["rev-parse", "main"]));
+    github["pulls"]["7"]["state"] = json!("closed");
+    github["pulls"]["7"]["merged"] = json!(true);
+    github["pulls"]["8"] = json!({
+        "author": "alice", "head_sha": head, "base": "main", "head_ref": "rotate2",
+        "files": [{"filename": file, "status": "added"}],
+        "reviews": [{"user": "bob", "state": "APPROVED", "commit_id": head}]
+    });
+    scenario(&s.url, &github);
+    let path = crate::apply::review_event(s.w.dir.path(), &head);
+    let mut event: Value =
+        serde_json::from_str(&fs::read_to_string(&path).expect("event")).expect("json");
+    event["pull_request"]["number"] = json!(8);
+    let path = s.w.dir.path().join("review-8.json");
+    fs::write(&path, event.to_string()).expect("event");
+    path
+}
+
+#[test]
+fn an_apply_racing_a_rollback_of_the_same_ref_lets_exactly_one_win() {
+    for round in 0..3 {
+        let s = setup(&[]);
+        assert_eq!(apply(&s, 0)["result"], "success");
+        merge(&s);
+        block_on(s.bao.provision(&s.name, 1, None)); // version 3, pending
+        // rollback_as tells the stand-in the state of main; PR #8 is added after it.
+        let rollback = rollback_as(&s, "bob", "refs/heads/main");
+        let event = second_rotation(&s);
+        git(s.w.dir.path(), &["clone", "-q", "origin.git", "checkout-2"]);
+        let apply = crate::apply::apply_command(&s, &event, "pull_request_review")
+            .current_dir(&s.w.dir.path().join("checkout-2"));
+        let (back, forward) = (
+            std::thread::spawn(move || rollback.run_unchecked()),
+            std::thread::spawn(move || apply.run_unchecked()),
+        );
+        let (back, forward) = (
+            back.join().expect("thread"),
+            forward.join().expect("thread"),
+        );
+        let pointer = pointer(&s, &s.name);
+        let custom = block_on(s.bao.custom(&s.name));
+        let explain =
+            format!("round {round}: rollback {back:?}\napply {forward:?}\nstate {custom:?}");
+        match (back.0, forward.0, pointer.as_deref()) {
+            // The rollback won: back on 1; the apply changed nothing and said why.
+            (Some(0), Some(4), Some("1")) => {
+                assert!(
+                    forward.1.contains("locked by rotation")
+                        || forward.1.contains("pending")
+                        || forward.1.contains("conflict"),
+                    "{explain}"
+                );
+            }
+            // The apply won: on 3; the rollback changed nothing and said why.
+            (Some(4), Some(0), Some("3")) => {
+                assert!(
+                    back.1.contains("locked by rotation")
+                        || back.1.contains("not 2")
+                        || back.1.contains("conflict"),
+                    "{explain}"
+                );
+            }
+            _ => panic!("exactly one must win: {explain}"),
+        }
+        assert_ne!(
+            custom.get("rotor_state").map(String::as_str),
+            Some("pending"),
+            "{explain}"
+        );
+    }
+}
