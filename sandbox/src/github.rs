@@ -250,7 +250,7 @@ pub fn router() -> axum::Router {
         )
         .route(
             "/repos/{owner}/{repo}/issues/comments/{id}",
-            patch(update_comment),
+            patch(update_comment).delete(delete_comment),
         )
         .route("/repos/{owner}/{repo}/git/ref/{*reference}", get(get_ref))
         .route("/orgs/{org}/teams/{slug}", get(get_team))
@@ -664,6 +664,34 @@ async fn update_comment(
         StatusCode::OK,
         comment_json(&c, &owner, &repo, &base),
     )
+}
+
+/// `DELETE /repos/{owner}/{repo}/issues/comments/{id}`: 204, no body (GitHub's answer).
+async fn delete_comment(
+    State(gh): State<Shared>,
+    Path((owner, repo, id)): Path<(String, String, u64)>,
+    headers: HeaderMap,
+) -> Response {
+    gh.record(
+        "DELETE",
+        format!("/repos/{owner}/{repo}/issues/comments/{id}"),
+        &headers,
+    );
+    let mut s = gh.scenario();
+    if !this_repo(&s, &owner, &repo) {
+        return not_found();
+    }
+    let Some(at) = s.comments.iter().position(|c| c.id == id) else {
+        return not_found();
+    };
+    if s.comments[at].user != BOT {
+        return github_error(
+            StatusCode::FORBIDDEN,
+            "Resource not accessible by integration",
+        );
+    }
+    s.comments.remove(at);
+    with_rate_limit(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn get_ref(

@@ -646,6 +646,25 @@ pub(crate) async fn upsert_comment(gh: &GitHub, number: u64, body: &str) -> Resu
         Some(existing) => gh.update_comment(existing.id, body).await?,
         None => {
             gh.create_comment(number, body, COMMENT_MARKER).await?;
+            // GitHub has no compare-and-swap for comments: another run may have created one at
+            // the same time. Keep the oldest, with this run's text, and delete the others;
+            // every run converges on the same one.
+            let mut ours: Vec<u64> = gh
+                .comments(number)
+                .await?
+                .iter()
+                .filter(|c| c.is_rotors(COMMENT_MARKER))
+                .map(|c| c.id)
+                .collect();
+            ours.sort_unstable();
+            if let [keep, extra @ ..] = ours.as_slice()
+                && !extra.is_empty()
+            {
+                gh.update_comment(*keep, body).await?;
+                for id in extra {
+                    gh.delete_comment(*id).await?;
+                }
+            }
         }
     }
     Ok(())

@@ -181,6 +181,7 @@ impl GitHub {
         let result = match method {
             "POST" => client._post(uri, body).await,
             "PATCH" => client._patch(uri, body).await,
+            "DELETE" => client._delete(uri, body).await,
             _ => client._get(uri).await,
         };
         match result {
@@ -532,6 +533,18 @@ impl GitHub {
             .await?
             .into_iter()
             .find(|c| c.is_rotors(marker)))
+    }
+
+    /// `DELETE /repos/{owner}/{repo}/issues/comments/{id}`; a comment already gone is fine
+    /// (idempotent, so retried like a GET).
+    pub async fn delete_comment(&self, id: u64) -> Result<(), GitHubError> {
+        let path = self.repo_path(&format!("/issues/comments/{id}"));
+        let call = format!("DELETE {path}");
+        let (status, _, text) = self.request(false, "DELETE", &path, None, &call).await?;
+        if status == StatusCode::NOT_FOUND {
+            return Ok(());
+        }
+        Self::check(status, &text, &call, "comment", "`pull-requests: write`")
     }
 
     /// Replaces a comment's body (idempotent, so retried like a GET).

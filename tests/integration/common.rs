@@ -86,11 +86,12 @@ impl Rotor {
     /// Runs without checking the exit code; returns it with stdout and stderr.
     pub(crate) fn run_unchecked(mut self) -> (Option<i32>, String, String) {
         let out: Output = self.cmd.output().expect("rotor runs");
-        (
-            out.status.code(),
+        let (stdout, stderr) = (
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        );
+        no_canary(&stdout, &stderr);
+        (out.status.code(), stdout, stderr)
     }
 
     /// Runs and checks the exit code; returns stdout and stderr.
@@ -98,6 +99,7 @@ impl Rotor {
         let out: Output = self.cmd.output().expect("rotor runs");
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        no_canary(&stdout, &stderr);
         assert_eq!(
             out.status.code(),
             Some(self.expected),
@@ -106,3 +108,15 @@ impl Rotor {
         (stdout, stderr)
     }
 }
+
+/// The canary audit of the whole suite: every secret value any test provisions is a canary
+/// (`services::canary`), and no run of rotor, in any test, may print one.
+fn no_canary(stdout: &str, stderr: &str) {
+    assert!(
+        !stdout.contains(CANARY_PREFIX) && !stderr.contains(CANARY_PREFIX),
+        "rotor printed a secret value\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+}
+
+/// What every secret value provisioned by the tests starts with.
+pub(crate) const CANARY_PREFIX: &str = "CANARY-";

@@ -36,7 +36,7 @@ pub(crate) fn unique(prefix: &str) -> String {
 
 /// A secret value that must never appear in anything rotor prints, sends or writes.
 pub(crate) fn canary() -> String {
-    format!("CANARY-{:016x}", fastrand::u64(..))
+    format!("{}{:016x}", crate::common::CANARY_PREFIX, fastrand::u64(..))
 }
 
 /// The OpenBao dev server.
