@@ -474,8 +474,12 @@ pub async fn roll_back_dispatched(
                     "forced: the pointer designates {current}, not {to}"
                 ));
             }
-            // The same lock as a rotation, with the intent to roll back from the start.
-            let locked = match job.secret.lock(&state, id, from, &current).await {
+            // The same lock as a rotation, with the intent to roll back in the same write.
+            let locked = match job
+                .secret
+                .lock_for_rollback(&state, id, from, &current)
+                .await
+            {
                 Ok(s) => s,
                 Err(e) => {
                     let (code, message) = backend_failure(&e);
@@ -483,6 +487,7 @@ pub async fn roll_back_dispatched(
                 }
             };
             run.note(format!("locked for the rollback of {id}"));
+            crate::fault::point("locked");
             roll_back(run, locked, from, &current).await
         }
     };

@@ -358,12 +358,35 @@ impl Secret {
         from: &VersionId,
         to: &VersionId,
     ) -> Result<RefState, BackendError> {
+        self.lock_as(seen, rotation_id, from, to, false).await
+    }
+
+    /// Locks the ref for a dispatched rollback of `rotation_id`: the lock and the intent to
+    /// move back in one write, so that a stop right after it resumes the rollback.
+    pub async fn lock_for_rollback(
+        &self,
+        seen: &RefState,
+        rotation_id: &str,
+        from: &VersionId,
+        to: &VersionId,
+    ) -> Result<RefState, BackendError> {
+        self.lock_as(seen, rotation_id, from, to, true).await
+    }
+
+    async fn lock_as(
+        &self,
+        seen: &RefState,
+        rotation_id: &str,
+        from: &VersionId,
+        to: &VersionId,
+        rolling_back: bool,
+    ) -> Result<RefState, BackendError> {
         let marker = Marker {
             rotation_id: rotation_id.to_owned(),
             state: MarkerState::Pending,
             from: Some(from.to_string()),
             to: Some(to.to_string()),
-            rolling_back: false,
+            rolling_back,
         };
         // On AWS tags have no compare-and-swap: read back to make sure the lock is ours. On
         // OpenBao the check-and-set write itself proved it.

@@ -505,3 +505,26 @@ fn an_apply_racing_a_rollback_of_the_same_ref_lets_exactly_one_win() {
         );
     }
 }
+
+#[test]
+fn a_rollback_stopped_right_after_its_lock_finishes_when_dispatched_again() {
+    let s = setup(&[]);
+    assert_eq!(apply(&s, 0)["result"], "success");
+    merge(&s);
+    let stopped = rollback_as(&s, "bob", "refs/heads/main")
+        .env("ROTOR_FAULT_AT", "locked")
+        .expects_exit(86);
+    stopped.run();
+    let marker = block_on(s.bao.custom(&s.name));
+    assert_eq!(
+        (
+            marker.get("rotor_state").map(String::as_str),
+            marker.get("rotor_rollback").map(String::as_str)
+        ),
+        (Some("pending"), Some("true")),
+        "the lock carries the intent: {marker:?}"
+    );
+    let (report, _) = run(rollback_as(&s, "bob", "refs/heads/main"), 0);
+    assert_eq!(report["result"], "rolled_back", "{report:#}");
+    assert_eq!(pointer(&s, &s.name).as_deref(), Some("1"));
+}
