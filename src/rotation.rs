@@ -498,50 +498,42 @@ pub async fn roll_back_dispatched(
     outcome
 }
 
+/// The checks of a move back, named so in the artifact (`rollback resolve`).
+fn rollback_checks(checks: Vec<Check>) -> impl Iterator<Item = Check> {
+    checks.into_iter().map(|c| Check {
+        name: format!("rollback {}", c.name),
+        ..c
+    })
+}
+
 /// Gathers again, read-only, the checks and audit event ids of a ref an earlier run finished.
 async fn regather(run: &mut Run<'_>, marker: &crate::backend::Marker) {
     let parse = |v: &Option<String>| v.as_deref().and_then(|s| VersionId::parse(s).ok());
     let (Some(from), Some(to)) = (parse(&marker.from), parse(&marker.to)) else {
         return;
     };
-    let secret_ref = &run.job.secret.secret_ref;
-    match marker.state {
-        MarkerState::Done => {
-            let checks = verify(run, &to).await;
-            run.outcome.checks.extend(checks);
-            if let Ok(Some(event)) = confirm_audit(
-                run.app,
-                run.settings,
-                secret_ref,
-                Operation::Rotate,
-                &to,
-                &[],
-            )
-            .await
-            {
-                run.outcome.audit_event_ids.push(event);
-            }
-        }
-        MarkerState::RolledBack => {
-            let checks = verify(run, &from).await;
-            run.outcome.checks.extend(checks.into_iter().map(|c| Check {
-                name: format!("rollback {}", c.name),
-                ..c
-            }));
-            if let Ok(Some(event)) = confirm_audit(
-                run.app,
-                run.settings,
-                secret_ref,
-                Operation::Rollback,
-                &from,
-                &[],
-            )
-            .await
-            {
-                run.outcome.audit_event_ids.push(event);
-            }
-        }
-        MarkerState::Pending | MarkerState::Failed => {}
+    let (version, operation) = match marker.state {
+        MarkerState::Done => (to, Operation::Rotate),
+        MarkerState::RolledBack => (from, Operation::Rollback),
+        MarkerState::Pending | MarkerState::Failed => return,
+    };
+    let checks = verify(run, &version).await;
+    if operation == Operation::Rollback {
+        run.outcome.checks.extend(rollback_checks(checks));
+    } else {
+        run.outcome.checks.extend(checks);
+    }
+    if let Ok(Some(event)) = confirm_audit(
+        run.app,
+        run.settings,
+        &run.job.secret.secret_ref,
+        operation,
+        &version,
+        &[],
+    )
+    .await
+    {
+        run.outcome.audit_event_ids.push(event);
     }
     if run.outcome.result == RefResult::RolledBack {
         run.outcome.error = Some((1, "verification failed; rolled back".to_owned()));
@@ -769,10 +761,7 @@ async fn roll_back(
     }
     crate::fault::point("rollback-recorded");
     let checks = verify(&mut run, from).await;
-    run.outcome.checks.extend(checks.into_iter().map(|c| Check {
-        name: format!("rollback {}", c.name),
-        ..c
-    }));
+    run.outcome.checks.extend(rollback_checks(checks));
     let mut problems = Vec::new();
     if run
         .outcome

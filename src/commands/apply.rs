@@ -605,16 +605,7 @@ fn report(
         Format::Text => {
             cx.output.report_line(&format!("rotor apply: {result}"))?;
             for o in refs {
-                let r = row(o);
-                cx.output.report_line(&format!(
-                    "  {} ({}): {} -> {}: {}{}",
-                    r.secret_ref,
-                    r.backend,
-                    r.from.as_deref().unwrap_or("-"),
-                    r.to.as_deref().unwrap_or("-"),
-                    r.result,
-                    r.problem.map(|p| format!(" ({p})")).unwrap_or_default()
-                ))?;
+                cx.output.report_line(&row(o).text_line(false))?;
             }
         }
     }

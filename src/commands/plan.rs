@@ -110,6 +110,27 @@ pub(crate) struct RefPlan {
     pub(crate) problem: Option<String>,
 }
 
+impl RefPlan {
+    /// The ref's line in the text report: `  REF (BACKEND): A -> B: RESULT (PROBLEM)`, where
+    /// A -> B is from -> to, or to -> from for a move back.
+    pub(crate) fn text_line(&self, moving_back: bool) -> String {
+        let (from, to) = (
+            self.from.as_deref().unwrap_or("-"),
+            self.to.as_deref().unwrap_or("-"),
+        );
+        let (a, b) = if moving_back { (to, from) } else { (from, to) };
+        let problem = self
+            .problem
+            .as_ref()
+            .map(|p| format!(" ({p})"))
+            .unwrap_or_default();
+        format!(
+            "  {} ({}): {a} -> {b}: {}{problem}",
+            self.secret_ref, self.backend, self.result
+        )
+    }
+}
+
 /// One problem in the report.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct ReportError {
@@ -298,18 +319,7 @@ pub async fn run(cx: &Context, event_arg: Option<&Path>, config_rel: &Path) -> R
                     .report_line(&format!("  unmet {}: {}", u.rule, u.message))?;
             }
             for r in &refs {
-                cx.output.report_line(&format!(
-                    "  {} ({}): {} -> {}: {}{}",
-                    r.secret_ref,
-                    r.backend,
-                    r.from.as_deref().unwrap_or("-"),
-                    r.to.as_deref().unwrap_or("-"),
-                    r.result,
-                    r.problem
-                        .as_ref()
-                        .map(|p| format!(" ({p})"))
-                        .unwrap_or_default()
-                ))?;
+                cx.output.report_line(&r.text_line(false))?;
             }
         }
     }

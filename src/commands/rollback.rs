@@ -517,16 +517,7 @@ fn finish(
             cx.output
                 .report_line(&format!("rotor rollback {id}: {result}"))?;
             for o in refs {
-                let r = row(o);
-                cx.output.report_line(&format!(
-                    "  {} ({}): {} -> {}: {}{}",
-                    r.secret_ref,
-                    r.backend,
-                    r.to.as_deref().unwrap_or("-"),
-                    r.from.as_deref().unwrap_or("-"),
-                    r.result,
-                    r.problem.map(|p| format!(" ({p})")).unwrap_or_default()
-                ))?;
+                cx.output.report_line(&row(o).text_line(true))?;
             }
         }
     }
