@@ -121,10 +121,8 @@ impl Error {
             Self::Refs { code, .. } => *code,
             Self::Env { .. } | Self::Event(_) | Self::Render(_) => 2,
             Self::GitHub(e) => github_code(e),
-            Self::Git(
-                crate::gitops::GitError::Open { .. } | crate::gitops::GitError::NotAFile { .. },
-            ) => 2,
-            Self::Git(_) | Self::Precondition(_) => 4,
+            Self::Git(e) => git_code(e),
+            Self::Precondition(_) => 4,
             Self::NotApproved(_) => 3,
             Self::App(e) => app_code(e),
             Self::RotationFailed(_) | Self::Drift(_) => 1,
@@ -140,6 +138,19 @@ pub fn app_code(e: &crate::app::AppError) -> u8 {
         A::NoToken { .. } => 2,
         A::Unauthorized { .. } | A::Forbidden { .. } | A::NotFound { .. } | A::Rejected { .. } => 4,
         A::Unavailable { .. } | A::Protocol { .. } => 5,
+    }
+}
+
+/// The exit code of a git failure: a checkout rotor cannot use is input (2); a remote that
+/// refused the artifact after the pointer moved is a rotation that did not succeed (1); a remote
+/// that stayed unreachable is 5; a missing commit or a lost race is a precondition (4).
+pub fn git_code(e: &crate::gitops::GitError) -> u8 {
+    use crate::gitops::GitError as G;
+    match e {
+        G::Open { .. } | G::NotOwned { .. } | G::NoGit { .. } | G::NotAFile { .. } => 2,
+        G::PushRefused { .. } => 1,
+        G::Unavailable { .. } => 5,
+        G::MissingCommit { .. } | G::PushRace { .. } | G::Git(_) => 4,
     }
 }
 

@@ -1,15 +1,27 @@
-//! Git, through libgit2: trusted loading from commits and, later, the artifact commit.
+//! Git: trusted loading from commits, and the artifact commit.
 //!
-//! Policy (config, templates) is read from the base branch tip and the request from the PR's
-//! exact head SHA, both from git objects, never from the working tree (on GitHub the workspace
-//! is often the merge commit). A commit the checkout lacks is fetched from `origin`, over HTTPS
-//! with the token as `x-access-token`, or from a local path remote in tests.
+//! Policy (config, templates) is read from the default branch's tip and the request from the
+//! PR's exact head SHA, both as git objects, never from the working tree (on GitHub the
+//! workspace is often the merge commit). The checkout is whatever `actions/checkout` made:
+//! usually one grafted commit (`fetch-depth: 1`), sometimes a full clone, with or without
+//! credentials in `.git/config`.
+//!
+//! NOTE: the work is split between two tools on purpose. The network (fetch, push) goes through
+//! the runner's own `git` program, the one that made the checkout: libgit2 supports shallow
+//! repositories only partly, and a fetch through it into a `fetch-depth: 1` checkout fails and
+//! rewrites `.git/shallow`, breaking `git log` for every later step. libgit2 keeps the object
+//! work (reading blobs, building trees, writing the commit), which needs no network. The token
+//! reaches `git` as environment-scoped config (`GIT_CONFIG_*`), the way actions/checkout sends
+//! it, so it is in neither the process arguments nor `.git/config`.
+//!
+//! A shallow checkout stays shallow: what rotor fetches it fetches at depth 1, into refs of its
+//! own (`refs/rotor/…`), without touching `refs/remotes/origin/*`, the index or the work tree.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
-use git2::{
-    Cred, FetchOptions, ObjectType, Oid, PushOptions, RemoteCallbacks, Repository, Signature,
-};
+use base64::Engine as _;
+use git2::{ObjectType, Oid, Repository, Signature};
 
 use crate::secret::SecretString;
 
@@ -23,6 +35,22 @@ pub enum GitError {
     Open {
         /// Where.
         path: String,
+        /// Why.
+        detail: String,
+    },
+    /// The checkout belongs to another user (a container job), so git refuses to use it.
+    #[error(
+        "the git repository at {path} is owned by another user, so git refuses to use it (safe.directory); run `git config --global --add safe.directory {path}` in the job before rotor"
+    )]
+    NotOwned {
+        /// The checkout.
+        path: String,
+    },
+    /// The `git` program is missing or cannot be run.
+    #[error(
+        "cannot run the git program: {detail}; rotor needs git on PATH, as actions/checkout does"
+    )]
+    NoGit {
         /// Why.
         detail: String,
     },
@@ -54,7 +82,26 @@ pub enum GitError {
         /// How many times rotor tried.
         attempts: u32,
     },
-    /// Anything else libgit2 reports.
+    /// The remote refused the push for a reason other than a race: a protected branch, a
+    /// pre-receive hook, a token without `contents: write`. Retrying cannot help.
+    #[error("the remote refused the push to {branch}: {message}")]
+    PushRefused {
+        /// The branch.
+        branch: String,
+        /// The remote's own words.
+        message: String,
+    },
+    /// The remote stayed unreachable after retries.
+    #[error("git {call}: origin stayed unreachable after {attempts} attempts: {detail}")]
+    Unavailable {
+        /// `fetch` or `push`.
+        call: &'static str,
+        /// How many times rotor tried.
+        attempts: u32,
+        /// The last failure, as git printed it.
+        detail: String,
+    },
+    /// Anything else git reports.
     #[error("git: {0}")]
     Git(String),
 }
@@ -77,40 +124,204 @@ pub struct Author {
 /// How often `publish` re-applies its commit onto a branch that moved under it.
 const PUBLISH_ATTEMPTS: u32 = 8;
 
+/// The namespace of the refs rotor fetches into; nothing else in the checkout is touched.
+const REF_NAMESPACE: &str = "refs/rotor";
+
 /// A repository checkout.
 pub struct GitRepo {
     repo: Repository,
+    git_dir: PathBuf,
     token: Option<SecretString>,
 }
 
 impl std::fmt::Debug for GitRepo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GitRepo")
-            .field("path", &self.repo.path())
+            .field("path", &self.git_dir)
             .finish_non_exhaustive()
     }
+}
+
+/// How a `git` network command ended.
+enum Ran {
+    /// Exit 0.
+    Ok(Output),
+    /// The remote answered and refused, or a definite local error.
+    Failed(String),
+    /// Could not reach the remote (worth retrying).
+    Unreachable(String),
+}
+
+/// What git prints when the network, not the request, failed.
+fn is_network_failure(stderr: &str) -> bool {
+    const SIGNS: &[&str] = &[
+        "Could not resolve host",
+        "Failed to connect",
+        "Connection refused",
+        "Connection timed out",
+        "Connection reset",
+        "Operation timed out",
+        "unable to access",
+        "The remote end hung up unexpectedly",
+        "early EOF",
+        "RPC failed",
+        "returned error: 5",
+        "Empty reply from server",
+        "SSL_ERROR",
+        "gnutls_handshake",
+        "Could not read from remote repository",
+    ];
+    // A 401/403 is an answer, not an outage.
+    let refused = [
+        "returned error: 401",
+        "returned error: 403",
+        "Authentication failed",
+    ];
+    !refused.iter().any(|r| stderr.contains(r)) && SIGNS.iter().any(|s| stderr.contains(s))
 }
 
 impl GitRepo {
     /// Opens the repository at (or above) `path`.
     pub fn open(path: &Path, token: Option<SecretString>) -> Result<Self, GitError> {
-        let repo = Repository::discover(path).map_err(|e| GitError::Open {
-            path: path.display().to_string(),
-            detail: e.message().to_owned(),
+        let repo = Repository::discover(path).map_err(|e| {
+            if e.code() == git2::ErrorCode::Owner {
+                GitError::NotOwned {
+                    path: path
+                        .canonicalize()
+                        .unwrap_or_else(|_| path.to_owned())
+                        .display()
+                        .to_string(),
+                }
+            } else {
+                GitError::Open {
+                    path: path.display().to_string(),
+                    detail: e.message().to_owned(),
+                }
+            }
         })?;
-        Ok(Self { repo, token })
+        let git_dir = repo.path().to_owned();
+        Ok(Self {
+            repo,
+            git_dir,
+            token,
+        })
     }
 
-    fn fetch_options(&self) -> FetchOptions<'_> {
-        let mut callbacks = RemoteCallbacks::new();
-        let token = self.token.clone();
-        callbacks.credentials(move |_url, _user, _allowed| match &token {
-            Some(t) => Cred::userpass_plaintext("x-access-token", t.expose()),
-            None => Err(git2::Error::from_str("no token for fetching from origin")),
-        });
-        let mut options = FetchOptions::new();
-        options.remote_callbacks(callbacks);
-        options
+    /// Whether the checkout is shallow (`.git/shallow`, actions/checkout's default).
+    pub fn is_shallow(&self) -> bool {
+        self.repo.is_shallow()
+    }
+
+    /// `git --git-dir <dir> ARGS`, with the token as environment-scoped config when origin is
+    /// HTTP(S), never prompting.
+    fn git(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("git");
+        cmd.arg("--git-dir").arg(&self.git_dir).args(args);
+        cmd.env("GIT_TERMINAL_PROMPT", "0")
+            .env("GCM_INTERACTIVE", "never")
+            .env("LC_ALL", "C")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE");
+        let mut config: Vec<(String, String)> = vec![("protocol.version".into(), "2".into())];
+        if let (Some(token), Some(base)) = (&self.token, self.origin_http_base()) {
+            let key = format!("http.{base}.extraheader");
+            // An empty value first resets the list, so a header actions/checkout persisted in
+            // .git/config is not sent beside this one (GitHub refuses duplicate Authorization).
+            config.push((key.clone(), String::new()));
+            config.push((
+                key,
+                format!(
+                    "AUTHORIZATION: basic {}",
+                    base64::engine::general_purpose::STANDARD
+                        .encode(format!("x-access-token:{}", token.expose()))
+                ),
+            ));
+            // The header is scoped to origin's URL; a redirect elsewhere must not carry it.
+            config.push(("http.followRedirects".into(), "false".into()));
+        }
+        cmd.env("GIT_CONFIG_COUNT", config.len().to_string());
+        for (i, (key, value)) in config.into_iter().enumerate() {
+            cmd.env(format!("GIT_CONFIG_KEY_{i}"), key);
+            cmd.env(format!("GIT_CONFIG_VALUE_{i}"), value);
+        }
+        cmd
+    }
+
+    /// `scheme://host[:port]/` of origin's URL when it is HTTP(S), the scope of the header.
+    fn origin_http_base(&self) -> Option<String> {
+        let remote = self.repo.find_remote("origin").ok()?;
+        let url = url::Url::parse(remote.url().ok()?).ok()?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return None;
+        }
+        Some(format!("{}/", url.origin().ascii_serialization()))
+    }
+
+    /// Runs a network command with bounded retries of network failures (fetch and a push that
+    /// did not reach the remote are safe to repeat).
+    fn network(&self, call: &'static str, args: &[&str]) -> Result<Output, GitError> {
+        let policy = crate::retry::Policy::default();
+        let mut last = String::new();
+        for attempt in 1..=policy.attempts {
+            if attempt > 1 {
+                std::thread::sleep(policy.delay(attempt - 1, None));
+            }
+            match self.run(args)? {
+                Ran::Ok(out) => return Ok(out),
+                Ran::Failed(detail) => return Err(GitError::Git(detail)),
+                Ran::Unreachable(detail) => last = detail,
+            }
+        }
+        Err(GitError::Unavailable {
+            call,
+            attempts: policy.attempts,
+            detail: last,
+        })
+    }
+
+    fn run(&self, args: &[&str]) -> Result<Ran, GitError> {
+        let out = self
+            .git(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| GitError::NoGit {
+                detail: e.to_string(),
+            })?;
+        if out.status.success() {
+            return Ok(Ran::Ok(out));
+        }
+        let stderr = self.scrub(&String::from_utf8_lossy(&out.stderr));
+        Ok(if is_network_failure(&stderr) {
+            Ran::Unreachable(stderr.trim().to_owned())
+        } else {
+            Ran::Failed(stderr.trim().to_owned())
+        })
+    }
+
+    /// Git never prints the header, but an error must never carry the token whatever happens.
+    fn scrub(&self, text: &str) -> String {
+        match &self.token {
+            Some(t) if !t.expose().is_empty() => text.replace(t.expose(), "***"),
+            _ => text.to_owned(),
+        }
+    }
+
+    /// Fetches `refspecs` from origin: at depth 1 in a shallow checkout (which stays shallow),
+    /// whole otherwise; the refs configured for origin are left alone (`--refmap=`).
+    fn fetch(&self, refspecs: &[String]) -> Result<(), GitError> {
+        let mut args = vec![
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-recurse-submodules",
+            "--refmap=",
+        ];
+        if self.is_shallow() {
+            args.push("--depth=1");
+        }
+        args.push("origin");
+        args.extend(refspecs.iter().map(String::as_str));
+        self.network("fetch", &args).map(|_| ())
     }
 
     /// Whether the commit is present.
@@ -121,8 +332,10 @@ impl GitRepo {
             .is_some()
     }
 
-    /// Makes sure `sha` is present, fetching `refspecs` from `origin` if it is not.
-    pub fn ensure_commit(&self, sha: &str, refspecs: &[String]) -> Result<(), GitError> {
+    /// Makes sure commit `sha` is present, fetching it from origin if it is not: first through
+    /// `source` (a ref of origin that should point at it), then by the SHA itself, which
+    /// GitHub serves for any reachable commit.
+    pub fn ensure_commit(&self, sha: &str, source: &str) -> Result<(), GitError> {
         if self.has_commit(sha) {
             return Ok(());
         }
@@ -130,21 +343,19 @@ impl GitRepo {
             sha: sha.to_owned(),
             detail,
         };
-        let mut remote = self
-            .repo
-            .find_remote("origin")
-            .map_err(|e| missing(e.message().to_owned()))?;
-        let specs: Vec<&str> = refspecs.iter().map(String::as_str).collect();
-        remote
-            .fetch(&specs, Some(&mut self.fetch_options()), None)
-            .map_err(|e| missing(e.message().to_owned()))?;
+        let local = format!("{REF_NAMESPACE}/fetched/{}", sha);
+        let through_ref = self.fetch(&[format!("+{source}:{local}")]);
         if self.has_commit(sha) {
-            Ok(())
-        } else {
-            Err(missing(format!(
-                "fetching {} did not bring it",
-                specs.join(" ")
-            )))
+            return Ok(());
+        }
+        match self.fetch(&[format!("+{sha}:{local}")]) {
+            Ok(()) if self.has_commit(sha) => Ok(()),
+            Ok(()) => Err(missing(format!("fetching {source} did not bring it"))),
+            Err(e @ GitError::Unavailable { .. }) => Err(e),
+            Err(e) => Err(missing(match through_ref {
+                Err(first) => format!("{first}; {e}"),
+                Ok(()) => e.to_string(),
+            })),
         }
     }
 
@@ -190,16 +401,11 @@ impl GitRepo {
             .collect())
     }
 
-    /// Fetches `branch` from origin and returns its tip.
+    /// Fetches `branch` from origin (into rotor's own ref) and returns its tip.
     pub fn fetch_branch(&self, branch: &str) -> Result<String, GitError> {
-        let tracking = format!("refs/remotes/origin/{branch}");
-        let mut remote = self.repo.find_remote("origin")?;
-        remote.fetch(
-            &[format!("+refs/heads/{branch}:{tracking}")],
-            Some(&mut self.fetch_options()),
-            None,
-        )?;
-        Ok(self.repo.refname_to_id(&tracking)?.to_string())
+        let local = format!("{REF_NAMESPACE}/branches/{branch}");
+        self.fetch(&[format!("+refs/heads/{branch}:{local}")])?;
+        Ok(self.repo.refname_to_id(&local)?.to_string())
     }
 
     /// A commit whose tree is `parent`'s with `path` set to `content`, and `parent` as its only
@@ -234,51 +440,45 @@ impl GitRepo {
         )?))
     }
 
-    /// Pushes `commit` to `branch` on origin without force; `false` when the remote refused
-    /// because the branch moved.
+    /// Pushes `commit` to `branch` on origin without force: the server accepts it only as a
+    /// fast-forward of the tip it was made on, so the push is a compare-and-swap. `Ok(false)`
+    /// when the branch moved (a race, worth another attempt); any other refusal is final.
     fn push(&self, commit: Oid, branch: &str) -> Result<bool, GitError> {
-        let local = "refs/rotor/publish";
-        self.repo.reference(local, commit, true, "rotor: publish")?;
-        let mut remote = self.repo.find_remote("origin")?;
-        let rejected = std::cell::RefCell::new(None::<String>);
-        let mut callbacks = RemoteCallbacks::new();
-        let token = self.token.clone();
-        callbacks.credentials(move |_url, _user, _allowed| match &token {
-            Some(t) => Cred::userpass_plaintext("x-access-token", t.expose()),
-            None => Err(git2::Error::from_str("no token for pushing to origin")),
-        });
-        callbacks.push_update_reference(|_refname, status| {
-            if let Some(message) = status {
-                *rejected.borrow_mut() = Some(message.to_owned());
+        let spec = format!("{commit}:refs/heads/{branch}");
+        let policy = crate::retry::Policy::default();
+        let mut last = String::new();
+        for attempt in 1..=policy.attempts {
+            if attempt > 1 {
+                std::thread::sleep(policy.delay(attempt - 1, None));
             }
-            Ok(())
-        });
-        let mut options = PushOptions::new();
-        options.remote_callbacks(callbacks);
-        let result = remote.push(
-            &[format!("{local}:refs/heads/{branch}")],
-            Some(&mut options),
-        );
-        drop(options);
-        match result {
-            Ok(()) if rejected.borrow().is_none() => Ok(true),
-            Ok(()) => Ok(false),
-            Err(e)
-                if e.code() == git2::ErrorCode::NotFastForward
-                    || e.message().contains("fast-forward")
-                    || e.message().contains("fastforward") =>
-            {
-                Ok(false)
+            let out = self
+                .git(&["push", "--porcelain", "origin", &spec])
+                .stdin(std::process::Stdio::null())
+                .output()
+                .map_err(|e| GitError::NoGit {
+                    detail: e.to_string(),
+                })?;
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let stderr = self.scrub(&String::from_utf8_lossy(&out.stderr));
+            if out.status.success() {
+                return Ok(true);
             }
-            Err(e) => Err(e.into()),
+            match push_refusal(&stdout, &stderr) {
+                Refusal::Race => return Ok(false),
+                Refusal::Final(message) => {
+                    return Err(GitError::PushRefused {
+                        branch: branch.to_owned(),
+                        message,
+                    });
+                }
+                Refusal::Unreachable(detail) => last = detail,
+            }
         }
-    }
-
-    /// Whether `commit` is on `branch` at origin now. A server updates refs atomically, but a
-    /// push is only trusted once the artifact is seen on the branch.
-    fn landed(&self, branch: &str, commit: Oid) -> Result<bool, GitError> {
-        let tip = Oid::from_str(&self.fetch_branch(branch)?)?;
-        Ok(tip == commit || self.repo.graph_descendant_of(tip, commit)?)
+        Err(GitError::Unavailable {
+            call: "push",
+            attempts: policy.attempts,
+            detail: last,
+        })
     }
 
     /// Commits `content` at `path` on top of `branch` on origin and pushes it. When the branch
@@ -312,7 +512,7 @@ impl GitRepo {
             let Some(commit) = self.commit_file(&tip, path, content, message, author)? else {
                 return Ok(tip);
             };
-            if self.push(commit, branch)? && self.landed(branch, commit)? {
+            if self.push(commit, branch)? {
                 return Ok(commit.to_string());
             }
         }
@@ -321,6 +521,62 @@ impl GitRepo {
             attempts: PUBLISH_ATTEMPTS,
         })
     }
+}
+
+/// Why a push failed.
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    /// The branch moved since rotor fetched it (non-fast-forward): fetch and try again.
+    Race,
+    /// Refused for good (hook, protected branch, permission), with the remote's words.
+    Final(String),
+    /// The remote could not be reached.
+    Unreachable(String),
+}
+
+/// Reads `git push --porcelain`'s status line and the remote's messages.
+fn push_refusal(stdout: &str, stderr: &str) -> Refusal {
+    // Porcelain: `!\t<src>:<dst>\t[rejected] (fetch first)` for a race,
+    // `!\t…\t[remote rejected] (pre-receive hook declined)` for a hook or protection.
+    let status = stdout
+        .lines()
+        .find(|l| l.starts_with('!'))
+        .and_then(|l| l.split('\t').nth(2))
+        .unwrap_or("");
+    let remote: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("remote: "))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    // The branch moved under the push: refused as not a fast-forward, or, when two pushes
+    // reach the server together, the loser's ref update finds another value than expected.
+    let moved = (status.starts_with("[rejected]")
+        && (status.contains("non-fast-forward") || status.contains("fetch first")))
+        || (status.starts_with("[remote rejected]")
+            && (status.contains("failed to update ref")
+                || status.contains("incorrect old value")
+                || status.contains("cannot lock ref"))
+            && (stderr.contains("cannot lock ref") || stderr.contains("but expected")));
+    if moved {
+        return Refusal::Race;
+    }
+    if !status.is_empty() {
+        let mut message = status.to_owned();
+        if !remote.is_empty() {
+            message = format!("{} ({status})", remote.join(" / "));
+        }
+        return Refusal::Final(message);
+    }
+    if is_network_failure(stderr) {
+        return Refusal::Unreachable(stderr.trim().to_owned());
+    }
+    let text = if remote.is_empty() {
+        stderr.trim().to_owned()
+    } else {
+        remote.join(" / ")
+    };
+    Refusal::Final(text)
 }
 
 /// `tree` with the blob at `components` (a path) inserted, creating directories as needed.
@@ -348,5 +604,56 @@ fn insert(
             builder.insert(dir, sub_id, 0o040_000)?;
             Ok(builder.write()?)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_refusals_are_told_apart() {
+        assert_eq!(
+            push_refusal(
+                "To origin\n!\tabc:refs/heads/rotate\t[rejected] (fetch first)\nDone\n",
+                "error: failed to push some refs"
+            ),
+            Refusal::Race
+        );
+        assert_eq!(
+            push_refusal(
+                "To origin\n!\tabc:refs/heads/rotate\t[remote rejected] (pre-receive hook declined)\nDone\n",
+                "remote: GH006: Protected branch update failed for refs/heads/rotate.\nremote: error: Changes must be made through a pull request.\nerror: failed to push some refs"
+            ),
+            Refusal::Final(
+                "GH006: Protected branch update failed for refs/heads/rotate. / error: Changes must be made through a pull request. ([remote rejected] (pre-receive hook declined))"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            push_refusal(
+                "To origin\n!\tabc:refs/heads/main\t[remote rejected] (failed to update ref)\nDone\n",
+                "error: cannot lock ref 'refs/heads/main': is at 96229 but expected 5837b\nerror: failed to push some refs"
+            ),
+            Refusal::Race,
+            "two pushes at once: the loser's ref update lost"
+        );
+        assert!(matches!(
+            push_refusal(
+                "",
+                "fatal: unable to access 'https://127.0.0.1:1/x.git/': Failed to connect to 127.0.0.1 port 1"
+            ),
+            Refusal::Unreachable(_)
+        ));
+        assert_eq!(
+            push_refusal(
+                "",
+                "fatal: unable to access 'https://h/x.git/': The requested URL returned error: 403"
+            ),
+            Refusal::Final(
+                "fatal: unable to access 'https://h/x.git/': The requested URL returned error: 403"
+                    .to_owned()
+            )
+        );
     }
 }

@@ -413,20 +413,9 @@ pub(crate) async fn load_trusted(
 ) -> Result<Trusted, Error> {
     let base_sha = gh.branch_sha(default_branch).await?;
     let git = GitRepo::open(&cx.repo, Some(env.token.clone()))?;
-    git.ensure_commit(
-        &base_sha,
-        &[format!(
-            "+refs/heads/{default_branch}:refs/remotes/origin/{default_branch}"
-        )],
-    )?;
+    git.ensure_commit(&base_sha, &format!("refs/heads/{default_branch}"))?;
     if let Some(pr) = pr {
-        git.ensure_commit(
-            &pr.head_sha,
-            &[format!(
-                "+refs/pull/{}/head:refs/remotes/origin/pr/{}",
-                pr.number, pr.number
-            )],
-        )?;
+        git.ensure_commit(&pr.head_sha, &format!("refs/pull/{}/head", pr.number))?;
     }
     let config_path = config_rel.to_string_lossy().replace('\\', "/");
     let config_display = format!("{config_path} (at {default_branch})");

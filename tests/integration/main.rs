@@ -5,6 +5,7 @@ mod app;
 mod apply;
 mod backend_aws;
 mod backend_vault;
+mod checkout;
 mod common;
 mod corpus;
 mod crash;

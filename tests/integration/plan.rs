@@ -29,14 +29,37 @@ pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// A remote with `main` (the config) and `refs/pull/7/head` (the request, in two commits), and
-/// a checkout of `main` that lacks the PR head, as `actions/checkout` leaves it.
+/// A remote with `main` (the config) and pull request #7 from branch `rotate` (the request, in
+/// two commits), its `refs/pull/7/head` and `refs/pull/7/merge` kept as GitHub keeps them, and a
+/// workspace made by actions/checkout for the `pull_request` event: the merge commit, one
+/// grafted commit deep.
 pub(crate) struct World {
     pub(crate) dir: tempfile::TempDir,
     pub(crate) checkout: PathBuf,
     pub(crate) main_sha: String,
     pub(crate) first_head: String,
     pub(crate) head: String,
+}
+
+impl World {
+    /// The bare remote.
+    pub(crate) fn origin(&self) -> PathBuf {
+        self.dir.path().join("origin.git")
+    }
+
+    /// A new workspace as actions/checkout makes it for `event_name` now, at its defaults.
+    pub(crate) fn workspace(&self, event_name: &str) -> PathBuf {
+        self.workspace_with(event_name, crate::checkout::Inputs::default())
+    }
+
+    /// A new workspace for `event_name` with these checkout inputs.
+    pub(crate) fn workspace_with(
+        &self,
+        event_name: &str,
+        inputs: crate::checkout::Inputs,
+    ) -> PathBuf {
+        crate::checkout::workspace(self.dir.path(), &self.origin(), event_name, 7, inputs)
+    }
 }
 
 pub(crate) fn world(
@@ -47,6 +70,8 @@ pub(crate) fn world(
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();
     git(root, &["init", "-q", "--bare", "-b", "main", "origin.git"]);
+    let origin = root.join("origin.git");
+    crate::checkout::install_github_hook(&origin);
     git(root, &["init", "-q", "-b", "main", "work"]);
     let work = root.join("work");
     fs::create_dir_all(work.join(".github")).expect("mkdir");
@@ -74,19 +99,18 @@ pub(crate) fn world(
     fs::write(work.join("rotations/.keep"), "2").expect("keep");
     git(&work, &["commit", "-q", "-am", "touch"]);
     let head = git(&work, &["rev-parse", "HEAD"]);
-    git(
-        &work,
-        &[
-            "push",
-            "-q",
-            "origin",
-            "HEAD:refs/pull/7/head",
-            "HEAD:refs/heads/rotate",
-        ],
+    git(&work, &["push", "-q", "origin", "HEAD:refs/heads/rotate"]);
+    crate::checkout::open_pull(&origin, 7, "rotate", "main");
+    assert_eq!(git(&origin, &["rev-parse", "refs/pull/7/head"]), head);
+    let checkout = crate::checkout::workspace(
+        root,
+        &origin,
+        "pull_request",
+        7,
+        crate::checkout::Inputs::default(),
     );
-    git(root, &["clone", "-q", "origin.git", "checkout"]);
     World {
-        checkout: root.join("checkout"),
+        checkout,
         dir,
         main_sha,
         first_head,

@@ -12,8 +12,10 @@ fn two_applies_of_the_same_rotation_at_once_rotate_once() {
         let s = setup_refs(2, &[], |t| t);
         let event = review_event(s.w.dir.path(), &s.w.head);
         // Two runners, two checkouts of the same remote, as on GitHub.
-        git(s.w.dir.path(), &["clone", "-q", "origin.git", "checkout-2"]);
-        let checkouts = [s.w.checkout.clone(), s.w.dir.path().join("checkout-2")];
+        let checkouts = [
+            s.w.workspace("pull_request_review"),
+            s.w.workspace("pull_request_review"),
+        ];
         let runs: Vec<_> = checkouts
             .iter()
             .map(|dir| {

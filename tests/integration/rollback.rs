@@ -15,11 +15,13 @@ use crate::services::block_on;
 /// Merges the PR branch (with rotor's artifact commit) into `main` on the remote, as GitHub's
 /// merge button would, and tells the GitHub stand-in.
 fn merge(s: &Setup) -> String {
-    let origin = s.w.dir.path().join("origin.git");
+    let origin = s.w.origin();
     git(
         &origin,
         &["update-ref", "refs/heads/main", "refs/heads/rotate"],
     );
+    crate::checkout::close_pull(&origin, 7);
+    crate::checkout::refresh(&origin);
     sync(s)
 }
 
@@ -53,8 +55,23 @@ fn dispatch_event(s: &Setup, git_ref: &str, reason: &str) -> PathBuf {
 fn rollback_as(s: &Setup, actor: &str, git_ref: &str) -> Rotor {
     sync(s);
     let event = dispatch_event(s, git_ref, "Supabase errors after the rotation");
+    // The workflow runs on the branch it was dispatched from, checked out at its tip.
+    let branch = git_ref.strip_prefix("refs/heads/").unwrap_or("main");
+    let origin = s.w.origin();
+    let sha = git(&origin, &["rev-parse", git_ref]);
+    let ws =
+        s.w.dir
+            .path()
+            .join(format!("ws-{}", crate::services::unique("dispatch")));
+    crate::checkout::checkout(
+        &origin,
+        &format!("refs/heads/{branch}"),
+        &sha,
+        crate::checkout::Inputs::default(),
+        &ws,
+    );
     rotor()
-        .current_dir(&s.w.checkout)
+        .current_dir(&ws)
         .env("GITHUB_REPOSITORY", "my-org/tenants")
         .env("GITHUB_TOKEN", "ghs_repo_token")
         .env("GITHUB_API_URL", &s.url)
@@ -292,22 +309,7 @@ fn every_ref_of_a_batch_rolls_back_or_only_the_one_named() {
 
 /// A fresh checkout of `main`, as a scheduled workflow's `actions/checkout` leaves it.
 fn checkout_main(s: &Setup) -> PathBuf {
-    let dir =
-        s.w.dir
-            .path()
-            .join(format!("main-{}", crate::services::unique("c")));
-    git(
-        s.w.dir.path(),
-        &[
-            "clone",
-            "-q",
-            "-b",
-            "main",
-            "origin.git",
-            dir.to_str().expect("utf-8"),
-        ],
-    );
-    dir
+    s.w.workspace("schedule")
 }
 
 fn drift(s: &Setup, code: i32) -> (Value, String) {
@@ -422,17 +424,9 @@ fn second_rotation(s: &Setup) -> PathBuf {
     git(&work, &["add", "-A"]);
     git(&work, &["commit", "-q", "-m", "second rotation"]);
     let head = git(&work, &["rev-parse", "HEAD"]);
-    git(
-        &work,
-        &[
-            "push",
-            "-q",
-            "origin",
-            "HEAD:refs/heads/rotate2",
-            "HEAD:refs/pull/8/head",
-        ],
-    );
-    let origin = s.w.dir.path().join("origin.git");
+    git(&work, &["push", "-q", "origin", "HEAD:refs/heads/rotate2"]);
+    let origin = s.w.origin();
+    crate::checkout::open_pull(&origin, 8, "rotate2", "main");
     let mut github = base_scenario(&s.w, &format!("{}.yaml", s.id));
     github["branches"]["main"] = json!(git(&origin, &["rev-parse", "main"]));
     github["pulls"]["7"]["state"] = json!("closed");
@@ -462,9 +456,14 @@ fn an_apply_racing_a_rollback_of_the_same_ref_lets_exactly_one_win() {
         // rollback_as tells the stand-in the state of main; PR #8 is added after it.
         let rollback = rollback_as(&s, "bob", "refs/heads/main");
         let event = second_rotation(&s);
-        git(s.w.dir.path(), &["clone", "-q", "origin.git", "checkout-2"]);
-        let apply = crate::apply::apply_command(&s, &event, "pull_request_review")
-            .current_dir(&s.w.dir.path().join("checkout-2"));
+        let ws = crate::checkout::workspace(
+            s.w.dir.path(),
+            &s.w.origin(),
+            "pull_request_review",
+            8,
+            crate::checkout::Inputs::default(),
+        );
+        let apply = crate::apply::apply_command(&s, &event, "pull_request_review").current_dir(&ws);
         let (back, forward) = (
             std::thread::spawn(move || rollback.run_unchecked()),
             std::thread::spawn(move || apply.run_unchecked()),
