@@ -132,8 +132,13 @@ def run(scratch, sandbox_url):
     git(work, "commit", "-q", "-m", f"Rotate {REF}")
     head = git(work, "rev-parse", "HEAD")
     git(work, "push", "-q", "origin", "HEAD:refs/heads/rotate", "HEAD:refs/pull/7/head")
+    # The workspace as actions/checkout makes it with its defaults: one commit deep.
     checkout = scratch / "checkout"
-    git(scratch, "clone", "-q", str(origin), str(checkout))
+    git(scratch, "init", "-q", str(checkout))
+    git(checkout, "remote", "add", "origin", str(origin))
+    git(checkout, "-c", "protocol.version=2", "fetch", "-q", "--no-tags", "--depth=1",
+        "origin", f"+{main_sha}:refs/remotes/origin/main")
+    git(checkout, "checkout", "-q", "--force", "-B", "main", "refs/remotes/origin/main")
     print((work / request).read_text().rstrip())
 
     github = {

@@ -19,7 +19,7 @@ use crate::batch::map_bounded;
 use crate::config::CommitTarget;
 use crate::error::Error;
 use crate::gate::{self, Subject};
-use crate::github::event::{self, CommentCommand, Trigger};
+use crate::github::event;
 use crate::github::model::PullRequest;
 use crate::gitops::Author;
 use crate::output::{Format, github as gha};
@@ -48,26 +48,10 @@ pub async fn run(
 ) -> Result<(), Error> {
     let env = RunEnv::from_env(event_arg)?;
     let event = event::load(&env.event_path, env.event_name.as_deref())?;
-    let (number, trigger) = match (&event.trigger, event.number) {
-        (Trigger::Review { state, .. }, Some(n)) if state == "approved" => (n, None),
-        (
-            Trigger::Comment {
-                command: Some(CommentCommand::Apply),
-                author,
-            },
-            Some(n),
-        ) => (n, Some(author.clone())),
-        (Trigger::Review { .. } | Trigger::Comment { .. }, _) => {
-            cx.output
-                .log("the event is not an approval nor `/rotor apply`; nothing to apply");
-            return Ok(());
-        }
-        _ => {
-            return Err(Error::Event(event::EventError::Unsupported {
-                name: event.name.clone(),
-                command: "apply",
-            }));
-        }
+    event.check_repository(&env.repository.full())?;
+    let (number, trigger) = match event.apply_trigger() {
+        Ok(t) => (t.number, t.comment_author.map(Some)),
+        Err(not) => return plan::noop(cx, "apply", &not),
     };
     let PrRun {
         gh,

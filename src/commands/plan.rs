@@ -20,7 +20,7 @@ use crate::config::{self, Config};
 use crate::diagnostic::{Diagnostic, Pos, quote};
 use crate::error::Error;
 use crate::gate::{self, Subject};
-use crate::github::event::{self, CommentCommand, Event, Trigger};
+use crate::github::event::{self, Event, NotATrigger};
 use crate::github::model::{ChangedFile, PullRequest};
 use crate::github::{GitHub, RepoName};
 use crate::gitops::GitRepo;
@@ -207,10 +207,10 @@ pub(crate) async fn publish_report(
 pub async fn run(cx: &Context, event_arg: Option<&Path>, config_rel: &Path) -> Result<(), Error> {
     let env = RunEnv::from_env(event_arg)?;
     let event = event::load(&env.event_path, env.event_name.as_deref())?;
-    let Some(number) = pr_number(&event) else {
-        cx.output
-            .log("the comment is not a rotor command; nothing to plan");
-        return Ok(());
+    event.check_repository(&env.repository.full())?;
+    let number = match event.plan_trigger() {
+        Ok(number) => number,
+        Err(not) => return noop(cx, "plan", &not),
     };
     let PrRun {
         gh,
@@ -366,11 +366,7 @@ pub(crate) async fn open_pr(
         .head_sha
         .clone()
         .unwrap_or_else(|| pr.head_sha.clone());
-    let default_branch = event.default_branch.clone().ok_or(Error::Env {
-        var: "GITHUB_EVENT_PATH",
-        problem: "holds no repository.default_branch",
-        hint: "pass the event payload GitHub wrote",
-    })?;
+    let default_branch = gh.default_branch().await?;
     let trusted = load_trusted(cx, env, &gh, Some(&pr), &default_branch, config_rel).await?;
     let files = gh.files(number).await?;
     Ok(PrRun {
@@ -383,16 +379,34 @@ pub(crate) async fn open_pr(
     })
 }
 
-/// The pull request a plan is for; `None` for a comment that asks nothing of rotor.
-fn pr_number(event: &Event) -> Option<u64> {
-    match &event.trigger {
-        Trigger::PullRequest { .. } | Trigger::Review { .. } => event.number,
-        Trigger::Comment {
-            command: Some(CommentCommand::Plan | CommentCommand::Apply),
-            ..
-        } => event.number,
-        Trigger::Comment { command: None, .. } | Trigger::Dispatch { .. } => None,
+/// An event that is not a trigger: nothing is read or changed and no comment is written; the
+/// log, the outputs and the JSON report say which event and action it was and why it does not
+/// count. Exit 0, result `noop`.
+pub(crate) fn noop(cx: &Context, command: &'static str, not: &NotATrigger) -> Result<(), Error> {
+    let message = format!("{not}; nothing to {command}");
+    cx.output.log(&format!("rotor {command}: {message}"));
+    gha::write_outputs(&[
+        ("rotation-id", String::new()),
+        ("result", "noop".to_owned()),
+        ("artifact-path", String::new()),
+        ("commit-sha", String::new()),
+        ("refs", "0".to_owned()),
+    ])?;
+    match cx.output.format {
+        Format::Json => cx.output.json(&serde_json::json!({
+            "command": command,
+            "rotation_id": null,
+            "result": "noop",
+            "message": message,
+            "artifact_path": null,
+            "approval": null,
+            "commit_sha": null,
+            "refs": [],
+            "errors": [],
+        }))?,
+        Format::Text => cx.output.report_line(&format!("rotor {command}: noop"))?,
     }
+    Ok(())
 }
 
 /// Policy from the default branch tip, read from git objects.

@@ -70,9 +70,11 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
             return Err(Error::Event(event::EventError::Unsupported {
                 name: event.name.clone(),
                 command: "rollback",
+                expected: "workflow_dispatch",
             }));
         }
     };
+    event.check_repository(&env.repository.full())?;
     let input = |name: &str| {
         inputs
             .iter()
@@ -121,13 +123,15 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
             problem: "is not set (nor GITHUB_TRIGGERING_ACTOR)",
             hint: "run rollback from workflow_dispatch, which sets them",
         })?;
-    let default_branch = event.default_branch.clone().ok_or(Error::Env {
-        var: "GITHUB_EVENT_PATH",
-        problem: "holds no repository.default_branch",
-        hint: "pass the event payload GitHub wrote",
-    })?;
+    let gh = GitHub::new(
+        &env.api_url,
+        &env.token,
+        env.org_token.as_ref(),
+        env.repository.clone(),
+    )?;
+    let default_branch = gh.default_branch().await?;
 
-    // Only from the default branch (DESIGN §8).
+    // Only from the default branch.
     let run_ref = std::env::var("GITHUB_REF")
         .ok()
         .filter(|v| !v.is_empty())
@@ -137,13 +141,6 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
             "branch: rollback runs only from the default branch ({default_branch}), not {run_ref}"
         )]));
     }
-
-    let gh = GitHub::new(
-        &env.api_url,
-        &env.token,
-        env.org_token.as_ref(),
-        env.repository.clone(),
-    )?;
     let trusted = plan::load_trusted(cx, &env, &gh, None, &default_branch, config_rel).await?;
     let config = &trusted.config;
 

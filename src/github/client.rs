@@ -384,6 +384,26 @@ impl GitHub {
         Ok(items.iter().filter_map(ChangedFile::from_json).collect())
     }
 
+    /// The repository's default branch, from the API (never from an event payload, which
+    /// anyone who can trigger a workflow shapes).
+    pub async fn default_branch(&self) -> Result<String, GitHubError> {
+        let v = self
+            .get_json(
+                false,
+                &self.repo_path(""),
+                &format!("repository {}", self.repo.full()),
+                "`contents: read`",
+            )
+            .await?;
+        v.get("default_branch")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| GitHubError::Protocol {
+                call: "GET repository".to_owned(),
+                detail: "no default_branch".to_owned(),
+            })
+    }
+
     /// The commit a branch points to.
     pub async fn branch_sha(&self, branch: &str) -> Result<String, GitHubError> {
         let v = self

@@ -1,7 +1,16 @@
-//! The event that started the run (`$GITHUB_EVENT_PATH`, `$GITHUB_EVENT_NAME`).
+//! The event that started the run (`$GITHUB_EVENT_PATH`, `$GITHUB_EVENT_NAME`), and whether it
+//! is a trigger.
 //!
-//! Only the four events of DESIGN §2 are accepted. The payload is GitHub's, but its free-text
-//! parts (titles, bodies) are untrusted; only identifiers are taken from it.
+//! Only a few (event, action) pairs start work: `pull_request` opened, synchronize or reopened
+//! (`plan`); a submitted approving `pull_request_review` (`apply`, and `plan`); a `created`
+//! `issue_comment` on a pull request whose first line is exactly `/rotor apply` or `/rotor plan`,
+//! written by the user who sent the event (`apply` / `plan`); `workflow_dispatch` (`rollback`).
+//! Every other pair is not a trigger: `plan` and `apply` then change nothing and say which event
+//! and action they saw and why it does not count ([`NotATrigger`]). An edited or deleted comment
+//! never counts, whoever edited it: the text someone approved of is not the text that ran.
+//!
+//! The payload is GitHub's, but its free-text parts (titles, bodies) are untrusted; only
+//! identifiers and the comment's first line are read from it.
 
 use std::path::Path;
 
@@ -16,29 +25,33 @@ pub enum CommentCommand {
     Apply,
 }
 
-/// What kind of event started the run.
+/// What kind of event started the run, with the fields that decide whether it is a trigger.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
-    /// `pull_request` (`opened`, `synchronize`, `reopened`…).
+    /// `pull_request` (and `pull_request_target`, which is never a trigger).
     PullRequest {
-        /// The action.
+        /// The action (`opened`, `synchronize`, `closed`…).
         action: String,
     },
     /// `pull_request_review`.
     Review {
-        /// The action (`submitted`, `dismissed`…).
+        /// The action (`submitted`, `edited`, `dismissed`).
         action: String,
-        /// The review's state, lowercase as in the payload (`approved`…).
+        /// The review's state, lowercase (`approved`, `changes_requested`, `commented`…).
         state: String,
         /// The reviewer, if the account still exists.
         reviewer: Option<String>,
     },
-    /// `issue_comment` on a pull request.
+    /// `issue_comment`.
     Comment {
-        /// `/rotor plan` or `/rotor apply`, if the comment is one.
+        /// The action (`created`, `edited`, `deleted`).
+        action: String,
+        /// `/rotor plan` or `/rotor apply`, if the comment's first line is exactly one.
         command: Option<CommentCommand>,
-        /// The comment's author.
+        /// The comment's author (`comment.user.login`).
         author: Option<String>,
+        /// Whether the issue is a pull request (`issue.pull_request` present).
+        on_pull_request: bool,
     },
     /// `workflow_dispatch`.
     Dispatch {
@@ -46,6 +59,11 @@ pub enum Trigger {
         git_ref: String,
         /// The dispatch inputs, as strings.
         inputs: Vec<(String, String)>,
+    },
+    /// `schedule`, or any event rotor has no use for; `action` is the payload's, if any.
+    Other {
+        /// The payload's `action`, if any.
+        action: Option<String>,
     },
 }
 
@@ -58,9 +76,7 @@ pub struct Event {
     pub number: Option<u64>,
     /// The PR head SHA the event carries (not for comments, which carry none).
     pub head_sha: Option<String>,
-    /// The repository's default branch.
-    pub default_branch: Option<String>,
-    /// `owner/name`.
+    /// `owner/name` of the repository the event is about (`repository.full_name`).
     pub repository: Option<String>,
     /// Who triggered it (`sender.login`).
     pub sender: Option<String>,
@@ -68,7 +84,7 @@ pub struct Event {
     pub trigger: Trigger,
 }
 
-/// Why the event cannot be used.
+/// Why the event cannot be used at all (exit 2).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
     /// The event file is missing or unreadable.
@@ -89,15 +105,17 @@ pub enum EventError {
         /// Why.
         detail: String,
     },
-    /// An event rotor does not handle, or handles elsewhere.
+    /// An event the command cannot run on at all (`rollback` runs on `workflow_dispatch` only).
     #[error(
-        "event `{name}` cannot start `rotor {command}`; see DESIGN §2 for which event runs which command"
+        "event `{name}` cannot start `rotor {command}`; it runs on {expected} (see the README's table of events)"
     )]
     Unsupported {
         /// The event name.
         name: String,
         /// The command.
         command: &'static str,
+        /// The events it runs on.
+        expected: &'static str,
     },
     /// A field the event must have is missing.
     #[error("the `{name}` event payload has no `{field}`")]
@@ -107,6 +125,53 @@ pub enum EventError {
         /// The field.
         field: &'static str,
     },
+    /// The event is about another repository than the one the run is for.
+    #[error(
+        "the event is about repository {event}, but the run is for {run} ($GITHUB_REPOSITORY); rotor acts only on events of its own repository"
+    )]
+    OtherRepository {
+        /// `repository.full_name` in the payload.
+        event: String,
+        /// `GITHUB_REPOSITORY`.
+        run: String,
+    },
+}
+
+/// An event that asks nothing of `plan` or `apply`: the run changes nothing and says why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotATrigger {
+    /// The event name.
+    pub event: String,
+    /// The payload's action, if any.
+    pub action: Option<String>,
+    /// Why it does not count.
+    pub reason: String,
+}
+
+impl std::fmt::Display for NotATrigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.action {
+            Some(action) => write!(
+                f,
+                "event `{}` with action `{action}` is not a trigger: {}",
+                self.event, self.reason
+            ),
+            None => write!(
+                f,
+                "event `{}` is not a trigger: {}",
+                self.event, self.reason
+            ),
+        }
+    }
+}
+
+/// What starts `apply`: the pull request, and for a comment its author.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyTrigger {
+    /// The pull request number.
+    pub number: u64,
+    /// For `/rotor apply`, the comment's author, who must hold `internal_admin` too.
+    pub comment_author: Option<String>,
 }
 
 /// Reads the event file. `name` is `$GITHUB_EVENT_NAME`; without it the kind is inferred.
@@ -139,6 +204,8 @@ fn infer(v: &Value) -> &'static str {
         "pull_request"
     } else if v.get("inputs").is_some() {
         "workflow_dispatch"
+    } else if v.get("schedule").is_some() {
+        "schedule"
     } else {
         "unknown"
     }
@@ -156,18 +223,18 @@ pub fn parse(name: &str, v: &Value) -> Result<Event, EventError> {
         name: name.to_owned(),
         field,
     };
+    let action = text(v, "/action");
     let mut event = Event {
         name: name.to_owned(),
         number: None,
         head_sha: None,
-        default_branch: text(v, "/repository/default_branch"),
         repository: text(v, "/repository/full_name"),
         sender: text(v, "/sender/login"),
-        trigger: Trigger::PullRequest {
-            action: String::new(),
+        trigger: Trigger::Other {
+            action: action.clone(),
         },
     };
-    let action = text(v, "/action").unwrap_or_default();
+    let action = action.unwrap_or_default();
     match name {
         "pull_request" | "pull_request_target" | "pull_request_review" => {
             event.number = Some(
@@ -197,14 +264,14 @@ pub fn parse(name: &str, v: &Value) -> Result<Event, EventError> {
                     .and_then(Value::as_u64)
                     .ok_or_else(|| missing("issue.number"))?,
             );
-            // A comment on an issue that is not a pull request asks nothing of rotor.
-            let on_pr = v
-                .pointer("/issue/pull_request")
-                .is_some_and(|p| !p.is_null());
             let body = text(v, "/comment/body").unwrap_or_default();
             event.trigger = Trigger::Comment {
-                command: if on_pr { comment_command(&body) } else { None },
+                action,
+                command: comment_command(&body),
                 author: text(v, "/comment/user/login"),
+                on_pull_request: v
+                    .pointer("/issue/pull_request")
+                    .is_some_and(|p| !p.is_null()),
             };
         }
         "workflow_dispatch" => {
@@ -227,24 +294,150 @@ pub fn parse(name: &str, v: &Value) -> Result<Event, EventError> {
                 inputs,
             };
         }
-        other => {
-            return Err(EventError::Unsupported {
-                name: other.to_owned(),
-                command: "plan/apply/rollback",
-            });
-        }
+        _ => {}
     }
     Ok(event)
 }
 
-/// `/rotor plan` or `/rotor apply` as the comment's first non-blank line, nothing else.
+/// `/rotor plan` or `/rotor apply` when the comment's first line (up to LF or CRLF), with the
+/// spaces and tabs at its two ends trimmed, is exactly that: one space inside, lowercase,
+/// nothing after.
 pub fn comment_command(body: &str) -> Option<CommentCommand> {
-    let first = body.lines().map(str::trim).find(|l| !l.is_empty())?;
-    let words: Vec<&str> = first.split_whitespace().collect();
-    match words.as_slice() {
-        ["/rotor", "plan"] => Some(CommentCommand::Plan),
-        ["/rotor", "apply"] => Some(CommentCommand::Apply),
+    let first = body.split('\n').next().unwrap_or_default();
+    let first = first.strip_suffix('\r').unwrap_or(first);
+    match first.trim_matches([' ', '\t']) {
+        "/rotor plan" => Some(CommentCommand::Plan),
+        "/rotor apply" => Some(CommentCommand::Apply),
         _ => None,
+    }
+}
+
+impl Event {
+    fn not(&self, reason: impl Into<String>) -> NotATrigger {
+        let action = match &self.trigger {
+            Trigger::PullRequest { action }
+            | Trigger::Review { action, .. }
+            | Trigger::Comment { action, .. } => Some(action.clone()).filter(|a| !a.is_empty()),
+            Trigger::Other { action } => action.clone(),
+            Trigger::Dispatch { .. } => None,
+        };
+        NotATrigger {
+            event: self.name.clone(),
+            action,
+            reason: reason.into(),
+        }
+    }
+
+    /// Checks that the event is about `repository` (`GITHUB_REPOSITORY`), case aside as GitHub
+    /// treats names.
+    pub fn check_repository(&self, repository: &str) -> Result<(), EventError> {
+        match &self.repository {
+            Some(r) if r.eq_ignore_ascii_case(repository) => Ok(()),
+            Some(r) => Err(EventError::OtherRepository {
+                event: r.clone(),
+                run: repository.to_owned(),
+            }),
+            None => Err(EventError::Missing {
+                name: self.name.clone(),
+                field: "repository.full_name",
+            }),
+        }
+    }
+
+    /// A comment trigger's command and author, once it passed every rule of a comment.
+    fn comment(&self, wanted: CommentCommand) -> Result<(u64, Option<String>), NotATrigger> {
+        let Trigger::Comment {
+            action,
+            command,
+            author,
+            on_pull_request,
+        } = &self.trigger
+        else {
+            return Err(self.not("not a comment"));
+        };
+        let word = match wanted {
+            CommentCommand::Plan => "/rotor plan",
+            CommentCommand::Apply => "/rotor apply",
+        };
+        if action != "created" {
+            return Err(self.not(
+                "only a newly created comment is a command; an edited or deleted comment never is, whoever edited it (the text someone read is not the text that would run)",
+            ));
+        }
+        if *command != Some(wanted) {
+            return Err(self.not(format!("the comment's first line is not exactly `{word}`")));
+        }
+        let number = self.number.unwrap_or_default();
+        if !on_pull_request {
+            return Err(self.not(format!(
+                "#{number} is an issue, not a pull request; `{word}` works only on a rotation pull request"
+            )));
+        }
+        match (author, &self.sender) {
+            (Some(a), Some(s)) if a.eq_ignore_ascii_case(s) => Ok((number, Some(a.clone()))),
+            (a, s) => Err(self.not(format!(
+                "the comment's author ({}) is not who sent the event ({})",
+                a.as_deref().unwrap_or("a deleted account"),
+                s.as_deref().unwrap_or("nobody")
+            ))),
+        }
+    }
+
+    /// The pull request `plan` runs for, or why this event asks nothing of it.
+    pub fn plan_trigger(&self) -> Result<u64, NotATrigger> {
+        let number = self.number.unwrap_or_default();
+        match (&self.trigger, self.name.as_str()) {
+            (Trigger::PullRequest { .. }, "pull_request_target") => Err(self.not(
+                "rotor plan does not run on pull_request_target, which runs with the base branch's secrets for pull requests from anyone; trigger it on pull_request",
+            )),
+            (Trigger::PullRequest { action }, _) => match action.as_str() {
+                "opened" | "synchronize" | "reopened" => Ok(number),
+                _ => Err(self.not(
+                    "rotor plan runs when a pull request is opened, pushed to (synchronize) or reopened",
+                )),
+            },
+            (Trigger::Review { .. }, _) => self.approval().map(|()| number),
+            (Trigger::Comment { .. }, _) => self.comment(CommentCommand::Plan).map(|(n, _)| n),
+            _ => Err(self.not(
+                "rotor plan runs on pull_request, an approving pull_request_review, or a `/rotor plan` comment",
+            )),
+        }
+    }
+
+    /// The pull request `apply` runs for, or why this event asks nothing of it.
+    pub fn apply_trigger(&self) -> Result<ApplyTrigger, NotATrigger> {
+        match &self.trigger {
+            Trigger::Review { .. } => self.approval().map(|()| ApplyTrigger {
+                number: self.number.unwrap_or_default(),
+                comment_author: None,
+            }),
+            Trigger::Comment { .. } => {
+                self.comment(CommentCommand::Apply)
+                    .map(|(number, comment_author)| ApplyTrigger {
+                        number,
+                        comment_author,
+                    })
+            }
+            _ => Err(self.not(
+                "rotor apply runs on an approving pull_request_review or a `/rotor apply` comment",
+            )),
+        }
+    }
+
+    /// A review counts when it was just submitted and approves.
+    fn approval(&self) -> Result<(), NotATrigger> {
+        let Trigger::Review { action, state, .. } = &self.trigger else {
+            return Err(self.not("not a review"));
+        };
+        if action != "submitted" {
+            return Err(self.not(
+                "only a submitted review starts rotor; an edited or dismissed review never does",
+            ));
+        }
+        if !state.eq_ignore_ascii_case("approved") {
+            return Err(self.not(format!("the review is `{state}`, not an approval")));
+        }
+        Ok(())
     }
 }
 
@@ -256,12 +449,26 @@ mod tests {
     fn comment_commands_are_exact() {
         assert_eq!(comment_command("/rotor apply"), Some(CommentCommand::Apply));
         assert_eq!(
-            comment_command("\n  /rotor   plan  \nthanks"),
+            comment_command(" \t/rotor plan\t \r\nthanks"),
             Some(CommentCommand::Plan)
         );
-        assert_eq!(comment_command("please /rotor apply"), None);
-        assert_eq!(comment_command("/rotor apply now"), None);
-        assert_eq!(comment_command("/rotor"), None);
-        assert_eq!(comment_command(""), None);
+        assert_eq!(
+            comment_command("/rotor apply\nnow"),
+            Some(CommentCommand::Apply)
+        );
+        for not in [
+            "please /rotor apply",
+            "/rotor apply now",
+            "/rotor  apply",
+            "/rotor\tapply",
+            "/Rotor apply",
+            "/rotor APPLY",
+            "\n/rotor apply",
+            "/rotor apply\u{a0}",
+            "/rotor",
+            "",
+        ] {
+            assert_eq!(comment_command(not), None, "{not:?}");
+        }
     }
 }

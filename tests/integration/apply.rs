@@ -371,11 +371,18 @@ fn rotor_apply_commented_by_a_non_admin_is_refused_with_3() {
         json!({"url": "https://api.github.com/repos/my-org/tenants/pulls/7"});
     event["comment"]["body"] = json!("/rotor apply");
     event["comment"]["user"]["login"] = json!("mallory");
+    event["sender"]["login"] = json!("mallory");
     event["repository"]["full_name"] = json!("my-org/tenants");
     event["repository"]["default_branch"] = json!("main");
     let path = s.w.dir.path().join("comment.json");
     fs::write(&path, event.to_string()).expect("event");
-    let report = apply_with(&s, &path, "issue_comment", &[], 3);
+    // A comment's run checks out the default branch's tip.
+    let (stdout, stderr) = apply_command(&s, &path, "issue_comment")
+        .current_dir(&s.w.workspace("issue_comment"))
+        .expects_exit(3)
+        .run();
+    let report: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("one JSON object ({e}): {stdout}\n{stderr}"));
     assert_eq!(unmet(&report), ["trigger_not_admin"], "{report:#}");
     unchanged(&s);
 }

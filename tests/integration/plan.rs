@@ -203,10 +203,23 @@ pub(crate) fn run_plan(
     extra: &[(&str, &str)],
     code: i32,
 ) -> (Value, String) {
+    run_plan_in(w, &w.checkout, sandbox, vault_token, event, extra, code)
+}
+
+/// `rotor plan` in the workspace `ws`.
+pub(crate) fn run_plan_in(
+    w: &World,
+    ws: &Path,
+    sandbox: &str,
+    vault_token: &str,
+    event: &Path,
+    extra: &[(&str, &str)],
+    code: i32,
+) -> (Value, String) {
     let summary = w.dir.path().join("summary.md");
     let outputs = w.dir.path().join("outputs.txt");
     let mut cmd = rotor()
-        .current_dir(&w.checkout)
+        .current_dir(ws)
         .env("GITHUB_REPOSITORY", "my-org/tenants")
         .env("GITHUB_TOKEN", "ghs_repo_token")
         .env("GITHUB_API_URL", sandbox)
