@@ -14,7 +14,7 @@ use crate::services::block_on;
 
 /// Merges the PR branch (with rotor's artifact commit) into `main` on the remote, as GitHub's
 /// merge button would, and tells the GitHub stand-in.
-fn merge(s: &Setup) -> String {
+pub(crate) fn merge(s: &Setup) -> String {
     let origin = s.w.origin();
     git(
         &origin,
@@ -53,9 +53,16 @@ fn dispatch_event(s: &Setup, git_ref: &str, reason: &str) -> PathBuf {
 }
 
 fn rollback_as(s: &Setup, actor: &str, git_ref: &str) -> Rotor {
-    sync(s);
-    let event = dispatch_event(s, git_ref, "Supabase errors after the rotation");
-    // The workflow runs on the branch it was dispatched from, checked out at its tip.
+    let ws = dispatch_workspace(s, git_ref, crate::checkout::Inputs::default());
+    rollback_in(s, &ws, actor, git_ref)
+}
+
+/// The workspace of a workflow dispatched from `git_ref`: its tip, as actions/checkout makes it.
+pub(crate) fn dispatch_workspace(
+    s: &Setup,
+    git_ref: &str,
+    inputs: crate::checkout::Inputs,
+) -> PathBuf {
     let branch = git_ref.strip_prefix("refs/heads/").unwrap_or("main");
     let origin = s.w.origin();
     let sha = git(&origin, &["rev-parse", git_ref]);
@@ -63,15 +70,16 @@ fn rollback_as(s: &Setup, actor: &str, git_ref: &str) -> Rotor {
         s.w.dir
             .path()
             .join(format!("ws-{}", crate::services::unique("dispatch")));
-    crate::checkout::checkout(
-        &origin,
-        &format!("refs/heads/{branch}"),
-        &sha,
-        crate::checkout::Inputs::default(),
-        &ws,
-    );
+    crate::checkout::checkout(&origin, &format!("refs/heads/{branch}"), &sha, inputs, &ws);
+    ws
+}
+
+/// `rotor rollback` dispatched by `actor` from `git_ref`, run in `ws`.
+pub(crate) fn rollback_in(s: &Setup, ws: &std::path::Path, actor: &str, git_ref: &str) -> Rotor {
+    sync(s);
+    let event = dispatch_event(s, git_ref, "Supabase errors after the rotation");
     rotor()
-        .current_dir(&ws)
+        .current_dir(ws)
         .env("GITHUB_REPOSITORY", "my-org/tenants")
         .env("GITHUB_TOKEN", "ghs_repo_token")
         .env("GITHUB_API_URL", &s.url)

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::apply::{Setup, apply_command, review_event, setup};
 use crate::checkout::{Inputs, assert_usable};
 use crate::common::fixture;
-use crate::plan::{git, pr_event, sandbox_state};
+use crate::plan::{pr_event, sandbox_state};
 use crate::services::block_on;
 
 fn pointer(s: &Setup) -> Option<String> {
@@ -256,13 +256,15 @@ fn life_in_workspaces(inputs: Inputs) {
     let (again, _, _) = apply_in(&s, &ws, &event, "issue_comment", 0);
     assert_eq!(again["result"], "noop", "{again:#}");
     assert_usable(&ws, shallow);
-    // Merged; then drift and status on schedule, from the default branch.
-    let origin = s.w.origin();
-    git(
-        &origin,
-        &["update-ref", "refs/heads/main", "refs/heads/rotate"],
-    );
-    crate::checkout::close_pull(&origin, 7);
+    // Merged, then rolled back from a dispatch on main.
+    crate::rollback::merge(&s);
+    let ws = crate::rollback::dispatch_workspace(&s, "refs/heads/main", inputs);
+    let (stdout, _) = crate::rollback::rollback_in(&s, &ws, "bob", "refs/heads/main").run();
+    let back: Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(back["result"], "rolled_back", "{back:#}");
+    assert_eq!(pointer(&s).as_deref(), Some("1"));
+    assert_usable(&ws, shallow);
+    // Drift and status on schedule, from the default branch.
     let ws = s.w.workspace_with("schedule", inputs);
     let (stdout, _) = crate::common::rotor()
         .current_dir(&ws)
@@ -278,6 +280,16 @@ fn life_in_workspaces(inputs: Inputs) {
         .args(["status", &s.name])
         .run();
     assert_usable(&ws, shallow);
+    for dir in std::fs::read_dir(s.w.dir.path()).expect("dir") {
+        let config = dir.expect("entry").path().join(".git/config");
+        if let Ok(text) = std::fs::read_to_string(&config) {
+            assert!(
+                !text.contains("ghs_repo_token"),
+                "the token never lands in {}",
+                config.display()
+            );
+        }
+    }
 }
 
 #[test]
