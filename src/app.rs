@@ -57,6 +57,16 @@ pub enum AppError {
         /// Its explanation.
         detail: String,
     },
+    /// The application redirected to another address; the token is not sent there.
+    #[error(
+        "the application answered {call} with a redirect to {target}; rotor does not send the token to another address: set app.base_url to it"
+    )]
+    Redirected {
+        /// The call.
+        call: String,
+        /// Where the redirect pointed.
+        target: String,
+    },
     /// The application stayed unreachable or kept failing.
     #[error("the application is unavailable for {call} after retries: {detail}")]
     Unavailable {
@@ -177,6 +187,7 @@ impl AppClient {
             .user_agent(concat!("rotor/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(15))
+            .redirect(crate::secret::same_origin_redirects())
             .build()
             .map_err(|e| AppError::Protocol {
                 call: "connect".to_owned(),
@@ -239,6 +250,12 @@ impl AppClient {
                 }
                 Ok(resp) => {
                     let status = resp.status();
+                    if status.is_redirection() {
+                        return Err(AppError::Redirected {
+                            call: call.to_owned(),
+                            target: crate::secret::redirect_target(resp.headers()),
+                        });
+                    }
                     let retry_after = retry::retry_after(resp.headers());
                     let value = resp.json::<Value>().await.unwrap_or(Value::Null);
                     // A failing integration answers 503 by contract: that is an answer, not an outage.

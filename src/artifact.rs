@@ -255,6 +255,7 @@ impl Artifact {
             audit_query: &self.audit_query,
         };
         let mut text = renderer.render("artifact.md.j2", view)?;
+        refuse_marker("artifact.md.j2", &text)?;
         if !text.ends_with('\n') {
             text.push('\n');
         }
@@ -316,10 +317,27 @@ fn render_rollback(
     secret_ref: &str,
     provider: &str,
 ) -> Result<String, RenderError> {
-    renderer.render(
+    let text = renderer.render(
         "rollback.md.j2",
         serde_json::json!({"rollback": record, "secret_ref": secret_ref, "provider": provider}),
-    )
+    )?;
+    refuse_marker("rollback.md.j2", &text)?;
+    Ok(text)
+}
+
+/// A template's output may never contain rotor's marker: the one machine-readable block is
+/// rotor's own, and a second one would be taken for a forgery.
+fn refuse_marker(template: &str, text: &str) -> Result<(), RenderError> {
+    if text.contains(DATA_MARKER.trim_end()) {
+        return Err(RenderError::Template {
+            name: template.to_owned(),
+            detail: format!(
+                "the output contains `{}`, which only rotor writes (its machine-readable block)",
+                DATA_MARKER.trim_end()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Appends a `## Rollback` section to an artifact's text and replaces its machine-readable
@@ -351,11 +369,40 @@ pub fn append_rollback(
     Ok(out)
 }
 
-/// Reads the machine-readable part of an artifact; `None` when there is none or it is garbled.
-pub fn read_meta(text: &str) -> Option<ArtifactMeta> {
-    let start = text.find(DATA_MARKER)? + DATA_MARKER.len();
-    let end = text[start..].find("-->")? + start;
-    serde_json::from_str(text[start..end].trim()).ok()
+/// Why an artifact's machine-readable block cannot be read or trusted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetaError {
+    /// More than one block: rotor writes one, so another was planted (by hand, or by a template
+    /// printing text that looks like one).
+    #[error("it carries {0} machine-readable blocks; rotor writes exactly one, on the last line")]
+    Several(usize),
+    /// The block is not the artifact's last line.
+    #[error("its machine-readable block is not on its last line, where rotor writes it")]
+    NotLast,
+    /// The block is not rotor's JSON.
+    #[error("its machine-readable block is garbled: {0}")]
+    Garbled(String),
+}
+
+/// Reads the machine-readable part of an artifact: `Ok(None)` when there is none; an error when
+/// there are several, or the one is not the last line, or it is not rotor's JSON.
+pub fn read_meta(text: &str) -> Result<Option<ArtifactMeta>, MetaError> {
+    match text.matches(DATA_MARKER).count() {
+        0 => return Ok(None),
+        1 => {}
+        n => return Err(MetaError::Several(n)),
+    }
+    let body = text.trim_end_matches(['\n', '\r']);
+    let last = body.rsplit('\n').next().unwrap_or(body);
+    let Some(json) = last
+        .strip_prefix(DATA_MARKER)
+        .and_then(|rest| rest.strip_suffix("-->"))
+    else {
+        return Err(MetaError::NotLast);
+    };
+    serde_json::from_str(json.trim())
+        .map(Some)
+        .map_err(|e| MetaError::Garbled(e.to_string()))
 }
 
 #[cfg(test)]
@@ -435,7 +482,7 @@ mod tests {
             ]
         );
         insta::assert_snapshot!("artifact_single", text);
-        let meta = read_meta(&text).expect("readable back");
+        let meta = read_meta(&text).expect("valid").expect("readable back");
         assert_eq!(
             (
                 meta.rotation_id.as_str(),
@@ -487,7 +534,7 @@ mod tests {
     #[test]
     fn reads_the_data_comment() {
         let text = "# Rotation r-1\n- Date: x\n\n<!-- rotor:artifact {\"rotation_id\":\"r-1\",\"pull_request\":7,\"result\":\"success\"} -->\n";
-        let meta = read_meta(text).expect("meta");
+        let meta = read_meta(text).expect("valid").expect("meta");
         assert_eq!(
             (
                 meta.rotation_id.as_str(),
@@ -496,7 +543,31 @@ mod tests {
             ),
             ("r-1", Some(7), Some("success"))
         );
-        assert_eq!(read_meta("# Rotation r-1\n"), None);
-        assert_eq!(read_meta("<!-- rotor:artifact {not json} -->"), None);
+        assert_eq!(read_meta("# Rotation r-1\n"), Ok(None));
+        assert!(matches!(
+            read_meta("<!-- rotor:artifact {not json} -->"),
+            Err(MetaError::Garbled(_))
+        ));
+        let planted =
+            format!("# Rotation r-1\n<!-- rotor:artifact {{\"rotation_id\":\"r-1\"}} -->\n{text}");
+        assert_eq!(read_meta(&planted), Err(MetaError::Several(2)));
+        let moved = text.replace("-->\n", "-->\n\nmore text\n");
+        assert_eq!(read_meta(&moved), Err(MetaError::NotLast));
+    }
+
+    #[test]
+    fn a_template_printing_the_marker_is_refused() {
+        let r = Renderer::new(vec![(
+            "artifact.md.j2".to_owned(),
+            "# Rotation {{ rotation_id }}\n<!-- rotor:artifact {} -->".to_owned(),
+        )])
+        .expect("renderer");
+        let a = artifact(vec![one_ref(
+            "tenant.acme.supabase.service_role",
+            "supabase",
+            "success",
+            &["evt_1"],
+        )]);
+        assert!(a.render(&r).is_err());
     }
 }

@@ -368,6 +368,26 @@ fn from_document(doc: &Document, diags: &mut Diagnostics) -> Option<Config> {
                         .help("keep requests and artifacts in separate directories, so that a rotation PR can only touch requests"),
                 );
     }
+    // Policy lives under .github (this config, the template overrides, the workflows): a
+    // request directory there would let one pull request carry its request and change the
+    // policy that approves it.
+    if let Some(req) = &requests_dir
+        && (req.as_str() == ".github"
+            || req.contains(".github/")
+            || req.as_str().starts_with(".github/"))
+        && let Some(n) = root.get("requests_dir")
+    {
+        diags.push(
+            n.error(
+                "requests_dir_in_github",
+                format!(
+                    "`requests_dir` {} lies inside .github, where the config, the template overrides and the workflows live",
+                    quote(req.as_str())
+                ),
+            )
+            .help("keep requests out of .github, e.g. `requests_dir: rotations`, so that a rotation PR can never change policy"),
+        );
+    }
     let commit = match root.get("commit") {
         None => Some(Commit {
             target: CommitTarget::PrBranch,

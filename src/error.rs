@@ -135,7 +135,7 @@ impl Error {
 pub fn app_code(e: &crate::app::AppError) -> u8 {
     use crate::app::AppError as A;
     match e {
-        A::NoToken { .. } => 2,
+        A::NoToken { .. } | A::Redirected { .. } => 2,
         A::Unauthorized { .. } | A::Forbidden { .. } | A::NotFound { .. } | A::Rejected { .. } => 4,
         A::Unavailable { .. } | A::Protocol { .. } => 5,
     }

@@ -68,6 +68,17 @@ pub struct Decision {
     pub unmet: Vec<Unmet>,
 }
 
+/// At most five paths, then how many more.
+fn listed(paths: &[&str]) -> String {
+    let shown: Vec<&str> = paths.iter().take(5).copied().collect();
+    let more = if paths.len() > 5 {
+        format!(" and {} more", paths.len() - 5)
+    } else {
+        String::new()
+    };
+    format!("{}{more}", shown.join(", "))
+}
+
 fn short(sha: &str) -> &str {
     sha.get(..7).unwrap_or(sha)
 }
@@ -221,7 +232,35 @@ pub fn evaluate(f: &Facts<'_>) -> Decision {
         push("changes_requested", blocking.join("; "));
     }
 
-    // Rule 5: the PR changes only files under requests_dir (both sides of a rename).
+    // Rule 5: the PR only adds or modifies files under requests_dir. A request removed (or
+    // renamed away) is its own rule: a PR could otherwise retire another rotation's request.
+    let removed: Vec<&str> = f
+        .files
+        .iter()
+        .filter_map(|file| match file.status.as_str() {
+            "removed" if f.requests_dir.contains(&file.path) => Some(file.path.as_str()),
+            "renamed"
+                if file
+                    .previous_path
+                    .as_deref()
+                    .is_some_and(|p| f.requests_dir.contains(p))
+                    && !f.requests_dir.contains(&file.path) =>
+            {
+                file.previous_path.as_deref()
+            }
+            _ => None,
+        })
+        .collect();
+    if !removed.is_empty() {
+        push(
+            "request_removed",
+            format!(
+                "the pull request removes {} from {}/; a rotation pull request only adds or modifies requests",
+                listed(&removed),
+                f.requests_dir.as_str()
+            ),
+        );
+    }
     let outside: Vec<&str> = f
         .files
         .iter()
@@ -229,17 +268,23 @@ pub fn evaluate(f: &Facts<'_>) -> Decision {
         .filter(|p| !f.requests_dir.contains(p))
         .collect();
     if !outside.is_empty() {
-        let shown: Vec<&str> = outside.iter().take(5).copied().collect();
         push(
             "files_outside_requests_dir",
             format!(
-                "the pull request also changes {}{}; policy and requests are never approved together",
-                shown.join(", "),
-                if outside.len() > 5 {
-                    format!(" and {} more", outside.len() - 5)
-                } else {
-                    String::new()
-                }
+                "the pull request also changes {}; policy and requests are never approved together",
+                listed(&outside)
+            ),
+        );
+    } else if let Some(total) = f.pr.changed_files
+        && (f.files.len() as u64) < total
+    {
+        // GitHub lists at most 3,000 files of a pull request: what was not listed cannot be
+        // judged, so it is not approved.
+        push(
+            "files_outside_requests_dir",
+            format!(
+                "GitHub listed {} of the pull request's {total} changed files (it stops at 3,000); the rest cannot be checked",
+                f.files.len()
             ),
         );
     }
@@ -326,6 +371,7 @@ mod tests {
                 base_ref: "main".to_owned(),
                 base_repo: "my-org/tenants".to_owned(),
                 html_url: String::new(),
+                changed_files: Some(1),
             },
             event_head: HEAD.to_owned(),
             reviews: vec![review(Some("bob"), "APPROVED", HEAD)],
@@ -511,7 +557,10 @@ mod tests {
             ),
             (
                 "files outside requests_dir",
-                |c| c.files.push(file(".github/rotor.yml")),
+                |c| {
+                    c.files.push(file(".github/rotor.yml"));
+                    c.pr.changed_files = Some(2);
+                },
                 vec!["files_outside_requests_dir"],
             ),
             (
@@ -526,8 +575,52 @@ mod tests {
                 vec!["files_outside_requests_dir"],
             ),
             (
+                "another request removed",
+                |c| {
+                    c.files.push(ChangedFile {
+                        path: "rotations/older.yaml".into(),
+                        status: "removed".into(),
+                        previous_path: None,
+                    });
+                    c.pr.changed_files = Some(2);
+                },
+                vec!["request_removed"],
+            ),
+            (
+                "a request renamed away from requests_dir",
+                |c| {
+                    c.files.push(ChangedFile {
+                        path: "archive/older.yaml".into(),
+                        status: "renamed".into(),
+                        previous_path: Some("rotations/older.yaml".into()),
+                    });
+                    c.pr.changed_files = Some(2);
+                },
+                vec!["request_removed", "files_outside_requests_dir"],
+            ),
+            (
+                "a request renamed within requests_dir",
+                |c| {
+                    c.files.push(ChangedFile {
+                        path: "rotations/newer.yaml".into(),
+                        status: "renamed".into(),
+                        previous_path: Some("rotations/older.yaml".into()),
+                    });
+                    c.pr.changed_files = Some(2);
+                },
+                vec![],
+            ),
+            (
+                "more files than GitHub lists",
+                |c| c.pr.changed_files = Some(3001),
+                vec!["files_outside_requests_dir"],
+            ),
+            (
                 "a file in a directory named like requests_dir",
-                |c| c.files.push(file("rotations-old/x.yaml")),
+                |c| {
+                    c.files.push(file("rotations-old/x.yaml"));
+                    c.pr.changed_files = Some(2);
+                },
                 vec!["files_outside_requests_dir"],
             ),
             (
@@ -547,6 +640,7 @@ mod tests {
                 "zero request files",
                 |c| {
                     c.files.clear();
+                    c.pr.changed_files = Some(0);
                     c.request_files = 0;
                 },
                 vec!["no_requests"],

@@ -90,6 +90,8 @@ pub struct RefOutcome {
 pub struct Settings {
     /// The rotation id.
     pub rotation_id: String,
+    /// The pull request that carried it, recorded in the marker: an id is never reused.
+    pub pull_request: Option<u64>,
     /// The requester (operator of the upsert).
     pub operator: String,
     /// What happens on a failed verification.
@@ -168,6 +170,19 @@ impl<'a> Run<'a> {
                 .map_err(|e| backend_failure(&e))?,
         };
         self.outcome.pointer = state.current.as_ref().map(ToString::to_string);
+        if let Some(other) = state.id_taken(&self.settings.rotation_id, self.settings.pull_request)
+        {
+            let message = format!(
+                "rotation id {} is already used on this ref by {}; ids are never reused",
+                self.settings.rotation_id,
+                other
+                    .pull_request
+                    .map_or("another rotation".to_owned(), |n| format!(
+                        "pull request #{n}"
+                    ))
+            );
+            return Err((2, message));
+        }
         if let Some(holder) = state.locked_by_other(&self.settings.rotation_id) {
             let message = format!("locked by rotation {} (marker pending)", holder.rotation_id);
             return Err((4, message));
@@ -208,7 +223,7 @@ pub async fn rotate(app: &AppClient, settings: &Settings, job: &Job) -> RefOutco
         Ok(state) => state,
         Err((code, message)) => return run.stop(RefResult::NotStarted, code, message),
     };
-    let ours = state.marker.clone().filter(|m| m.rotation_id == id);
+    let ours = state.marker_of(id, settings.pull_request).cloned();
     if let Some(m) = ours.as_ref().filter(|m| m.state != MarkerState::Pending) {
         // Already finished by an earlier run: report what the marker says.
         run.outcome.from = m.from.clone();
@@ -240,16 +255,19 @@ pub async fn rotate(app: &AppClient, settings: &Settings, job: &Job) -> RefOutco
     // Runbook step 3: lock, then move the pointer with compare-and-swap.
     let mut state = state;
     if ours.is_none() {
-        state = match job.secret.lock(&state, id, &from, &to).await {
+        state = match job
+            .secret
+            .lock(&state, id, settings.pull_request, &from, &to)
+            .await
+        {
             Ok(s) => s,
             Err(e) => {
                 let (code, mut message) = backend_failure(&e);
                 if matches!(e.kind, ErrorKind::Conflict { .. })
                     && let Ok(now) = job.secret.read().await
-                    && now
-                        .marker
-                        .as_ref()
-                        .is_some_and(|m| m.rotation_id == id && m.state == MarkerState::Pending)
+                    && now.marker.as_ref().is_some_and(|m| {
+                        m.is_of(id, settings.pull_request) && m.state == MarkerState::Pending
+                    })
                 {
                     // Another run of this same rotation locked it first and carries it on.
                     message = format!(
@@ -389,10 +407,9 @@ pub async fn rotate(app: &AppClient, settings: &Settings, job: &Job) -> RefOutco
         Err(e) => {
             // Another run of this rotation may have marked it done first: then it is done.
             if let Ok(now) = job.secret.read().await
-                && now
-                    .marker
-                    .as_ref()
-                    .is_some_and(|m| m.rotation_id == id && m.state == MarkerState::Done)
+                && now.marker.as_ref().is_some_and(|m| {
+                    m.is_of(id, settings.pull_request) && m.state == MarkerState::Done
+                })
             {
                 run.note("marked done by another run of this rotation");
                 run.outcome.final_marker = true;
@@ -429,7 +446,7 @@ pub async fn roll_back_dispatched(
         Ok(state) => state,
         Err((code, message)) => return run.stop(RefResult::NotStarted, code, message),
     };
-    let ours = state.marker.clone().filter(|m| m.rotation_id == id);
+    let ours = state.marker_of(id, settings.pull_request).cloned();
     let mut outcome = match ours {
         // A rollback of this rotation stopped half-way: finish it.
         Some(m) if m.state == MarkerState::Pending && m.rolling_back => {
@@ -477,7 +494,7 @@ pub async fn roll_back_dispatched(
             // The same lock as a rotation, with the intent to roll back in the same write.
             let locked = match job
                 .secret
-                .lock_for_rollback(&state, id, from, &current)
+                .lock_for_rollback(&state, id, settings.pull_request, from, &current)
                 .await
             {
                 Ok(s) => s,

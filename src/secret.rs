@@ -55,6 +55,32 @@ impl fmt::Display for SecretString {
     }
 }
 
+/// The redirect rule of every client that sends a credential: a redirect within the same
+/// origin is followed; one to another origin (an OpenBao standby pointing at its active node,
+/// a proxy) is not, so that `X-Vault-Token` or `Authorization` never reaches a host it was not
+/// configured for. The 3xx answer then comes back to the caller, which names its target.
+pub fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if same && attempt.previous().len() < 5 {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
+
+/// Where a redirect answer points, for the error that names it.
+pub fn redirect_target(headers: &reqwest::header::HeaderMap) -> String {
+    headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(|| "an unnamed location".to_owned(), str::to_owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

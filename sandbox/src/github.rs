@@ -44,6 +44,9 @@ pub struct Scenario {
     pub next_id: u64,
     /// How many comment POSTs to process and then answer 502, as when GitHub's answer is lost.
     pub posts_lost: u32,
+    /// Who each token acts as (REST login; a bot's ends in `[bot]`); a token not listed is the
+    /// workflow's own, `github-actions[bot]`.
+    pub identities: BTreeMap<String, String>,
 }
 
 impl Default for Scenario {
@@ -60,6 +63,7 @@ impl Default for Scenario {
             max_per_page: 100,
             next_id: 1000,
             posts_lost: 0,
+            identities: BTreeMap::new(),
         }
     }
 }
@@ -122,7 +126,14 @@ pub struct File {
     /// `added`, `modified`, `removed`, `renamed`…
     #[serde(default = "modified")]
     pub status: String,
+    /// For a rename, the old path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_filename: Option<String>,
 }
+
+/// GitHub lists at most this many files of a pull request ("Responses include a maximum of
+/// 3000 files"), while `changed_files` counts them all.
+const MAX_LISTED_FILES: usize = 3000;
 
 fn modified() -> String {
     "modified".to_owned()
@@ -234,6 +245,7 @@ pub fn router() -> axum::Router {
     axum::Router::new()
         .route("/_sandbox/github", get(get_scenario).put(put_scenario))
         .route("/_sandbox/requests", get(get_log).delete(clear_log))
+        .route("/graphql", axum::routing::post(graphql))
         .route("/repos/{owner}/{repo}", get(get_repo))
         .route("/repos/{owner}/{repo}/pulls/{number}", get(get_pull))
         .route(
@@ -335,6 +347,7 @@ fn pull_of<'s>(s: &'s Scenario, owner: &str, repo: &str, number: u64) -> Option<
 fn user(login: &str, kind: &str, base: &Value) -> Value {
     let mut u = base.clone();
     u["login"] = json!(login);
+    u["id"] = json!(user_id(login));
     u["type"] = json!(kind);
     u["html_url"] = json!(format!("https://github.com/{login}"));
     u["url"] = json!(format!("https://api.github.com/users/{login}"));
@@ -534,10 +547,14 @@ async fn list_files(
     let items = pull
         .files
         .iter()
+        .take(MAX_LISTED_FILES)
         .map(|f| {
             let mut v = base.clone();
             v["filename"] = json!(f.filename);
             v["status"] = json!(f.status);
+            if let Some(old) = &f.previous_filename {
+                v["previous_filename"] = json!(old);
+            }
             v
         })
         .collect();
@@ -591,8 +608,58 @@ struct CommentBody {
     body: String,
 }
 
-/// The login of the identity behind a token: rotor's comments come from a bot.
+/// The identity of the workflow's own token (`GITHUB_TOKEN`).
 const BOT: &str = "github-actions[bot]";
+
+/// The login a token acts as.
+fn identity(s: &Scenario, token: Option<&str>) -> String {
+    token
+        .and_then(|t| s.identities.get(t))
+        .cloned()
+        .unwrap_or_else(|| BOT.to_owned())
+}
+
+/// A stable account id per login (GitHub's for `github-actions[bot]`).
+pub fn user_id(login: &str) -> u64 {
+    if login == BOT {
+        return 41_898_282;
+    }
+    // FNV-1a: any fixed, spread-out number will do.
+    login.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    }) % 90_000_000
+        + 1_000_000
+}
+
+/// `POST /graphql` with `query { viewer { login databaseId } }`: who the token is. GraphQL
+/// gives a bot's login without `[bot]`.
+async fn graphql(
+    State(gh): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let token = gh.record("POST", "/graphql".to_owned(), &headers);
+    let query = body.get("query").and_then(Value::as_str).unwrap_or("");
+    if !query.contains("viewer") {
+        return (
+            StatusCode::OK,
+            Json(json!({"errors": [{"message": "the stand-in answers only `viewer`"}]})),
+        )
+            .into_response();
+    }
+    let s = gh.scenario().clone();
+    let login = identity(&s, token.as_deref());
+    with_rate_limit(
+        (
+            StatusCode::OK,
+            Json(json!({"data": {"viewer": {
+                "login": login.trim_end_matches("[bot]"),
+                "databaseId": user_id(&login)
+            }}})),
+        )
+            .into_response(),
+    )
+}
 
 async fn create_comment(
     State(gh): State<Shared>,
@@ -600,7 +667,7 @@ async fn create_comment(
     headers: HeaderMap,
     Json(body): Json<CommentBody>,
 ) -> Response {
-    gh.record(
+    let token = gh.record(
         "POST",
         format!("/repos/{owner}/{repo}/issues/{number}/comments"),
         &headers,
@@ -610,11 +677,17 @@ async fn create_comment(
         return not_found();
     }
     s.next_id += 1;
+    let login = identity(&s, token.as_deref());
     let c = Comment {
         id: s.next_id,
         issue: number,
-        user: BOT.to_owned(),
-        user_type: "Bot".to_owned(),
+        user_type: if login.ends_with("[bot]") {
+            "Bot"
+        } else {
+            "User"
+        }
+        .to_owned(),
+        user: login,
         body: body.body,
         edits: 0,
     };
@@ -649,12 +722,7 @@ async fn update_comment(
     let Some(c) = s.comments.iter_mut().find(|c| c.id == id) else {
         return not_found();
     };
-    if c.user != BOT {
-        return github_error(
-            StatusCode::FORBIDDEN,
-            "Resource not accessible by integration",
-        );
-    }
+    // Write access to issues edits anyone's comment: rotor must pick its own.
     c.body = body.body;
     c.edits += 1;
     let c = c.clone();
@@ -684,12 +752,6 @@ async fn delete_comment(
     let Some(at) = s.comments.iter().position(|c| c.id == id) else {
         return not_found();
     };
-    if s.comments[at].user != BOT {
-        return github_error(
-            StatusCode::FORBIDDEN,
-            "Resource not accessible by integration",
-        );
-    }
     s.comments.remove(at);
     with_rate_limit(StatusCode::NO_CONTENT.into_response())
 }

@@ -35,6 +35,7 @@ const TAG_STATE: &str = "rotor:state";
 const TAG_FROM: &str = "rotor:from";
 const TAG_TO: &str = "rotor:to";
 const TAG_ROLLBACK: &str = "rotor:rollback";
+const TAG_PULL_REQUEST: &str = "rotor:pull-request";
 
 /// Clients for one region: one that retries (reads), one that never does (writes).
 #[derive(Debug)]
@@ -282,6 +283,7 @@ impl Aws {
                 from: tags.get(TAG_FROM).map(|s| (*s).to_owned()),
                 to: tags.get(TAG_TO).map(|s| (*s).to_owned()),
                 rolling_back: tags.get(TAG_ROLLBACK).is_some_and(|v| *v == "true"),
+                pull_request: tags.get(TAG_PULL_REQUEST).and_then(|n| n.parse().ok()),
             }),
         };
         Ok(RefState {
@@ -487,8 +489,19 @@ impl Aws {
                 } else {
                     remove.push(TAG_ROLLBACK);
                 }
+                match m.pull_request {
+                    Some(n) => tags.push((TAG_PULL_REQUEST, n.to_string())),
+                    None => remove.push(TAG_PULL_REQUEST),
+                }
             }
-            None => remove.extend([TAG_ID, TAG_STATE, TAG_FROM, TAG_TO, TAG_ROLLBACK]),
+            None => remove.extend([
+                TAG_ID,
+                TAG_STATE,
+                TAG_FROM,
+                TAG_TO,
+                TAG_ROLLBACK,
+                TAG_PULL_REQUEST,
+            ]),
         }
         // Tagging is idempotent (the same tags, the same result): a lost answer is retried once
         // the read confirms nothing else changed, by the caller's read-back.

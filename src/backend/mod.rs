@@ -97,6 +97,17 @@ pub struct Marker {
     /// again instead of rotating forward once more.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub rolling_back: bool,
+    /// The pull request that carried the rotation: an id is never reused, so a marker of the
+    /// same id from another pull request is never taken for this run's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<u64>,
+}
+
+impl Marker {
+    /// Whether this marker was written by rotation `rotation_id` of pull request `pull_request`.
+    pub fn is_of(&self, rotation_id: &str, pull_request: Option<u64>) -> bool {
+        self.rotation_id == rotation_id && self.pull_request == pull_request
+    }
 }
 
 /// What a backend knows about one ref, read without reading any value.
@@ -170,6 +181,21 @@ impl RefState {
         self.marker
             .as_ref()
             .filter(|m| m.state == MarkerState::Pending && m.rotation_id != rotation_id)
+    }
+
+    /// The marker of rotation `rotation_id` from pull request `pull_request`, if it is there.
+    pub fn marker_of(&self, rotation_id: &str, pull_request: Option<u64>) -> Option<&Marker> {
+        self.marker
+            .as_ref()
+            .filter(|m| m.is_of(rotation_id, pull_request))
+    }
+
+    /// A marker with this rotation id written for another pull request (or by a rotor that
+    /// did not record one): the id is taken, and this run must not treat it as its own.
+    pub fn id_taken(&self, rotation_id: &str, pull_request: Option<u64>) -> Option<&Marker> {
+        self.marker
+            .as_ref()
+            .filter(|m| m.rotation_id == rotation_id && m.pull_request != pull_request)
     }
 }
 
@@ -350,15 +376,18 @@ impl Secret {
         }
     }
 
-    /// Locks the ref for `rotation_id` by writing a `pending` marker, checked against `seen`.
+    /// Locks the ref for `rotation_id` of `pull_request` by writing a `pending` marker,
+    /// checked against `seen`.
     pub async fn lock(
         &self,
         seen: &RefState,
         rotation_id: &str,
+        pull_request: Option<u64>,
         from: &VersionId,
         to: &VersionId,
     ) -> Result<RefState, BackendError> {
-        self.lock_as(seen, rotation_id, from, to, false).await
+        self.lock_as(seen, rotation_id, pull_request, from, to, false)
+            .await
     }
 
     /// Locks the ref for a dispatched rollback of `rotation_id`: the lock and the intent to
@@ -367,16 +396,19 @@ impl Secret {
         &self,
         seen: &RefState,
         rotation_id: &str,
+        pull_request: Option<u64>,
         from: &VersionId,
         to: &VersionId,
     ) -> Result<RefState, BackendError> {
-        self.lock_as(seen, rotation_id, from, to, true).await
+        self.lock_as(seen, rotation_id, pull_request, from, to, true)
+            .await
     }
 
     async fn lock_as(
         &self,
         seen: &RefState,
         rotation_id: &str,
+        pull_request: Option<u64>,
         from: &VersionId,
         to: &VersionId,
         rolling_back: bool,
@@ -387,6 +419,7 @@ impl Secret {
             from: Some(from.to_string()),
             to: Some(to.to_string()),
             rolling_back,
+            pull_request,
         };
         // On AWS tags have no compare-and-swap: read back to make sure the lock is ours. On
         // OpenBao the check-and-set write itself proved it.
@@ -395,7 +428,9 @@ impl Secret {
             None => self.read().await?,
         };
         match now.marker.as_ref() {
-            Some(m) if m.rotation_id == rotation_id && m.state == MarkerState::Pending => Ok(now),
+            Some(m) if m.is_of(rotation_id, pull_request) && m.state == MarkerState::Pending => {
+                Ok(now)
+            }
             other => Err(self.error(
                 "lock",
                 ErrorKind::Conflict {
@@ -447,6 +482,7 @@ impl Secret {
             from: None,
             to: None,
             rolling_back: false,
+            pull_request: None,
         });
         marker.rotation_id = rotation_id.to_owned();
         marker.state = state;
@@ -591,6 +627,60 @@ impl Environment {
             None => std::env::var(name).ok(),
         };
         value.filter(|v| !v.trim().is_empty())
+    }
+}
+
+/// Where `secret_ref`'s secret lives, as a comparable key, worked out from the config and the
+/// environment without any call: the server (address and namespace, or region), the mount and
+/// the rendered path or name. Two refs with the same key are one secret; `None` when no rule
+/// matches the ref.
+pub fn location_key(config: &Config, secret_ref: &SecretRef, env: &Environment) -> Option<String> {
+    let rule = config.backend_for(secret_ref.as_str())?;
+    let vars = [
+        ("ref", secret_ref.as_str()),
+        ("slug", secret_ref.slug()),
+        ("provider", secret_ref.provider()),
+        ("key", secret_ref.key()),
+    ];
+    Some(match &rule.backend {
+        BackendConfig::Vault(cfg) => format!(
+            "vault {} {} {}/metadata/{}",
+            vault::Vault::client_key(cfg, env),
+            env.var("VAULT_NAMESPACE")
+                .or_else(|| env.var("BAO_NAMESPACE"))
+                .unwrap_or_default(),
+            cfg.mount,
+            cfg.path.render(&vars).trim_matches('/')
+        ),
+        BackendConfig::Aws(cfg) => format!(
+            "aws-secrets-manager {} {}",
+            cfg.region
+                .clone()
+                .or_else(|| env.var("AWS_REGION"))
+                .or_else(|| env.var("AWS_DEFAULT_REGION"))
+                .unwrap_or_default(),
+            cfg.name.render(&vars)
+        ),
+    })
+}
+
+/// Where a location key says the secret is, for a message: `vault secret/…` or
+/// `aws-secrets-manager <name>`.
+pub fn describe_location(config: &Config, secret_ref: &SecretRef) -> String {
+    let vars = [
+        ("ref", secret_ref.as_str()),
+        ("slug", secret_ref.slug()),
+        ("provider", secret_ref.provider()),
+        ("key", secret_ref.key()),
+    ];
+    match config.backend_for(secret_ref.as_str()).map(|r| &r.backend) {
+        Some(BackendConfig::Vault(cfg)) => {
+            format!("vault {}/{}", cfg.mount, cfg.path.render(&vars))
+        }
+        Some(BackendConfig::Aws(cfg)) => {
+            format!("aws-secrets-manager {}", cfg.name.render(&vars))
+        }
+        None => "no backend".to_owned(),
     }
 }
 

@@ -26,12 +26,13 @@ use crate::request::{SecretRef, VersionId};
 use crate::retry::{self, Policy};
 use crate::secret::SecretString;
 
-const MARKER_KEYS: [&str; 5] = [
+const MARKER_KEYS: [&str; 6] = [
     "rotor_rotation_id",
     "rotor_state",
     "rotor_from",
     "rotor_to",
     "rotor_rollback",
+    "rotor_pull_request",
 ];
 const PREVIOUS_KEY: &str = "rotor_previous";
 
@@ -122,6 +123,7 @@ impl Vault {
             .user_agent(concat!("rotor/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(15))
+            .redirect(crate::secret::same_origin_redirects())
             .build()
             .map_err(|e| setup("connect", format!("cannot build the HTTP client: {e}")))?;
         let namespace = env
@@ -364,6 +366,14 @@ impl Vault {
                 }
                 Ok(resp) => {
                     let status = resp.status();
+                    if status.is_redirection() {
+                        let target = crate::secret::redirect_target(resp.headers());
+                        return Err(Failure::Final(ErrorKind::Setup {
+                            detail: format!(
+                                "the server answered {status} with a redirect to {target}; rotor does not send the token to another address (an OpenBao standby redirects to its active node): set the backend rule's `address` (or VAULT_ADDR) to that node"
+                            ),
+                        }));
+                    }
                     let retry_after = retry::retry_after(resp.headers());
                     let value = if status == StatusCode::NO_CONTENT {
                         Value::Null
@@ -613,6 +623,9 @@ impl Vault {
             if m.rolling_back {
                 desired.insert("rotor_rollback".to_owned(), "true".to_owned());
             }
+            if let Some(n) = m.pull_request {
+                desired.insert("rotor_pull_request".to_owned(), n.to_string());
+            }
         }
         let what = marker.map_or("clear marker".to_owned(), |m| format!("marker {}", m.state));
         let written = self
@@ -811,6 +824,9 @@ fn derive(
             from: custom.get("rotor_from").cloned(),
             to: custom.get("rotor_to").cloned(),
             rolling_back: custom.get("rotor_rollback").is_some_and(|v| v == "true"),
+            pull_request: custom
+                .get("rotor_pull_request")
+                .and_then(|n| n.parse().ok()),
         }),
     };
     Ok(RefState {

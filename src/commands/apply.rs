@@ -74,75 +74,65 @@ pub async fn run(
         CommitTarget::DefaultBranch => default_branch.clone(),
     };
 
-    // Already applied comes first (DESIGN §9).
+    // Already applied comes first: rotor's own artifact commit moves the PR head and adds a
+    // file outside requests_dir, so a re-run would otherwise be refused instead of recognised.
+    // The artifact is trusted only when every ref's marker agrees with it.
     if let Some(r) = &request {
-        let path = format!("{}/{}.md", trusted.config.artifacts_dir.as_str(), r.id);
-        let tip = trusted.git.fetch_branch(&target_branch)?;
-        if let Some(existing) = trusted.git.read_file(&tip, &path)?
-            && let Some(meta) = artifact::read_meta(&String::from_utf8_lossy(&existing))
-            && meta.result.is_some()
-        {
-            let view = view(
-                "already applied: nothing to do",
-                Some(r),
-                &pr,
-                None,
-                &[],
-                &env,
-            );
-            plan::publish_report(&trusted, &gh, number, &view).await?;
-            outputs(Some(r), "noop", Some(&path), Some(&tip), r.refs.len())?;
-            report(cx, Some(r), "noop", Some(&path), None, Some(&tip), &[])?;
-            return Ok(());
+        match already_applied(&trusted, r, number, &target_branch).await? {
+            Applied::No => {}
+            Applied::Yes { path, tip } => {
+                let view = view(
+                    "already applied: nothing to do",
+                    Some(r),
+                    &pr,
+                    None,
+                    &[],
+                    &env,
+                );
+                plan::publish_report(&trusted, &gh, number, &view).await?;
+                outputs(Some(r), "noop", Some(&path), Some(&tip), r.refs.len())?;
+                report(cx, Some(r), "noop", Some(&path), None, Some(&tip), &[])?;
+                return Ok(());
+            }
+            Applied::Contradicted { path, problems } => {
+                let rows: Vec<RefPlan> = problems.iter().map(|(r, p)| blocked(r, p)).collect();
+                let view = view(
+                    "the artifact on the branch is contradicted by the backends: nothing changed",
+                    Some(r),
+                    &pr,
+                    None,
+                    &rows,
+                    &env,
+                );
+                plan::publish_report(&trusted, &gh, number, &view).await?;
+                return Err(Error::Precondition(format!(
+                    "{path} says this rotation is already applied, but {}; an artifact anyone with push access could have written is not trusted, so nothing was changed",
+                    problems
+                        .iter()
+                        .map(|(r, p)| format!("{r}: {p}"))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )));
+            }
         }
     }
 
-    let approval = gate::check(
-        &gh,
-        &trusted.config,
-        Subject {
-            pr: &pr,
-            files: &files,
-            request_files,
-            default_branch: &default_branch,
-            event_head_sha: &event_head,
-            trigger: trigger.as_ref().map(|t| t.as_deref()),
-        },
-    )
-    .await?;
+    let subject = |pr, files| Subject {
+        pr,
+        files,
+        request_files,
+        default_branch: &default_branch,
+        event_head_sha: &event_head,
+        trigger: trigger.as_ref().map(|t| t.as_deref()),
+    };
+    let approval = gate::check(&gh, &trusted.config, subject(&pr, &files)).await?;
     let Some(request) = request.filter(|_| approval.decision.approved) else {
-        let rows = Vec::new();
-        let view = view(
-            "not authorized",
-            None,
-            &pr,
-            Some(&approval.decision),
-            &rows,
-            &env,
-        );
-        plan::publish_report(&trusted, &gh, number, &view).await?;
-        report(
-            cx,
-            None,
-            "failed",
-            None,
-            Some(&approval.decision),
-            None,
-            &[],
-        )?;
-        return Err(Error::NotApproved(
-            approval
-                .decision
-                .unmet
-                .iter()
-                .map(|u| format!("{}: {}", u.rule, u.message))
-                .collect(),
-        ));
+        return refuse(cx, &trusted, &gh, number, &pr, &approval.decision, &env).await;
     };
 
     // Preconditions, read-only, for every ref before any change.
     let app = std::sync::Arc::new(AppClient::new(&trusted.config.app)?);
-    let jobs = match preconditions(&trusted, &request, &app).await {
+    let jobs = match preconditions(&trusted, &request, number, &app).await {
         Ok(jobs) => jobs,
         Err(problems) => {
             let rows: Vec<RefPlan> = problems.iter().map(|(r, p, _)| blocked(r, p)).collect();
@@ -172,6 +162,25 @@ pub async fn run(
             });
         }
     };
+    // Every template is rendered once with the run's data before anything changes: a broken
+    // override stops the run here (exit 2), not after the pointers moved.
+    let preview: Vec<RefOutcome> = jobs.iter().map(preview_outcome).collect();
+    build_artifact(
+        &request, &pr, &approval, &preview, "success", &app, &trusted, &env,
+    )
+    .render(&trusted.renderer)?;
+    let preview_rows: Vec<RefPlan> = preview.iter().map(row).collect();
+    plan::render_report(
+        &trusted,
+        &view(
+            "rotated",
+            Some(&request),
+            &pr,
+            Some(&approval.decision),
+            &preview_rows,
+            &env,
+        ),
+    )?;
     if dry_run {
         cx.output.log(&format!(
             "dry run: {} refs would rotate; nothing changed",
@@ -188,18 +197,18 @@ pub async fn run(
         )?;
         return Ok(());
     }
-    // The head is fetched again immediately before the first change.
+    // The gate again, in full, immediately before the first change: a dismissal, a request
+    // for changes, a close, a draft or a new head since it was evaluated stops the run here.
     let now = gh.pull(number).await?;
-    if now.head_sha != event_head {
-        return Err(Error::NotApproved(vec![format!(
-            "head_moved: the head moved from {} to {} before the rotation started",
-            &event_head[..7.min(event_head.len())],
-            &now.head_sha[..7.min(now.head_sha.len())]
-        )]));
+    let now_files = gh.files(number).await?;
+    let again = gate::check(&gh, &trusted.config, subject(&now, &now_files)).await?;
+    if !again.decision.approved {
+        return refuse(cx, &trusted, &gh, number, &now, &again.decision, &env).await;
     }
 
     let settings = Settings {
         rotation_id: request.id.to_string(),
+        pull_request: Some(number),
         operator: pr.author.clone().unwrap_or_default(),
         rollback: request.rollback,
         settle_timeout: trusted.config.checks.settle_timeout,
@@ -312,8 +321,13 @@ pub async fn run(
         let git = &trusted.git;
         // A concurrent run of this rotation that committed its final artifact first wins.
         let final_artifact = |existing: &[u8]| {
-            artifact::read_meta(&String::from_utf8_lossy(existing))
-                .is_some_and(|m| m.rotation_id == request.id.as_str() && m.result.is_some())
+            artifact::read_meta(&String::from_utf8_lossy(existing)).is_ok_and(|m| {
+                m.is_some_and(|m| {
+                    m.rotation_id == request.id.as_str()
+                        && m.pull_request == Some(number)
+                        && m.result.is_some()
+                })
+            })
         };
         commit = Some(git.publish(
             &target_branch,
@@ -424,6 +438,7 @@ pub(crate) fn row(o: &RefOutcome) -> RefPlan {
 async fn preconditions(
     trusted: &Trusted,
     request: &Request,
+    number: u64,
     app: &std::sync::Arc<AppClient>,
 ) -> Result<Vec<Job>, Vec<(String, String, u8)>> {
     if let preflight::Window::NotYet(text) | preflight::Window::Closed(text) =
@@ -431,7 +446,7 @@ async fn preconditions(
     {
         return Err(vec![("*".to_owned(), text, 4)]);
     }
-    let checks = preflight::check(&trusted.config, request, Some(app.clone())).await;
+    let checks = preflight::check(&trusted.config, request, Some(number), Some(app.clone())).await;
     let mut jobs = Vec::with_capacity(checks.len());
     let mut problems = Vec::new();
     for c in checks {
@@ -594,4 +609,179 @@ fn report(
         }
     }
     Ok(())
+}
+
+/// What the commit target says about this rotation.
+enum Applied {
+    /// No final artifact of this rotation there.
+    No,
+    /// A final artifact, and every ref's marker agrees with it.
+    Yes {
+        /// The artifact's path.
+        path: String,
+        /// The target's tip.
+        tip: String,
+    },
+    /// A final artifact the backends contradict, with each disagreement.
+    Contradicted {
+        /// The artifact's path.
+        path: String,
+        /// Each ref and what disagrees.
+        problems: Vec<(String, String)>,
+    },
+}
+
+/// Whether `request` is already applied: a final artifact on the commit target, recording this
+/// pull request, whose every ref's marker (same rotation id, same pull request, a final state)
+/// and pointer agree with it. Anyone who can push to the branch can write a file; only the
+/// backends, which rotor alone writes to, can confirm it.
+async fn already_applied(
+    trusted: &Trusted,
+    request: &Request,
+    number: u64,
+    target_branch: &str,
+) -> Result<Applied, Error> {
+    let path = format!(
+        "{}/{}.md",
+        trusted.config.artifacts_dir.as_str(),
+        request.id
+    );
+    let tip = trusted.git.fetch_branch(target_branch)?;
+    let Some(existing) = trusted.git.read_file(&tip, &path)? else {
+        return Ok(Applied::No);
+    };
+    let contradicted = |what: String| Applied::Contradicted {
+        path: path.clone(),
+        problems: vec![("*".to_owned(), what)],
+    };
+    let meta = match artifact::read_meta(&String::from_utf8_lossy(&existing)) {
+        Ok(Some(meta)) if meta.result.is_some() => meta,
+        Ok(_) => return Ok(Applied::No),
+        Err(e) => return Ok(contradicted(format!("the artifact is not rotor's: {e}"))),
+    };
+    if meta.rotation_id != request.id.as_str() || meta.pull_request != Some(number) {
+        return Ok(contradicted(format!(
+            "the artifact records rotation {} of {}, not {} of pull request #{number}",
+            meta.rotation_id,
+            meta.pull_request
+                .map_or("no pull request".to_owned(), |n| format!(
+                    "pull request #{n}"
+                )),
+            request.id
+        )));
+    }
+    let mut wanted: Vec<&str> = request.refs.iter().map(|r| r.secret_ref.as_str()).collect();
+    let mut recorded: Vec<&str> = meta.refs.iter().map(|r| r.secret_ref.as_str()).collect();
+    wanted.sort_unstable();
+    recorded.sort_unstable();
+    if wanted != recorded {
+        return Ok(contradicted(
+            "the artifact records other refs than the request".to_owned(),
+        ));
+    }
+    let env = crate::backend::Environment::default();
+    let mut backends = crate::backend::Backends::default();
+    let mut problems = Vec::new();
+    for record in &meta.refs {
+        let entry = request
+            .refs
+            .iter()
+            .find(|r| r.secret_ref.as_str() == record.secret_ref)
+            .map(|r| r.secret_ref.clone());
+        let Some(secret_ref) = entry else { continue };
+        let secret = backends.resolve(&trusted.config, &secret_ref, &env).await?;
+        let state = secret.read().await?;
+        let expected = record.pointer.clone().unwrap_or_else(|| {
+            if matches!(record.result.as_str(), "success" | "failed") {
+                record.to.clone()
+            } else {
+                record.from.clone()
+            }
+        });
+        let marker = state.marker.as_ref();
+        let problem = match marker {
+            None => Some("the backend carries no rotor marker".to_owned()),
+            Some(m) if !m.is_of(request.id.as_str(), Some(number)) => Some(format!(
+                "the backend's marker is rotation {} of {}",
+                m.rotation_id,
+                m.pull_request
+                    .map_or("no pull request".to_owned(), |n| format!(
+                        "pull request #{n}"
+                    ))
+            )),
+            Some(m) if m.state == crate::backend::MarkerState::Pending => {
+                Some("the backend's marker is still pending".to_owned())
+            }
+            Some(_) if state.current.as_ref().map(|c| c.as_str()) != Some(expected.as_str()) => {
+                Some(format!(
+                    "the pointer designates {} where the artifact records {expected}",
+                    state.current.as_ref().map_or("nothing", |c| c.as_str())
+                ))
+            }
+            Some(_) => None,
+        };
+        if let Some(p) = problem {
+            problems.push((record.secret_ref.clone(), p));
+        }
+    }
+    Ok(if problems.is_empty() {
+        Applied::Yes { path, tip }
+    } else {
+        Applied::Contradicted { path, problems }
+    })
+}
+
+/// The approval gate refused: the comment and the report name every unmet rule; exit 3.
+async fn refuse(
+    cx: &Context,
+    trusted: &Trusted,
+    gh: &crate::github::GitHub,
+    number: u64,
+    pr: &PullRequest,
+    decision: &Decision,
+    env: &RunEnv,
+) -> Result<(), Error> {
+    let view = view("not authorized", None, pr, Some(decision), &[], env);
+    plan::publish_report(trusted, gh, number, &view).await?;
+    report(cx, None, "failed", None, Some(decision), None, &[])?;
+    Err(Error::NotApproved(
+        decision
+            .unmet
+            .iter()
+            .map(|u| format!("{}: {}", u.rule, u.message))
+            .collect(),
+    ))
+}
+
+/// What a ref's row looks like if it rotates as planned: the data every template is rendered
+/// with before the first change.
+fn preview_outcome(job: &Job) -> RefOutcome {
+    let from = job
+        .seen
+        .as_ref()
+        .and_then(|s| s.current.as_ref())
+        .map(ToString::to_string);
+    let to = job
+        .to
+        .clone()
+        .or_else(|| job.seen.as_ref().and_then(|s| s.target(None).ok()))
+        .map(|v| v.to_string());
+    RefOutcome {
+        secret_ref: job.secret.secret_ref.to_string(),
+        backend: job.secret.backend(),
+        from,
+        to: to.clone(),
+        result: RefResult::Success,
+        checks: vec![rotation::Check {
+            name: "resolve".to_owned(),
+            ok: true,
+            detail: "preview".to_owned(),
+        }],
+        audit_event_ids: vec!["preview".to_owned()],
+        timeline: vec![("1970-01-01T00:00:00Z".to_owned(), "preview".to_owned())],
+        error: None,
+        final_marker: true,
+        pointer: to,
+        deferred: false,
+    }
 }

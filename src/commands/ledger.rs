@@ -66,10 +66,19 @@ pub(crate) fn load(cx: &Context, config: &Config) -> Result<BTreeMap<String, Vec
             file.file_name().unwrap_or_default().to_string_lossy()
         );
         let text = std::fs::read_to_string(&file).map_err(Error::Output)?;
-        let Some(meta) = artifact::read_meta(&text) else {
-            cx.output
-                .warn(&format!("{rel}: no machine-readable part; skipped"));
-            continue;
+        let meta = match artifact::read_meta(&text) {
+            Ok(Some(meta)) => meta,
+            Ok(None) => {
+                cx.output
+                    .warn(&format!("{rel}: no machine-readable part; skipped"));
+                continue;
+            }
+            Err(e) => {
+                cx.output.annotate_warning(&format!(
+                    "{rel}: not trusted, {e}; skipped (rotor verify reports it)"
+                ));
+                continue;
+            }
         };
         add(&mut ledger, &rel, meta);
     }

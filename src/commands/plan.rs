@@ -186,6 +186,16 @@ pub(crate) struct View<'a> {
     pub(crate) comment_rows: usize,
 }
 
+/// The sticky comment's body and the job summary for `view`, rendered.
+pub(crate) fn render_report(trusted: &Trusted, view: &View<'_>) -> Result<(String, String), Error> {
+    // The marker is rotor's, not the template's: an override cannot lose it.
+    let body = format!(
+        "{COMMENT_MARKER}\n{}",
+        trusted.renderer.render("comment.md.j2", view)?
+    );
+    Ok((body, trusted.renderer.render("summary.md.j2", view)?))
+}
+
 /// Posts the sticky comment and appends the job summary for `view`.
 pub(crate) async fn publish_report(
     trusted: &Trusted,
@@ -193,13 +203,9 @@ pub(crate) async fn publish_report(
     number: u64,
     view: &View<'_>,
 ) -> Result<(), Error> {
-    // The marker is rotor's, not the template's: an override cannot lose it.
-    let body = format!(
-        "{COMMENT_MARKER}\n{}",
-        trusted.renderer.render("comment.md.j2", view)?
-    );
+    let (body, summary) = render_report(trusted, view)?;
     upsert_comment(gh, number, &body).await?;
-    gha::append_summary(&trusted.renderer.render("summary.md.j2", view)?)?;
+    gha::append_summary(&summary)?;
     Ok(())
 }
 
@@ -241,7 +247,8 @@ pub async fn run(cx: &Context, event_arg: Option<&Path>, config_rel: &Path) -> R
     let mut worst = 0u8;
     let mut note = None;
     if let (Some(request), true) = (request, diagnostics.is_empty()) {
-        let (planned, code, window_note) = plan_refs(cx, &trusted.config, request).await;
+        let (planned, code, window_note) =
+            plan_refs(cx, &trusted.config, request, Some(number)).await;
         refs = planned;
         worst = code;
         note = window_note;
@@ -455,7 +462,12 @@ pub(crate) async fn load_trusted(
         Error::Invalid { diagnostics }
     })?;
     let mut overrides = Vec::new();
-    for name in git.list_dir(&base_sha, OVERRIDE_DIR)? {
+    // Only `*.md.j2` files are overrides; a README or anything else there is not rotor's.
+    for name in git
+        .list_dir(&base_sha, OVERRIDE_DIR)?
+        .into_iter()
+        .filter(|n| n.ends_with(".md.j2"))
+    {
         if let Some(bytes) = git.read_file(&base_sha, &format!("{OVERRIDE_DIR}/{name}"))? {
             overrides.push((name, String::from_utf8_lossy(&bytes).into_owned()));
         }
@@ -538,8 +550,11 @@ pub(crate) fn load_requests(
             },
         ) {
             Ok(r) => {
+                let shared = preflight::shared_locations(&trusted.config, &r, &file.path, &bytes);
                 if let Some(d) = id_reused(trusted, &r, &file.path, &bytes, number) {
                     diagnostics.push(d);
+                } else if !shared.is_empty() {
+                    diagnostics.extend(shared);
                 } else {
                     requests.push(r);
                 }
@@ -576,7 +591,10 @@ fn id_reused(
 ) -> Option<Diagnostic> {
     let path = format!("{}/{}.md", trusted.config.artifacts_dir.as_str(), r.id);
     let existing = trusted.git.read_file(&trusted.base_sha, &path).ok()??;
-    let meta = artifact::read_meta(&String::from_utf8_lossy(&existing));
+    // An artifact rotor cannot read counts as taken: fail closed.
+    let meta = artifact::read_meta(&String::from_utf8_lossy(&existing))
+        .ok()
+        .flatten();
     if meta.as_ref().and_then(|m| m.pull_request) == Some(number) {
         return None;
     }
@@ -611,6 +629,7 @@ pub(crate) async fn plan_refs(
     cx: &Context,
     config: &Config,
     request: &Request,
+    pull_request: Option<u64>,
 ) -> (Vec<RefPlan>, u8, Option<String>) {
     // Without the application's token the plan still reads the backends; it says so.
     let app = match AppClient::new(&config.app) {
@@ -626,7 +645,7 @@ pub(crate) async fn plan_refs(
         preflight::Window::NotYet(text) => (None, Some(text)),
         preflight::Window::Closed(text) => (Some(text), None),
     };
-    let checks = preflight::check(config, request, app).await;
+    let checks = preflight::check(config, request, pull_request, app).await;
     let mut worst = 0u8;
     let plans = checks
         .into_iter()
@@ -654,8 +673,9 @@ pub(crate) async fn plan_refs(
 
 /// Edits rotor's one comment on the PR, or creates it; never a second one.
 pub(crate) async fn upsert_comment(gh: &GitHub, number: u64, body: &str) -> Result<(), Error> {
+    let me = gh.viewer().await?.id;
     let comments = gh.comments(number).await?;
-    match comments.iter().find(|c| c.is_rotors(COMMENT_MARKER)) {
+    match comments.iter().find(|c| c.is_rotors(COMMENT_MARKER, me)) {
         Some(existing) => gh.update_comment(existing.id, body).await?,
         None => {
             gh.create_comment(number, body, COMMENT_MARKER).await?;
@@ -666,7 +686,7 @@ pub(crate) async fn upsert_comment(gh: &GitHub, number: u64, body: &str) -> Resu
                 .comments(number)
                 .await?
                 .iter()
-                .filter(|c| c.is_rotors(COMMENT_MARKER))
+                .filter(|c| c.is_rotors(COMMENT_MARKER, me))
                 .map(|c| c.id)
                 .collect();
             ours.sort_unstable();

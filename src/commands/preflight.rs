@@ -36,6 +36,61 @@ pub(crate) struct RefCheck {
     pub(crate) job: Option<Job>,
 }
 
+/// Refs of one request that map to one backend location are one secret under two names: the
+/// first rotation would move it, the second find it moved. Invalid input (`shared_location`),
+/// reported on each later ref's line, before any call.
+pub(crate) fn shared_locations(
+    config: &Config,
+    request: &Request,
+    file: &str,
+    text: &[u8],
+) -> Vec<crate::diagnostic::Diagnostic> {
+    let env = Environment::default();
+    let text = String::from_utf8_lossy(text);
+    let mut seen: std::collections::HashMap<String, &crate::request::SecretRef> =
+        std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for entry in &request.refs {
+        let Some(key) = crate::backend::location_key(config, &entry.secret_ref, &env) else {
+            continue;
+        };
+        match seen.get(&key) {
+            Some(first) => out.push(
+                crate::diagnostic::Diagnostic::new(
+                    "shared_location",
+                    file,
+                    ref_position(&text, entry.secret_ref.as_str()),
+                    format!(
+                        "{} and {} map to the same secret ({}); one secret is rotated once",
+                        first,
+                        entry.secret_ref,
+                        crate::backend::describe_location(config, &entry.secret_ref)
+                    ),
+                )
+                .help("list the secret once, or give the refs distinct paths in the backend rule's template"),
+            ),
+            None => {
+                seen.insert(key, &entry.secret_ref);
+            }
+        }
+    }
+    out
+}
+
+/// Where `name` is written as a `ref:` value in the request's text.
+fn ref_position(text: &str, name: &str) -> crate::diagnostic::Pos {
+    for (i, line) in text.lines().enumerate() {
+        if let Some(at) = line.find(name) {
+            let before = line[..at].trim_end_matches(['"', '\'']).trim_end();
+            if before.ends_with("ref:") {
+                let quoted = line[..at].ends_with(['"', '\'']);
+                return crate::diagnostic::Pos::new(i + 1, at + 1 - usize::from(quoted));
+            }
+        }
+    }
+    crate::diagnostic::Pos::START
+}
+
 /// Where `now` stands against the request's maintenance window, for an environment that
 /// requires one (DESIGN §4, §7).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,9 +123,12 @@ pub(crate) fn window(config: &Config, request: &Request, now: DateTime<Utc>) -> 
 }
 
 /// Checks every ref, read-only. `app` is `None` only for a `plan` without an application token.
+/// `pull_request` is the one carrying the request: a marker of the same id from another one
+/// means the id is taken.
 pub(crate) async fn check(
     config: &Config,
     request: &Request,
+    pull_request: Option<u64>,
     app: Option<Arc<AppClient>>,
 ) -> Vec<RefCheck> {
     // Clients are built once per backend rule, in order; the reads then run concurrently.
@@ -86,7 +144,7 @@ pub(crate) async fn check(
     let id = request.id.to_string();
     let results = map_bounded(work, config.concurrency, |(entry, secret)| {
         let (app, id) = (app.clone(), id.clone());
-        async move { check_ref(entry, secret, app.as_deref(), &id).await }
+        async move { check_ref(entry, secret, app.as_deref(), &id, pull_request).await }
     })
     .await;
     results
@@ -110,6 +168,7 @@ async fn check_ref(
     secret: Result<Secret, ResolveError>,
     app: Option<&AppClient>,
     rotation_id: &str,
+    pull_request: Option<u64>,
 ) -> RefCheck {
     let mut check = RefCheck {
         secret_ref: entry.secret_ref.to_string(),
@@ -183,6 +242,20 @@ async fn check_ref(
         }
     };
     check.from = state.current.as_ref().map(ToString::to_string);
+    if let Some(other) = state.id_taken(rotation_id, pull_request) {
+        check.problem = Some((
+            2,
+            format!(
+                "id_reused: rotation id {rotation_id} is already used on this ref by {}; ids are never reused, so choose a new id",
+                other
+                    .pull_request
+                    .map_or("an earlier rotation".to_owned(), |n| format!(
+                        "pull request #{n}"
+                    ))
+            ),
+        ));
+        return check;
+    }
     if let Some(holder) = state.locked_by_other(rotation_id) {
         check.problem = Some((
             4,
@@ -190,10 +263,7 @@ async fn check_ref(
         ));
         return check;
     }
-    let ours = state
-        .marker
-        .as_ref()
-        .filter(|m| m.rotation_id == rotation_id);
+    let ours = state.marker_of(rotation_id, pull_request);
     match ours {
         // This rotation already touched the ref: `rotate` resumes from its marker.
         Some(m) => {

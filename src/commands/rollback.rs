@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::Context;
 use super::apply::row;
-use super::plan::{self, COMMENT_ROWS, ReportError, RunEnv, View};
+use super::plan::{self, COMMENT_ROWS, RefPlan, ReportError, RunEnv, View};
 use crate::app::AppClient;
 use crate::artifact::{self, RollbackRecord, RollbackSection};
 use crate::backend::{Backends, Environment};
@@ -106,6 +106,12 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
             name: "--reason",
             problem: "missing: say why, with --reason or the dispatch input reason".to_owned(),
         })?;
+    crate::request::check_text(&reason).map_err(|(_, problem)| Error::BadArgument {
+        name: "--reason",
+        problem: format!(
+            "the reason {problem}; write one line of at most 4,096 characters, as a request's reason"
+        ),
+    })?;
     let mut only = Vec::new();
     for text in &args.refs {
         only.push(SecretRef::parse(text).map_err(|e| Error::BadRef {
@@ -171,6 +177,11 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
             ))
         })?;
     let mut meta = artifact::read_meta(&text)
+        .map_err(|e| {
+            Error::Precondition(format!(
+                "{path} is not trusted: {e}; run `rotor verify`, and roll back by hand if it was tampered with"
+            ))
+        })?
         .filter(|m| !m.refs.is_empty())
         .ok_or_else(|| {
             Error::Precondition(format!(
@@ -252,6 +263,31 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
         };
         let (from, to) = (version(&m.from)?, version(&m.to)?);
         let secret = backends.resolve(config, &secret_ref, &env_vars).await?;
+        // The artifact is a file anyone with push access could have written; the backend's
+        // marker, which only rotor writes, must not contradict it.
+        let state = secret.read().await?;
+        if let Some(mk) = state
+            .marker
+            .as_ref()
+            .filter(|mk| mk.rotation_id == id.as_str())
+        {
+            if mk.pull_request != meta.pull_request {
+                return Err(Error::Precondition(format!(
+                    "{secret_ref}: {path} records pull request {} but the backend's marker of rotation {id} records {}; the artifact is not trusted, nothing was changed (run `rotor verify`)",
+                    meta.pull_request
+                        .map_or("none".to_owned(), |n| format!("#{n}")),
+                    mk.pull_request
+                        .map_or("none".to_owned(), |n| format!("#{n}")),
+                )));
+            }
+            if mk.from.as_deref().is_some_and(|f| f != m.from) {
+                return Err(Error::Precondition(format!(
+                    "{secret_ref}: {path} records a move from {} but the backend's marker of rotation {id} records {}; the artifact is not trusted, nothing was changed (run `rotor verify`)",
+                    m.from,
+                    mk.from.as_deref().unwrap_or("nothing")
+                )));
+            }
+        }
         let known = app.get_ref(&secret_ref).await?;
         let sites = known
             .site_ids
@@ -269,12 +305,56 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
                 secret,
                 to: None,
                 sites,
-                seen: None,
+                seen: Some(state),
             },
             from,
             to,
         ));
     }
+    // Every template this run renders is rendered once before anything changes, so a broken
+    // override stops it here (exit 2).
+    let preview_rows: Vec<RefPlan> = jobs
+        .iter()
+        .map(|(i, job, from, to)| RefPlan {
+            secret_ref: meta.refs[*i].secret_ref.clone(),
+            backend: job.secret.backend(),
+            from: Some(from.to_string()),
+            to: Some(to.to_string()),
+            result: "rolled_back",
+            problem: None,
+        })
+        .collect();
+    let preview = RollbackSection {
+        record: RollbackRecord {
+            date: Utc::now().format("%Y-%m-%d").to_string(),
+            operator: dispatcher.clone(),
+            result: "rolled_back".to_owned(),
+            verification: "preview".to_owned(),
+            audit_evidence: "preview".to_owned(),
+            reason: reason.clone(),
+            forced: args.force,
+        },
+        secret_ref: meta.refs[0].secret_ref.clone(),
+        provider: "preview".to_owned(),
+    };
+    artifact::append_rollback(&text, &preview, &meta, &trusted.renderer)?;
+    plan::render_report(
+        &trusted,
+        &View {
+            command: "rollback",
+            headline: "rolled back",
+            rotation_id: Some(id.as_str()),
+            environment: None,
+            requester: Some(&dispatcher),
+            reason: Some(&reason),
+            approval: None,
+            refs: &preview_rows,
+            errors: &[],
+            version: env!("CARGO_PKG_VERSION"),
+            run_url: env.run_url(),
+            comment_rows: COMMENT_ROWS,
+        },
+    )?;
     if args.dry_run {
         cx.output.log(&format!(
             "dry run: {} refs would roll back; nothing changed",
@@ -295,6 +375,7 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
 
     let settings = Arc::new(Settings {
         rotation_id: id.to_string(),
+        pull_request: meta.pull_request,
         operator: dispatcher.clone(),
         rollback: crate::request::RollbackMode::Auto,
         settle_timeout: config.checks.settle_timeout,

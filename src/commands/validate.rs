@@ -150,14 +150,21 @@ fn check_request(
     }
     let stem = path.file_stem().and_then(|s| s.to_str());
     let bytes = yaml::read_limited(path, display).map_err(|d| vec![d])?;
-    request::parse(
+    let request = request::parse(
         display,
         &bytes,
         request::Context {
             stem,
             environments: config.map(|c| &c.environments),
         },
-    )
+    )?;
+    if let Some(config) = config {
+        let shared = super::preflight::shared_locations(config, &request, display, &bytes);
+        if !shared.is_empty() {
+            return Err(shared);
+        }
+    }
+    Ok(request)
 }
 
 /// The request files of a directory, and the misplaced files in it.

@@ -111,8 +111,20 @@ pub struct GitHub {
     org_client: Octocrab,
     /// The repository rotor works on.
     pub repo: RepoName,
+    graphql_url: String,
     policy: Policy,
     calls: AtomicUsize,
+    viewer: tokio::sync::OnceCell<Viewer>,
+}
+
+/// The identity the token acts as: a user for a personal token, the app's bot for an
+/// installation token (`github-actions[bot]` for the workflow's own `GITHUB_TOKEN`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Viewer {
+    /// The login as GraphQL gives it (a bot's without `[bot]`).
+    pub login: String,
+    /// The account's id, the same in REST (`user.id`) and GraphQL (`databaseId`).
+    pub id: u64,
 }
 
 enum Outcome {
@@ -161,9 +173,42 @@ impl GitHub {
             repo_client,
             org_client,
             repo,
+            graphql_url: graphql_url(api_url),
             policy: Policy::default(),
             calls: AtomicUsize::new(0),
+            viewer: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// Who the token is, asked once (GraphQL `viewer`, which answers for user and installation
+    /// tokens alike; REST `GET /user` refuses installation tokens).
+    pub async fn viewer(&self) -> Result<&Viewer, GitHubError> {
+        self.viewer
+            .get_or_try_init(|| async {
+                let call = "POST graphql { viewer }".to_owned();
+                let body = serde_json::json!({"query": "query { viewer { login databaseId } }"});
+                let (status, _, text) = self
+                    .request(false, "POST", &self.graphql_url, Some(&body), &call)
+                    .await?;
+                Self::check(status, &text, &call, "viewer", "a valid token")?;
+                let v: Value = serde_json::from_str(&text).map_err(|e| GitHubError::Protocol {
+                    call: call.clone(),
+                    detail: e.to_string(),
+                })?;
+                let login = v.pointer("/data/viewer/login").and_then(Value::as_str);
+                let id = v.pointer("/data/viewer/databaseId").and_then(Value::as_u64);
+                match (login, id) {
+                    (Some(login), Some(id)) => Ok(Viewer {
+                        login: login.to_owned(),
+                        id,
+                    }),
+                    _ => Err(GitHubError::Protocol {
+                        call,
+                        detail: format!("no viewer in the answer: {}", message(&text)),
+                    }),
+                }
+            })
+            .await
     }
 
     /// How many HTTP requests this client has sent.
@@ -548,11 +593,12 @@ impl GitHub {
     }
 
     async fn find_marked(&self, number: u64, marker: &str) -> Result<Option<Comment>, GitHubError> {
+        let me = self.viewer().await?.id;
         Ok(self
             .comments(number)
             .await?
             .into_iter()
-            .find(|c| c.is_rotors(marker)))
+            .find(|c| c.is_rotors(marker, me)))
     }
 
     /// `DELETE /repos/{owner}/{repo}/issues/comments/{id}`; a comment already gone is fine
@@ -576,6 +622,23 @@ impl GitHub {
             .request(false, "PATCH", &path, Some(&payload), &call)
             .await?;
         Self::check(status, &text, &call, "comment", "`pull-requests: write`")
+    }
+}
+
+/// The GraphQL endpoint: `$GITHUB_GRAPHQL_URL` as the runner sets it, else derived from the REST
+/// URL (`https://api.github.com/graphql`; GitHub Enterprise Server's `/api/v3` becomes
+/// `/api/graphql`).
+fn graphql_url(api_url: &str) -> String {
+    if let Some(url) = std::env::var("GITHUB_GRAPHQL_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    {
+        return url;
+    }
+    let base = api_url.trim_end_matches('/');
+    match base.strip_suffix("/api/v3") {
+        Some(host) => format!("{host}/api/graphql"),
+        None => format!("{base}/graphql"),
     }
 }
 
@@ -739,6 +802,18 @@ mod tests {
         );
         assert_eq!(wait(404, &[], ""), None);
         assert_eq!(wait(200, &[], ""), None);
+    }
+
+    #[test]
+    fn graphql_follows_the_rest_url() {
+        assert_eq!(
+            graphql_url("https://api.github.com"),
+            "https://api.github.com/graphql"
+        );
+        assert_eq!(
+            graphql_url("https://ghe.example.com/api/v3/"),
+            "https://ghe.example.com/api/graphql"
+        );
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub struct PullRequest {
     pub base_repo: String,
     /// The web page.
     pub html_url: String,
+    /// How many files it changes, as GitHub counts them (its file list stops at 3,000).
+    pub changed_files: Option<u64>,
 }
 
 fn s(v: &Value, pointer: &str) -> Option<String> {
@@ -53,6 +55,7 @@ impl PullRequest {
             base_ref: s(v, "/base/ref")?,
             base_repo: s(v, "/base/repo/full_name")?,
             html_url: s(v, "/html_url").unwrap_or_default(),
+            changed_files: v.get("changed_files").and_then(Value::as_u64),
         })
     }
 }
@@ -113,6 +116,8 @@ pub struct Comment {
     pub body: String,
     /// `User` or `Bot`.
     pub user_type: String,
+    /// The author's account id.
+    pub user_id: Option<u64>,
     /// The page of the comment.
     pub html_url: String,
 }
@@ -124,14 +129,16 @@ impl Comment {
             id: v.get("id")?.as_u64()?,
             body: s(v, "/body").unwrap_or_default(),
             user_type: s(v, "/user/type").unwrap_or_default(),
+            user_id: v.pointer("/user/id").and_then(Value::as_u64),
             html_url: s(v, "/html_url").unwrap_or_default(),
         })
     }
 
-    /// Whether this is rotor's sticky comment: written by a bot and carrying the marker. A
-    /// person pasting the marker into their own comment does not capture rotor's updates.
-    pub fn is_rotors(&self, marker: &str) -> bool {
-        self.user_type == "Bot" && self.body.contains(marker)
+    /// Whether this is rotor's sticky comment: written by rotor's own identity (`viewer`, the
+    /// token's user or app) and carrying the marker. Another account pasting the marker, person
+    /// or bot, never captures rotor's updates.
+    pub fn is_rotors(&self, marker: &str, viewer: u64) -> bool {
+        self.user_id == Some(viewer) && self.body.contains(marker)
     }
 }
 

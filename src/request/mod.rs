@@ -132,7 +132,7 @@ fn from_document(doc: &Document, cx: Context<'_>, diags: &mut Diagnostics) -> Op
         .and_then(|n| environment(&n, cx.environments, diags));
     let reason = root
         .require(diags, "reason", "reason: <why this secret is rotated>")
-        .and_then(|n| bounded_text(&n, diags));
+        .and_then(|n| bounded_text(&n, true, diags));
     let refs = root
         .require(
             diags,
@@ -262,15 +262,46 @@ fn environment<'d>(
     Some((node.clone(), text.to_owned()))
 }
 
-fn bounded_text<'d>(node: &Node<'d>, diags: &mut Diagnostics) -> Option<&'d str> {
-    let text = node.non_empty_string(diags)?;
+/// The rules of a free text such as `reason` (a request's, or a dispatched rollback's): not
+/// empty or blank, at most [`MAX_TEXT`] characters, and no control character (a line break
+/// included: the text is shown on one line in comments, logs and annotations).
+pub fn check_text(text: &str) -> Result<(), (&'static str, String)> {
+    if text.trim().is_empty() {
+        return Err(("empty_text", "is empty".to_owned()));
+    }
     if text.chars().count() > MAX_TEXT {
+        return Err((
+            "text_too_long",
+            format!("is longer than {MAX_TEXT} characters"),
+        ));
+    }
+    if let Some(c) = text.chars().find(|c| c.is_control()) {
+        return Err((
+            "control_character",
+            format!("contains the control character {}", c.escape_unicode()),
+        ));
+    }
+    Ok(())
+}
+
+/// A free text: `reason` obeys every rule of [`check_text`]; a rollout note may run over
+/// several lines (it can be the note itself) and only has the length limit.
+fn bounded_text<'d>(node: &Node<'d>, one_line: bool, diags: &mut Diagnostics) -> Option<&'d str> {
+    let text = node.non_empty_string(diags)?;
+    let checked = if one_line {
+        check_text(text)
+    } else if text.chars().count() > MAX_TEXT {
+        Err((
+            "text_too_long",
+            format!("is longer than {MAX_TEXT} characters"),
+        ))
+    } else {
+        Ok(())
+    };
+    if let Err((code, problem)) = checked {
         diags.push(
-            node.error(
-                "text_too_long",
-                format!("{} is longer than {MAX_TEXT} characters", node.describe()),
-            )
-            .help("shorten it and link to the details instead"),
+            node.error(code, format!("{} {problem}", node.describe()))
+                .help("write one line of at most 4,096 characters, and link to the details"),
         );
         return None;
     }
@@ -422,7 +453,7 @@ fn maintenance(node: &Node<'_>, diags: &mut Diagnostics) -> Option<Maintenance> 
     };
     let rollout_note = match map.get("rollout_note") {
         None => Some(None),
-        Some(n) => bounded_text(&n, diags).map(|s| Some(s.to_owned())),
+        Some(n) => bounded_text(&n, false, diags).map(|s| Some(s.to_owned())),
     };
     let (window, rollout_note) = (window?, rollout_note?);
     if window.is_none() && rollout_note.is_none() {

@@ -84,7 +84,7 @@ async fn rotates_records_previous_and_clears_the_pending_label() {
     let seen = f.secret.read().await.expect("read");
     let locked = f
         .secret
-        .lock(&seen, "rot-aws", &f.current, &f.pending)
+        .lock(&seen, "rot-aws", Some(7), &f.current, &f.pending)
         .await
         .expect("lock");
     let moved = f
@@ -199,7 +199,7 @@ async fn a_lock_held_by_another_rotation_is_reported_and_only_its_holder_unlocks
     let seen = f.secret.read().await.expect("read");
     let locked = f
         .secret
-        .lock(&seen, "rotation-a", &f.current, &f.pending)
+        .lock(&seen, "rotation-a", Some(7), &f.current, &f.pending)
         .await
         .expect("lock");
     assert_eq!(

@@ -87,7 +87,7 @@ async fn rotates_with_lock_repoint_and_final_marker_recording_previous() {
     let seen = f.secret.read().await.expect("read");
     let locked = f
         .secret
-        .lock(&seen, "rot-1", &v("2"), &v("3"))
+        .lock(&seen, "rot-1", Some(7), &v("2"), &v("3"))
         .await
         .expect("lock");
     assert_eq!(
@@ -194,7 +194,7 @@ async fn a_lock_held_by_another_rotation_is_reported() {
     let f = fixture(2, Some(1)).await;
     let seen = f.secret.read().await.expect("read");
     f.secret
-        .lock(&seen, "rotation-a", &v("1"), &v("2"))
+        .lock(&seen, "rotation-a", Some(7), &v("1"), &v("2"))
         .await
         .expect("lock");
     let now = f.secret.read().await.expect("read");
@@ -374,7 +374,7 @@ async fn rotors_policy_forbids_values_and_the_audit_log_shows_rotor_never_asked(
     let seen = f.secret.read().await.expect("read");
     let locked = f
         .secret
-        .lock(&seen, "audit-1", &v("1"), &v("2"))
+        .lock(&seen, "audit-1", Some(7), &v("1"), &v("2"))
         .await
         .expect("lock");
     let moved = f

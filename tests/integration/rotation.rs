@@ -90,6 +90,7 @@ async fn fixture(k: Knobs) -> Fixture {
         app,
         settings: Settings {
             rotation_id: unique("r-"),
+            pull_request: Some(7),
             operator: "alice".to_owned(),
             rollback: k.rollback,
             settle_timeout: k.settle,
@@ -277,7 +278,7 @@ async fn a_run_stopped_after_the_lock_or_the_repoint_converges_when_run_again() 
         let seen = f.secret.read().await.expect("read");
         let locked = f
             .secret
-            .lock(&seen, &f.settings.rotation_id, &v("1"), &v("2"))
+            .lock(&seen, &f.settings.rotation_id, Some(7), &v("1"), &v("2"))
             .await
             .expect("lock");
         if stop_after_repoint {
@@ -322,7 +323,7 @@ async fn a_ref_locked_by_another_rotation_is_not_touched() {
     let f = fixture(Knobs::default()).await;
     let seen = f.secret.read().await.expect("read");
     f.secret
-        .lock(&seen, "someone-else", &v("1"), &v("2"))
+        .lock(&seen, "someone-else", Some(7), &v("1"), &v("2"))
         .await
         .expect("lock");
     let out = rotation::rotate(&f.app, &f.settings, &job(&f)).await;
