@@ -96,6 +96,10 @@ pub struct Pull {
     pub files: Vec<File>,
     /// Reviews, oldest first.
     pub reviews: Vec<Review>,
+    /// What the pull request becomes once its reviews have been read: a dismissal, a request
+    /// for changes, a close or a draft that happens between rotor's gate and its first change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub then: Option<Box<Self>>,
 }
 
 impl Default for Pull {
@@ -113,6 +117,7 @@ impl Default for Pull {
             fork: false,
             files: Vec::new(),
             reviews: Vec::new(),
+            then: None,
         }
     }
 }
@@ -527,8 +532,16 @@ async fn list_reviews(
             ));
             v
         })
-        .collect();
-    paginate("pulls/list-reviews", items, &page, &s, &headers, &path)
+        .collect::<Vec<Value>>();
+    let per_page = page.per_page.unwrap_or(30).clamp(1, s.max_per_page.max(1));
+    let last_page = page.page.unwrap_or(1).max(1) >= items.len().div_ceil(per_page).max(1);
+    let answer = paginate("pulls/list-reviews", items, &page, &s, &headers, &path);
+    if last_page && let Some(next) = pull.then.clone() {
+        // The reviews were read in full: now the pull request changes, as it may between a
+        // gate and the first change.
+        gh.scenario().pulls.insert(number, *next);
+    }
+    answer
 }
 
 async fn list_files(

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod fault;
 pub mod github;
+pub mod redirect;
 pub mod schema;
 
 use std::net::SocketAddr;
@@ -58,6 +59,17 @@ pub fn start_fault_proxy(
 ) -> std::io::Result<Running> {
     let upstream = upstream.to_owned();
     serve(addr, move || fault::router(&upstream, faults))
+}
+
+/// Starts a server that redirects every request to `target` (see [`redirect`]).
+pub fn start_redirector(addr: SocketAddr, target: &str) -> std::io::Result<Running> {
+    let target = target.to_owned();
+    serve(addr, move || redirect::redirector(&target))
+}
+
+/// Starts a server that records what reaches it (see [`redirect`]).
+pub fn start_recorder(addr: SocketAddr) -> std::io::Result<Running> {
+    serve(addr, redirect::recorder)
 }
 
 fn serve(

@@ -145,6 +145,37 @@ pub async fn run(
                 &env,
             );
             plan::publish_report(&trusted, &gh, number, &view).await?;
+            // Each reason in the log and the JSON report too, not only in the comment.
+            let refused: Vec<RefOutcome> = problems
+                .iter()
+                .map(|(r, p, c)| RefOutcome {
+                    secret_ref: r.clone(),
+                    backend: "-",
+                    from: None,
+                    to: None,
+                    result: RefResult::NotStarted,
+                    checks: Vec::new(),
+                    audit_event_ids: Vec::new(),
+                    timeline: Vec::new(),
+                    error: Some((*c, p.clone())),
+                    final_marker: true,
+                    pointer: None,
+                    deferred: false,
+                })
+                .collect();
+            for (r, p, _) in &problems {
+                cx.output.log(&format!("{r}: {p}"));
+            }
+            outputs(Some(&request), "failed", None, None, request.refs.len())?;
+            report(
+                cx,
+                Some(&request),
+                "failed",
+                None,
+                Some(&approval.decision),
+                None,
+                &refused,
+            )?;
             let code = problems.iter().map(|(_, _, c)| *c).max().unwrap_or(4);
             let text = problems
                 .iter()
@@ -590,6 +621,28 @@ fn report(
     commit: Option<&str>,
     refs: &[RefOutcome],
 ) -> Result<(), Error> {
+    // Every ref's failure reason is also one entry of `errors`, with a stable code.
+    let errors: Vec<ReportError> = refs
+        .iter()
+        .filter_map(|o| {
+            let (code, message) = o.error.as_ref()?;
+            let stable = match (message.split_once(':'), code) {
+                (Some(("id_reused", _)), _) => "id_reused",
+                (_, 1) => "rotation_failed",
+                (_, 2) => "invalid_input",
+                (_, 3) => "not_authorized",
+                (_, 4) => "precondition",
+                _ => "unavailable",
+            };
+            Some(ReportError {
+                code: stable,
+                message: format!("{}: {message}", o.secret_ref),
+                file: None,
+                line: None,
+                column: None,
+            })
+        })
+        .collect();
     match cx.output.format {
         Format::Json => cx.output.json(&Report {
             command: "apply",
@@ -599,7 +652,7 @@ fn report(
             approval,
             commit_sha: commit,
             refs,
-            errors: &[],
+            errors: &errors,
         })?,
         Format::Text => {
             cx.output.report_line(&format!("rotor apply: {result}"))?;

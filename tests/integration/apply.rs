@@ -77,6 +77,17 @@ pub(crate) fn setup_through(
     tweak: fn(String) -> String,
     through: Option<(Through, rotor_sandbox::fault::Faults)>,
 ) -> Setup {
+    setup_configured(n, bad_versions, tweak, |c| c, through)
+}
+
+/// As [`setup_through`], with the config on main changed by `config_tweak` first.
+pub(crate) fn setup_configured(
+    n: usize,
+    bad_versions: &[&str],
+    tweak: fn(String) -> String,
+    config_tweak: fn(String) -> String,
+    through: Option<(Through, rotor_sandbox::fault::Faults)>,
+) -> Setup {
     let bao = bao();
     let token = block_on(bao.rotor_token());
     let reader = block_on(bao.rotor_token());
@@ -114,11 +125,11 @@ pub(crate) fn setup_through(
         _ => direct.to_owned(),
     };
     let w = world(
-        &config_with_app(
+        &config_tweak(config_with_app(
             &via(Through::Bao, &bao.addr),
             "{users: [alice, bob]}",
             &via(Through::App, &url),
-        ),
+        )),
         &[(file.as_str(), tweak(request(&id, &names)))],
         &[],
     );

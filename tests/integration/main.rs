@@ -3,6 +3,7 @@
 mod action;
 mod app;
 mod apply;
+mod attacks;
 mod backend_aws;
 mod backend_vault;
 mod checkout;
