@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::config::App as AppConfig;
-use crate::request::{SecretRef, SiteId, VersionId};
+use crate::ids::{SecretRef, SiteId, VersionId};
 use crate::retry::{self, Policy};
 use crate::secret::SecretString;
 

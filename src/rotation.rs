@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use crate::app::{AppClient, AppError, Operation};
 use crate::backend::{BackendError, ErrorKind, MarkerState, RefState, Secret};
-use crate::request::{RollbackMode, SiteId, VersionId};
+use crate::ids::{SiteId, VersionId};
+use crate::request::RollbackMode;
 
 /// How a ref's rotation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -674,7 +675,7 @@ async fn verify(run: &mut Run<'_>, version: &VersionId) -> Vec<Check> {
 async fn confirm_audit(
     app: &AppClient,
     settings: &Settings,
-    secret_ref: &crate::request::SecretRef,
+    secret_ref: &crate::ids::SecretRef,
     operation: Operation,
     version: &VersionId,
     exclude: &[String],

@@ -25,7 +25,7 @@ use super::{
     VersionState,
 };
 use crate::config::AwsBackend;
-use crate::request::VersionId;
+use crate::ids::VersionId;
 use crate::retry::Policy;
 
 const PENDING: &str = "AWSPENDING";

@@ -17,7 +17,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::config::{Backend as BackendConfig, Config};
-use crate::request::{SecretRef, VersionId};
+use crate::ids::{SecretRef, VersionId};
+use crate::secret::SecretString;
 
 /// A version's state. AWS versions are always `enabled` while listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -612,14 +613,61 @@ pub struct Backends {
     aws: HashMap<Option<String>, Arc<aws::Aws>>,
 }
 
+/// Fetches a JWT for an audience (in Actions, the runner's OIDC token): what a Vault or
+/// OpenBao JWT role trusts. The GitHub side provides it (`github::oidc`); the backends only
+/// receive the token.
+pub type JwtSource = Arc<
+    dyn Fn(
+            Option<String>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<SecretString, String>> + Send>,
+        > + Send
+        + Sync,
+>;
+
+/// Told each credential a backend derives (a Vault login token), so that the caller can have
+/// the runner mask it; a backend itself prints nothing.
+pub type Masker = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// How clients reach the outside world; a seam for tests, defaulting to the process environment.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Environment {
     /// Variables to read instead of the process environment, when set.
     pub vars: Option<HashMap<String, String>>,
+    /// Where JWTs come from, for `auth: {method: jwt}`.
+    pub jwt: Option<JwtSource>,
+    /// Who is told derived credentials.
+    pub mask: Option<Masker>,
+}
+
+impl fmt::Debug for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Environment")
+            .field(
+                "vars",
+                &self.vars.as_ref().map(|v| v.keys().collect::<Vec<_>>()),
+            )
+            .field("jwt", &self.jwt.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Environment {
+    /// An environment of these variables only (tests, embedding).
+    pub fn with_vars(vars: HashMap<String, String>) -> Self {
+        Self {
+            vars: Some(vars),
+            ..Self::default()
+        }
+    }
+
+    /// Hands a derived credential to the masker, if there is one.
+    pub(crate) fn derived(&self, credential: &str) {
+        if let Some(mask) = &self.mask {
+            mask(credential);
+        }
+    }
+
     /// A variable, from the override map or the process environment; empty counts as absent.
     pub fn var(&self, name: &str) -> Option<String> {
         let value = match &self.vars {

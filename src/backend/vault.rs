@@ -22,7 +22,7 @@ use super::{
     VersionState,
 };
 use crate::config::{VaultAuth, VaultBackend};
-use crate::request::{SecretRef, VersionId};
+use crate::ids::{SecretRef, VersionId};
 use crate::retry::{self, Policy};
 use crate::secret::SecretString;
 
@@ -170,11 +170,7 @@ impl Vault {
             call: call.to_owned(),
             kind,
         };
-        let (Some(request_url), Some(request_token)) = (
-            env.var("ACTIONS_ID_TOKEN_REQUEST_URL"),
-            env.var("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
-                .map(SecretString::new),
-        ) else {
+        let Some(source) = &env.jwt else {
             return Err(err(
                 "OIDC token request",
                 ErrorKind::Setup {
@@ -182,71 +178,14 @@ impl Vault {
                 },
             ));
         };
-        let mut url = Url::parse(&request_url).map_err(|e| {
-            err(
-                "OIDC token request",
-                ErrorKind::Setup {
-                    detail: format!("ACTIONS_ID_TOKEN_REQUEST_URL is not a URL: {e}"),
-                },
-            )
-        })?;
-        if let Some(aud) = audience {
-            url.query_pairs_mut().append_pair("audience", aud);
-        }
-        let auth = request_token.header(Some("Bearer")).ok_or_else(|| {
-            err(
-                "OIDC token request",
-                ErrorKind::Setup {
-                    detail: "ACTIONS_ID_TOKEN_REQUEST_TOKEN is not a valid header value".to_owned(),
-                },
-            )
-        })?;
-        let oidc = self
-            .http
-            .get(url)
-            .header(reqwest::header::AUTHORIZATION, auth)
-            .send()
+        let jwt = source(audience.map(str::to_owned))
             .await
-            .map_err(|e| {
+            .map_err(|detail| {
                 err(
                     "OIDC token request",
-                    ErrorKind::Unavailable {
-                        detail: e.without_url().to_string(),
-                    },
+                    ErrorKind::Unauthorized { hint: detail },
                 )
             })?;
-        if !oidc.status().is_success() {
-            return Err(err(
-                "OIDC token request",
-                ErrorKind::Unauthorized {
-                    hint: format!(
-                        "GitHub answered {} to the OIDC token request",
-                        oidc.status()
-                    ),
-                },
-            ));
-        }
-        let body: Value = oidc.json().await.map_err(|e| {
-            err(
-                "OIDC token request",
-                ErrorKind::Protocol {
-                    detail: e.without_url().to_string(),
-                },
-            )
-        })?;
-        let jwt = body
-            .get("value")
-            .and_then(Value::as_str)
-            .map(SecretString::new)
-            .ok_or_else(|| {
-                err(
-                    "OIDC token request",
-                    ErrorKind::Protocol {
-                        detail: "no `value` in the answer".to_owned(),
-                    },
-                )
-            })?;
-        crate::output::workflow::add_mask(jwt.expose());
 
         let login_path = format!("auth/{path}/login");
         let call = format!("POST {login_path}");
@@ -294,7 +233,7 @@ impl Vault {
                     },
                 )
             })?;
-        crate::output::workflow::add_mask(token.expose());
+        env.derived(token.expose());
         Ok(token)
     }
 

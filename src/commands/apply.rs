@@ -12,11 +12,11 @@ use chrono::Utc;
 use serde::Serialize;
 
 use super::plan::{self, COMMENT_ROWS, PrRun, RefPlan, ReportError, RunEnv, Trusted, View};
-use super::{Context, preflight};
 use crate::app::AppClient;
 use crate::artifact::{self, ApprovalRecord, Artifact, RefRecord, TimelineEntry};
 use crate::batch::map_bounded;
 use crate::config::CommitTarget;
+use crate::context::Context;
 use crate::error::Error;
 use crate::gate::{self, Subject};
 use crate::github::event;
@@ -24,6 +24,7 @@ use crate::github::model::PullRequest;
 use crate::gitops::Author;
 use crate::output::{Format, github as gha};
 use crate::policy::Decision;
+use crate::preflight;
 use crate::request::Request;
 use crate::rotation::{self, Job, RefOutcome, RefResult, Settings};
 
@@ -477,7 +478,14 @@ async fn preconditions(
     {
         return Err(vec![("*".to_owned(), text, 4)]);
     }
-    let checks = preflight::check(&trusted.config, request, Some(number), Some(app.clone())).await;
+    let checks = preflight::check(
+        &trusted.config,
+        request,
+        Some(number),
+        Some(app.clone()),
+        &crate::context::backend_environment(),
+    )
+    .await;
     let mut jobs = Vec::with_capacity(checks.len());
     let mut problems = Vec::new();
     for c in checks {
@@ -732,7 +740,7 @@ async fn already_applied(
             "the artifact records other refs than the request".to_owned(),
         ));
     }
-    let env = crate::backend::Environment::default();
+    let env = crate::context::backend_environment();
     let mut backends = crate::backend::Backends::default();
     let mut problems = Vec::new();
     for record in &meta.refs {

@@ -6,14 +6,14 @@
 
 use serde::Serialize;
 
-use super::Context;
-use super::ledger;
-use crate::backend::{Backends, Environment, ResolveError, Secret};
+use crate::backend::{Backends, ResolveError, Secret};
 use crate::batch::map_bounded;
+use crate::context::Context;
 use crate::error::{Error, backend_code};
+use crate::ids::SecretRef;
 use crate::output::{Format, github as gha};
+use crate::record::ledger;
 use crate::render::Renderer;
-use crate::request::SecretRef;
 
 /// One ref's comparison.
 #[derive(Debug, Serialize)]
@@ -40,7 +40,7 @@ struct Report<'a> {
 
 /// Runs `rotor drift`.
 pub async fn run(cx: &Context) -> Result<(), Error> {
-    let config = super::require_config(cx)?;
+    let config = crate::context::require_config(cx)?;
     let ledger = ledger::load(cx, &config)?;
     if ledger.is_empty() {
         return Err(Error::NoRefs {
@@ -51,7 +51,7 @@ pub async fn run(cx: &Context) -> Result<(), Error> {
             ),
         });
     }
-    let env = Environment::default();
+    let env = crate::context::backend_environment();
     let mut backends = Backends::default();
     let mut work = Vec::with_capacity(ledger.len());
     let mut code = 0u8;

@@ -13,10 +13,10 @@ use serde::Serialize;
 
 use chrono::Utc;
 
-use super::{Context, preflight};
 use crate::app::AppClient;
 use crate::artifact;
 use crate::config::{self, Config};
+use crate::context::Context;
 use crate::diagnostic::{Diagnostic, Pos, quote};
 use crate::error::Error;
 use crate::gate::{self, Subject};
@@ -26,6 +26,7 @@ use crate::github::{GitHub, RepoName};
 use crate::gitops::GitRepo;
 use crate::output::{Format, github as gha};
 use crate::policy::Decision;
+use crate::preflight;
 use crate::render::{OVERRIDE_DIR, Renderer};
 use crate::request::{self, Request};
 use crate::secret::SecretString;
@@ -645,7 +646,14 @@ pub(crate) async fn plan_refs(
         preflight::Window::NotYet(text) => (None, Some(text)),
         preflight::Window::Closed(text) => (Some(text), None),
     };
-    let checks = preflight::check(config, request, pull_request, app).await;
+    let checks = preflight::check(
+        config,
+        request,
+        pull_request,
+        app,
+        &crate::context::backend_environment(),
+    )
+    .await;
     let mut worst = 0u8;
     let plans = checks
         .into_iter()

@@ -5,10 +5,10 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::Context;
-use super::ledger;
+use crate::context::Context;
 use crate::error::Error;
 use crate::output::{Format, github as gha};
+use crate::record::ledger;
 use crate::render::Renderer;
 
 /// One ref's line.
@@ -37,7 +37,7 @@ struct Report<'a> {
 
 /// Runs `rotor report`.
 pub fn run(cx: &Context, now: DateTime<Utc>) -> Result<(), Error> {
-    let config = super::require_config(cx)?;
+    let config = crate::context::require_config(cx)?;
     let ledger = ledger::load(cx, &config)?;
     if ledger.is_empty() {
         return Err(Error::NoRefs {

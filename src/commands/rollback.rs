@@ -13,21 +13,21 @@ use std::sync::Arc;
 use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
 
-use super::Context;
 use super::apply::row;
 use super::plan::{self, COMMENT_ROWS, RefPlan, ReportError, RunEnv, View};
 use crate::app::AppClient;
 use crate::artifact::{self, RollbackRecord, RollbackSection};
-use crate::backend::{Backends, Environment};
+use crate::backend::Backends;
 use crate::batch::map_bounded;
+use crate::context::Context;
 use crate::error::Error;
 use crate::gate;
 use crate::github::GitHub;
 use crate::github::event::{self, Trigger};
 use crate::gitops::Author;
+use crate::ids::{RotationId, SecretRef, SiteId, VersionId};
 use crate::output::{Format, github as gha};
 use crate::policy::AdminStatus;
-use crate::request::{RotationId, SecretRef, SiteId, VersionId};
 use crate::rotation::{self, Job, RefOutcome, RefResult, Settings};
 
 /// What the command line asked.
@@ -249,7 +249,7 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
 
     // Clients, then each ref's sites from the application, before any change.
     let app = Arc::new(AppClient::new(&config.app)?);
-    let env_vars = Environment::default();
+    let env_vars = crate::context::backend_environment();
     let mut backends = Backends::default();
     let mut jobs = Vec::new();
     for &index in &chosen {

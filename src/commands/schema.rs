@@ -2,7 +2,7 @@
 
 use std::io::Write as _;
 
-use super::Context;
+use crate::context::Context;
 use crate::error::Error;
 use crate::request::schema::request_schema_text;
 

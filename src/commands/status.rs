@@ -8,13 +8,13 @@
 use chrono::SecondsFormat;
 use serde::Serialize;
 
-use super::Context;
-use crate::backend::{BackendError, Backends, Environment, Marker, RefState, Secret, Version};
+use crate::backend::{BackendError, Backends, Marker, RefState, Secret, Version};
 use crate::batch::map_bounded;
+use crate::context::Context;
 use crate::diagnostic::quote;
 use crate::error::{Error, backend_code};
+use crate::ids::SecretRef;
 use crate::output::Format;
-use crate::request::SecretRef;
 
 /// Versions shown per ref in text; JSON lists them all.
 const TEXT_VERSIONS: usize = 10;
@@ -57,9 +57,9 @@ struct Report<'a> {
 
 /// Runs `rotor status`.
 pub async fn run(cx: &Context, args: &[String]) -> Result<(), Error> {
-    let config = super::require_config(cx)?;
+    let config = crate::context::require_config(cx)?;
     let refs = refs_to_show(cx, &config, args)?;
-    let env = Environment::default();
+    let env = crate::context::backend_environment();
     let mut backends = Backends::default();
     let mut secrets = Vec::with_capacity(refs.len());
     for r in &refs {
@@ -111,7 +111,7 @@ fn refs_to_show(
 ) -> Result<Vec<SecretRef>, Error> {
     let mut refs: Vec<SecretRef> = Vec::new();
     if args.is_empty() {
-        for request in super::load_requests(cx, config)? {
+        for request in crate::context::load_requests(cx, config)? {
             for entry in request.refs {
                 if !refs.contains(&entry.secret_ref) {
                     refs.push(entry.secret_ref);

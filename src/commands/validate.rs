@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::Context;
 use crate::config::Config;
+use crate::context::Context;
 use crate::diagnostic::{Diagnostic, Pos};
 use crate::error::Error;
 use crate::output::Format;
@@ -46,7 +46,7 @@ pub fn run(cx: &Context, paths: &[PathBuf]) -> Result<(), Error> {
     let mut errors = Vec::new();
 
     let config_display = cx.display(&cx.config_path);
-    let config = match super::load_config(&cx.config_path, &config_display) {
+    let config = match crate::context::load_config(&cx.config_path, &config_display) {
         Ok(config) => {
             files.push(FileReport {
                 path: config_display.clone(),
@@ -159,7 +159,7 @@ fn check_request(
         },
     )?;
     if let Some(config) = config {
-        let shared = super::preflight::shared_locations(config, &request, display, &bytes);
+        let shared = crate::preflight::shared_locations(config, &request, display, &bytes);
         if !shared.is_empty() {
             return Err(shared);
         }

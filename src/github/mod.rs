@@ -4,5 +4,6 @@
 mod client;
 pub mod event;
 pub mod model;
+pub mod oidc;
 
 pub use client::{GitHub, GitHubError, RepoName};

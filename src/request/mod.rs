@@ -4,7 +4,6 @@
 //! validated value, or into the full list of [`Diagnostic`]s, each naming line and column. No
 //! network call happens before this succeeds.
 
-mod ids;
 pub mod schema;
 
 use std::collections::{BTreeMap, HashMap};
@@ -12,9 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use self::ids::{Invalid, RotationId, SecretRef, SiteId, VersionId};
 use crate::config::Environment;
 use crate::diagnostic::{Diagnostic, Diagnostics, quote};
+use crate::ids::{RotationId, SecretRef, SiteId, VersionId};
 use crate::yaml::{Document, Node};
 
 /// Most refs one request may hold.

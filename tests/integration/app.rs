@@ -3,7 +3,7 @@
 
 use rotor::app::{AppClient, AppError, Operation};
 use rotor::config;
-use rotor::request::{SecretRef, SiteId, VersionId};
+use rotor::ids::{SecretRef, SiteId, VersionId};
 use rotor::secret::SecretString;
 use serde_json::{Value, json};
 

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use rotor::backend::{Backends, Environment, ErrorKind, MarkerState, Secret, TargetProblem};
 use rotor::config::{self, Config};
-use rotor::request::{SecretRef, VersionId};
+use rotor::ids::{SecretRef, VersionId};
 
 use crate::services::{aws_env, provision_aws, sm_client, unique};
 
@@ -27,14 +27,12 @@ struct Fixture {
 }
 
 async fn secret_for(name: &str) -> Secret {
-    let env = Environment {
-        vars: Some(
-            aws_env()
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect::<HashMap<_, _>>(),
-        ),
-    };
+    let env = Environment::with_vars(
+        aws_env()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect::<HashMap<_, _>>(),
+    );
     Backends::default()
         .resolve(&config(), &SecretRef::parse(name).expect("ref"), &env)
         .await

@@ -8,7 +8,7 @@ use rotor::backend::{
     Backends, Environment, ErrorKind, MarkerState, Secret, TargetProblem, VersionState,
 };
 use rotor::config::{self, Config};
-use rotor::request::{SecretRef, VersionId};
+use rotor::ids::{SecretRef, VersionId};
 use serde_json::json;
 
 use crate::services::{Bao, RotorToken, bao, unique};
@@ -39,12 +39,10 @@ async fn fixture(versions: u32, pointer: Option<u32>) -> Fixture {
     let token = bao.rotor_token().await;
     let path = format!("tenant.{}.supabase.service_role", unique("v"));
     bao.provision(&path, versions, pointer).await;
-    let env = Environment {
-        vars: Some(HashMap::from([(
-            "VAULT_TOKEN".to_owned(),
-            token.token.clone(),
-        )])),
-    };
+    let env = Environment::with_vars(HashMap::from([(
+        "VAULT_TOKEN".to_owned(),
+        token.token.clone(),
+    )]));
     let secret = Backends::default()
         .resolve(
             &config(&bao.addr),
@@ -289,9 +287,7 @@ async fn errors_name_ref_backend_call_and_what_to_fix() {
         .as_str()
         .expect("token")
         .to_owned();
-    let env = Environment {
-        vars: Some(HashMap::from([("VAULT_TOKEN".to_owned(), weak)])),
-    };
+    let env = Environment::with_vars(HashMap::from([("VAULT_TOKEN".to_owned(), weak)]));
     let r = SecretRef::parse(&f.path).expect("ref");
     let secret = Backends::default()
         .resolve(&config(&f.bao.addr), &r, &env)
@@ -310,12 +306,10 @@ async fn errors_name_ref_backend_call_and_what_to_fix() {
     );
     // A secret that does not exist: 404 says where rotor looked.
     let missing = SecretRef::parse(&format!("tenant.{}.supabase.k", unique("m"))).expect("ref");
-    let env = Environment {
-        vars: Some(HashMap::from([(
-            "VAULT_TOKEN".to_owned(),
-            f.token.token.clone(),
-        )])),
-    };
+    let env = Environment::with_vars(HashMap::from([(
+        "VAULT_TOKEN".to_owned(),
+        f.token.token.clone(),
+    )]));
     let secret = Backends::default()
         .resolve(&config(&f.bao.addr), &missing, &env)
         .await
@@ -323,9 +317,7 @@ async fn errors_name_ref_backend_call_and_what_to_fix() {
     let err = secret.read().await.expect_err("missing");
     assert!(matches!(err.kind, ErrorKind::NotFound { .. }), "{err}");
     // No token at all: setup error before any request.
-    let none = Environment {
-        vars: Some(HashMap::new()),
-    };
+    let none = Environment::with_vars(HashMap::new());
     let err = Backends::default()
         .resolve(&config(&f.bao.addr), &r, &none)
         .await
@@ -341,9 +333,7 @@ async fn an_unreachable_server_is_unavailable_after_bounded_retries() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = format!("http://{}", listener.local_addr().expect("addr"));
     drop(listener);
-    let env = Environment {
-        vars: Some(HashMap::from([("VAULT_TOKEN".to_owned(), "t".to_owned())])),
-    };
+    let env = Environment::with_vars(HashMap::from([("VAULT_TOKEN".to_owned(), "t".to_owned())]));
     let r = SecretRef::parse("tenant.acme.supabase.k").expect("ref");
     let secret = Backends::default()
         .resolve(&config(&addr), &r, &env)

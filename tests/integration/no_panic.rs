@@ -91,15 +91,15 @@ proptest! {
         "[a-z0-9./%:-]{0,70}",
         any::<String>(),
     ]) {
-        if let Ok(r) = request::SecretRef::parse(&text) {
+        if let Ok(r) = rotor::ids::SecretRef::parse(&text) {
             prop_assert_eq!(r.as_str(), text.as_str());
         }
-        if let Ok(id) = request::RotationId::parse(&text) {
+        if let Ok(id) = rotor::ids::RotationId::parse(&text) {
             prop_assert_eq!(id.as_str(), text.as_str());
             // An id is a file stem: never a path.
             prop_assert!(!text.contains('/') && !text.contains("..") && !text.starts_with('-'));
         }
-        if let Ok(v) = request::VersionId::parse(&text) {
+        if let Ok(v) = rotor::ids::VersionId::parse(&text) {
             prop_assert_eq!(v.as_str(), text.as_str());
         }
     }

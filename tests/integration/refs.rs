@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 use regex::Regex;
-use rotor::request::SecretRef;
+use rotor::ids::SecretRef;
 use rotor::request::schema::REF_PATTERN;
 
 /// The pattern exactly as `app-api.yaml` (copied to tests/fixtures/app-api.yaml) states it.

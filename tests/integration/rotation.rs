@@ -6,7 +6,8 @@ use std::time::Duration;
 use rotor::app::AppClient;
 use rotor::backend::{Backends, Environment, MarkerState, Secret};
 use rotor::config;
-use rotor::request::{RollbackMode, SecretRef, SiteId, VersionId};
+use rotor::ids::{SecretRef, SiteId, VersionId};
+use rotor::request::RollbackMode;
 use rotor::rotation::{self, Job, RefResult, Settings};
 use rotor::secret::SecretString;
 use serde_json::json;
@@ -72,12 +73,10 @@ async fn fixture(k: Knobs) -> Fixture {
         bao.addr
     );
     let cfg = config::parse("c.yml", text.as_bytes()).expect("config");
-    let env = Environment {
-        vars: Some(HashMap::from([(
-            "VAULT_TOKEN".to_owned(),
-            rotor_token.token,
-        )])),
-    };
+    let env = Environment::with_vars(HashMap::from([(
+        "VAULT_TOKEN".to_owned(),
+        rotor_token.token,
+    )]));
     let secret = Backends::default()
         .resolve(&cfg, &SecretRef::parse(&name).expect("ref"), &env)
         .await

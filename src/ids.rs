@@ -1,4 +1,5 @@
-//! The identifiers of a rotation: secret refs, rotation ids, version ids and site ids.
+//! The identifiers of a rotation: secret refs, rotation ids, version ids and site ids; the
+//! ground floor every layer may use (the request, the config, the backends, the application).
 //!
 //! Each is a newtype that can only be built by its parser, so a value of the type is valid by
 //! construction. Nothing is normalised: uppercase, spaces and Unicode look-alikes are errors,

@@ -16,7 +16,8 @@ use crate::backend::{Backends, Environment, ResolveError, Secret, TargetProblem}
 use crate::batch::map_bounded;
 use crate::config::Config;
 use crate::error::{app_code, backend_code};
-use crate::request::{RefRequest, Request, SiteId};
+use crate::ids::SiteId;
+use crate::request::{RefRequest, Request};
 use crate::rotation::Job;
 
 /// What the preconditions established for one ref.
@@ -45,9 +46,10 @@ pub(crate) fn shared_locations(
     file: &str,
     text: &[u8],
 ) -> Vec<crate::diagnostic::Diagnostic> {
+    // Only the variables matter here (VAULT_ADDR, AWS_REGION): no client is built.
     let env = Environment::default();
     let text = String::from_utf8_lossy(text);
-    let mut seen: std::collections::HashMap<String, &crate::request::SecretRef> =
+    let mut seen: std::collections::HashMap<String, &crate::ids::SecretRef> =
         std::collections::HashMap::new();
     let mut out = Vec::new();
     for entry in &request.refs {
@@ -130,15 +132,15 @@ pub(crate) async fn check(
     request: &Request,
     pull_request: Option<u64>,
     app: Option<Arc<AppClient>>,
+    env: &Environment,
 ) -> Vec<RefCheck> {
     // Clients are built once per backend rule, in order; the reads then run concurrently.
-    let env = Environment::default();
     let mut backends = Backends::default();
     let mut work = Vec::with_capacity(request.refs.len());
     for entry in &request.refs {
         work.push((
             entry.clone(),
-            backends.resolve(config, &entry.secret_ref, &env).await,
+            backends.resolve(config, &entry.secret_ref, env).await,
         ));
     }
     let id = request.id.to_string();

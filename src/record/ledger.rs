@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::Context;
 use crate::artifact::{self, ArtifactMeta, MetaRef};
 use crate::config::Config;
+use crate::context::Context;
 use crate::error::Error;
 
 /// One ref as one artifact records it.

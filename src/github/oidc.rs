@@ -1,0 +1,91 @@
+//! The GitHub Actions OIDC token: what a job with `permissions: id-token: write` can ask the
+//! runner for (`ACTIONS_ID_TOKEN_REQUEST_URL`, `ACTIONS_ID_TOKEN_REQUEST_TOKEN`), and what a
+//! Vault or OpenBao JWT role trusts. It belongs to the runner, so it is fetched here and handed
+//! to the backends as a [`JwtSource`]; the token is masked in the log as soon as it is known.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::backend::JwtSource;
+use crate::secret::SecretString;
+
+/// Where the runner hands out OIDC tokens, when the job may ask for one.
+#[derive(Debug, Clone)]
+pub struct Runner {
+    /// `ACTIONS_ID_TOKEN_REQUEST_URL`.
+    pub request_url: String,
+    /// `ACTIONS_ID_TOKEN_REQUEST_TOKEN`.
+    pub request_token: SecretString,
+}
+
+impl Runner {
+    /// From the process environment; `None` when the job has no `id-token: write`.
+    pub fn from_env() -> Option<Self> {
+        let url = std::env::var("ACTIONS_ID_TOKEN_REQUEST_URL")
+            .ok()
+            .filter(|v| !v.trim().is_empty())?;
+        Some(Self {
+            request_url: url,
+            request_token: SecretString::from_env("ACTIONS_ID_TOKEN_REQUEST_TOKEN")?,
+        })
+    }
+
+    /// Asks the runner for a token for `audience`, and masks it.
+    pub async fn token(&self, audience: Option<&str>) -> Result<SecretString, String> {
+        let mut url = url::Url::parse(&self.request_url)
+            .map_err(|e| format!("ACTIONS_ID_TOKEN_REQUEST_URL is not a URL: {e}"))?;
+        if let Some(aud) = audience {
+            url.query_pairs_mut().append_pair("audience", aud);
+        }
+        let auth = self
+            .request_token
+            .header(Some("Bearer"))
+            .ok_or("ACTIONS_ID_TOKEN_REQUEST_TOKEN is not a valid header value")?;
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("rotor/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(15))
+            .redirect(crate::secret::same_origin_redirects())
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let resp = http
+            .get(url)
+            .header(reqwest::header::AUTHORIZATION, auth)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "the runner's OIDC endpoint is unreachable: {}",
+                    e.without_url()
+                )
+            })?;
+        if !resp.status().is_success() {
+            return Err(format!(
+                "GitHub answered {} to the OIDC token request",
+                resp.status()
+            ));
+        }
+        let body: Value = resp
+            .json()
+            .await
+            .map_err(|e| format!("the OIDC answer is not JSON: {}", e.without_url()))?;
+        let jwt = body
+            .get("value")
+            .and_then(Value::as_str)
+            .map(SecretString::new)
+            .ok_or("no `value` in the OIDC answer")?;
+        crate::output::workflow::add_mask(jwt.expose());
+        Ok(jwt)
+    }
+
+    /// This runner as the backends' source of JWTs.
+    pub fn source(self) -> JwtSource {
+        let runner = Arc::new(self);
+        Arc::new(move |audience: Option<String>| {
+            let runner = runner.clone();
+            Box::pin(async move { runner.token(audience.as_deref()).await })
+        })
+    }
+}
