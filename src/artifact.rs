@@ -69,6 +69,36 @@ pub struct MetaRef {
 }
 
 impl ArtifactMeta {
+    /// Whether `other` records the same outcome: the same rotation of the same pull request,
+    /// the same result, and for every ref the same backend, move, result and final pointer.
+    pub fn same_outcome(&self, other: &Self) -> bool {
+        let key = |m: &Self| {
+            let mut refs: Vec<_> = m
+                .refs
+                .iter()
+                .map(|r| {
+                    (
+                        r.secret_ref.clone(),
+                        r.backend.clone(),
+                        r.from.clone(),
+                        r.to.clone(),
+                        r.result.clone(),
+                        r.pointer.clone(),
+                        r.rollback.clone(),
+                    )
+                })
+                .collect();
+            refs.sort();
+            (
+                m.rotation_id.clone(),
+                m.pull_request,
+                m.result.clone(),
+                refs,
+            )
+        };
+        key(self) == key(other)
+    }
+
     /// `<!-- rotor:artifact {…} -->`; `<` and `>` are escaped so no value can close the comment.
     pub fn data_block(&self) -> String {
         let json = serde_json::to_string(self)

@@ -86,16 +86,22 @@ pub enum Error {
     /// A precondition of the rotation does not hold; each ref's problem has been reported.
     #[error("{0}")]
     Precondition(String),
-    /// Several refs failed; each has been reported. The exit code is that of the gravest.
-    #[error("{count} of {total} refs failed")]
+    /// Refs failed before anything changed; each has been reported. The exit code is that of
+    /// the gravest failure.
+    #[error("{} of {total} refs failed: {}", failures.len(), first(failures))]
     Refs {
-        /// How many failed.
-        count: usize,
-        /// How many there were.
+        /// How many refs there were.
         total: usize,
-        /// The exit code of the gravest failure.
-        code: u8,
+        /// Each ref that failed, with why.
+        failures: Vec<(String, crate::outcome::RefFailure)>,
     },
+}
+
+fn first(failures: &[(String, crate::outcome::RefFailure)]) -> String {
+    failures
+        .first()
+        .map(|(r, f)| format!("{r}: {f}"))
+        .unwrap_or_default()
 }
 
 impl Error {
@@ -118,7 +124,11 @@ impl Error {
             Self::Resolve(crate::backend::ResolveError::Setup(e)) | Self::Backend(e) => {
                 backend_code(&e.kind)
             }
-            Self::Refs { code, .. } => *code,
+            Self::Refs { failures, .. } => failures
+                .iter()
+                .map(|(_, f)| ref_failure_code(f))
+                .max()
+                .unwrap_or(4),
             Self::Env { .. } | Self::Event(_) | Self::Render(_) => 2,
             Self::GitHub(e) => github_code(e),
             Self::Git(e) => git_code(e),
@@ -127,6 +137,31 @@ impl Error {
             Self::App(e) => app_code(e),
             Self::RotationFailed(_) | Self::Drift(_) => 1,
         }
+    }
+}
+
+/// The exit code that stands for one ref's failure: invalid input (2) for what the request or
+/// the config got wrong; a precondition or conflict (4) for what stopped it before the pointer
+/// moved; the kind of a backend's or the application's failure; a rotation that did not
+/// succeed (1) for anything after the move.
+pub fn ref_failure_code(f: &crate::outcome::RefFailure) -> u8 {
+    use crate::outcome::RefFailure as F;
+    match f {
+        F::NoBackendRule | F::IdReused { .. } | F::BadRecord(_) => 2,
+        F::Locked { .. }
+        | F::PointerMoved(_)
+        | F::Target(_)
+        | F::OutsideWindow(_)
+        | F::Sites(_)
+        | F::Deferred(_) => 4,
+        F::Backend(e) => backend_code(&e.kind),
+        F::App(e) => app_code(e),
+        F::NotRecorded(_)
+        | F::Verification(_)
+        | F::AuditNotConfirmed(_)
+        | F::Rollback(_)
+        | F::Unsettled(_)
+        | F::Interrupted => 1,
     }
 }
 

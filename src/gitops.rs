@@ -421,6 +421,8 @@ impl GitRepo {
         let parent = self.repo.find_commit(Oid::from_str(parent)?)?;
         let tree = parent.tree()?;
         if let Ok(entry) = tree.get_path(Path::new(path))
+            && entry.kind() == Some(ObjectType::Blob)
+            && entry.filemode() == 0o100_644
             && entry.to_object(&self.repo)?.peel_to_blob()?.content() == content
         {
             return Ok(None);
@@ -503,11 +505,12 @@ impl GitRepo {
                 std::thread::sleep(policy.delay(attempt - 1, None));
             }
             let tip = self.fetch_branch(branch)?;
-            if self
-                .read_file(&tip, path)?
-                .is_some_and(|existing| keep(&existing))
-            {
-                return Ok(tip);
+            match self.read_file(&tip, path) {
+                Ok(Some(existing)) if keep(&existing) => return Ok(tip),
+                // Whatever else is at the path (a file, a symbolic link a contributor pushed) is
+                // replaced by rotor's record.
+                Ok(_) | Err(GitError::NotAFile { .. }) => {}
+                Err(e) => return Err(e),
             }
             let Some(commit) = self.commit_file(&tip, path, content, message, author)? else {
                 return Ok(tip);

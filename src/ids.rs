@@ -279,6 +279,30 @@ impl VersionId {
         Ok(Self(text.to_owned()))
     }
 
+    /// A version id as a backend reports it, taken as an opaque string: AWS version ids are
+    /// `ClientRequestToken`s (32–64 characters, not always UUIDs; Terraform writes
+    /// `terraform-…`, underscores occur), Vault's are numbers. Only an empty id, one over 64
+    /// characters or one with a control character is refused: such an id cannot be printed or
+    /// tagged safely.
+    pub fn from_backend(text: &str) -> Result<Self, Invalid> {
+        if text.is_empty() || text.chars().count() > 64 {
+            return invalid(
+                format!(
+                    "a backend version id is 1 to 64 characters, this one has {}",
+                    text.chars().count()
+                ),
+                VERSION_HELP,
+            );
+        }
+        if let Some(c) = text.chars().find(|c| c.is_control()) {
+            return invalid(
+                format!("control character {} in a version id", c.escape_unicode()),
+                VERSION_HELP,
+            );
+        }
+        Ok(Self(text.to_owned()))
+    }
+
     /// The version id.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -1,4 +1,5 @@
-//! The read-only preconditions of DESIGN §7 step 2, one function for `plan` and `apply`.
+//! The read-only preconditions of a rotation (runbook preconditions 1–4), one function for
+//! `plan` and `apply`.
 //!
 //! For every ref of a request, concurrently up to `concurrency`: the backend rule and client,
 //! the application's view of the ref (it exists; a `sites` list equals its `siteIds`), the
@@ -15,8 +16,9 @@ use crate::app::AppClient;
 use crate::backend::{Backends, Environment, ResolveError, Secret, TargetProblem};
 use crate::batch::map_bounded;
 use crate::config::Config;
-use crate::error::{app_code, backend_code};
 use crate::ids::SiteId;
+use crate::outcome::{RefFailure, RefResult};
+use crate::report::{ErrorReport, RefReport};
 use crate::request::{RefRequest, Request};
 use crate::rotation::Job;
 
@@ -25,16 +27,36 @@ use crate::rotation::Job;
 pub(crate) struct RefCheck {
     /// The ref.
     pub(crate) secret_ref: String,
-    /// `vault`, `aws-secrets-manager`, or `unknown` when no backend could be set up.
+    /// `vault`, `aws-secrets-manager`, or `-` when no backend could be set up.
     pub(crate) backend: &'static str,
     /// The version the pointer designates now.
     pub(crate) from: Option<String>,
     /// The version the rotation moves to.
     pub(crate) to: Option<String>,
-    /// The first unmet precondition and its exit code.
-    pub(crate) problem: Option<(u8, String)>,
+    /// The first unmet precondition.
+    pub(crate) failure: Option<RefFailure>,
     /// What `rotate` needs, when every precondition holds.
     pub(crate) job: Option<Job>,
+}
+
+impl RefCheck {
+    /// The ref's row: `planned`, or `not_started` with why.
+    pub(crate) fn report(&self) -> RefReport {
+        RefReport {
+            secret_ref: self.secret_ref.clone(),
+            backend: self.backend,
+            from: self.from.clone(),
+            to: self.to.clone(),
+            result: if self.failure.is_some() {
+                RefResult::NotStarted
+            } else {
+                RefResult::Planned
+            },
+            checks: Vec::new(),
+            audit_event_ids: Vec::new(),
+            error: self.failure.as_ref().map(ErrorReport::from),
+        }
+    }
 }
 
 /// Refs of one request that map to one backend location are one secret under two names: the
@@ -94,7 +116,7 @@ fn ref_position(text: &str, name: &str) -> crate::diagnostic::Pos {
 }
 
 /// Where `now` stands against the request's maintenance window, for an environment that
-/// requires one (DESIGN §4, §7).
+/// requires one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Window {
     /// No window applies, or now is inside it.
@@ -155,14 +177,65 @@ pub(crate) async fn check(
         .map(|(r, entry)| {
             r.unwrap_or_else(|| RefCheck {
                 secret_ref: entry.secret_ref.to_string(),
-                backend: "unknown",
+                backend: "-",
                 from: None,
                 to: None,
-                problem: Some((5, "the check did not complete".to_owned())),
+                failure: Some(RefFailure::Interrupted),
                 job: None,
             })
         })
         .collect()
+}
+
+/// Every precondition for `apply`, for every ref, before any change: the jobs, or every ref's
+/// check when any precondition fails (the window counts for every ref).
+pub(crate) async fn jobs(
+    config: &Config,
+    request: &Request,
+    pull_request: Option<u64>,
+    app: Arc<AppClient>,
+    env: &Environment,
+) -> Result<Vec<Job>, Vec<RefCheck>> {
+    let outside = match window(config, request, Utc::now()) {
+        Window::Open => None,
+        Window::NotYet(text) | Window::Closed(text) => Some(text),
+    };
+    let mut checks = check(config, request, pull_request, Some(app), env).await;
+    if let Some(text) = outside {
+        for c in &mut checks {
+            c.failure = Some(RefFailure::OutsideWindow(text.clone()));
+        }
+    }
+    if checks
+        .iter()
+        .any(|c| c.failure.is_some() || c.job.is_none())
+    {
+        return Err(checks);
+    }
+    Ok(checks.into_iter().filter_map(|c| c.job).collect())
+}
+
+/// What `plan` shows: every ref's check, and a note for the headline when the window has not
+/// opened yet (a plan is made before the window; a closed one is a failure).
+pub(crate) async fn plan(
+    config: &Config,
+    request: &Request,
+    pull_request: Option<u64>,
+    app: Option<Arc<AppClient>>,
+    env: &Environment,
+) -> (Vec<RefCheck>, Option<String>) {
+    let (closed, note) = match window(config, request, Utc::now()) {
+        Window::Open => (None, None),
+        Window::NotYet(text) => (None, Some(text)),
+        Window::Closed(text) => (Some(text), None),
+    };
+    let mut checks = check(config, request, pull_request, app, env).await;
+    if let Some(text) = &closed {
+        for c in &mut checks {
+            c.failure = Some(RefFailure::OutsideWindow(text.clone()));
+        }
+    }
+    (checks, note)
 }
 
 async fn check_ref(
@@ -174,20 +247,20 @@ async fn check_ref(
 ) -> RefCheck {
     let mut check = RefCheck {
         secret_ref: entry.secret_ref.to_string(),
-        backend: "unknown",
+        backend: "-",
         from: None,
         to: entry.to.as_ref().map(ToString::to_string),
-        problem: None,
+        failure: None,
         job: None,
     };
     let secret = match secret {
         Ok(s) => s,
-        Err(e) => {
-            let code = match &e {
-                ResolveError::NoRule(_) => 2,
-                ResolveError::Setup(b) => backend_code(&b.kind),
-            };
-            check.problem = Some((code, e.to_string()));
+        Err(ResolveError::NoRule(_)) => {
+            check.failure = Some(RefFailure::NoBackendRule);
+            return check;
+        }
+        Err(ResolveError::Setup(b)) => {
+            check.failure = Some(RefFailure::Backend(b));
             return check;
         }
     };
@@ -198,7 +271,7 @@ async fn check_ref(
         let known = match app.get_ref(&entry.secret_ref).await {
             Ok(k) => k,
             Err(e) => {
-                check.problem = Some((app_code(&e), e.to_string()));
+                check.failure = Some(RefFailure::App(e));
                 return check;
             }
         };
@@ -208,14 +281,11 @@ async fn check_ref(
             wanted.sort_unstable();
             actual.sort_unstable();
             if wanted != actual {
-                check.problem = Some((
-                    4,
-                    format!(
-                        "the request names sites {} but the application says {}",
-                        wanted.join(", "),
-                        actual.join(", ")
-                    ),
-                ));
+                check.failure = Some(RefFailure::Sites(format!(
+                    "the request names sites {} but the application says {}",
+                    wanted.join(", "),
+                    actual.join(", ")
+                )));
                 return check;
             }
         }
@@ -224,13 +294,10 @@ async fn check_ref(
                 Ok(s) => sites.push(s),
                 // Fail closed: a site rotor cannot address would go unchecked.
                 Err(_) => {
-                    check.problem = Some((
-                        4,
-                        format!(
-                            "the application names site {}, which is not a usable site id",
-                            crate::diagnostic::quote(site)
-                        ),
-                    ));
+                    check.failure = Some(RefFailure::Sites(format!(
+                        "the application names site {}, which is not a usable site id",
+                        crate::diagnostic::quote(site)
+                    )));
                     return check;
                 }
             }
@@ -239,54 +306,46 @@ async fn check_ref(
     let state = match secret.read().await {
         Ok(s) => s,
         Err(e) => {
-            check.problem = Some((backend_code(&e.kind), e.to_string()));
+            check.failure = Some(RefFailure::Backend(e));
             return check;
         }
     };
     check.from = state.current.as_ref().map(ToString::to_string);
     if let Some(other) = state.id_taken(rotation_id, pull_request) {
-        check.problem = Some((
-            2,
-            format!(
-                "id_reused: rotation id {rotation_id} is already used on this ref by {}; ids are never reused, so choose a new id",
-                other
-                    .pull_request
-                    .map_or("an earlier rotation".to_owned(), |n| format!(
-                        "pull request #{n}"
-                    ))
-            ),
-        ));
+        check.failure = Some(RefFailure::IdReused {
+            id: rotation_id.to_owned(),
+            by: other
+                .pull_request
+                .map_or("an earlier rotation".to_owned(), |n| {
+                    format!("pull request #{n}")
+                }),
+        });
         return check;
     }
     if let Some(holder) = state.locked_by_other(rotation_id) {
-        check.problem = Some((
-            4,
-            format!("locked by rotation {} (marker pending)", holder.rotation_id),
-        ));
+        check.failure = Some(RefFailure::Locked {
+            by: holder.rotation_id.clone(),
+        });
         return check;
     }
-    let ours = state.marker_of(rotation_id, pull_request);
-    match ours {
+    match state.marker_of(rotation_id, pull_request) {
         // This rotation already touched the ref: `rotate` resumes from its marker.
         Some(m) => {
-            check.from = m.from.clone().or(check.from);
-            check.to = m.to.clone().or(check.to);
+            check.from = m.from.as_ref().map(ToString::to_string).or(check.from);
+            check.to = m.to.as_ref().map(ToString::to_string).or(check.to);
         }
         None => match state.target(entry.to.as_ref()) {
             Ok(target) => check.to = Some(target.to_string()),
             Err(TargetProblem::NoPointer) => {
-                check.problem = Some((
-                    4,
-                    format!(
-                        "{}; set it to the version the application uses now: `{}`",
-                        TargetProblem::NoPointer,
-                        secret.pointer_hint().unwrap_or_default()
-                    ),
-                ));
+                check.failure = Some(RefFailure::Target(format!(
+                    "{}; set it to the version the application uses now: `{}`",
+                    TargetProblem::NoPointer,
+                    secret.pointer_hint().unwrap_or_default()
+                )));
                 return check;
             }
             Err(p) => {
-                check.problem = Some((4, p.to_string()));
+                check.failure = Some(RefFailure::Target(p.to_string()));
                 return check;
             }
         },
@@ -298,4 +357,154 @@ async fn check_ref(
         seen: Some(state),
     });
     check
+}
+
+/// What a dispatched rollback will do: each ref to move back (with its job and the rotation's
+/// `from` and `to`), and each ref it leaves alone with why.
+#[derive(Debug, Default)]
+pub(crate) struct RollbackPlan {
+    /// Index in the artifact's refs, the job, and the rotation's `from` and `to`.
+    pub(crate) jobs: Vec<(usize, Job, crate::ids::VersionId, crate::ids::VersionId)>,
+    /// Refs left alone, with why.
+    pub(crate) skipped: Vec<(String, String)>,
+}
+
+/// Decides, from rotor's markers rather than from the artifact's word alone, which refs of the
+/// rotation `meta` records a dispatched rollback moves back, and checks each before any change:
+/// the artifact is a file anyone with push access could have written, so every ref to move must
+/// carry this rotation's own marker (same id, same pull request, the same `from` and `to`), and
+/// its `from` must be usable. A contradiction stops the run (exit 4) with nothing changed.
+pub(crate) async fn rollback_plan(
+    config: &Config,
+    meta: &crate::artifact::ArtifactMeta,
+    path: &str,
+    only: &[crate::ids::SecretRef],
+    app: &AppClient,
+    env: &Environment,
+) -> Result<RollbackPlan, crate::error::Error> {
+    use crate::backend::MarkerState;
+    use crate::error::Error;
+    use crate::ids::{SecretRef, VersionId};
+    let id = meta.rotation_id.as_str();
+    let untrusted = |secret_ref: &str, why: String| {
+        Error::Precondition(format!(
+            "{secret_ref}: {path} is not trusted: {why}; nothing was changed (run `rotor verify`)"
+        ))
+    };
+    let mut backends = Backends::default();
+    let mut plan = RollbackPlan::default();
+    for (index, m) in meta.refs.iter().enumerate() {
+        if !only.is_empty() && !only.iter().any(|r| r.as_str() == m.secret_ref) {
+            continue;
+        }
+        let secret_ref = SecretRef::parse(&m.secret_ref)
+            .map_err(|e| untrusted(&m.secret_ref, format!("ref: {}", e.reason)))?;
+        let version = |v: &str| {
+            VersionId::from_backend(v)
+                .map_err(|e| untrusted(&m.secret_ref, format!("version {v:?}: {}", e.reason)))
+        };
+        let (from, to) = (version(&m.from)?, version(&m.to)?);
+        let secret = backends.resolve(config, &secret_ref, env).await?;
+        let state = secret.read().await?;
+        let marker = state.marker.as_ref().filter(|mk| mk.rotation_id == id);
+        let claims_moved = m.result != "not_started";
+        let claims_back = m.rollback.as_deref() == Some("rolled_back");
+        let Some(mk) = marker else {
+            if !claims_moved {
+                plan.skipped.push((
+                    m.secret_ref.clone(),
+                    "the rotation never moved it: nothing to roll back".to_owned(),
+                ));
+                continue;
+            }
+            let why = match state.marker.as_ref() {
+                Some(other) => format!(
+                    "the backend's marker is rotation {}'s: the ref moved since this rotation (roll that one back first, or move it by hand)",
+                    other.rotation_id
+                ),
+                None => format!("the backend carries no marker of rotation {id}"),
+            };
+            return Err(untrusted(&m.secret_ref, why));
+        };
+        if mk.pull_request != meta.pull_request {
+            return Err(untrusted(
+                &m.secret_ref,
+                format!(
+                    "it records pull request {} but the backend's marker of rotation {id} records {}",
+                    meta.pull_request
+                        .map_or("none".to_owned(), |n| format!("#{n}")),
+                    mk.pull_request
+                        .map_or("none".to_owned(), |n| format!("#{n}")),
+                ),
+            ));
+        }
+        if mk.from.as_ref() != Some(&from) {
+            return Err(untrusted(
+                &m.secret_ref,
+                format!(
+                    "it records a move from {from} but the backend's marker of rotation {id} records {}",
+                    mk.from.as_ref().map_or("nothing", VersionId::as_str)
+                ),
+            ));
+        }
+        match mk.state {
+            MarkerState::RolledBack => {
+                plan.skipped
+                    .push((m.secret_ref.clone(), "already rolled back".to_owned()));
+                continue;
+            }
+            MarkerState::Done | MarkerState::Failed => {
+                if !claims_moved || claims_back || mk.to.as_ref() != Some(&to) {
+                    return Err(untrusted(
+                        &m.secret_ref,
+                        format!(
+                            "it records {} {from} → {to}{} but the backend's marker of rotation {id} says {} {from} → {}",
+                            m.result,
+                            if claims_back { ", rolled back" } else { "" },
+                            mk.state,
+                            mk.to.as_ref().map_or("nothing", VersionId::as_str)
+                        ),
+                    ));
+                }
+            }
+            MarkerState::Pending => {}
+        }
+        match state.version(&from) {
+            Some(v) if v.state == crate::backend::VersionState::Enabled => {}
+            Some(v) => {
+                return Err(Error::Precondition(format!(
+                    "{secret_ref}: the version to roll back to, {from}, is {}; it cannot be the pointer again",
+                    v.state.as_str()
+                )));
+            }
+            None => {
+                return Err(Error::Precondition(format!(
+                    "{secret_ref}: the version to roll back to, {from}, does not exist"
+                )));
+            }
+        }
+        let known = app.get_ref(&secret_ref).await?;
+        let sites = known
+            .site_ids
+            .iter()
+            .map(|s| SiteId::parse(s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| {
+                Error::Precondition(format!(
+                    "{secret_ref}: the application names a site that is not a usable site id"
+                ))
+            })?;
+        plan.jobs.push((
+            index,
+            Job {
+                secret,
+                to: None,
+                sites,
+                seen: Some(state),
+            },
+            from,
+            to,
+        ));
+    }
+    Ok(plan)
 }

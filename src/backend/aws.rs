@@ -239,7 +239,8 @@ impl Aws {
         let protocol =
             |detail: String| Self::error(secret, "DescribeSecret", ErrorKind::Protocol { detail });
         let parse = |id: &str| {
-            VersionId::parse(id).map_err(|e| protocol(format!("version id {id:?}: {}", e.reason)))
+            VersionId::from_backend(id)
+                .map_err(|e| protocol(format!("version id {id:?}: {}", e.reason)))
         };
         let labelled = |label: &str| -> Result<Vec<VersionId>, BackendError> {
             let mut ids: Vec<VersionId> = stages
@@ -255,11 +256,16 @@ impl Aws {
         let pending = labelled(PENDING)?;
         let mut versions = Vec::with_capacity(listed.len());
         for entry in &listed {
-            let Some(id) = entry.version_id() else {
+            // An odd id on a version that plays no part in the rotation never blocks it: such a
+            // version is left out of the list, and only a label on it is an error.
+            let Some(id) = entry
+                .version_id()
+                .and_then(|id| VersionId::from_backend(id).ok())
+            else {
                 continue;
             };
             versions.push(Version {
-                id: parse(id)?,
+                id,
                 created: entry
                     .created_date()
                     .and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), d.subsec_nanos())),
@@ -280,8 +286,12 @@ impl Aws {
                     .get(TAG_STATE)
                     .and_then(|s| MarkerState::parse(s))
                     .ok_or_else(|| protocol(format!("tag {TAG_STATE} is missing or unknown")))?,
-                from: tags.get(TAG_FROM).map(|s| (*s).to_owned()),
-                to: tags.get(TAG_TO).map(|s| (*s).to_owned()),
+                from: tags
+                    .get(TAG_FROM)
+                    .and_then(|s| VersionId::from_backend(s).ok()),
+                to: tags
+                    .get(TAG_TO)
+                    .and_then(|s| VersionId::from_backend(s).ok()),
                 rolling_back: tags.get(TAG_ROLLBACK).is_some_and(|v| *v == "true"),
                 pull_request: tags.get(TAG_PULL_REQUEST).and_then(|n| n.parse().ok()),
             }),
@@ -477,11 +487,11 @@ impl Aws {
                 tags.push((TAG_ID, m.rotation_id.clone()));
                 tags.push((TAG_STATE, m.state.as_str().to_owned()));
                 match &m.from {
-                    Some(f) => tags.push((TAG_FROM, f.clone())),
+                    Some(f) => tags.push((TAG_FROM, f.to_string())),
                     None => remove.push(TAG_FROM),
                 }
                 match &m.to {
-                    Some(t) => tags.push((TAG_TO, t.clone())),
+                    Some(t) => tags.push((TAG_TO, t.to_string())),
                     None => remove.push(TAG_TO),
                 }
                 if m.rolling_back {

@@ -34,6 +34,24 @@ pub enum VersionState {
     Destroyed,
 }
 
+impl VersionState {
+    /// Its one spelling, in messages and in JSON alike.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Enabled => "enabled",
+            Self::Disabled => "disabled",
+            Self::Deleted => "deleted",
+            Self::Destroyed => "destroyed",
+        }
+    }
+}
+
+impl fmt::Display for VersionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One version of a secret, without its value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Version {
@@ -90,9 +108,9 @@ pub struct Marker {
     /// Its state; `pending` means the ref is locked by that rotation.
     pub state: MarkerState,
     /// The version the pointer moved from.
-    pub from: Option<String>,
+    pub from: Option<VersionId>,
     /// The version the pointer moved to.
-    pub to: Option<String>,
+    pub to: Option<VersionId>,
     /// A `pending` marker whose rotation decided to roll back: written before the pointer moves
     /// back, so that a run stopped half-way through a rollback finishes the rollback when run
     /// again instead of rotating forward once more.
@@ -218,7 +236,7 @@ pub enum TargetProblem {
     #[error("target version {0} does not exist")]
     Missing(String),
     /// The target version exists but cannot be used.
-    #[error("target version {0} is {1:?}, not enabled")]
+    #[error("target version {0} is {1}, not enabled")]
     NotEnabled(String, VersionState),
     /// The target is already what the pointer designates.
     #[error("the pointer already designates version {0}")]
@@ -417,8 +435,8 @@ impl Secret {
         let marker = Marker {
             rotation_id: rotation_id.to_owned(),
             state: MarkerState::Pending,
-            from: Some(from.to_string()),
-            to: Some(to.to_string()),
+            from: Some(from.clone()),
+            to: Some(to.clone()),
             rolling_back,
             pull_request,
         };
@@ -445,6 +463,55 @@ impl Secret {
                     ),
                 },
             )),
+        }
+    }
+
+    /// Whether the lock and the move are one write here (Vault/OpenBao: the marker and the
+    /// pointer live in one metadata object).
+    pub const fn moves_with_its_lock(&self) -> bool {
+        matches!(self.client, Client::Vault { .. })
+    }
+
+    /// Locks the ref for `rotation_id` of `pull_request` and moves its pointer from `from` to
+    /// `to`. On Vault/OpenBao the marker and the pointer live in one metadata object, so this
+    /// is one check-and-set write: no state "locked, pointer not moved" ever exists. On AWS the
+    /// lock (tags) comes first, then the move (the service's compare-and-swap on the label).
+    pub async fn lock_and_repoint(
+        &self,
+        seen: &RefState,
+        rotation_id: &str,
+        pull_request: Option<u64>,
+        from: &VersionId,
+        to: &VersionId,
+    ) -> Result<RefState, LockMoveError> {
+        match &self.client {
+            Client::Vault {
+                client,
+                mount,
+                pointer_key,
+            } => {
+                let marker = Marker {
+                    rotation_id: rotation_id.to_owned(),
+                    state: MarkerState::Pending,
+                    from: Some(from.clone()),
+                    to: Some(to.clone()),
+                    rolling_back: false,
+                    pull_request,
+                };
+                client
+                    .lock_and_repoint(self, mount, pointer_key, seen, &marker, from, to)
+                    .await
+                    .map_err(LockMoveError::Lock)
+            }
+            Client::Aws { .. } => {
+                let locked = self
+                    .lock(seen, rotation_id, pull_request, from, to)
+                    .await
+                    .map_err(LockMoveError::Lock)?;
+                self.repoint(&locked, from, to)
+                    .await
+                    .map_err(|e| LockMoveError::Move(e, Box::new(locked)))
+            }
         }
     }
 
@@ -589,6 +656,24 @@ impl Secret {
             backend: self.backend(),
             call: call.to_owned(),
             kind,
+        }
+    }
+}
+
+/// Why [`Secret::lock_and_repoint`] failed, and how far it got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockMoveError {
+    /// Nothing landed: the lock (or, on Vault, the one write) was refused.
+    Lock(BackendError),
+    /// The lock landed (its state is given) but the move did not.
+    Move(BackendError, Box<RefState>),
+}
+
+impl LockMoveError {
+    /// The backend's error.
+    pub fn error(&self) -> &BackendError {
+        match self {
+            Self::Lock(e) | Self::Move(e, _) => e,
         }
     }
 }

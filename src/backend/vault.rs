@@ -546,6 +546,70 @@ impl Vault {
                 },
             });
         };
+        let desired = Self::with_marker(custom, marker);
+        let what = marker.map_or("clear marker".to_owned(), |m| format!("marker {}", m.state));
+        let written = self
+            .write_custom(secret, mount, seen, &desired, &what)
+            .await?;
+        Ok(self.known_after(secret, mount, pointer_key, seen, desired, written))
+    }
+
+    /// The lock and the move in one check-and-set write of the metadata: the pending marker,
+    /// the pointer on `to`, and `from` as the previous version.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn lock_and_repoint(
+        &self,
+        secret: &Secret,
+        mount: &str,
+        pointer_key: &str,
+        seen: &RefState,
+        marker: &Marker,
+        from: &VersionId,
+        to: &VersionId,
+    ) -> Result<RefState, BackendError> {
+        let error = |kind| BackendError {
+            secret_ref: secret.secret_ref.to_string(),
+            backend: "vault",
+            call: "lock and repoint".to_owned(),
+            kind,
+        };
+        if seen.current.as_ref() != Some(from) {
+            return Err(error(ErrorKind::Conflict {
+                detail: format!(
+                    "the pointer designates {} rather than {from}",
+                    seen.current.as_ref().map_or("nothing", VersionId::as_str)
+                ),
+            }));
+        }
+        let Revision::Vault { custom, .. } = &seen.revision else {
+            return Err(error(ErrorKind::Protocol {
+                detail: "state read from another backend".to_owned(),
+            }));
+        };
+        let mut desired = Self::with_marker(custom, Some(marker));
+        desired.insert(pointer_key.to_owned(), to.to_string());
+        desired.insert(PREVIOUS_KEY.to_owned(), from.to_string());
+        let written = self
+            .write_custom(
+                secret,
+                mount,
+                seen,
+                &desired,
+                &format!("lock and repoint {from} -> {to}"),
+            )
+            .await?;
+        match self.known_after(secret, mount, pointer_key, seen, desired, written) {
+            Some(state) => Ok(state),
+            None => self.read(secret, mount, pointer_key).await,
+        }
+    }
+
+    /// `custom` with rotor's marker keys replaced by `marker` (or removed, with `None`); every
+    /// other key is kept.
+    fn with_marker(
+        custom: &BTreeMap<String, String>,
+        marker: Option<&Marker>,
+    ) -> BTreeMap<String, String> {
         let mut desired = custom.clone();
         for key in MARKER_KEYS {
             desired.remove(key);
@@ -554,10 +618,10 @@ impl Vault {
             desired.insert("rotor_rotation_id".to_owned(), m.rotation_id.clone());
             desired.insert("rotor_state".to_owned(), m.state.as_str().to_owned());
             if let Some(from) = &m.from {
-                desired.insert("rotor_from".to_owned(), from.clone());
+                desired.insert("rotor_from".to_owned(), from.to_string());
             }
             if let Some(to) = &m.to {
-                desired.insert("rotor_to".to_owned(), to.clone());
+                desired.insert("rotor_to".to_owned(), to.to_string());
             }
             if m.rolling_back {
                 desired.insert("rotor_rollback".to_owned(), "true".to_owned());
@@ -566,11 +630,7 @@ impl Vault {
                 desired.insert("rotor_pull_request".to_owned(), n.to_string());
             }
         }
-        let what = marker.map_or("clear marker".to_owned(), |m| format!("marker {}", m.state));
-        let written = self
-            .write_custom(secret, mount, seen, &desired, &what)
-            .await?;
-        Ok(self.known_after(secret, mount, pointer_key, seen, desired, written))
+        desired
     }
 
     /// The state after a check-and-set write of `custom` that moved the metadata version to
@@ -684,7 +744,7 @@ fn state_from(
     let now = Utc::now();
     let mut versions = Vec::with_capacity(meta.versions.len());
     for (id, v) in &meta.versions {
-        let id = VersionId::parse(id).map_err(|e| ErrorKind::Protocol {
+        let id = VersionId::from_backend(id).map_err(|e| ErrorKind::Protocol {
             detail: format!("version {id:?}: {}", e.reason),
         })?;
         let state = if v.destroyed {
@@ -723,7 +783,7 @@ fn derive(
         custom
             .get(key)
             .map(|v| {
-                VersionId::parse(v).map_err(|e| ErrorKind::Protocol {
+                VersionId::from_backend(v).map_err(|e| ErrorKind::Protocol {
                     detail: format!(
                         "custom_metadata.{key} = {:?} is not a version id: {}",
                         v, e.reason
@@ -760,8 +820,12 @@ fn derive(
                         "{mount}/metadata/{location}: rotor_state is missing or unknown"
                     ),
                 })?,
-            from: custom.get("rotor_from").cloned(),
-            to: custom.get("rotor_to").cloned(),
+            from: custom
+                .get("rotor_from")
+                .and_then(|v| VersionId::from_backend(v).ok()),
+            to: custom
+                .get("rotor_to")
+                .and_then(|v| VersionId::from_backend(v).ok()),
             rolling_back: custom.get("rotor_rollback").is_some_and(|v| v == "true"),
             pull_request: custom
                 .get("rotor_pull_request")

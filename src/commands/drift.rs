@@ -9,8 +9,9 @@ use serde::Serialize;
 use crate::backend::{Backends, ResolveError, Secret};
 use crate::batch::map_bounded;
 use crate::context::Context;
-use crate::error::{Error, backend_code};
+use crate::error::Error;
 use crate::ids::SecretRef;
+use crate::outcome::RefFailure;
 use crate::output::{Format, github as gha};
 use crate::record::ledger;
 use crate::render::Renderer;
@@ -54,7 +55,7 @@ pub async fn run(cx: &Context) -> Result<(), Error> {
     let env = crate::context::backend_environment();
     let mut backends = Backends::default();
     let mut work = Vec::with_capacity(ledger.len());
-    let mut code = 0u8;
+    let mut failures = Vec::new();
     let mut rows = Vec::with_capacity(ledger.len());
     for (name, entries) in &ledger {
         let Some(latest) = entries.last() else {
@@ -72,23 +73,26 @@ pub async fn run(cx: &Context) -> Result<(), Error> {
             error: None,
         };
         let secret = match SecretRef::parse(name) {
-            Ok(r) => backends.resolve(&config, &r, &env).await.map_err(|e| {
-                let c = match &e {
-                    ResolveError::NoRule(_) => 2,
-                    ResolveError::Setup(b) => backend_code(&b.kind),
-                };
-                (c, e.to_string())
-            }),
-            Err(e) => Err((2, format!("{}: invalid ref: {}", latest.path, e.reason))),
+            Ok(r) => backends
+                .resolve(&config, &r, &env)
+                .await
+                .map_err(|e| match e {
+                    ResolveError::NoRule(_) => RefFailure::NoBackendRule,
+                    ResolveError::Setup(b) => RefFailure::Backend(b),
+                }),
+            Err(e) => Err(RefFailure::BadRecord(format!(
+                "{}: invalid ref: {}",
+                latest.path, e.reason
+            ))),
         };
         match secret {
             Ok(s) => {
                 row.backend = s.backend();
                 work.push((rows.len(), s));
             }
-            Err((c, e)) => {
-                code = code.max(c);
-                row.error = Some(e);
+            Err(f) => {
+                row.error = Some(f.to_string());
+                failures.push((name.clone(), f));
             }
         }
         rows.push(row);
@@ -113,8 +117,8 @@ pub async fn run(cx: &Context) -> Result<(), Error> {
                 row.drifted = row.actual.as_deref() != Some(row.expected.as_str());
             }
             Err(e) => {
-                code = code.max(backend_code(&e.kind));
                 row.error = Some(e.to_string());
+                failures.push((row.secret_ref.clone(), RefFailure::Backend(e)));
             }
         }
     }
@@ -122,11 +126,10 @@ pub async fn run(cx: &Context) -> Result<(), Error> {
         if row.actual.is_none() && row.error.is_none() && !row.drifted {
             // The read never completed.
             row.error = Some("not checked".to_owned());
-            code = code.max(5);
+            failures.push((row.secret_ref.clone(), RefFailure::Interrupted));
         }
     }
     let drifted = rows.iter().filter(|r| r.drifted).count();
-    let errors = rows.iter().filter(|r| r.error.is_some()).count();
     let result = if drifted > 0 { "drift" } else { "clean" };
 
     let summary = Renderer::new(Vec::new())?.render(
@@ -179,11 +182,10 @@ pub async fn run(cx: &Context) -> Result<(), Error> {
             ))?;
         }
     }
-    if errors > 0 {
+    if !failures.is_empty() {
         return Err(Error::Refs {
-            count: errors,
             total: rows.len(),
-            code,
+            failures,
         });
     }
     if drifted > 0 {

@@ -1,34 +1,32 @@
-//! `rotor rollback`: DESIGN §8, dispatched by an `internal_admin` from the default branch.
+//! `rotor rollback`: dispatched by an `internal_admin` from the default branch.
 //!
 //! Inputs come from trusted places only: the config and templates from the default branch's
-//! tip, and `from`/`to` from the rotation's artifact on that same tip — never from the
-//! dispatch inputs, which only name the rotation and say why. Each ref of the rotation (or the
-//! one `--ref`) moves back with compare-and-swap, is verified, and its `rollback` audit event is
-//! confirmed; a `## Rollback` section is then appended to the artifact and committed to the
-//! default branch.
+//! tip, and `from`/`to` from the rotation's artifact on that same tip, confirmed by rotor's own
+//! markers in the backends — never from the dispatch inputs, which only name the rotation and
+//! say why. Each ref of the rotation (or the one `--ref`) moves back with compare-and-swap, is
+//! verified, and its `rollback` audit event is confirmed; a `## Rollback` section is then
+//! appended to the artifact and committed to the default branch.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{SecondsFormat, Utc};
-use serde::Serialize;
 
-use super::apply::row;
-use super::plan::{self, COMMENT_ROWS, RefPlan, ReportError, RunEnv, View};
 use crate::app::AppClient;
-use crate::artifact::{self, RollbackRecord, RollbackSection};
-use crate::backend::Backends;
-use crate::batch::map_bounded;
+use crate::artifact::{self, ArtifactMeta, RollbackRecord, RollbackSection};
 use crate::context::Context;
 use crate::error::Error;
 use crate::gate;
-use crate::github::GitHub;
 use crate::github::event::{self, Trigger};
 use crate::gitops::Author;
-use crate::ids::{RotationId, SecretRef, SiteId, VersionId};
-use crate::output::{Format, github as gha};
+use crate::ids::{RotationId, SecretRef};
+use crate::outcome::{RefOutcome, RefResult, RunResult};
+use crate::output::github as gha;
 use crate::policy::AdminStatus;
-use crate::rotation::{self, Job, RefOutcome, RefResult, Settings};
+use crate::preflight;
+use crate::report::{COMMENT_ROWS, RefReport, RunReport, View};
+use crate::rotation::{self, Settings};
+use crate::session::{self, RunEnv, Trusted};
 
 /// What the command line asked.
 #[derive(Debug, Clone, Default)]
@@ -44,35 +42,150 @@ pub struct Args {
     /// `--dry-run`: everything up to, not including, the first change.
     pub dry_run: bool,
     /// `--event`: the event payload.
-    pub event: Option<std::path::PathBuf>,
+    pub event: Option<PathBuf>,
 }
 
-#[derive(Debug, Serialize)]
-struct Report<'a> {
-    command: &'static str,
-    rotation_id: &'a str,
-    result: &'a str,
-    artifact_path: Option<&'a str>,
-    commit_sha: Option<&'a str>,
-    operator: &'a str,
-    forced: bool,
-    refs: &'a [RefOutcome],
-    errors: &'a [ReportError],
+/// The dispatch, parsed before any call.
+struct Dispatch {
+    id: RotationId,
+    reason: String,
+    only: Vec<SecretRef>,
+    dispatcher: String,
+    git_ref: String,
 }
 
 /// Runs `rotor rollback`.
 pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Error> {
     let env = RunEnv::from_env(args.event.as_deref())?;
-    let event = event::load(&env.event_path, env.event_name.as_deref())?;
-    let (git_ref, inputs) = match &event.trigger {
-        Trigger::Dispatch { git_ref, inputs } => (git_ref.clone(), inputs.clone()),
-        _ => {
-            return Err(Error::Event(event::EventError::Unsupported {
-                name: event.name.clone(),
-                command: "rollback",
-                expected: "workflow_dispatch",
-            }));
+    let d = parse(args, &env)?;
+    let gh = env.client()?;
+    let default_branch = gh.default_branch().await?;
+    // Only from the default branch.
+    if d.git_ref != format!("refs/heads/{default_branch}") {
+        return Err(Error::NotApproved(vec![format!(
+            "branch: rollback runs only from the default branch ({default_branch}), not {}",
+            d.git_ref
+        )]));
+    }
+    let trusted = session::load_trusted(cx, &env, &gh, None, &default_branch, config_rel).await?;
+    let config = &trusted.config;
+    authorize(&gh, config, &d.dispatcher).await?;
+    let (path, text, meta) = read_artifact(&trusted, &d, &default_branch)?;
+    let app = Arc::new(AppClient::new(&config.app)?);
+    let backends = crate::context::backend_environment();
+    let plan = preflight::rollback_plan(config, &meta, &path, &d.only, &app, &backends).await?;
+    if plan.jobs.is_empty() {
+        for (r, why) in &plan.skipped {
+            cx.output.log(&format!("{r}: {why}"));
         }
+        return report(cx, &d, RunResult::Noop, None, args.force, Vec::new());
+    }
+    preview(&trusted, &d, &env, &text, &meta, &plan, args.force)?;
+    if args.dry_run {
+        cx.output.log(&format!(
+            "dry run: {} refs would roll back; nothing changed",
+            plan.jobs.len()
+        ));
+        return report(cx, &d, RunResult::Planned, None, args.force, Vec::new());
+    }
+    let settings = Arc::new(Settings {
+        rotation_id: d.id.to_string(),
+        pull_request: meta.pull_request,
+        operator: d.dispatcher.clone(),
+        rollback: crate::request::RollbackMode::Auto,
+        settle_timeout: config.checks.settle_timeout,
+        audit_timeout: config.app.audit_timeout,
+        audit_action: config.app.audit_action.clone(),
+        actor_role: config.app.actor_role.clone(),
+        extra: config.checks.extra.clone(),
+    });
+    let indices: Vec<usize> = plan.jobs.iter().map(|(i, ..)| *i).collect();
+    let jobs = plan
+        .jobs
+        .into_iter()
+        .map(|(_, j, f, t)| (j, f, t))
+        .collect();
+    let outcomes =
+        rotation::roll_back_all(app.clone(), settings, jobs, args.force, config.concurrency).await;
+    let result = if outcomes.iter().all(|o| o.result == RefResult::RolledBack) {
+        RunResult::RolledBack
+    } else {
+        RunResult::Failed
+    };
+    let moved = outcomes.iter().any(|o| o.result != RefResult::NotStarted);
+    let settled = outcomes.iter().all(|o| o.settled);
+    let mut commit = None;
+    if moved && settled {
+        let record = Record {
+            trusted: &trusted,
+            d: &d,
+            app: &app,
+            path: &path,
+            text: &text,
+            force: args.force,
+        };
+        commit = Some(record.commit(meta.clone(), &indices, &outcomes, result)?);
+    }
+    comment(cx, &trusted, &gh, &d, &env, &meta, result, &outcomes).await?;
+    report(
+        cx,
+        &d,
+        result,
+        commit.map(|c| (path, c)),
+        args.force,
+        outcomes.clone(),
+    )?;
+    ended(result, outcomes)
+}
+
+/// The dispatcher must hold internal_admin, by the gate's rules.
+async fn authorize(
+    gh: &crate::github::GitHub,
+    config: &crate::config::Config,
+    dispatcher: &str,
+) -> Result<(), Error> {
+    match gate::admin_status(gh, &config.admins, dispatcher).await? {
+        AdminStatus::Admin => Ok(()),
+        AdminStatus::NotAdmin => Err(Error::NotApproved(vec![format!(
+            "dispatcher_not_admin: {dispatcher} does not hold internal_admin"
+        )])),
+        AdminStatus::Unverifiable => Err(Error::NotApproved(vec![
+            "team_not_visible: the token cannot see the admins team, so nobody can be verified; give ROTOR_ORG_TOKEN Organization Members: read".to_owned(),
+        ])),
+    }
+}
+
+/// How the run ends: rolled back is the success; nothing moved is each ref's failure; a ref
+/// left without a final marker asks for another dispatch.
+fn ended(result: RunResult, outcomes: Vec<RefOutcome>) -> Result<(), Error> {
+    let moved = outcomes.iter().any(|o| o.result != RefResult::NotStarted);
+    let settled = outcomes.iter().all(|o| o.settled);
+    match result {
+        RunResult::RolledBack => Ok(()),
+        _ if !moved => Err(Error::Refs {
+            total: outcomes.len(),
+            failures: outcomes
+                .into_iter()
+                .filter_map(|o| o.failure.map(|f| (o.secret_ref, f)))
+                .collect(),
+        }),
+        _ if !settled => Err(Error::RotationFailed(
+            "the rollback was interrupted before every ref had a final marker; nothing was committed, dispatch it again to converge".to_owned(),
+        )),
+        other => Err(Error::RotationFailed(format!("rollback {other}"))),
+    }
+}
+
+/// Parses every input before any call: the rotation, the reason, the refs, the dispatcher and
+/// the ref the workflow runs on.
+fn parse(args: &Args, env: &RunEnv) -> Result<Dispatch, Error> {
+    let event = event::load(&env.event_path, env.event_name.as_deref())?;
+    let Trigger::Dispatch { git_ref, inputs } = &event.trigger else {
+        return Err(Error::Event(event::EventError::Unsupported {
+            name: event.name.clone(),
+            command: "rollback",
+            expected: "workflow_dispatch",
+        }));
     };
     event.check_repository(&env.repository.full())?;
     let input = |name: &str| {
@@ -82,8 +195,6 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
             .map(|(_, v)| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     };
-
-    // Parse every input before any call.
     let id_text = args
         .rotation_id
         .clone()
@@ -129,44 +240,26 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
             problem: "is not set (nor GITHUB_TRIGGERING_ACTOR)",
             hint: "run rollback from workflow_dispatch, which sets them",
         })?;
-    let gh = GitHub::new(
-        &env.api_url,
-        &env.token,
-        env.org_token.as_ref(),
-        env.repository.clone(),
-    )?;
-    let default_branch = gh.default_branch().await?;
-
-    // Only from the default branch.
-    let run_ref = std::env::var("GITHUB_REF")
+    let git_ref = std::env::var("GITHUB_REF")
         .ok()
         .filter(|v| !v.is_empty())
-        .unwrap_or(git_ref);
-    if run_ref != format!("refs/heads/{default_branch}") {
-        return Err(Error::NotApproved(vec![format!(
-            "branch: rollback runs only from the default branch ({default_branch}), not {run_ref}"
-        )]));
-    }
-    let trusted = plan::load_trusted(cx, &env, &gh, None, &default_branch, config_rel).await?;
-    let config = &trusted.config;
+        .unwrap_or_else(|| git_ref.clone());
+    Ok(Dispatch {
+        id,
+        reason,
+        only,
+        dispatcher,
+        git_ref,
+    })
+}
 
-    // The dispatcher must hold internal_admin, by the gate's rules.
-    match gate::admin_status(&gh, &config.admins, &dispatcher).await? {
-        AdminStatus::Admin => {}
-        AdminStatus::NotAdmin => {
-            return Err(Error::NotApproved(vec![format!(
-                "dispatcher_not_admin: {dispatcher} does not hold internal_admin"
-            )]));
-        }
-        AdminStatus::Unverifiable => {
-            return Err(Error::NotApproved(vec![
-                "team_not_visible: the token cannot see the admins team, so nobody can be verified; give ROTOR_ORG_TOKEN Organization Members: read".to_owned(),
-            ]));
-        }
-    }
-
-    // from/to come from the artifact on the default branch.
-    let path = format!("{}/{}.md", config.artifacts_dir.as_str(), id);
+/// The rotation's artifact on the default branch, its text and its machine-readable part.
+fn read_artifact(
+    trusted: &Trusted,
+    d: &Dispatch,
+    default_branch: &str,
+) -> Result<(String, String, ArtifactMeta), Error> {
+    let path = trusted.artifact_path(d.id.as_str());
     let text = trusted
         .git
         .read_file(&trusted.base_sha, &path)?
@@ -176,7 +269,7 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
                 "no artifact {path} on {default_branch}: rollback reads from/to from the artifact on the default branch (merge the rotation's pull request first)"
             ))
         })?;
-    let mut meta = artifact::read_meta(&text)
+    let meta = artifact::read_meta(&text)
         .map_err(|e| {
             Error::Precondition(format!(
                 "{path} is not trusted: {e}; run `rotor verify`, and roll back by hand if it was tampered with"
@@ -188,356 +281,33 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
                 "{path} carries no readable from/to for its refs; roll back by hand"
             ))
         })?;
-    if meta.rotation_id != id.as_str() {
+    if meta.rotation_id != d.id.as_str() {
         return Err(Error::Precondition(format!(
-            "{path} records rotation {}, not {id}",
-            meta.rotation_id
+            "{path} records rotation {}, not {}",
+            meta.rotation_id, d.id
         )));
     }
-    for r in &only {
+    for r in &d.only {
         if !meta.refs.iter().any(|m| m.secret_ref == r.as_str()) {
             return Err(Error::BadArgument {
                 name: "--ref",
-                problem: format!("{r} is not a ref of rotation {id}"),
+                problem: format!("{r} is not a ref of rotation {}", d.id),
             });
         }
     }
-
-    // Which refs move: those whose pointer the rotation left on `to`.
-    let mut skipped = Vec::new();
-    let mut chosen = Vec::new();
-    for (index, m) in meta.refs.iter().enumerate() {
-        if !only.is_empty() && !only.iter().any(|r| r.as_str() == m.secret_ref) {
-            continue;
-        }
-        let moved_forward = m
-            .pointer
-            .as_deref()
-            .map_or(matches!(m.result.as_str(), "success" | "failed"), |p| {
-                p == m.to
-            });
-        if m.rollback.as_deref() == Some("rolled_back") {
-            skipped.push((m.secret_ref.clone(), "already rolled back".to_owned()));
-        } else if !moved_forward && !args.force {
-            skipped.push((
-                m.secret_ref.clone(),
-                format!(
-                    "the rotation left it on {} ({}): nothing to roll back",
-                    m.from, m.result
-                ),
-            ));
-        } else {
-            chosen.push(index);
-        }
-    }
-    if chosen.is_empty() {
-        for (r, why) in &skipped {
-            cx.output.log(&format!("{r}: {why}"));
-        }
-        finish(
-            cx,
-            &id,
-            "noop",
-            Some(&path),
-            None,
-            &dispatcher,
-            args.force,
-            &[],
-        )?;
-        return Ok(());
-    }
-
-    // Clients, then each ref's sites from the application, before any change.
-    let app = Arc::new(AppClient::new(&config.app)?);
-    let env_vars = crate::context::backend_environment();
-    let mut backends = Backends::default();
-    let mut jobs = Vec::new();
-    for &index in &chosen {
-        let m = &meta.refs[index];
-        let secret_ref = SecretRef::parse(&m.secret_ref).map_err(|e| {
-            Error::Precondition(format!("{path}: ref {}: {}", m.secret_ref, e.reason))
-        })?;
-        let version = |v: &str| {
-            VersionId::parse(v)
-                .map_err(|e| Error::Precondition(format!("{path}: version {v:?}: {}", e.reason)))
-        };
-        let (from, to) = (version(&m.from)?, version(&m.to)?);
-        let secret = backends.resolve(config, &secret_ref, &env_vars).await?;
-        // The artifact is a file anyone with push access could have written; the backend's
-        // marker, which only rotor writes, must not contradict it.
-        let state = secret.read().await?;
-        if let Some(mk) = state
-            .marker
-            .as_ref()
-            .filter(|mk| mk.rotation_id == id.as_str())
-        {
-            if mk.pull_request != meta.pull_request {
-                return Err(Error::Precondition(format!(
-                    "{secret_ref}: {path} records pull request {} but the backend's marker of rotation {id} records {}; the artifact is not trusted, nothing was changed (run `rotor verify`)",
-                    meta.pull_request
-                        .map_or("none".to_owned(), |n| format!("#{n}")),
-                    mk.pull_request
-                        .map_or("none".to_owned(), |n| format!("#{n}")),
-                )));
-            }
-            if mk.from.as_deref().is_some_and(|f| f != m.from) {
-                return Err(Error::Precondition(format!(
-                    "{secret_ref}: {path} records a move from {} but the backend's marker of rotation {id} records {}; the artifact is not trusted, nothing was changed (run `rotor verify`)",
-                    m.from,
-                    mk.from.as_deref().unwrap_or("nothing")
-                )));
-            }
-        }
-        let known = app.get_ref(&secret_ref).await?;
-        let sites = known
-            .site_ids
-            .iter()
-            .map(|s| SiteId::parse(s))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| {
-                Error::Precondition(format!(
-                    "{secret_ref}: the application names a site that is not a usable site id"
-                ))
-            })?;
-        jobs.push((
-            index,
-            Job {
-                secret,
-                to: None,
-                sites,
-                seen: Some(state),
-            },
-            from,
-            to,
-        ));
-    }
-    // Every template this run renders is rendered once before anything changes, so a broken
-    // override stops it here (exit 2).
-    let preview_rows: Vec<RefPlan> = jobs
-        .iter()
-        .map(|(i, job, from, to)| RefPlan {
-            secret_ref: meta.refs[*i].secret_ref.clone(),
-            backend: job.secret.backend(),
-            from: Some(from.to_string()),
-            to: Some(to.to_string()),
-            result: "rolled_back",
-            problem: None,
-        })
-        .collect();
-    let preview = RollbackSection {
-        record: RollbackRecord {
-            date: Utc::now().format("%Y-%m-%d").to_string(),
-            operator: dispatcher.clone(),
-            result: "rolled_back".to_owned(),
-            verification: "preview".to_owned(),
-            audit_evidence: "preview".to_owned(),
-            reason: reason.clone(),
-            forced: args.force,
-        },
-        secret_ref: meta.refs[0].secret_ref.clone(),
-        provider: "preview".to_owned(),
-    };
-    artifact::append_rollback(&text, &preview, &meta, &trusted.renderer)?;
-    plan::render_report(
-        &trusted,
-        &View {
-            command: "rollback",
-            headline: "rolled back",
-            rotation_id: Some(id.as_str()),
-            environment: None,
-            requester: Some(&dispatcher),
-            reason: Some(&reason),
-            approval: None,
-            refs: &preview_rows,
-            errors: &[],
-            version: env!("CARGO_PKG_VERSION"),
-            run_url: env.run_url(),
-            comment_rows: COMMENT_ROWS,
-        },
-    )?;
-    if args.dry_run {
-        cx.output.log(&format!(
-            "dry run: {} refs would roll back; nothing changed",
-            jobs.len()
-        ));
-        finish(
-            cx,
-            &id,
-            "planned",
-            Some(&path),
-            None,
-            &dispatcher,
-            args.force,
-            &[],
-        )?;
-        return Ok(());
-    }
-
-    let settings = Arc::new(Settings {
-        rotation_id: id.to_string(),
-        pull_request: meta.pull_request,
-        operator: dispatcher.clone(),
-        rollback: crate::request::RollbackMode::Auto,
-        settle_timeout: config.checks.settle_timeout,
-        audit_timeout: config.app.audit_timeout,
-        audit_action: config.app.audit_action.clone(),
-        actor_role: config.app.actor_role.clone(),
-        extra: config.checks.extra.clone(),
-    });
-    let force = args.force;
-    let indices: Vec<usize> = jobs.iter().map(|(i, ..)| *i).collect();
-    let outcomes: Vec<RefOutcome> = map_bounded(jobs, config.concurrency, |(_, job, from, to)| {
-        let (app, settings) = (app.clone(), settings.clone());
-        async move { rotation::roll_back_dispatched(&app, &settings, &job, &from, &to, force).await }
-    })
-    .await
-    .into_iter()
-    .zip(&indices)
-    .map(|(o, &i)| {
-        o.unwrap_or_else(|| RefOutcome {
-            secret_ref: meta.refs[i].secret_ref.clone(),
-            backend: "unknown",
-            from: Some(meta.refs[i].from.clone()),
-            to: Some(meta.refs[i].to.clone()),
-            result: RefResult::Failed,
-            checks: Vec::new(),
-            audit_event_ids: Vec::new(),
-            timeline: Vec::new(),
-            error: Some((1, "the rollback of this ref stopped unexpectedly; run again".to_owned())),
-            final_marker: false,
-            pointer: None,
-            deferred: false,
-        })
-    })
-    .collect();
-
-    let moved = outcomes.iter().any(|o| o.result != RefResult::NotStarted);
-    let result = if outcomes.iter().all(|o| o.result == RefResult::RolledBack) {
-        "rolled_back"
-    } else if moved {
-        "failed"
-    } else {
-        "not_started"
-    };
-    let mut commit = None;
-    if moved && outcomes.iter().all(|o| o.final_marker) {
-        for (o, &i) in outcomes.iter().zip(&indices) {
-            let m = &mut meta.refs[i];
-            m.pointer = o.pointer.clone().or(m.pointer.take());
-            m.rollback = Some(row(o).result.to_owned());
-        }
-        let now = Utc::now();
-        meta.rolled_back = true;
-        meta.rolled_back_at = Some(now.to_rfc3339_opts(SecondsFormat::Secs, true));
-        let record = RollbackRecord {
-            date: now.format("%Y-%m-%d").to_string(),
-            operator: dispatcher.clone(),
-            result: result.to_owned(),
-            verification: verification(&outcomes),
-            audit_evidence: audit_evidence(
-                &outcomes,
-                &app.audit_query_link(&config.app.audit_action),
-            ),
-            reason: reason.clone(),
-            forced: force,
-        };
-        let section = RollbackSection {
-            record,
-            secret_ref: match outcomes.as_slice() {
-                [one] => one.secret_ref.clone(),
-                many => format!("{} refs", many.len()),
-            },
-            provider: {
-                let mut p: Vec<&str> = outcomes
-                    .iter()
-                    .filter_map(|o| o.secret_ref.split('.').nth(2))
-                    .collect();
-                p.sort_unstable();
-                p.dedup();
-                p.join(", ")
-            },
-        };
-        let updated = artifact::append_rollback(&text, &section, &meta, &trusted.renderer)?;
-        let author = Author {
-            name: config.commit.author_name.clone(),
-            email: config.commit.author_email.clone(),
-        };
-        commit = Some(trusted.git.publish(
-            &default_branch,
-            &path,
-            updated.as_bytes(),
-            &format!("rotor: rollback of {id} {result}"),
-            &author,
-            &|_| false,
-        )?);
-    }
-
-    // The comment on the rotation's pull request, when it is known; a failure there does not
-    // undo a rollback that happened, so it is a warning.
-    let rows: Vec<_> = outcomes.iter().map(row).collect();
-    let headline = match result {
-        "rolled_back" => "rolled back",
-        "failed" => "rollback failed",
-        _ => "nothing changed",
-    };
-    let view = View {
-        command: "rollback",
-        headline,
-        rotation_id: Some(id.as_str()),
-        environment: None,
-        requester: Some(&dispatcher),
-        reason: Some(&reason),
-        approval: None,
-        refs: &rows,
-        errors: &[],
-        version: env!("CARGO_PKG_VERSION"),
-        run_url: env.run_url(),
-        comment_rows: COMMENT_ROWS,
-    };
-    if let Some(number) = meta.pull_request {
-        let body = format!(
-            "{}\n{}",
-            plan::COMMENT_MARKER,
-            trusted.renderer.render("comment.md.j2", &view)?
-        );
-        if let Err(e) = plan::upsert_comment(&gh, number, &body).await {
-            cx.output.warn(&format!(
-                "the comment on pull request #{number} was not updated: {e}"
-            ));
-        }
-    }
-    gha::append_summary(&trusted.renderer.render("summary.md.j2", &view)?)?;
-    finish(
-        cx,
-        &id,
-        result,
-        commit.as_ref().map(|_| path.as_str()),
-        commit.as_deref(),
-        &dispatcher,
-        force,
-        &outcomes,
-    )?;
-    match result {
-        "rolled_back" => Ok(()),
-        "not_started" => Err(Error::Refs {
-            count: outcomes.len(),
-            total: outcomes.len(),
-            code: outcomes
-                .iter()
-                .filter_map(|o| o.error.as_ref().map(|e| e.0))
-                .max()
-                .unwrap_or(4),
-        }),
-        _ if commit.is_none() => Err(Error::RotationFailed(
-            "the rollback was interrupted before every ref had a final marker; nothing was committed, dispatch it again to converge".to_owned(),
-        )),
-        other => Err(Error::RotationFailed(format!("rollback {other}"))),
-    }
+    Ok((path, text, meta))
 }
 
-fn verification(outcomes: &[RefOutcome]) -> String {
-    match outcomes {
-        [one] => rotation::summarise(&one.checks),
+/// The `## Rollback` section with its runbook fields.
+fn section(
+    d: &Dispatch,
+    outcomes: &[RefOutcome],
+    result: RunResult,
+    audit_query: &str,
+    forced: bool,
+) -> RollbackSection {
+    let verification = match outcomes {
+        [one] => crate::outcome::summarise(&one.checks),
         many => {
             let ok = many
                 .iter()
@@ -545,10 +315,7 @@ fn verification(outcomes: &[RefOutcome]) -> String {
                 .count();
             format!("{ok} of {} refs rolled back and verified", many.len())
         }
-    }
-}
-
-fn audit_evidence(outcomes: &[RefOutcome], query: &str) -> String {
+    };
     let ids: Vec<&str> = outcomes
         .iter()
         .flat_map(|o| o.audit_event_ids.iter().map(String::as_str))
@@ -558,46 +325,180 @@ fn audit_evidence(outcomes: &[RefOutcome], query: &str) -> String {
         1..=10 => ids.join(", "),
         n => format!("{} and {} more", ids[..10].join(", "), n - 10),
     };
-    format!("{shown}; {query}")
+    let mut providers: Vec<&str> = outcomes
+        .iter()
+        .filter_map(|o| o.secret_ref.split('.').nth(2))
+        .collect();
+    providers.sort_unstable();
+    providers.dedup();
+    RollbackSection {
+        record: RollbackRecord {
+            date: Utc::now().format("%Y-%m-%d").to_string(),
+            operator: d.dispatcher.clone(),
+            result: result.as_str().to_owned(),
+            verification,
+            audit_evidence: format!("{shown}; {audit_query}"),
+            reason: d.reason.clone(),
+            forced,
+        },
+        secret_ref: match outcomes {
+            [one] => one.secret_ref.clone(),
+            many => format!("{} refs", many.len()),
+        },
+        provider: providers.join(", "),
+    }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    cx: &Context,
-    id: &RotationId,
-    result: &str,
-    path: Option<&str>,
-    commit: Option<&str>,
-    operator: &str,
+/// Renders every template this run will render before anything changes (exit 2 when an
+/// override is broken).
+fn preview(
+    trusted: &Trusted,
+    d: &Dispatch,
+    env: &RunEnv,
+    text: &str,
+    meta: &ArtifactMeta,
+    plan: &preflight::RollbackPlan,
     forced: bool,
-    refs: &[RefOutcome],
 ) -> Result<(), Error> {
-    gha::write_outputs(&[
-        ("rotation-id", id.to_string()),
-        ("result", result.to_owned()),
-        ("artifact-path", path.unwrap_or_default().to_owned()),
-        ("commit-sha", commit.unwrap_or_default().to_owned()),
-        ("refs", refs.len().to_string()),
-    ])?;
-    match cx.output.format {
-        Format::Json => cx.output.json(&Report {
-            command: "rollback",
-            rotation_id: id.as_str(),
-            result,
-            artifact_path: path,
-            commit_sha: commit,
-            operator,
-            forced,
-            refs,
-            errors: &[],
-        })?,
-        Format::Text => {
-            cx.output
-                .report_line(&format!("rotor rollback {id}: {result}"))?;
-            for o in refs {
-                cx.output.report_line(&row(o).text_line(true))?;
-            }
-        }
-    }
+    let outcomes: Vec<RefOutcome> = plan
+        .jobs
+        .iter()
+        .map(|(i, job, from, to)| RefOutcome {
+            from: Some(from.to_string()),
+            to: Some(to.to_string()),
+            result: RefResult::RolledBack,
+            audit_event_ids: vec!["preview".to_owned()],
+            settled: true,
+            ..RefOutcome::new(meta.refs[*i].secret_ref.clone(), job.secret.backend())
+        })
+        .collect();
+    let preview = section(d, &outcomes, RunResult::RolledBack, "preview", forced);
+    artifact::append_rollback(text, &preview, meta, &trusted.renderer)?;
+    let rows: Vec<RefReport> = outcomes.iter().map(RefReport::from).collect();
+    trusted.render(&view(d, env, "rolled back", &rows))?;
     Ok(())
+}
+
+/// What the comment and summary of a rollback show.
+fn view<'a>(d: &'a Dispatch, env: &RunEnv, headline: &'a str, rows: &'a [RefReport]) -> View<'a> {
+    View {
+        command: "rollback",
+        headline,
+        rotation_id: Some(d.id.as_str()),
+        environment: None,
+        requester: Some(&d.dispatcher),
+        reason: Some(&d.reason),
+        approval: None,
+        refs: rows,
+        errors: &[],
+        version: env!("CARGO_PKG_VERSION"),
+        run_url: env.run_url(),
+        comment_rows: COMMENT_ROWS,
+    }
+}
+
+/// What committing the rollback's section needs.
+struct Record<'a> {
+    trusted: &'a Trusted,
+    d: &'a Dispatch,
+    app: &'a AppClient,
+    path: &'a str,
+    text: &'a str,
+    force: bool,
+}
+
+impl Record<'_> {
+    /// Appends the `## Rollback` section and the updated machine-readable block, and commits
+    /// them to the default branch.
+    fn commit(
+        &self,
+        mut meta: ArtifactMeta,
+        indices: &[usize],
+        outcomes: &[RefOutcome],
+        result: RunResult,
+    ) -> Result<String, Error> {
+        for (o, &i) in outcomes.iter().zip(indices) {
+            let m = &mut meta.refs[i];
+            m.pointer = o.pointer.clone().or(m.pointer.take());
+            m.rollback = Some(o.result.as_str().to_owned());
+        }
+        meta.rolled_back = true;
+        meta.rolled_back_at = Some(Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true));
+        let config = &self.trusted.config;
+        let query = self.app.audit_query_link(&config.app.audit_action);
+        let section = section(self.d, outcomes, result, &query, self.force);
+        let updated =
+            artifact::append_rollback(self.text, &section, &meta, &self.trusted.renderer)?;
+        let author = Author {
+            name: config.commit.author_name.clone(),
+            email: config.commit.author_email.clone(),
+        };
+        let branch = self
+            .d
+            .git_ref
+            .strip_prefix("refs/heads/")
+            .unwrap_or(&self.d.git_ref);
+        Ok(self.trusted.git.publish(
+            branch,
+            self.path,
+            updated.as_bytes(),
+            &format!("rotor: rollback of {} {result}", self.d.id),
+            &author,
+            &|_| false,
+        )?)
+    }
+}
+
+/// The rotation's pull-request comment, when the artifact names it (a failure there does not
+/// undo a rollback that happened, so it is a warning), and the job summary.
+#[allow(clippy::too_many_arguments)]
+async fn comment(
+    cx: &Context,
+    trusted: &Trusted,
+    gh: &crate::github::GitHub,
+    d: &Dispatch,
+    env: &RunEnv,
+    meta: &ArtifactMeta,
+    result: RunResult,
+    outcomes: &[RefOutcome],
+) -> Result<(), Error> {
+    let rows: Vec<RefReport> = outcomes.iter().map(RefReport::from).collect();
+    let headline = match result {
+        RunResult::RolledBack => "rolled back",
+        _ if outcomes.iter().all(|o| o.result == RefResult::NotStarted) => "nothing changed",
+        _ => "rollback failed",
+    };
+    let (body, summary) = trusted.render(&view(d, env, headline, &rows))?;
+    if let Some(number) = meta.pull_request
+        && let Err(e) = session::upsert_comment(gh, number, &body).await
+    {
+        cx.output.warn(&format!(
+            "the comment on pull request #{number} was not updated: {e}"
+        ));
+    }
+    gha::append_summary(&summary)?;
+    Ok(())
+}
+
+/// The step outputs and the report.
+fn report(
+    cx: &Context,
+    d: &Dispatch,
+    result: RunResult,
+    committed: Option<(String, String)>,
+    forced: bool,
+    outcomes: Vec<RefOutcome>,
+) -> Result<(), Error> {
+    let mut report = RunReport::new("rollback", result)
+        .with_refs(outcomes.iter().map(RefReport::from).collect());
+    report.rotation_id = Some(d.id.to_string());
+    report.operator = Some(d.dispatcher.clone());
+    report.forced = Some(forced);
+    report.moving_back = true;
+    report.text = vec![format!("rotor rollback {}: {result}", d.id)];
+    if let Some((path, sha)) = committed {
+        report.artifact_path = Some(path);
+        report.commit_sha = Some(sha);
+    }
+    report.emit(&cx.output)
 }

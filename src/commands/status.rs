@@ -8,12 +8,13 @@
 use chrono::SecondsFormat;
 use serde::Serialize;
 
-use crate::backend::{BackendError, Backends, Marker, RefState, Secret, Version};
+use crate::backend::{Backends, Marker, RefState, Secret, Version};
 use crate::batch::map_bounded;
 use crate::context::Context;
 use crate::diagnostic::quote;
-use crate::error::{Error, backend_code};
+use crate::error::Error;
 use crate::ids::SecretRef;
+use crate::outcome::RefFailure;
 use crate::output::Format;
 
 /// Versions shown per ref in text; JSON lists them all.
@@ -74,32 +75,30 @@ pub async fn run(cx: &Context, args: &[String]) -> Result<(), Error> {
 
     let mut reports = Vec::new();
     let mut errors = Vec::new();
-    let mut code = 0u8;
+    let mut failures = Vec::new();
     for (secret, result) in secrets.iter().zip(results) {
-        match result {
-            Some(Ok(state)) => reports.push(report(secret, &state)),
-            Some(Err(e)) => {
-                code = code.max(backend_code(&e.kind));
-                errors.push(error_report(&e));
+        let failure = match result {
+            Some(Ok(state)) => {
+                reports.push(report(secret, &state));
+                continue;
             }
-            None => {
-                code = 5;
-                errors.push(ErrorReport {
-                    secret_ref: secret.secret_ref.to_string(),
-                    code: "internal",
-                    message: "the read did not complete".to_owned(),
-                });
-            }
-        }
+            Some(Err(e)) => RefFailure::Backend(e),
+            None => RefFailure::Interrupted,
+        };
+        errors.push(ErrorReport {
+            secret_ref: secret.secret_ref.to_string(),
+            code: failure.code(),
+            message: failure.to_string(),
+        });
+        failures.push((secret.secret_ref.to_string(), failure));
     }
     print(cx, &secrets, &reports, &errors)?;
-    if errors.is_empty() {
+    if failures.is_empty() {
         Ok(())
     } else {
         Err(Error::Refs {
-            count: errors.len(),
             total: refs.len(),
-            code,
+            failures,
         })
     }
 }
@@ -171,14 +170,6 @@ fn report(secret: &Secret, state: &RefState) -> RefReport {
     }
 }
 
-fn error_report(e: &BackendError) -> ErrorReport {
-    ErrorReport {
-        secret_ref: e.secret_ref.clone(),
-        code: e.kind.code(),
-        message: e.to_string(),
-    }
-}
-
 fn print(
     cx: &Context,
     secrets: &[Secret],
@@ -232,8 +223,8 @@ fn print(
                         "{} {} ({} -> {})",
                         m.rotation_id,
                         m.state,
-                        m.from.as_deref().unwrap_or("?"),
-                        m.to.as_deref().unwrap_or("?")
+                        m.from.as_ref().map_or("?", |v| v.as_str()),
+                        m.to.as_ref().map_or("?", |v| v.as_str())
                     )
                 });
                 out.report_line(&format!("  marker:   {marker}"))?;

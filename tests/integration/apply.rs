@@ -608,10 +608,10 @@ fn a_pointer_moved_by_someone_else_mid_rotation_is_a_conflict_with_4() {
     assert_eq!(report["refs"][0]["result"], "not_started", "{report:#}");
     assert_eq!(
         report["refs"][0]["error"],
-        json!([
-            4,
-            "the pointer designates 3 rather than 1 or 2; another writer moved it"
-        ])
+        json!({
+            "code": "pointer_moved",
+            "message": "the pointer designates 3 rather than 1 or 2; another writer moved it"
+        })
     );
     let after = block_on(s.bao.custom(&s.name));
     assert_eq!(after.get("current_version").map(String::as_str), Some("3"));

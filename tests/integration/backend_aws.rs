@@ -108,7 +108,10 @@ async fn rotates_records_previous_and_clears_the_pending_label() {
     assert_eq!(done.pending, Vec::<VersionId>::new());
     let marker = done.marker.expect("marker");
     assert_eq!(marker.state, MarkerState::Done);
-    assert_eq!(marker.from.as_deref(), Some(f.current.as_str()));
+    assert_eq!(
+        marker.from.as_ref().map(|v| v.as_str()),
+        Some(f.current.as_str())
+    );
     let labels = labels(&f.name).await;
     assert_eq!(labels[f.pending.as_str()], ["AWSCURRENT"]);
     assert_eq!(labels[f.current.as_str()], ["AWSPREVIOUS"]);

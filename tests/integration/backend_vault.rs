@@ -108,7 +108,11 @@ async fn rotates_with_lock_repoint_and_final_marker_recording_previous() {
         .expect("finish");
     let marker = done.marker.expect("marker");
     assert_eq!(
-        (marker.state, marker.from.as_deref(), marker.to.as_deref()),
+        (
+            marker.state,
+            marker.from.as_ref().map(|v| v.as_str()),
+            marker.to.as_ref().map(|v| v.as_str())
+        ),
         (MarkerState::Done, Some("2"), Some("3"))
     );
     // The operator's view agrees, and keys rotor does not own are kept.

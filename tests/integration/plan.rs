@@ -590,7 +590,10 @@ fn invalid_requests_are_annotated_on_the_right_lines_and_exit_2() {
         )),
         "{stderr}"
     );
-    assert_eq!(report["result"], "invalid");
+    assert_eq!(
+        report["result"], "failed",
+        "one of the contract's five results"
+    );
     assert_eq!(report["errors"][0]["code"], "invalid_ref");
     assert_eq!(report["errors"][0]["line"], 6);
     let body = sandbox_state(&url)["comments"][0]["body"]

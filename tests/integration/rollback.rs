@@ -272,7 +272,7 @@ fn a_pointer_moved_since_is_refused_with_4_unless_forced() {
     let (report, _) = run(rollback_as(&s, "bob", "refs/heads/main"), 4);
     assert_eq!(report["refs"][0]["result"], "not_started", "{report:#}");
     assert!(
-        report["refs"][0]["error"][1]
+        report["refs"][0]["error"]["message"]
             .as_str()
             .is_some_and(|e| e.contains("the pointer designates 3, not 2")),
         "{report:#}"

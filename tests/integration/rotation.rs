@@ -7,8 +7,9 @@ use rotor::app::AppClient;
 use rotor::backend::{Backends, Environment, MarkerState, Secret};
 use rotor::config;
 use rotor::ids::{SecretRef, SiteId, VersionId};
+use rotor::outcome::{RefOutcome, RefResult};
 use rotor::request::RollbackMode;
-use rotor::rotation::{self, Job, RefResult, Settings};
+use rotor::rotation::{self, Job, Settings};
 use rotor::secret::SecretString;
 use serde_json::json;
 
@@ -119,11 +120,8 @@ fn v(id: &str) -> VersionId {
     VersionId::parse(id).expect("version")
 }
 
-fn assert_no_canary(f: &Fixture, outcome: &rotation::RefOutcome) {
-    let text = format!(
-        "{outcome:?} {}",
-        serde_json::to_string(outcome).expect("json")
-    );
+fn assert_no_canary(f: &Fixture, outcome: &RefOutcome) {
+    let text = format!("{outcome:?}");
     for c in &f.canaries {
         assert!(
             !text.contains(c.as_str()),
@@ -171,7 +169,7 @@ async fn a_failing_integration_rolls_back_to_the_previous_version() {
     .await;
     let out = rotation::rotate(&f.app, &f.settings, &job(&f)).await;
     assert_eq!(out.result, RefResult::RolledBack, "{out:#?}");
-    assert_eq!(out.error.as_ref().map(|e| e.0), Some(1));
+    assert_eq!(failure(&out).as_ref().map(|e| e.0), Some(1));
     assert!(
         out.checks
             .iter()
@@ -199,7 +197,7 @@ async fn a_missing_audit_event_fails_and_leaves_the_verified_version() {
     let out = rotation::rotate(&f.app, &f.settings, &job(&f)).await;
     assert_eq!(out.result, RefResult::Failed, "{out:#?}");
     assert!(
-        out.error.as_ref().is_some_and(
+        failure(&out).as_ref().is_some_and(
             |(code, m)| *code == 1 && m.contains("no `secret_ref_upserted` audit event")
         )
     );
@@ -263,7 +261,7 @@ async fn manual_rollback_leaves_the_pointer_and_says_how_to_roll_back() {
     let out = rotation::rotate(&f.app, &f.settings, &job(&f)).await;
     assert_eq!(out.result, RefResult::Failed);
     assert!(
-        out.error
+        failure(&out)
             .as_ref()
             .is_some_and(|(_, m)| m.contains("rotor rollback"))
     );
@@ -309,9 +307,9 @@ async fn a_run_stopped_after_the_lock_or_the_repoint_converges_when_run_again() 
         assert_eq!(again.result, RefResult::Success);
         assert!(
             again
-                .timeline
+                .steps
                 .iter()
-                .any(|(_, e)| e == "already done by an earlier run")
+                .any(|s| s.what == "already done by an earlier run")
         );
         assert_eq!(f.bao.custom(&f.name).await, before);
     }
@@ -327,9 +325,9 @@ async fn a_ref_locked_by_another_rotation_is_not_touched() {
         .expect("lock");
     let out = rotation::rotate(&f.app, &f.settings, &job(&f)).await;
     assert_eq!(out.result, RefResult::NotStarted);
-    assert_eq!(out.error.as_ref().map(|e| e.0), Some(4));
+    assert_eq!(failure(&out).as_ref().map(|e| e.0), Some(4));
     assert!(
-        out.error
+        failure(&out)
             .as_ref()
             .is_some_and(|(_, m)| m.contains("locked by rotation someone-else"))
     );
@@ -386,7 +384,7 @@ async fn extra_checks_run_per_site_and_a_failing_one_rolls_back_or_fails() {
     let out = rotation::rotate(&g.app, &g.settings, &job(&g)).await;
     assert_eq!(out.result, RefResult::Failed, "{out:#?}");
     assert!(
-        out.error
+        failure(&out)
             .as_ref()
             .is_some_and(|(_, m)| m.contains("rolled back, but the rollback's checks failed"))
     );
@@ -420,11 +418,18 @@ async fn an_application_that_cannot_record_the_version_never_leaves_it_in_place(
         out.checks.iter().any(|c| c.name == "record" && !c.ok),
         "{out:#?}"
     );
-    assert!(out.final_marker, "the lock is released");
+    assert!(out.settled, "the lock is released");
     let state = f.secret.read().await.expect("read");
     assert_eq!(
         state.current,
         Some(v("1")),
         "the unverified version was rolled back"
     );
+}
+
+/// A ref's failure as its exit code and message.
+fn failure(out: &RefOutcome) -> Option<(u8, String)> {
+    out.failure
+        .as_ref()
+        .map(|f| (rotor::error::ref_failure_code(f), f.to_string()))
 }

@@ -1,0 +1,669 @@
+//! The steps of the procedure, each a function of one ref's [`Run`]: the lock and the move,
+//! recording in the application, verification, the rollback, the audit confirmation and the
+//! final marker; with the race and resume branches each step needs, named.
+
+use std::time::{Duration, Instant};
+
+use super::{Run, StepResult, Stopped};
+use crate::app::{AppError, Operation};
+use crate::backend::{ErrorKind, LockMoveError, Marker, MarkerState, RefState};
+use crate::ids::VersionId;
+use crate::outcome::{Check, RefFailure, RefResult};
+use crate::request::RollbackMode;
+
+/// How old a read of the audit log may be before a ref that has not found its event reads it
+/// again; every ref of a batch shares the reads.
+const AUDIT_FRESH: Duration = Duration::from_millis(50);
+
+/// Takes the lock and moves the pointer from `from` to `to` (runbook steps 2–3), unless an
+/// earlier run of this rotation already did. A conflict leaves another writer's pointer where
+/// it is and releases this rotation's own lock; a conflict with another run of this same
+/// rotation defers to it.
+pub(crate) async fn lock_and_move(
+    run: &mut Run<'_>,
+    state: RefState,
+    from: &VersionId,
+    to: &VersionId,
+) -> StepResult<RefState> {
+    let id = run.id();
+    let resuming = run.ours(&state).is_some();
+    if resuming && state.current.as_ref() == Some(to) {
+        return Ok(state);
+    }
+    if resuming && state.current.as_ref() != Some(from) {
+        return Err(moved_elsewhere(run, &state, from, to).await);
+    }
+    let secret = &run.job.secret;
+    let pr = run.settings.pull_request;
+    let moved = if resuming {
+        // Locked by an earlier run that stopped before the move: move now.
+        secret
+            .repoint(&state, from, to)
+            .await
+            .map_err(|e| LockMoveError::Move(e, Box::new(state.clone())))
+    } else if secret.moves_with_its_lock() {
+        // Vault/OpenBao: the lock and the move are one check-and-set write.
+        let moved = secret.lock_and_repoint(&state, id, pr, from, to).await;
+        if moved.is_ok() {
+            run.note(format!("locked for {id}"));
+            crate::fault::point("locked");
+        }
+        moved
+    } else {
+        match secret.lock(&state, id, pr, from, to).await {
+            Err(e) => Err(LockMoveError::Lock(e)),
+            Ok(locked) => {
+                run.note(format!("locked for {id}"));
+                crate::fault::point("locked");
+                secret
+                    .repoint(&locked, from, to)
+                    .await
+                    .map_err(|e| LockMoveError::Move(e, Box::new(locked)))
+            }
+        }
+    };
+    match moved {
+        Ok(now) => {
+            run.note(format!("pointer {from} → {to}"));
+            run.outcome.pointer = Some(to.to_string());
+            crate::fault::point("repointed");
+            Ok(now)
+        }
+        Err(e) => Err(lost_the_move(run, e, from, to).await),
+    }
+}
+
+/// The pointer designates neither `from` nor `to` under this rotation's own lock: another
+/// writer moved it. The lock is released; their pointer stays.
+async fn moved_elsewhere(
+    run: &mut Run<'_>,
+    state: &RefState,
+    from: &VersionId,
+    to: &VersionId,
+) -> Stopped {
+    let message = format!(
+        "the pointer designates {} rather than {from} or {to}; another writer moved it",
+        state.current.as_ref().map_or("nothing", VersionId::as_str)
+    );
+    if let Ok(now) = run.job.secret.read().await {
+        let _ = run.job.secret.unlock(&now, run.id()).await;
+    }
+    run.stop(RefResult::NotStarted, RefFailure::PointerMoved(message))
+}
+
+/// The lock or the move was refused. A conflict is read again to learn who won: another run
+/// of this same rotation (defer to it), another rotation (locked), or another writer (release
+/// this rotation's lock if it took one, and leave their pointer).
+async fn lost_the_move(
+    run: &mut Run<'_>,
+    error: LockMoveError,
+    from: &VersionId,
+    to: &VersionId,
+) -> Stopped {
+    let id = run.id();
+    let pr = run.settings.pull_request;
+    let e = error.error().clone();
+    if !matches!(e.kind, ErrorKind::Conflict { .. }) {
+        if let LockMoveError::Move(_, locked) = &error {
+            let _ = run.job.secret.unlock(locked, id).await;
+        }
+        return run.stop(RefResult::NotStarted, RefFailure::Backend(e));
+    }
+    let Ok(now) = run.job.secret.read().await else {
+        return run.stop(RefResult::NotStarted, RefFailure::Backend(e));
+    };
+    let ours_pending = now
+        .marker
+        .as_ref()
+        .is_some_and(|m| m.is_of(id, pr) && m.state == MarkerState::Pending);
+    let failure = if ours_pending && now.current.as_ref() == Some(to) {
+        RefFailure::Deferred(format!(
+            "another run of rotation {id} moved the pointer to {to} first and is finishing the rotation; this run changed nothing"
+        ))
+    } else if ours_pending
+        && now.current.as_ref() == Some(from)
+        && matches!(error, LockMoveError::Lock(_))
+    {
+        RefFailure::Deferred(format!(
+            "another run of rotation {id} locked this ref first and is rotating it; this run changed nothing here"
+        ))
+    } else if let Some(holder) = now.locked_by_other(id) {
+        RefFailure::Locked {
+            by: holder.rotation_id.clone(),
+        }
+    } else {
+        if matches!(error, LockMoveError::Move(..)) {
+            let _ = run.job.secret.unlock(&now, id).await;
+        }
+        RefFailure::Backend(e)
+    };
+    run.stop(RefResult::NotStarted, failure)
+}
+
+/// Removes the pending label from the new version (AWS `AWSPENDING`); a failure is noted, not
+/// fatal: the label only marks what was provisioned.
+pub(crate) async fn clear_pending(run: &mut Run<'_>, state: &RefState, to: &VersionId) {
+    if let Err(e) = run.job.secret.clear_pending(state, to).await {
+        run.note(format!("pending label not cleared: {e}"));
+    }
+}
+
+/// Runbook step 4 (record): tells the application which version the ref designates now; the
+/// application emits the audit event. Remembers that event's id when the answer names it.
+pub(crate) async fn record(run: &mut Run<'_>, to: &VersionId) -> Result<(), RefFailure> {
+    let secret_ref = &run.job.secret.secret_ref;
+    let id = run.id();
+    // Events of this rotation that exist before the upsert (an earlier run's, or a reused id's)
+    // never confirm this one.
+    run.audit_baseline = baseline(run, Operation::Rotate, to).await;
+    match run
+        .app
+        .upsert(
+            secret_ref,
+            to,
+            id,
+            Operation::Rotate,
+            &run.settings.operator,
+        )
+        .await
+    {
+        Ok(event) => {
+            run.expected_event = event;
+            run.note(format!("recorded version {to} in the application"));
+            crate::fault::point("recorded");
+            Ok(())
+        }
+        Err(e) => {
+            // The pointer moved but the application did not record it: the version is
+            // unverified.
+            let message = e.to_string();
+            run.outcome.checks.push(Check {
+                name: "record".to_owned(),
+                ok: false,
+                detail: message.clone(),
+            });
+            Err(RefFailure::NotRecorded(message))
+        }
+    }
+}
+
+/// The ids of the audit events already there that would match this rotation's event.
+async fn baseline(run: &Run<'_>, operation: Operation, version: &VersionId) -> Vec<String> {
+    let mut ids = Vec::new();
+    while let Ok(Some(event)) = run
+        .app
+        .find_audit_event(
+            &run.settings.audit_action,
+            &run.job.secret.secret_ref,
+            AUDIT_FRESH,
+            20,
+            |e| matches_event(run, e, operation, version) && !ids.contains(&e.id),
+        )
+        .await
+    {
+        ids.push(event);
+    }
+    ids
+}
+
+/// Runbook step 4 (verify): the application resolves the new version; integrations work.
+pub(crate) async fn verify(run: &mut Run<'_>, to: &VersionId) -> Result<(), RefFailure> {
+    let checks = checks(run, to).await;
+    let failed: Vec<String> = checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| format!("{}: {}", c.name, c.detail))
+        .collect();
+    run.outcome.checks.extend(checks);
+    run.note(if failed.is_empty() {
+        "verified".to_owned()
+    } else {
+        format!("verification failed: {}", failed.join("; "))
+    });
+    crate::fault::point("verified");
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(RefFailure::Verification(format!(
+            "verification failed: {}",
+            failed.join("; ")
+        )))
+    }
+}
+
+/// Verification failed (or the application did not record the version): with
+/// `rollback: auto` the pointer goes back; with `manual` it stays, marked `failed`.
+pub(crate) async fn on_failed_verification(
+    run: &mut Run<'_>,
+    state: RefState,
+    from: &VersionId,
+    to: &VersionId,
+    failure: RefFailure,
+) -> StepResult<()> {
+    match run.settings.rollback {
+        RollbackMode::Auto => {
+            run.outcome.failure = Some(failure);
+            roll_back(run, state, from, to).await
+        }
+        RollbackMode::Manual => {
+            let failure = RefFailure::Verification(format!(
+                "{failure}; rollback is manual: dispatch `rotor rollback`"
+            ));
+            finish_failed(run, state, failure).await
+        }
+    }
+}
+
+/// Runbook step 6: the privileged audit event of this rotation is visible.
+pub(crate) async fn confirm_audit(
+    run: &mut Run<'_>,
+    state: &RefState,
+    to: &VersionId,
+) -> StepResult<()> {
+    match await_event(run, Operation::Rotate, to).await {
+        Ok(Some(event)) => {
+            run.note(format!("audit event {event} confirmed"));
+            run.outcome.audit_event_ids.push(event);
+            crate::fault::point("audited");
+            Ok(())
+        }
+        Ok(None) => {
+            let failure = RefFailure::AuditNotConfirmed(format!(
+                "no `{}` audit event for this rotation within {:?}",
+                run.settings.audit_action, run.settings.audit_timeout
+            ));
+            finish_failed(run, state.clone(), failure).await
+        }
+        Err(e) => {
+            let failure = RefFailure::AuditNotConfirmed(e.to_string());
+            finish_failed(run, state.clone(), failure).await
+        }
+    }
+}
+
+/// Marks the rotation `done`, releasing the lock. Another run of this rotation may have marked
+/// it first: then it is done.
+pub(crate) async fn finish(run: &mut Run<'_>, state: RefState) -> StepResult<()> {
+    let (id, pr) = (run.id(), run.settings.pull_request);
+    match run.job.secret.finish(&state, id, MarkerState::Done).await {
+        Ok(_) => {
+            run.note("marked done");
+            crate::fault::point("marked");
+        }
+        Err(e) => {
+            let done_by_another = run.job.secret.read().await.is_ok_and(|now| {
+                now.marker
+                    .as_ref()
+                    .is_some_and(|m| m.is_of(id, pr) && m.state == MarkerState::Done)
+            });
+            if !done_by_another {
+                return Err(run.stop(RefResult::Failed, RefFailure::Unsettled(e.to_string())));
+            }
+            run.note("marked done by another run of this rotation");
+        }
+    }
+    run.outcome.settled = true;
+    run.outcome.result = RefResult::Success;
+    Ok(())
+}
+
+/// The pointer stays on the new version; the marker says `failed`, releasing the lock.
+pub(crate) async fn finish_failed(
+    run: &mut Run<'_>,
+    state: RefState,
+    failure: RefFailure,
+) -> StepResult<()> {
+    let latest = run.job.secret.read().await.unwrap_or(state);
+    match run
+        .job
+        .secret
+        .finish(&latest, run.id(), MarkerState::Failed)
+        .await
+    {
+        Ok(_) => run.outcome.settled = true,
+        Err(e) => run.note(format!("marker not written: {e}")),
+    }
+    Err(run.stop(RefResult::Failed, failure))
+}
+
+/// Verification failed: the pointer goes back with compare-and-swap (runbook rollback 1–4).
+/// The intent is written before the move, so a re-run after a stop anywhere past this point
+/// finishes the rollback.
+pub(crate) async fn roll_back(
+    run: &mut Run<'_>,
+    state: RefState,
+    from: &VersionId,
+    to: &VersionId,
+) -> StepResult<()> {
+    let id = run.id();
+    let state = match run.job.secret.intend_rollback(&state, id).await {
+        Ok(s) => s,
+        Err(e) => {
+            let failure = RefFailure::Rollback(format!(
+                "verification failed and the rollback could not start: {e}"
+            ));
+            return finish_failed(run, state, failure).await;
+        }
+    };
+    crate::fault::point("rollback-intended");
+    let back = if state.current.as_ref() == Some(from) {
+        run.note(format!("pointer already back on {from}"));
+        state
+    } else if state.current.as_ref() == Some(to) {
+        match run.job.secret.repoint(&state, to, from).await {
+            Ok(s) => s,
+            Err(e) => {
+                let failure = RefFailure::Rollback(format!(
+                    "verification failed and the rollback did not land: {e}"
+                ));
+                return finish_failed(run, state, failure).await;
+            }
+        }
+    } else {
+        let failure = RefFailure::PointerMoved(format!(
+            "verification failed and the pointer designates {} rather than {to}: another writer moved it; not rolled back",
+            state.current.as_ref().map_or("nothing", VersionId::as_str)
+        ));
+        return finish_failed(run, state, failure).await;
+    };
+    run.note(format!("rolled back: pointer {to} → {from}"));
+    run.outcome.pointer = Some(from.to_string());
+    crate::fault::point("rolled-back");
+    run.audit_baseline = baseline(run, Operation::Rollback, from).await;
+    match run
+        .app
+        .upsert(
+            &run.job.secret.secret_ref,
+            from,
+            id,
+            Operation::Rollback,
+            &run.settings.operator,
+        )
+        .await
+    {
+        Ok(event) => run.expected_event = event,
+        Err(e) => run.note(format!("rollback not recorded in the application: {e}")),
+    }
+    crate::fault::point("rollback-recorded");
+    let checks = checks(run, from).await;
+    let checks_failed = checks.iter().any(|c| !c.ok);
+    run.outcome.checks.extend(rollback_checks(checks));
+    let mut problems = Vec::new();
+    if checks_failed {
+        problems.push("the rollback's checks failed".to_owned());
+    }
+    match await_event(run, Operation::Rollback, from).await {
+        Ok(Some(event)) => {
+            run.note(format!("rollback audit event {event} confirmed"));
+            run.outcome.audit_event_ids.push(event);
+        }
+        _ => problems.push("the rollback's audit event was not confirmed".to_owned()),
+    }
+    match run
+        .job
+        .secret
+        .finish(&back, id, MarkerState::RolledBack)
+        .await
+    {
+        Ok(_) => {
+            crate::fault::point("marked");
+            run.outcome.settled = true;
+        }
+        Err(e) => run.note(format!("marker not written: {e}")),
+    }
+    let why = run
+        .outcome
+        .failure
+        .take()
+        .map_or_else(|| "verification failed".to_owned(), |f| f.to_string());
+    if problems.is_empty() {
+        Err(run.stop(
+            RefResult::RolledBack,
+            RefFailure::Verification(format!("{why}; rolled back")),
+        ))
+    } else {
+        Err(run.stop(
+            RefResult::Failed,
+            RefFailure::Rollback(format!(
+                "{why}; rolled back, but {}",
+                problems.join(" and ")
+            )),
+        ))
+    }
+}
+
+/// Where a dispatched rollback starts: the version the pointer designates now, which must be
+/// the rotation's `to` unless `force`.
+pub(crate) fn rollback_start(
+    run: &mut Run<'_>,
+    state: &RefState,
+    from: &VersionId,
+    to: &VersionId,
+    force: bool,
+) -> StepResult<VersionId> {
+    let Some(current) = state.current.clone() else {
+        let failure = RefFailure::Target("the secret has no pointer".to_owned());
+        return Err(run.stop(RefResult::NotStarted, failure));
+    };
+    if &current == from {
+        let failure = RefFailure::Target(format!(
+            "the pointer already designates {from}: nothing to roll back"
+        ));
+        return Err(run.stop(RefResult::NotStarted, failure));
+    }
+    if &current != to && !force {
+        let failure = RefFailure::PointerMoved(format!(
+            "the pointer designates {current}, not {to}: it moved since the rotation; pass --force to roll back from {current} anyway"
+        ));
+        return Err(run.stop(RefResult::NotStarted, failure));
+    }
+    if &current != to {
+        run.note(format!(
+            "forced: the pointer designates {current}, not {to}"
+        ));
+    }
+    Ok(current)
+}
+
+/// A dispatched rollback's lock: the same as a rotation's, with the intent to roll back in the
+/// same write, so that a stop right after it resumes the rollback.
+pub(crate) async fn lock_for_rollback(
+    run: &mut Run<'_>,
+    state: &RefState,
+    from: &VersionId,
+    current: &VersionId,
+) -> StepResult<RefState> {
+    let id = run.id();
+    match run
+        .job
+        .secret
+        .lock_for_rollback(state, id, run.settings.pull_request, from, current)
+        .await
+    {
+        Ok(locked) => {
+            run.note(format!("locked for the rollback of {id}"));
+            crate::fault::point("locked");
+            Ok(locked)
+        }
+        Err(e) => Err(run.stop(RefResult::NotStarted, RefFailure::Backend(e))),
+    }
+}
+
+/// A ref an earlier run finished: what its marker says, with the checks and audit event ids
+/// gathered again, read-only, so that the artifact a re-run commits still carries them.
+pub(crate) async fn report_finished(run: &mut Run<'_>, marker: &Marker) -> StepResult<()> {
+    run.outcome.from = marker.from.as_ref().map(ToString::to_string);
+    run.outcome.to = marker.to.as_ref().map(ToString::to_string);
+    run.outcome.result = match marker.state {
+        MarkerState::Done => RefResult::Success,
+        MarkerState::RolledBack => RefResult::RolledBack,
+        _ => RefResult::Failed,
+    };
+    run.note(format!("already {} by an earlier run", marker.state));
+    run.outcome.settled = true;
+    let (Some(from), Some(to)) = (marker.from.clone(), marker.to.clone()) else {
+        return Ok(());
+    };
+    let (version, operation) = match marker.state {
+        MarkerState::Done => (to, Operation::Rotate),
+        MarkerState::RolledBack => (from, Operation::Rollback),
+        MarkerState::Pending | MarkerState::Failed => return Ok(()),
+    };
+    let gathered = checks(run, &version).await;
+    if operation == Operation::Rollback {
+        run.outcome.checks.extend(rollback_checks(gathered));
+    } else {
+        run.outcome.checks.extend(gathered);
+    }
+    if let Ok(Some(event)) = await_event(run, operation, &version).await {
+        run.outcome.audit_event_ids.push(event);
+    }
+    if run.outcome.result == RefResult::RolledBack {
+        run.outcome.failure = Some(RefFailure::Verification(
+            "verification failed; rolled back".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// The checks of a move back, named so in the artifact (`rollback resolve`).
+fn rollback_checks(checks: Vec<Check>) -> impl Iterator<Item = Check> {
+    checks.into_iter().map(|c| Check {
+        name: format!("rollback {}", c.name),
+        ..c
+    })
+}
+
+/// Polls resolve until the application reports `version` (it caches), then checks each site's
+/// integration and each `checks.extra` check.
+async fn checks(run: &mut Run<'_>, version: &VersionId) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let settle = run.settings.settle_timeout;
+    let deadline = Instant::now() + settle;
+    let mut wait = Duration::from_millis(25);
+    let resolve = loop {
+        match run.app.resolve(&run.job.secret.secret_ref).await {
+            Ok(r) if r.version_id.as_deref() == Some(version.as_str()) => {
+                break check("resolve", true, format!("resolve returned {version}"));
+            }
+            Ok(r) if Instant::now() >= deadline => {
+                let seen = r.version_id.as_deref().unwrap_or("nothing");
+                break check(
+                    "resolve",
+                    false,
+                    format!("resolve still returned {seen} after {settle:?}"),
+                );
+            }
+            Err(e) => break check("resolve", false, e.to_string()),
+            Ok(_) => {
+                tokio::time::sleep(wait.min(deadline.saturating_duration_since(Instant::now())))
+                    .await;
+                wait = (wait * 2).min(Duration::from_secs(2));
+            }
+        }
+    };
+    let resolved = resolve.ok;
+    checks.push(resolve);
+    if !resolved {
+        return checks;
+    }
+    let r = &run.job.secret.secret_ref;
+    let provider = r.provider().to_owned();
+    let app_base = run.app.base();
+    for site in &run.job.sites {
+        let name = format!("{site} health");
+        checks.push(match run.app.health(site, &provider).await {
+            Ok(h) if h.ok => check(&name, true, "ok".to_owned()),
+            Ok(h) => check(
+                &name,
+                false,
+                h.detail.unwrap_or_else(|| format!("status {}", h.status)),
+            ),
+            Err(e) => check(&name, false, e.to_string()),
+        });
+        for extra in &run.settings.extra {
+            let url = extra.url.render(&[
+                ("app", &app_base),
+                ("site", site.as_str()),
+                ("ref", r.as_str()),
+                ("slug", r.slug()),
+                ("provider", r.provider()),
+                ("key", r.key()),
+            ]);
+            let name = format!("{site} {}", extra.name);
+            checks.push(
+                match run.app.extra_check(&url, extra.status, &extra.json).await {
+                    Ok((ok, detail)) => check(&name, ok, detail),
+                    Err(e) => check(&name, false, e.to_string()),
+                },
+            );
+        }
+    }
+    checks
+}
+
+fn check(name: &str, ok: bool, detail: String) -> Check {
+    Check {
+        name: name.to_owned(),
+        ok,
+        detail,
+    }
+}
+
+/// Whether `e` is the audit event of this ref's `operation` to `version` in this rotation:
+/// the action, the actor's role, a site or tenant context, and the metadata.
+fn matches_event(
+    run: &Run<'_>,
+    e: &crate::app::AuditEvent,
+    operation: Operation,
+    version: &VersionId,
+) -> bool {
+    let s = run.settings;
+    let op = serde_json::to_value(operation).unwrap_or_default();
+    e.action == s.audit_action
+        && e.actor_role == s.actor_role
+        && (e.site_id.is_some() || e.tenant.is_some())
+        && e.metadata["ref"] == run.job.secret.secret_ref.as_str()
+        && e.metadata["rotationId"] == s.rotation_id.as_str()
+        && (e.metadata.get("operation").is_none() || e.metadata["operation"] == op)
+        && (e.metadata.get("versionId").is_none() || e.metadata["versionId"] == version.as_str())
+}
+
+/// Looks for this rotation's audit event until `audit_timeout`: the one the upsert named when
+/// the application names it, else one that was not there before the upsert.
+async fn await_event(
+    run: &Run<'_>,
+    operation: Operation,
+    version: &VersionId,
+) -> Result<Option<String>, AppError> {
+    let deadline = Instant::now() + run.settings.audit_timeout;
+    let expected = run.expected_event.clone();
+    let known = &run.outcome.audit_event_ids;
+    let baseline = &run.audit_baseline;
+    let mut wait = Duration::from_millis(20);
+    loop {
+        let found = run
+            .app
+            .find_audit_event(
+                &run.settings.audit_action,
+                &run.job.secret.secret_ref,
+                AUDIT_FRESH,
+                20,
+                |e| {
+                    matches_event(run, e, operation, version)
+                        && expected.as_ref().is_none_or(|x| &e.id == x)
+                        && !known.contains(&e.id)
+                        && !baseline.contains(&e.id)
+                },
+            )
+            .await?;
+        if found.is_some() {
+            return Ok(found);
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(wait.min(deadline.saturating_duration_since(Instant::now()))).await;
+        wait = (wait * 2).min(Duration::from_secs(1));
+    }
+}
