@@ -13,15 +13,15 @@ use crate::common::rotor;
 use crate::plan::{base_scenario, git, request, sandbox_state, scenario, unmet};
 use crate::services::block_on;
 
-fn pointer(s: &Setup, path: &str) -> Option<String> {
+pub(crate) fn pointer(s: &Setup, path: &str) -> Option<String> {
     block_on(s.bao.custom(path)).get("current_version").cloned()
 }
 
-fn marker(s: &Setup, path: &str) -> Option<String> {
+pub(crate) fn marker(s: &Setup, path: &str) -> Option<String> {
     block_on(s.bao.custom(path)).get("rotor_state").cloned()
 }
 
-fn app_upserts(s: &Setup) -> Vec<String> {
+pub(crate) fn app_upserts(s: &Setup) -> Vec<String> {
     reqwest::blocking::get(format!("{}/_sandbox/app/requests", s.url))
         .expect("log")
         .json::<Vec<String>>()
@@ -33,7 +33,7 @@ fn app_upserts(s: &Setup) -> Vec<String> {
 
 /// Nothing changed anywhere: pointer and marker as provisioned, no upsert, no commit on the
 /// pull request's branch beyond `head`.
-fn untouched(s: &Setup, head: &str) {
+pub(crate) fn untouched(s: &Setup, head: &str) {
     assert_eq!(
         pointer(s, &s.name).as_deref(),
         Some("1"),
@@ -54,7 +54,12 @@ fn untouched(s: &Setup, head: &str) {
 /// Commits `files` (path, content or `None` to delete) on `branch` of origin through the
 /// developer's clone, as a contributor pushing would; returns the new tip. The remote's hook
 /// updates the pull request refs as GitHub does.
-fn push(s: &Setup, branch: &str, files: &[(&str, Option<&str>)], message: &str) -> String {
+pub(crate) fn push(
+    s: &Setup,
+    branch: &str,
+    files: &[(&str, Option<&str>)],
+    message: &str,
+) -> String {
     let work = s.w.dir.path().join("work");
     git(&work, &["fetch", "-q", "origin"]);
     let start = format!("origin/{branch}");
@@ -93,12 +98,12 @@ fn push(s: &Setup, branch: &str, files: &[(&str, Option<&str>)], message: &str) 
 }
 
 /// The stand-in's view after `main` moved: GitHub knows its own branches.
-fn main_moved(s: &Setup, github: &mut Value) {
+pub(crate) fn main_moved(s: &Setup, github: &mut Value) {
     github["branches"]["main"] = json!(git(&s.w.origin(), &["rev-parse", "main"]));
 }
 
 /// An approving review of PR `number` at `head`.
-fn review_of(s: &Setup, number: u64, head: &str) -> PathBuf {
+pub(crate) fn review_of(s: &Setup, number: u64, head: &str) -> PathBuf {
     let path = review_event(s.w.dir.path(), head);
     let mut event: Value =
         serde_json::from_str(&fs::read_to_string(&path).expect("event")).expect("json");
@@ -112,7 +117,7 @@ fn review_of(s: &Setup, number: u64, head: &str) -> PathBuf {
 }
 
 /// Runs apply for the approving review of PR `number` at `head`, in that event's workspace.
-fn apply_review(s: &Setup, number: u64, head: &str, code: i32) -> (Value, String) {
+pub(crate) fn apply_review(s: &Setup, number: u64, head: &str, code: i32) -> (Value, String) {
     let event = review_of(s, number, head);
     let ws = crate::checkout::workspace(
         s.w.dir.path(),

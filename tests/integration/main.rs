@@ -4,6 +4,7 @@ mod action;
 mod app;
 mod apply;
 mod attacks;
+mod attacks2;
 mod backend_aws;
 mod backend_vault;
 mod checkout;
