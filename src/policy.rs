@@ -239,12 +239,13 @@ pub fn evaluate(f: &Facts<'_>) -> Decision {
         .iter()
         .filter_map(|file| match file.status.as_str() {
             "removed" if f.requests_dir.contains(&file.path) => Some(file.path.as_str()),
+            // A rename takes the old name away, wherever the new one is: a request renamed to
+            // `older.yaml.retired` is a request removed.
             "renamed"
                 if file
                     .previous_path
                     .as_deref()
-                    .is_some_and(|p| f.requests_dir.contains(p))
-                    && !f.requests_dir.contains(&file.path) =>
+                    .is_some_and(|p| f.requests_dir.contains(p)) =>
             {
                 file.previous_path.as_deref()
             }
@@ -608,7 +609,7 @@ mod tests {
                     });
                     c.pr.changed_files = Some(2);
                 },
-                vec![],
+                vec!["request_removed"],
             ),
             (
                 "more files than GitHub lists",

@@ -166,9 +166,13 @@ pub(crate) async fn check(
         ));
     }
     let id = request.id.to_string();
+    let action = config.app.audit_action.clone();
     let results = map_bounded(work, config.concurrency, |(entry, secret)| {
-        let (app, id) = (app.clone(), id.clone());
-        async move { check_ref(entry, secret, app.as_deref(), &id, pull_request).await }
+        let (app, id, action) = (app.clone(), id.clone(), action.clone());
+        async move {
+            let app = app.as_deref().map(|a| (a, action.as_str()));
+            check_ref(entry, secret, app, &id, pull_request).await
+        }
     })
     .await;
     results
@@ -241,7 +245,7 @@ pub(crate) async fn plan(
 async fn check_ref(
     entry: RefRequest,
     secret: Result<Secret, ResolveError>,
-    app: Option<&AppClient>,
+    app: Option<(&AppClient, &str)>,
     rotation_id: &str,
     pull_request: Option<u64>,
 ) -> RefCheck {
@@ -267,7 +271,7 @@ async fn check_ref(
     check.backend = secret.backend();
     // The application's view: the ref exists, and its sites are the request's.
     let mut sites = Vec::new();
-    if let Some(app) = app {
+    if let Some((app, _)) = app {
         let known = match app.get_ref(&entry.secret_ref).await {
             Ok(k) => k,
             Err(e) => {
@@ -322,6 +326,26 @@ async fn check_ref(
         });
         return check;
     }
+    if state.marker_of(rotation_id, pull_request).is_none()
+        && let Some((app, action)) = app
+    {
+        // The marker shows only a ref's last rotation: once another rotation re-marked the
+        // ref, the application's audit log still remembers this id on it.
+        match used_before(app, action, &entry.secret_ref, rotation_id).await {
+            Ok(Some(_)) => {
+                check.failure = Some(RefFailure::IdReused {
+                    id: rotation_id.to_owned(),
+                    by: "an earlier rotation, which the application's audit log records".to_owned(),
+                });
+                return check;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                check.failure = Some(RefFailure::App(e));
+                return check;
+            }
+        }
+    }
     if let Some(holder) = state.locked_by_other(rotation_id) {
         check.failure = Some(RefFailure::Locked {
             by: holder.rotation_id.clone(),
@@ -357,6 +381,24 @@ async fn check_ref(
         seen: Some(state),
     });
     check
+}
+
+/// An audit event of the application recording rotation `rotation_id` on `secret_ref`, if any:
+/// the id was used on this ref before.
+async fn used_before(
+    app: &AppClient,
+    action: &str,
+    secret_ref: &crate::ids::SecretRef,
+    rotation_id: &str,
+) -> Result<Option<String>, crate::app::AppError> {
+    app.find_audit_event(
+        action,
+        secret_ref,
+        std::time::Duration::from_millis(50),
+        20,
+        |e| e.metadata["ref"] == secret_ref.as_str() && e.metadata["rotationId"] == rotation_id,
+    )
+    .await
 }
 
 /// What a dispatched rollback will do: each ref to move back (with its job and the rotation's

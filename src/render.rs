@@ -74,6 +74,8 @@ pub fn escape_md(text: &str) -> String {
             }
             // A zero-width space keeps `@name` from notifying anyone.
             '@' => out.push_str("@\u{200b}"),
+            // Bidirectional controls could make the text read otherwise than it is.
+            '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {}
             c if c.is_control() => {}
             c => out.push(c),
         }
@@ -172,6 +174,11 @@ mod tests {
             "\\_emph\\_ \\*\\*bold\\*\\* \\`code\\`"
         );
         assert_eq!(escape_md("ping @security"), "ping @\u{200b}security");
+        assert_eq!(
+            escape_md("abc\u{202e}fed"),
+            "abcfed",
+            "no bidirectional override"
+        );
         assert_eq!(escape_md("![img](x)"), "!\\[img\\](x)");
         assert_eq!(
             escape_md("https://x/pull/7#review-80"),

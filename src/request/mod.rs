@@ -274,7 +274,9 @@ pub fn check_text(text: &str) -> Result<(), (&'static str, String)> {
             format!("is longer than {MAX_TEXT} characters"),
         ));
     }
-    if let Some(c) = text.chars().find(|c| c.is_control()) {
+    if let Some(c) = text.chars().find(|c| {
+        c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    }) {
         return Err((
             "control_character",
             format!("contains the control character {}", c.escape_unicode()),
