@@ -35,6 +35,8 @@ pub(crate) struct RefCheck {
     pub(crate) to: Option<String>,
     /// The first unmet precondition.
     pub(crate) failure: Option<RefFailure>,
+    /// Something `plan` should say although it does not block (a `to` a rollback rejected).
+    pub(crate) warning: Option<crate::report::Warning>,
     /// What `rotate` needs, when every precondition holds.
     pub(crate) job: Option<Job>,
 }
@@ -185,6 +187,7 @@ pub(crate) async fn check(
                 from: None,
                 to: None,
                 failure: Some(RefFailure::Interrupted),
+                warning: None,
                 job: None,
             })
         })
@@ -255,6 +258,7 @@ async fn check_ref(
         from: None,
         to: entry.to.as_ref().map(ToString::to_string),
         failure: None,
+        warning: None,
         job: None,
     };
     let secret = match secret {
@@ -351,6 +355,21 @@ async fn check_ref(
             by: holder.rotation_id.clone(),
         });
         return check;
+    }
+    if let (Some(to), Some(rejected)) = (&entry.to, state.rejected())
+        && to == rejected
+    {
+        check.warning = Some(crate::report::Warning {
+            code: "rejected_version",
+            secret_ref: entry.secret_ref.to_string(),
+            message: format!(
+                "`to` names version {to}, which a rollback of rotation {} rejected",
+                state
+                    .marker
+                    .as_ref()
+                    .map_or("an earlier rotation", |m| m.rotation_id.as_str())
+            ),
+        });
     }
     match state.marker_of(rotation_id, pull_request) {
         // This rotation already touched the ref: `rotate` resumes from its marker.

@@ -57,6 +57,18 @@ impl From<&RefFailure> for ErrorReport {
     }
 }
 
+/// Something the reader should know although it does not block: `{code, ref, message}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// A stable code, e.g. `rejected_version`.
+    pub code: &'static str,
+    /// The ref concerned.
+    #[serde(rename = "ref")]
+    pub secret_ref: String,
+    /// What to know.
+    pub message: String,
+}
+
 /// One ref as every view shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RefReport {
@@ -164,6 +176,9 @@ pub struct RunReport {
     pub refs: Vec<RefReport>,
     /// Every problem: invalid input, and each ref's failure.
     pub errors: Vec<ErrorReport>,
+    /// What the reader should know although it does not block.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
     /// Lines of the text report before the refs (the headline, unmet rules).
     #[serde(skip)]
     pub text: Vec<String>,
@@ -190,6 +205,7 @@ impl RunReport {
             forced: None,
             refs: Vec::new(),
             errors: Vec::new(),
+            warnings: Vec::new(),
             text: vec![format!("rotor {command}: {}", result.as_str())],
             moving_back: false,
             ref_count: 0,
@@ -229,6 +245,12 @@ impl RunReport {
                 for line in &self.text {
                     output.report_line(line)?;
                 }
+                for w in &self.warnings {
+                    output.report_line(&format!(
+                        "  warning {}: {}: {}",
+                        w.code, w.secret_ref, w.message
+                    ))?;
+                }
                 for r in &self.refs {
                     output.report_line(&r.text_line(self.moving_back))?;
                 }
@@ -259,6 +281,8 @@ pub struct View<'a> {
     pub refs: &'a [RefReport],
     /// The problems.
     pub errors: &'a [ErrorReport],
+    /// The warnings.
+    pub warnings: &'a [Warning],
     /// rotor's version.
     pub version: &'static str,
     /// The workflow run's page.

@@ -435,6 +435,7 @@ impl Session {
             approval: report.approval.as_ref(),
             refs: &report.refs,
             errors: &report.errors,
+            warnings: &report.warnings,
             version: env!("CARGO_PKG_VERSION"),
             run_url: self.env.run_url(),
             comment_rows: crate::report::COMMENT_ROWS,

@@ -167,14 +167,41 @@ impl RefState {
         self.versions.iter().find(|v| &v.id == id)
     }
 
+    /// The version a rollback of this ref rejected: the marker's `to` when the marker says
+    /// `rolled_back`. It is never a default target again.
+    pub fn rejected(&self) -> Option<&VersionId> {
+        self.marker
+            .as_ref()
+            .filter(|m| m.state == MarkerState::RolledBack)
+            .and_then(|m| m.to.as_ref())
+    }
+
+    /// What a rotation without `to` could move to: the pending versions, less the one a
+    /// rollback rejected.
+    pub fn candidates(&self) -> Vec<VersionId> {
+        let rejected = self.rejected();
+        self.pending
+            .iter()
+            .filter(|v| Some(*v) != rejected)
+            .cloned()
+            .collect()
+    }
+
     /// The version a rotation moves to: `to` when the request names one, else the single
-    /// pending version; it must exist, be enabled and differ from the current one.
+    /// candidate (a pending version no rollback rejected); it must exist, be enabled and differ
+    /// from the current one.
     pub fn target(&self, to: Option<&VersionId>) -> Result<VersionId, TargetProblem> {
         let current = self.current.as_ref().ok_or(TargetProblem::NoPointer)?;
+        let candidates = self.candidates();
         let target = match to {
             Some(t) => t.clone(),
-            None => match self.pending.as_slice() {
-                [] => return Err(TargetProblem::NoPending),
+            None => match candidates.as_slice() {
+                [] => {
+                    return Err(match self.rejected().filter(|r| self.pending.contains(r)) {
+                        Some(r) => TargetProblem::Rejected(r.to_string()),
+                        None => TargetProblem::NoPending,
+                    });
+                }
                 [one] => one.clone(),
                 several => {
                     return Err(TargetProblem::SeveralPending(
@@ -229,6 +256,11 @@ pub enum TargetProblem {
         "no pending version: provision the new value in the secret manager first (runbook precondition 3), or name `to`"
     )]
     NoPending,
+    /// No `to`, and the only pending version is the one a rollback rejected.
+    #[error(
+        "no pending version: the only newer version, {0}, was rejected by a rollback; provision a new value in the secret manager (runbook precondition 3), or name `to` to use {0} anyway"
+    )]
+    Rejected(String),
     /// No `to` and several pending versions.
     #[error("several pending versions ({}): name the target with `to`", .0.join(", "))]
     SeveralPending(Vec<String>),

@@ -391,6 +391,7 @@ fn view<'a>(d: &'a Dispatch, env: &RunEnv, headline: &'a str, rows: &'a [RefRepo
         approval: None,
         refs: rows,
         errors: &[],
+        warnings: &[],
         version: env!("CARGO_PKG_VERSION"),
         run_url: env.run_url(),
         comment_rows: COMMENT_ROWS,

@@ -37,6 +37,8 @@ struct RefReport {
     previous: Option<String>,
     pending: Option<String>,
     pending_versions: Vec<String>,
+    /// The version a rollback rejected: never pending, never a default target.
+    rejected: Option<String>,
     versions: Vec<VersionReport>,
     marker: Option<Marker>,
 }
@@ -152,11 +154,12 @@ fn report(secret: &Secret, state: &RefState) -> RefReport {
         location: secret.location.clone(),
         current: state.current.as_ref().map(ToString::to_string),
         previous: state.previous.as_ref().map(ToString::to_string),
-        pending: match state.pending.as_slice() {
+        pending: match state.candidates().as_slice() {
             [one] => Some(one.to_string()),
             _ => None,
         },
-        pending_versions: state.pending.iter().map(ToString::to_string).collect(),
+        pending_versions: state.candidates().iter().map(ToString::to_string).collect(),
+        rejected: state.rejected().map(ToString::to_string),
         versions: state
             .versions
             .iter()
@@ -218,6 +221,9 @@ fn print(
                     )
                 };
                 out.report_line(&format!("  pending:  {pending}"))?;
+                if let Some(rejected) = &r.rejected {
+                    out.report_line(&format!("  rejected: {rejected} (by a rollback)"))?;
+                }
                 let marker = r.marker.as_ref().map_or_else(none, |m| {
                     format!(
                         "{} {} ({} -> {})",

@@ -20,6 +20,7 @@ mod no_panic;
 mod plan;
 mod races;
 mod refs;
+mod rejected;
 mod report;
 mod resume;
 mod rollback;
