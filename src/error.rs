@@ -240,7 +240,8 @@ pub fn backend_code(kind: &crate::backend::ErrorKind) -> u8 {
         | K::Forbidden { .. }
         | K::NotFound { .. }
         | K::PointerAbsent { .. }
-        | K::Conflict { .. } => 4,
+        | K::Conflict { .. }
+        | K::Refused { .. } => 4,
         K::Unavailable { .. } | K::Protocol { .. } => 5,
     }
 }

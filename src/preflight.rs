@@ -35,8 +35,9 @@ pub(crate) struct RefCheck {
     pub(crate) to: Option<String>,
     /// The first unmet precondition.
     pub(crate) failure: Option<RefFailure>,
-    /// Something `plan` should say although it does not block (a `to` a rollback rejected).
-    pub(crate) warning: Option<crate::report::Warning>,
+    /// What `plan` should say although it does not block: a `to` a rollback rejected, no room
+    /// for rotor's keys in the secret's metadata.
+    pub(crate) warnings: Vec<crate::report::Warning>,
     /// What `rotate` needs, when every precondition holds.
     pub(crate) job: Option<Job>,
 }
@@ -187,7 +188,7 @@ pub(crate) async fn check(
                 from: None,
                 to: None,
                 failure: Some(RefFailure::Interrupted),
-                warning: None,
+                warnings: Vec::new(),
                 job: None,
             })
         })
@@ -258,7 +259,7 @@ async fn check_ref(
         from: None,
         to: entry.to.as_ref().map(ToString::to_string),
         failure: None,
-        warning: None,
+        warnings: Vec::new(),
         job: None,
     };
     let secret = match secret {
@@ -359,7 +360,7 @@ async fn check_ref(
     if let (Some(to), Some(rejected)) = (&entry.to, state.rejected())
         && to == rejected
     {
-        check.warning = Some(crate::report::Warning {
+        check.warnings.push(crate::report::Warning {
             code: "rejected_version",
             secret_ref: entry.secret_ref.to_string(),
             message: format!(
@@ -368,6 +369,20 @@ async fn check_ref(
                     .marker
                     .as_ref()
                     .map_or("an earlier rotation", |m| m.rotation_id.as_str())
+            ),
+        });
+    }
+    if let Some(room) = state.metadata_room() {
+        let what = match state.revision {
+            crate::backend::Revision::Vault { .. } => "custom_metadata keys",
+            crate::backend::Revision::Aws { .. } => "tags",
+        };
+        check.warnings.push(crate::report::Warning {
+            code: "metadata_full",
+            secret_ref: entry.secret_ref.to_string(),
+            message: format!(
+                "the secret holds {} {what} and rotor needs {} more, but the server allows {}: apply would be refused; remove unused ones first",
+                room.held, room.needed, room.limit
             ),
         });
     }

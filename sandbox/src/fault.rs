@@ -1,9 +1,13 @@
 //! A fault-injecting HTTP proxy, put between rotor and one service by the fault tests.
 //!
-//! Each request draws, from a seeded generator, whether it meets a fault and which one: a 503
-//! before forwarding (nothing happened), a 429 with `Retry-After: 1` before forwarding, a 502
-//! after forwarding (the request landed and its answer was lost), or a slow answer. Requests
-//! to `/_fault/stats` are answered by the proxy itself with what it injected.
+//! Each request draws, from a seeded generator, whether it meets a fault and which one: an
+//! outage before forwarding (nothing happened), throttling before forwarding, an answer lost
+//! after forwarding (the request landed and the caller never learns it), or a slow answer.
+//! The faults take the shapes the service gives them ([`Style`]): generic HTTP (`503`, `429`
+//! with `Retry-After: 1`, a `502` for a lost answer), or AWS's (a `400` whose
+//! `x-amzn-ErrorType` is `ThrottlingException`, a `503 ServiceUnavailableException`, and a
+//! connection closed before the answer, with or without the request reaching the service).
+//! Requests to `/_fault/stats` are answered by the proxy itself with what it injected.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,13 +18,27 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-/// How often and with what seed faults happen.
+/// How often and with what seed faults happen, and in which service's shapes.
 #[derive(Debug, Clone, Copy)]
 pub struct Faults {
     /// The generator's seed: the same seed, the same faults in the same order.
     pub seed: u64,
     /// The share of requests that meet a fault, from 0 to 1.
     pub rate: f64,
+    /// The shape of the faults.
+    pub style: Style,
+}
+
+/// The shape faults take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Style {
+    /// Plain HTTP: `503`, `429` with `Retry-After`, `502` for a lost answer.
+    #[default]
+    Http,
+    /// AWS's JSON protocol: throttling is a `400` with `x-amzn-ErrorType: ThrottlingException`,
+    /// an outage a `503 ServiceUnavailableException`, and a lost answer a connection closed
+    /// before the answer (the request not forwarded, or forwarded and done).
+    Aws,
 }
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -29,6 +47,7 @@ struct Stats {
     unavailable: u64,
     throttled: u64,
     lost_answers: u64,
+    closed_unsent: u64,
     slow: u64,
 }
 
@@ -36,6 +55,7 @@ struct Proxy {
     upstream: String,
     http: reqwest::Client,
     rate: f64,
+    style: Style,
     state: Mutex<(u64, Stats)>,
 }
 
@@ -54,6 +74,7 @@ pub fn router(upstream: &str, faults: Faults) -> axum::Router {
         upstream: upstream.trim_end_matches('/').to_owned(),
         http: reqwest::Client::new(),
         rate: faults.rate,
+        style: faults.style,
         state: Mutex::new((faults.seed, Stats::default())),
     });
     axum::Router::new()
@@ -73,7 +94,39 @@ enum Fault {
     Unavailable,
     Throttled,
     LostAnswer,
+    /// The connection closes before the request is forwarded (AWS style only).
+    ClosedUnsent,
     Slow,
+}
+
+/// An AWS JSON-protocol error answer.
+fn aws_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let mut response = (
+        status,
+        axum::Json(json!({"__type": code, "message": message})),
+    )
+        .into_response();
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(code) {
+        headers.insert("x-amzn-errortype", v);
+    }
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    response
+}
+
+/// An answer whose connection breaks before its body: the caller sees a connection closed
+/// before the message completed, and cannot tell whether the request was processed.
+fn broken() -> Response {
+    let body = axum::body::Body::from_stream(futures_util::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected: connection closed before the answer",
+        ))
+    }));
+    (StatusCode::OK, body).into_response()
 }
 
 async fn forward(
@@ -93,10 +146,11 @@ async fn forward(
         let fault = if draw >= proxy.rate {
             Fault::None
         } else {
-            match next(seed) % 4 {
-                0 => Fault::Unavailable,
-                1 => Fault::Throttled,
-                2 => Fault::LostAnswer,
+            match (next(seed) % 5, proxy.style) {
+                (0, _) => Fault::Unavailable,
+                (1, _) => Fault::Throttled,
+                (2, _) => Fault::LostAnswer,
+                (3, Style::Aws) => Fault::ClosedUnsent,
                 _ => Fault::Slow,
             }
         };
@@ -104,20 +158,36 @@ async fn forward(
             Fault::Unavailable => stats.unavailable += 1,
             Fault::Throttled => stats.throttled += 1,
             Fault::LostAnswer => stats.lost_answers += 1,
+            Fault::ClosedUnsent => stats.closed_unsent += 1,
             Fault::Slow => stats.slow += 1,
             Fault::None => {}
         }
         fault
     };
-    match fault {
-        Fault::Unavailable => {
+    match (fault, proxy.style) {
+        (Fault::Unavailable, Style::Aws) => {
+            return aws_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableException",
+                "injected: the service is unavailable",
+            );
+        }
+        (Fault::Throttled, Style::Aws) => {
+            return aws_error(
+                StatusCode::BAD_REQUEST,
+                "ThrottlingException",
+                "injected: Rate exceeded",
+            );
+        }
+        (Fault::ClosedUnsent, _) => return broken(),
+        (Fault::Unavailable, Style::Http) => {
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
                 axum::Json(json!({"errors": ["injected: unavailable"], "message": "injected"})),
             )
                 .into_response();
         }
-        Fault::Throttled => {
+        (Fault::Throttled, Style::Http) => {
             let mut response = (
                 StatusCode::TOO_MANY_REQUESTS,
                 axum::Json(json!({"errors": ["injected: slow down"], "message": "injected"})),
@@ -128,8 +198,8 @@ async fn forward(
                 .insert("retry-after", HeaderValue::from_static("1"));
             return response;
         }
-        Fault::Slow => tokio::time::sleep(Duration::from_millis(300)).await,
-        Fault::None | Fault::LostAnswer => {}
+        (Fault::Slow, _) => tokio::time::sleep(Duration::from_millis(300)).await,
+        (Fault::None | Fault::LostAnswer, _) => {}
     }
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let mut request = proxy
@@ -144,6 +214,10 @@ async fn forward(
     let Ok(answer) = request.send().await else {
         return StatusCode::BAD_GATEWAY.into_response();
     };
+    if matches!(fault, Fault::LostAnswer) && proxy.style == Style::Aws {
+        // The upstream did the work; the connection breaks before the answer.
+        return broken();
+    }
     if matches!(fault, Fault::LostAnswer) {
         // The upstream did the work; the caller never learns it.
         return (

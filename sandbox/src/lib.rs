@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod fault;
+pub mod git_http;
 pub mod github;
 pub mod redirect;
 pub mod schema;
@@ -59,6 +60,17 @@ pub fn start_fault_proxy(
 ) -> std::io::Result<Running> {
     let upstream = upstream.to_owned();
     serve(addr, move || fault::router(&upstream, faults))
+}
+
+/// Serves the bare repositories under `root` over git's smart HTTP, for the token `token`
+/// (see [`git_http`]).
+pub fn start_git_http(
+    addr: SocketAddr,
+    root: std::path::PathBuf,
+    token: &str,
+) -> std::io::Result<Running> {
+    let token = token.to_owned();
+    serve(addr, move || git_http::router(root, token))
 }
 
 /// Starts a server that redirects every request to `target` (see [`redirect`]).

@@ -36,28 +36,57 @@ const TAG_FROM: &str = "rotor:from";
 const TAG_TO: &str = "rotor:to";
 const TAG_ROLLBACK: &str = "rotor:rollback";
 const TAG_PULL_REQUEST: &str = "rotor:pull-request";
+/// The tags of rotor's marker.
+pub(super) const MARKER_TAGS: [&str; 6] = [
+    TAG_ID,
+    TAG_STATE,
+    TAG_FROM,
+    TAG_TO,
+    TAG_ROLLBACK,
+    TAG_PULL_REQUEST,
+];
 
-/// Clients for one region: one that retries (reads), one that never does (writes).
+/// The clients for one region. The SDK retries nothing: rotor retries reads itself (so that it
+/// can honour `Retry-After`), and re-reads before it sends a write again.
 #[derive(Debug)]
 pub struct Aws {
-    reads: Client,
-    writes: Client,
+    client: Client,
     policy: Policy,
     pace: crate::ratelimit::RateLimit,
 }
 
 /// How a failed call ended, for deciding what to do next.
 enum Class {
-    /// The request may have been processed: re-read before anything else.
-    Lost(String),
-    /// Refused unprocessed because of a rate limit: safe to send again, after the service's
-    /// `Retry-After` when it sent one.
+    /// The request may have been processed (the connection broke, or a 5xx such as
+    /// `ServiceUnavailableException`): a read may be sent again; a write is first checked by a
+    /// read.
+    Lost(String, Option<Duration>),
+    /// Refused unprocessed because of a rate limit (a `400` whose code is one of the SDK's
+    /// throttling codes): safe to send again, after the service's `Retry-After` if it sent one.
     Throttled(String, Option<Duration>),
     /// A definite answer from the service.
     Service { code: String, message: String },
     /// The request could not be built or signed (no credentials, no region).
     Setup(String),
 }
+
+/// The error codes the AWS SDKs treat as throttling.
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+];
 
 fn classify<E>(err: &SdkError<E>) -> Class
 where
@@ -67,19 +96,19 @@ where
         SdkError::ServiceError(ctx) => {
             let retry_after =
                 crate::retry::parse_retry_after(ctx.raw().headers().get("retry-after"));
+            let status = ctx.raw().status().as_u16();
             let code = err.code().unwrap_or("Unknown").to_owned();
             let message = err.message().unwrap_or("").to_owned();
-            if matches!(
-                code.as_str(),
-                "ThrottlingException" | "TooManyRequestsException" | "RequestLimitExceeded"
-            ) {
+            if THROTTLING_CODES.contains(&code.as_str()) {
                 Class::Throttled(format!("{code}: {message}"), retry_after)
+            } else if status >= 500 {
+                Class::Lost(format!("{status} {code}: {message}"), retry_after)
             } else {
                 Class::Service { code, message }
             }
         }
         SdkError::ConstructionFailure(_) => Class::Setup(DisplayErrorContext(err).to_string()),
-        _ => Class::Lost(DisplayErrorContext(err).to_string()),
+        _ => Class::Lost(DisplayErrorContext(err).to_string(), None),
     }
 }
 
@@ -90,17 +119,15 @@ impl Aws {
         env: &Environment,
         writes_per_second: u32,
     ) -> Self {
-        let retry = RetryConfig::standard()
-            .with_max_attempts(4)
-            .with_initial_backoff(Duration::from_millis(200))
-            .with_max_backoff(Duration::from_secs(10));
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(5))
             .operation_attempt_timeout(Duration::from_secs(15))
             .operation_timeout(Duration::from_secs(60))
             .build();
+        // NOTE: the SDK retries nothing. A write whose answer was lost must be followed by a
+        // read, not sent again blindly; reads are retried by rotor, honouring `Retry-After`.
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(retry)
+            .retry_config(RetryConfig::disabled())
             .timeout_config(timeouts);
         if let Some(region) = cfg
             .region
@@ -129,19 +156,45 @@ impl Aws {
             }
         }
         let shared = loader.load().await;
-        let reads = Client::new(&shared);
-        // NOTE: writes are never retried by the SDK: a lost answer must be followed by a read,
-        // not by sending the write again (DESIGN §6).
-        let writes = Client::from_conf(
-            aws_sdk_secretsmanager::config::Builder::from(&shared)
-                .retry_config(RetryConfig::disabled())
-                .build(),
-        );
         Self {
-            reads,
-            writes,
+            client: Client::new(&shared),
             policy: Policy::default(),
             pace: crate::ratelimit::RateLimit::per_second(writes_per_second),
+        }
+    }
+
+    /// A read, sent again while it was throttled, lost or answered with a 5xx.
+    async fn fetch<T, E, F, Fut>(
+        &self,
+        secret: &Secret,
+        call: &str,
+        send: F,
+    ) -> Result<T, BackendError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, SdkError<E>>>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match send().await {
+                Ok(v) => return Ok(v),
+                Err(e) => match classify(&e) {
+                    Class::Throttled(_, after) | Class::Lost(_, after)
+                        if attempt < self.policy.attempts =>
+                    {
+                        tokio::time::sleep(self.policy.delay(attempt, after)).await;
+                    }
+                    class => {
+                        return Err(Self::error(
+                            secret,
+                            call,
+                            Self::kind_of(secret, call, class),
+                        ));
+                    }
+                },
+            }
         }
     }
 
@@ -156,7 +209,9 @@ impl Aws {
 
     fn kind_of(secret: &Secret, call: &str, class: Class) -> ErrorKind {
         match class {
-            Class::Lost(detail) | Class::Throttled(detail, _) => ErrorKind::Unavailable { detail },
+            Class::Lost(detail, _) | Class::Throttled(detail, _) => {
+                ErrorKind::Unavailable { detail }
+            }
             Class::Setup(detail) => ErrorKind::Setup {
                 detail: format!(
                     "cannot call AWS ({detail}); check the credential chain (AWS_* variables, profile, web identity) and the region"
@@ -196,36 +251,27 @@ impl Aws {
         stage: &str,
     ) -> Result<RefState, BackendError> {
         let described = self
-            .reads
-            .describe_secret()
-            .secret_id(&secret.location)
-            .send()
-            .await
-            .map_err(|e| {
-                Self::error(
-                    secret,
-                    "DescribeSecret",
-                    Self::kind_of(secret, "DescribeSecret", classify(&e)),
-                )
-            })?;
+            .fetch(secret, "DescribeSecret", || {
+                self.client
+                    .describe_secret()
+                    .secret_id(&secret.location)
+                    .send()
+            })
+            .await?;
         let mut listed = Vec::new();
         let mut token: Option<String> = None;
         loop {
+            let next = token.take();
             let page = self
-                .reads
-                .list_secret_version_ids()
-                .secret_id(&secret.location)
-                .include_deprecated(true)
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| {
-                    Self::error(
-                        secret,
-                        "ListSecretVersionIds",
-                        Self::kind_of(secret, "ListSecretVersionIds", classify(&e)),
-                    )
-                })?;
+                .fetch(secret, "ListSecretVersionIds", || {
+                    self.client
+                        .list_secret_version_ids()
+                        .secret_id(&secret.location)
+                        .include_deprecated(true)
+                        .set_next_token(next.clone())
+                        .send()
+                })
+                .await?;
             listed.extend(page.versions().iter().cloned());
             match page.next_token() {
                 Some(t) if !t.is_empty() => token = Some(t.to_owned()),
@@ -278,6 +324,11 @@ impl Aws {
             .iter()
             .filter_map(|t| Some((t.key()?, t.value()?)))
             .collect();
+        let tag_keys = described
+            .tags()
+            .iter()
+            .filter_map(|t| t.key().map(str::to_owned))
+            .collect();
         let marker = match tags.get(TAG_ID) {
             None => None,
             Some(id) => Some(Marker {
@@ -302,11 +353,15 @@ impl Aws {
             pending,
             versions,
             marker,
-            revision: Revision::Aws { stages },
+            revision: Revision::Aws {
+                stages,
+                tags: tag_keys,
+            },
         })
     }
 
-    /// Runs a write, retrying only on throttling; a lost answer is returned as `Lost`.
+    /// Sends a write, again while it is throttled (refused unprocessed); a lost answer or a
+    /// 5xx is returned as `Lost`, for the caller to learn from a read whether it landed.
     async fn write<T, E, F, Fut>(&self, secret: &Secret, call: &str, send: F) -> Result<T, Class>
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -335,6 +390,12 @@ impl Aws {
         }
     }
 
+    /// How many times a write whose answer was lost is checked and sent again: a lock, a move
+    /// or a final marker must land whenever the service recovers within this budget.
+    fn rounds(&self) -> u32 {
+        self.policy.attempts * 2
+    }
+
     /// Moves `stage` from `from` to `to`; the service refuses if `from` no longer holds it.
     pub(crate) async fn repoint(
         &self,
@@ -360,10 +421,14 @@ impl Aws {
         if seen.current.as_ref() != Some(from) {
             return Err(conflict(seen));
         }
-        for round in 0..2 {
+        let mut last = String::new();
+        // Whether an earlier attempt may have landed unseen: only then is finding the label on
+        // `to` after a refusal our own move rather than another writer's.
+        let mut maybe_landed = false;
+        for round in 1..=self.rounds() {
             let result = self
                 .write(secret, CALL, || {
-                    self.writes
+                    self.client
                         .update_secret_version_stage()
                         .secret_id(&secret.location)
                         .version_stage(stage)
@@ -373,37 +438,42 @@ impl Aws {
                 })
                 .await;
             match result {
-                Ok(_) => return self.read(secret, stage).await,
-                Err(Class::Lost(detail)) => {
+                // The move landed: its state is known even if the read after it fails.
+                Ok(_) => {
+                    return Ok(self
+                        .read(secret, stage)
+                        .await
+                        .unwrap_or_else(|_| moved(seen, from, to)));
+                }
+                Err(Class::Lost(detail, after)) => {
                     // Never re-send blindly: learn whether the move landed.
                     let now = self.read(secret, stage).await?;
                     if now.current.as_ref() == Some(to) {
                         return Ok(now);
                     }
-                    if now.current.as_ref() != Some(from) || round == 1 {
-                        return Err(Self::error(
-                            secret,
-                            CALL,
-                            ErrorKind::Unavailable {
-                                detail: format!(
-                                    "the answer was lost ({detail}) and {stage} is still not on {to}"
-                                ),
-                            },
-                        ));
+                    if now.current.as_ref() != Some(from) {
+                        return Err(conflict(&now));
                     }
+                    maybe_landed = true;
+                    last = detail;
+                    tokio::time::sleep(self.policy.delay(round, after)).await;
                 }
                 Err(Class::Service { code, message })
                     if code == "InvalidParameterException" || code == "InvalidRequestException" =>
                 {
                     // The service's compare-and-swap: find out whether the label moved away.
                     let now = self.read(secret, stage).await?;
+                    if maybe_landed && now.current.as_ref() == Some(to) {
+                        // An earlier attempt whose answer was lost had landed.
+                        return Ok(now);
+                    }
                     if now.current.as_ref() != Some(from) {
                         return Err(conflict(&now));
                     }
                     return Err(Self::error(
                         secret,
                         CALL,
-                        ErrorKind::Protocol {
+                        ErrorKind::Refused {
                             detail: format!("{code}: {message}"),
                         },
                     ));
@@ -417,7 +487,16 @@ impl Aws {
                 }
             }
         }
-        Err(conflict(seen))
+        Err(Self::error(
+            secret,
+            CALL,
+            ErrorKind::Unavailable {
+                detail: format!(
+                    "the move did not land after {} attempts ({last})",
+                    self.rounds()
+                ),
+            },
+        ))
     }
 
     /// Removes `AWSPENDING` from `version`, if it still has it.
@@ -429,130 +508,177 @@ impl Aws {
         version: &VersionId,
     ) -> Result<(), BackendError> {
         const CALL: &str = "UpdateSecretVersionStage";
-        let Revision::Aws { stages } = &seen.revision else {
+        let Revision::Aws { stages, .. } = &seen.revision else {
             return Ok(());
         };
-        let labelled = stages
+        let mut labelled = stages
             .get(version.as_str())
             .is_some_and(|labels| labels.iter().any(|l| l == PENDING));
-        if !labelled {
-            return Ok(());
-        }
-        match self
-            .write(secret, CALL, || {
-                self.writes
-                    .update_secret_version_stage()
-                    .secret_id(&secret.location)
-                    .version_stage(PENDING)
-                    .remove_from_version_id(version.as_str())
-                    .send()
-            })
-            .await
-        {
-            Ok(_) => Ok(()),
-            // Removing a label is idempotent: re-read and judge by the result.
-            Err(Class::Lost(_) | Class::Service { .. }) => {
-                let now = self.read(secret, stage).await?;
-                if now.pending.contains(version) {
-                    Err(Self::error(
+        let mut round = 0;
+        while labelled {
+            round += 1;
+            match self
+                .write(secret, CALL, || {
+                    self.client
+                        .update_secret_version_stage()
+                        .secret_id(&secret.location)
+                        .version_stage(PENDING)
+                        .remove_from_version_id(version.as_str())
+                        .send()
+                })
+                .await
+            {
+                Ok(_) => return Ok(()),
+                // Judge by the state: the answer was lost, or the label had already gone.
+                Err(Class::Lost(..) | Class::Service { .. }) if round < self.rounds() => {
+                    labelled = self.read(secret, stage).await?.pending.contains(version);
+                    if labelled {
+                        tokio::time::sleep(self.policy.delay(round, None)).await;
+                    }
+                }
+                Err(other) => {
+                    return Err(Self::error(
                         secret,
                         CALL,
-                        ErrorKind::Unavailable {
-                            detail: format!("{PENDING} is still on {version}"),
-                        },
-                    ))
-                } else {
-                    Ok(())
+                        Self::kind_of(secret, CALL, other),
+                    ));
                 }
             }
-            Err(other) => Err(Self::error(
-                secret,
-                CALL,
-                Self::kind_of(secret, CALL, other),
-            )),
         }
+        Ok(())
     }
 
-    /// Writes (or with `None` removes) rotor's marker tags.
+    /// Writes (or with `None` removes) rotor's marker tags. Tagging sets values, so sending the
+    /// same tags twice does no harm; still, a lost answer is first checked by a read, and the
+    /// tags are sent again only when the read shows they did not land.
     pub(crate) async fn write_marker(
         &self,
         secret: &Secret,
-        _seen: &RefState,
+        stage: &str,
         marker: Option<&Marker>,
     ) -> Result<Option<RefState>, BackendError> {
-        let mut tags = Vec::new();
-        let mut remove = Vec::new();
-        match marker {
-            Some(m) => {
-                tags.push((TAG_ID, m.rotation_id.clone()));
-                tags.push((TAG_STATE, m.state.as_str().to_owned()));
-                match &m.from {
-                    Some(f) => tags.push((TAG_FROM, f.to_string())),
-                    None => remove.push(TAG_FROM),
-                }
-                match &m.to {
-                    Some(t) => tags.push((TAG_TO, t.to_string())),
-                    None => remove.push(TAG_TO),
-                }
-                if m.rolling_back {
-                    tags.push((TAG_ROLLBACK, "true".to_owned()));
-                } else {
-                    remove.push(TAG_ROLLBACK);
-                }
-                match m.pull_request {
-                    Some(n) => tags.push((TAG_PULL_REQUEST, n.to_string())),
-                    None => remove.push(TAG_PULL_REQUEST),
+        let (tags, remove) = marker_tags(marker);
+        let mut last = String::new();
+        for round in 1..=self.rounds() {
+            let mut lost = None;
+            if !tags.is_empty() {
+                let tag_list: Vec<Tag> = tags
+                    .iter()
+                    .map(|(k, v)| Tag::builder().key(*k).value(v).build())
+                    .collect();
+                match self
+                    .write(secret, "TagResource", || {
+                        self.client
+                            .tag_resource()
+                            .secret_id(&secret.location)
+                            .set_tags(Some(tag_list.clone()))
+                            .send()
+                    })
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(Class::Lost(detail, after)) => lost = Some((detail, after)),
+                    Err(other) => return Err(self.tag_error(secret, "TagResource", other)),
                 }
             }
-            None => remove.extend([
-                TAG_ID,
-                TAG_STATE,
-                TAG_FROM,
-                TAG_TO,
-                TAG_ROLLBACK,
-                TAG_PULL_REQUEST,
-            ]),
+            if !remove.is_empty() && lost.is_none() {
+                match self
+                    .write(secret, "UntagResource", || {
+                        self.client
+                            .untag_resource()
+                            .secret_id(&secret.location)
+                            .set_tag_keys(Some(remove.iter().map(|k| (*k).to_owned()).collect()))
+                            .send()
+                    })
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(Class::Lost(detail, after)) => lost = Some((detail, after)),
+                    Err(other) => return Err(self.tag_error(secret, "UntagResource", other)),
+                }
+            }
+            let Some((detail, after)) = lost else {
+                return Ok(None);
+            };
+            let now = self.read(secret, stage).await?;
+            if now.marker.as_ref() == marker {
+                return Ok(Some(now));
+            }
+            last = detail;
+            tokio::time::sleep(self.policy.delay(round, after)).await;
         }
-        // Tagging is idempotent (the same tags, the same result): a lost answer is retried once
-        // the read confirms nothing else changed, by the caller's read-back.
-        if !tags.is_empty() {
-            let tag_list: Vec<Tag> = tags
-                .iter()
-                .map(|(k, v)| Tag::builder().key(*k).value(v).build())
-                .collect();
-            self.write(secret, "TagResource", || {
-                self.writes
-                    .tag_resource()
-                    .secret_id(&secret.location)
-                    .set_tags(Some(tag_list.clone()))
-                    .send()
-            })
-            .await
-            .map_err(|c| {
-                Self::error(
-                    secret,
-                    "TagResource",
-                    Self::kind_of(secret, "TagResource", c),
-                )
-            })?;
+        Err(Self::error(
+            secret,
+            "TagResource",
+            ErrorKind::Unavailable {
+                detail: format!(
+                    "the marker did not land after {} attempts ({last})",
+                    self.rounds()
+                ),
+            },
+        ))
+    }
+
+    fn tag_error(&self, secret: &Secret, call: &str, class: Class) -> BackendError {
+        let kind = match class {
+            // A definite refusal of the tags (too many, invalid) before the pointer moved.
+            Class::Service { code, message }
+                if code != "AccessDeniedException" && code != "ResourceNotFoundException" =>
+            {
+                ErrorKind::Refused {
+                    detail: format!("{code}: {message}"),
+                }
+            }
+            other => Self::kind_of(secret, call, other),
+        };
+        Self::error(secret, call, kind)
+    }
+}
+
+/// The tags rotor's marker sets, and the ones it removes.
+fn marker_tags(marker: Option<&Marker>) -> (Vec<(&'static str, String)>, Vec<&'static str>) {
+    let mut tags = Vec::new();
+    let mut remove = Vec::new();
+    match marker {
+        Some(m) => {
+            tags.push((TAG_ID, m.rotation_id.clone()));
+            tags.push((TAG_STATE, m.state.as_str().to_owned()));
+            match &m.from {
+                Some(f) => tags.push((TAG_FROM, f.to_string())),
+                None => remove.push(TAG_FROM),
+            }
+            match &m.to {
+                Some(t) => tags.push((TAG_TO, t.to_string())),
+                None => remove.push(TAG_TO),
+            }
+            if m.rolling_back {
+                tags.push((TAG_ROLLBACK, "true".to_owned()));
+            } else {
+                remove.push(TAG_ROLLBACK);
+            }
+            match m.pull_request {
+                Some(n) => tags.push((TAG_PULL_REQUEST, n.to_string())),
+                None => remove.push(TAG_PULL_REQUEST),
+            }
         }
-        if !remove.is_empty() {
-            self.write(secret, "UntagResource", || {
-                self.writes
-                    .untag_resource()
-                    .secret_id(&secret.location)
-                    .set_tag_keys(Some(remove.iter().map(|k| (*k).to_owned()).collect()))
-                    .send()
-            })
-            .await
-            .map_err(|c| {
-                Self::error(
-                    secret,
-                    "UntagResource",
-                    Self::kind_of(secret, "UntagResource", c),
-                )
-            })?;
-        }
-        Ok(None)
+        None => remove.extend([
+            TAG_ID,
+            TAG_STATE,
+            TAG_FROM,
+            TAG_TO,
+            TAG_ROLLBACK,
+            TAG_PULL_REQUEST,
+        ]),
+    }
+    (tags, remove)
+}
+
+/// The state after a move that landed, from the state before it, when it cannot be read.
+fn moved(seen: &RefState, from: &VersionId, to: &VersionId) -> RefState {
+    RefState {
+        current: Some(to.clone()),
+        previous: Some(from.clone()),
+        pending: seen.pending.iter().filter(|v| *v != to).cloned().collect(),
+        ..seen.clone()
     }
 }

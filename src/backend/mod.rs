@@ -155,10 +155,23 @@ pub(crate) enum Revision {
         custom: std::collections::BTreeMap<String, String>,
         metadata_version: Option<u64>,
     },
-    /// AWS: labels are checked by the service itself (`RemoveFromVersionId`).
+    /// AWS: labels are checked by the service itself (`RemoveFromVersionId`); the tag keys
+    /// the secret carries, for the room check.
     Aws {
         stages: HashMap<String, Vec<String>>,
+        tags: std::collections::BTreeSet<String>,
     },
+}
+
+/// A secret without room for rotor's marker keys (see [`RefState::metadata_room`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Room {
+    /// Keys (or tags) the secret holds now.
+    pub held: usize,
+    /// Keys rotor would add.
+    pub needed: usize,
+    /// The server's limit.
+    pub limit: usize,
 }
 
 impl RefState {
@@ -220,6 +233,36 @@ impl RefState {
             return Err(TargetProblem::AlreadyCurrent(target.to_string()));
         }
         Ok(target)
+    }
+
+    /// When the secret has no room for rotor's marker keys: how many keys it holds, how many
+    /// rotor would add, and the server's limit (Vault/OpenBao: 64 `custom_metadata` keys; AWS:
+    /// 50 tags per secret).
+    pub fn metadata_room(&self) -> Option<Room> {
+        let (held, limit, missing) = match &self.revision {
+            Revision::Vault { custom, .. } => (
+                custom.len(),
+                64,
+                vault::MARKER_KEYS
+                    .iter()
+                    .chain([&vault::PREVIOUS_KEY])
+                    .filter(|k| !custom.contains_key(**k))
+                    .count(),
+            ),
+            Revision::Aws { tags, .. } => (
+                tags.len(),
+                50,
+                aws::MARKER_TAGS
+                    .iter()
+                    .filter(|k| !tags.contains(**k))
+                    .count(),
+            ),
+        };
+        (held + missing > limit).then_some(Room {
+            held,
+            needed: missing,
+            limit,
+        })
     }
 
     /// Whether the ref is locked by a rotation other than `rotation_id`.
@@ -310,6 +353,13 @@ pub enum ErrorKind {
         /// What changed.
         detail: String,
     },
+    /// The backend refused a write for good, in its own words (OpenBao's limit of 64
+    /// `custom_metadata` keys, an invalid value): nothing was changed by it.
+    #[error("refused: {detail}")]
+    Refused {
+        /// The backend's own message.
+        detail: String,
+    },
     /// The backend stayed unreachable, throttled or failing after retries.
     #[error("unavailable after retries: {detail}")]
     Unavailable {
@@ -339,6 +389,7 @@ impl ErrorKind {
             Self::NotFound { .. } => "secret_not_found",
             Self::PointerAbsent { .. } => "pointer_absent",
             Self::Conflict { .. } => "conflict",
+            Self::Refused { .. } => "backend_refused",
             Self::Unavailable { .. } => "backend_unavailable",
             Self::Setup { .. } => "backend_setup",
             Self::Protocol { .. } => "backend_protocol",
@@ -678,7 +729,10 @@ impl Secret {
                     .write_marker(self, mount, pointer_key, seen, marker)
                     .await
             }
-            Client::Aws { client, .. } => client.write_marker(self, seen, marker).await,
+            Client::Aws { client, stage } => {
+                let _ = seen;
+                client.write_marker(self, stage, marker).await
+            }
         }
     }
 
@@ -945,6 +999,7 @@ mod tests {
             marker: None,
             revision: Revision::Aws {
                 stages: HashMap::new(),
+                tags: std::collections::BTreeSet::new(),
             },
         }
     }

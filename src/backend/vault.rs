@@ -26,7 +26,8 @@ use crate::ids::{SecretRef, VersionId};
 use crate::retry::{self, Policy};
 use crate::secret::SecretString;
 
-const MARKER_KEYS: [&str; 6] = [
+/// The `custom_metadata` keys of rotor's marker.
+pub(super) const MARKER_KEYS: [&str; 6] = [
     "rotor_rotation_id",
     "rotor_state",
     "rotor_from",
@@ -34,7 +35,8 @@ const MARKER_KEYS: [&str; 6] = [
     "rotor_rollback",
     "rotor_pull_request",
 ];
-const PREVIOUS_KEY: &str = "rotor_previous";
+/// Where rotor keeps the previous pointer, for `rollback`.
+pub(super) const PREVIOUS_KEY: &str = "rotor_previous";
 
 /// A connection to one Vault/OpenBao server with one identity.
 #[derive(Debug)]
@@ -473,6 +475,13 @@ impl Vault {
                         detail:
                             "the metadata changed since rotor read it (metadata_cas did not match)"
                                 .to_owned(),
+                    }));
+                }
+                Ok((status, answer)) if status == StatusCode::BAD_REQUEST => {
+                    // A definite refusal of this write (OpenBao's limit of 64 custom_metadata
+                    // keys, an invalid value): nothing changed; say it in the server's words.
+                    return Err(err(ErrorKind::Refused {
+                        detail: vault_errors(&answer),
                     }));
                 }
                 Ok((status, answer)) => {

@@ -78,7 +78,7 @@ pub async fn run(cx: &Context, event_arg: Option<&Path>, config_rel: &Path) -> R
     report.rotation_id = request.map(|r| r.id.to_string());
     report.artifact_path = request.map(|r| s.trusted.artifact_path(r.id.as_str()));
     report.approval = Some(approval.decision.clone());
-    report.warnings = checks.iter().filter_map(|c| c.warning.clone()).collect();
+    report.warnings = checks.iter().flat_map(|c| c.warnings.clone()).collect();
     for w in &report.warnings {
         cx.output
             .annotate_warning(&format!("{}: {}", w.secret_ref, w.message));

@@ -61,7 +61,7 @@ pub(crate) fn setup(bad_versions: &[&str]) -> Setup {
     setup_with(bad_versions, |text| text)
 }
 
-fn setup_with(bad_versions: &[&str], tweak: fn(String) -> String) -> Setup {
+pub(crate) fn setup_with(bad_versions: &[&str], tweak: fn(String) -> String) -> Setup {
     setup_refs(1, bad_versions, tweak)
 }
 

@@ -494,6 +494,13 @@ fn an_apply_racing_a_rollback_of_the_same_ref_lets_exactly_one_win() {
                     "{explain}"
                 );
             }
+            // No overlap: the rollback finished before the apply read the ref, so the apply
+            // rotated from where the rollback left it (1), not from the version it replaced.
+            (Some(0), Some(0), Some("3")) => {
+                let report: Value = serde_json::from_str(&forward.1).expect("json");
+                assert_eq!(report["refs"][0]["from"], "1", "{explain}");
+                assert_eq!(custom.get("rotor_from").map(String::as_str), Some("1"));
+            }
             // The apply won: on 3; the rollback changed nothing and said why.
             (Some(4), Some(0), Some("3")) => {
                 assert!(
