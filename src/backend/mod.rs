@@ -736,7 +736,8 @@ impl Secret {
         }
     }
 
-    fn error(&self, call: &str, kind: ErrorKind) -> BackendError {
+    /// An error of this secret's `call`.
+    pub(crate) fn error(&self, call: &str, kind: ErrorKind) -> BackendError {
         BackendError {
             secret_ref: self.secret_ref.to_string(),
             backend: self.backend(),

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::{Run, StepResult, Stopped};
 use crate::app::{AppError, Operation};
-use crate::backend::{ErrorKind, LockMoveError, Marker, MarkerState, RefState};
+use crate::backend::{BackendError, ErrorKind, LockMoveError, Marker, MarkerState, RefState};
 use crate::ids::VersionId;
 use crate::outcome::{Check, RefFailure, RefResult};
 use crate::request::RollbackMode;
@@ -62,15 +62,14 @@ pub(crate) async fn lock_and_move(
             }
         }
     };
-    match moved {
-        Ok(now) => {
-            run.note(format!("pointer {from} → {to}"));
-            run.outcome.pointer = Some(to.to_string());
-            crate::fault::point("repointed");
-            Ok(now)
-        }
-        Err(e) => Err(lost_the_move(run, e, from, to).await),
-    }
+    let now = match moved {
+        Ok(now) => now,
+        Err(e) => lost_the_move(run, e, from, to).await?,
+    };
+    run.note(format!("pointer {from} → {to}"));
+    run.outcome.pointer = Some(to.to_string());
+    crate::fault::point("repointed");
+    Ok(now)
 }
 
 /// The pointer designates neither `from` nor `to` under this rotation's own lock: another
@@ -85,32 +84,178 @@ async fn moved_elsewhere(
         "the pointer designates {} rather than {from} or {to}; another writer moved it",
         state.current.as_ref().map_or("nothing", VersionId::as_str)
     );
-    if let Ok(now) = run.job.secret.read().await {
-        let _ = run.job.secret.unlock(&now, run.id()).await;
-    }
-    run.stop(RefResult::NotStarted, RefFailure::PointerMoved(message))
+    // Their pointer stays; this rotation's lock goes, or the ref says it is still held.
+    let current = state.current.clone();
+    stop_before_move(run, RefFailure::PointerMoved(message), current.as_ref()).await
 }
 
-/// The lock or the move was refused. A conflict is read again to learn who won: another run
-/// of this same rotation (defer to it), another rotation (locked), or another writer (release
-/// this rotation's lock if it took one, and leave their pointer).
+/// How many times a lock left by a failure before the move is read and released, with a
+/// growing pause between rounds, before the ref is reported unsettled. A lock left behind
+/// blocks every later rotation of the ref, so this gets more patience than one call's retries.
+const RELEASE_ROUNDS: u32 = 4;
+
+/// Ends the ref's work before the move because of `failure`, releasing this rotation's
+/// `pending` lock if it holds one while the pointer is still on `pointer`. A lock that cannot
+/// be released leaves the ref unsettled, reported as such, so that no run records it as
+/// untouched while it is locked.
+async fn stop_before_move(
+    run: &mut Run<'_>,
+    failure: RefFailure,
+    pointer: Option<&VersionId>,
+) -> Stopped {
+    match release(run, pointer).await {
+        Ok(()) => run.stop(RefResult::NotStarted, failure),
+        Err(why) => {
+            let stopped = run.stop(
+                RefResult::NotStarted,
+                RefFailure::Unsettled(format!(
+                    "{failure}; this rotation's lock could not be released ({why}): run apply again to converge"
+                )),
+            );
+            run.outcome.settled = false;
+            stopped
+        }
+    }
+}
+
+/// Releases this rotation's `pending` lock, patiently, if the pointer is still on `pointer`.
+async fn release(run: &Run<'_>, pointer: Option<&VersionId>) -> Result<(), String> {
+    let (id, pr) = (run.id(), run.settings.pull_request);
+    let mut last = String::new();
+    for round in 0..RELEASE_ROUNDS {
+        if round > 0 {
+            tokio::time::sleep(Duration::from_millis(500 << round)).await;
+        }
+        let now = match run.job.secret.read().await {
+            Ok(now) => now,
+            Err(e) => {
+                last = e.to_string();
+                continue;
+            }
+        };
+        let ours = now
+            .marker
+            .as_ref()
+            .is_some_and(|m| m.is_of(id, pr) && m.state == MarkerState::Pending);
+        if !ours {
+            return Ok(());
+        }
+        if now.current.as_ref() != pointer {
+            return Err(format!(
+                "the pointer designates {} under this rotation's lock",
+                now.current.as_ref().map_or("nothing", VersionId::as_str)
+            ));
+        }
+        match run.job.secret.unlock(&now, id).await {
+            Ok(_) => return Ok(()),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(last)
+}
+
+/// Pauses before round `round` of a patient step (none before the first).
+async fn pause(round: u32) {
+    if round > 0 {
+        tokio::time::sleep(Duration::from_millis(500 << round)).await;
+    }
+}
+
+/// Whether a backend error is worth more patience: the service stayed unavailable.
+fn transient(e: &BackendError) -> bool {
+    matches!(e.kind, ErrorKind::Unavailable { .. })
+}
+
+/// Writes this rotation's final marker `state`, patiently: a ref left `pending` blocks every
+/// later rotation of it, so an outage outlasting one call's retries is waited out for a few
+/// rounds, each starting from a fresh read (which may show the marker already final, written
+/// by this run's lost attempt or another run of this rotation).
+async fn mark(
+    run: &Run<'_>,
+    seen: &RefState,
+    state: MarkerState,
+) -> Result<RefState, BackendError> {
+    let (id, pr) = (run.id(), run.settings.pull_request);
+    let mut latest = seen.clone();
+    let mut last = None;
+    for round in 0..RELEASE_ROUNDS {
+        pause(round).await;
+        if round > 0 {
+            match run.job.secret.read().await {
+                Ok(now)
+                    if now
+                        .marker
+                        .as_ref()
+                        .is_some_and(|m| m.is_of(id, pr) && m.state == state) =>
+                {
+                    return Ok(now);
+                }
+                Ok(now) => latest = now,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            }
+        }
+        match run.job.secret.finish(&latest, id, state).await {
+            Ok(now) => return Ok(now),
+            Err(e) if transient(&e) => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        run.job.secret.error(
+            "mark",
+            ErrorKind::Unavailable {
+                detail: "no attempt was made".to_owned(),
+            },
+        )
+    }))
+}
+
+/// Where a lock and move that failed without a definite answer left the ref, read patiently:
+/// this rotation's move landed (its lock, the pointer on `to`), or it did not.
+async fn landed(run: &Run<'_>, to: &VersionId) -> Option<RefState> {
+    let (id, pr) = (run.id(), run.settings.pull_request);
+    for round in 0..RELEASE_ROUNDS {
+        if round > 0 {
+            tokio::time::sleep(Duration::from_millis(500 << round)).await;
+        }
+        if let Ok(now) = run.job.secret.read().await {
+            let ours = now
+                .marker
+                .as_ref()
+                .is_some_and(|m| m.is_of(id, pr) && m.state == MarkerState::Pending);
+            return (ours && now.current.as_ref() == Some(to)).then_some(now);
+        }
+    }
+    None
+}
+
+/// The lock or the move failed. Without a definite answer (the service stayed unavailable,
+/// or the read after a lost answer failed), the move may have landed: a patient read finds
+/// out, and a landed move carries on. Otherwise nothing moved: this rotation's lock is
+/// released. A conflict is read again to learn who won: another run of this same rotation
+/// (defer to it), another rotation (locked), or another writer (release this rotation's lock
+/// if it took one, and leave their pointer).
 async fn lost_the_move(
     run: &mut Run<'_>,
     error: LockMoveError,
     from: &VersionId,
     to: &VersionId,
-) -> Stopped {
+) -> StepResult<RefState> {
     let id = run.id();
     let pr = run.settings.pull_request;
     let e = error.error().clone();
     if !matches!(e.kind, ErrorKind::Conflict { .. }) {
-        if let LockMoveError::Move(_, locked) = &error {
-            let _ = run.job.secret.unlock(locked, id).await;
+        if let Some(now) = landed(run, to).await {
+            run.note("the move landed although its answer was lost");
+            return Ok(now);
         }
-        return run.stop(RefResult::NotStarted, RefFailure::Backend(e));
+        return Err(stop_before_move(run, RefFailure::Backend(e), Some(from)).await);
     }
     let Ok(now) = run.job.secret.read().await else {
-        return run.stop(RefResult::NotStarted, RefFailure::Backend(e));
+        return Err(stop_before_move(run, RefFailure::Backend(e), Some(from)).await);
     };
     let ours_pending = now
         .marker
@@ -132,12 +277,11 @@ async fn lost_the_move(
             by: holder.rotation_id.clone(),
         }
     } else {
-        if matches!(error, LockMoveError::Move(..)) {
-            let _ = run.job.secret.unlock(&now, id).await;
-        }
-        RefFailure::Backend(e)
+        // Another writer won: their pointer stays, this rotation's lock goes.
+        let current = now.current.clone();
+        return Err(stop_before_move(run, RefFailure::Backend(e), current.as_ref()).await);
     };
-    run.stop(RefResult::NotStarted, failure)
+    Err(run.stop(RefResult::NotStarted, failure))
 }
 
 /// Removes the pending label from the new version (AWS `AWSPENDING`); a failure is noted, not
@@ -215,11 +359,6 @@ pub(crate) async fn verify(run: &mut Run<'_>, to: &VersionId) -> Result<(), RefF
         .map(|c| format!("{}: {}", c.name, c.detail))
         .collect();
     run.outcome.checks.extend(checks);
-    run.note(if failed.is_empty() {
-        "verified".to_owned()
-    } else {
-        format!("verification failed: {}", failed.join("; "))
-    });
     crate::fault::point("verified");
     if failed.is_empty() {
         Ok(())
@@ -284,23 +423,12 @@ pub(crate) async fn confirm_audit(
 /// Marks the rotation `done`, releasing the lock. Another run of this rotation may have marked
 /// it first: then it is done.
 pub(crate) async fn finish(run: &mut Run<'_>, state: RefState) -> StepResult<()> {
-    let (id, pr) = (run.id(), run.settings.pull_request);
-    match run.job.secret.finish(&state, id, MarkerState::Done).await {
+    match mark(run, &state, MarkerState::Done).await {
         Ok(_) => {
             run.note("marked done");
             crate::fault::point("marked");
         }
-        Err(e) => {
-            let done_by_another = run.job.secret.read().await.is_ok_and(|now| {
-                now.marker
-                    .as_ref()
-                    .is_some_and(|m| m.is_of(id, pr) && m.state == MarkerState::Done)
-            });
-            if !done_by_another {
-                return Err(run.stop(RefResult::Failed, RefFailure::Unsettled(e.to_string())));
-            }
-            run.note("marked done by another run of this rotation");
-        }
+        Err(e) => return Err(run.stop(RefResult::Failed, RefFailure::Unsettled(e.to_string()))),
     }
     run.outcome.settled = true;
     run.outcome.result = RefResult::Success;
@@ -314,16 +442,89 @@ pub(crate) async fn finish_failed(
     failure: RefFailure,
 ) -> StepResult<()> {
     let latest = run.job.secret.read().await.unwrap_or(state);
-    match run
-        .job
-        .secret
-        .finish(&latest, run.id(), MarkerState::Failed)
-        .await
-    {
+    match mark(run, &latest, MarkerState::Failed).await {
         Ok(_) => run.outcome.settled = true,
         Err(e) => run.note(format!("marker not written: {e}")),
     }
     Err(run.stop(RefResult::Failed, failure))
+}
+
+/// Writes the intent to roll back into this rotation's `pending` marker, patiently.
+async fn intend_rollback(run: &Run<'_>, seen: RefState) -> Result<RefState, BackendError> {
+    let id = run.id();
+    let mut latest = seen;
+    let mut last = None;
+    for round in 0..RELEASE_ROUNDS {
+        pause(round).await;
+        if round > 0 {
+            match run.job.secret.read().await {
+                Ok(now)
+                    if now
+                        .marker
+                        .as_ref()
+                        .is_some_and(|m| m.rotation_id == id && m.rolling_back) =>
+                {
+                    return Ok(now);
+                }
+                Ok(now) => latest = now,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            }
+        }
+        match run.job.secret.intend_rollback(&latest, id).await {
+            Ok(now) => return Ok(now),
+            Err(e) if transient(&e) => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        run.job.secret.error(
+            "mark rollback",
+            ErrorKind::Unavailable {
+                detail: "no attempt was made".to_owned(),
+            },
+        )
+    }))
+}
+
+/// Moves the pointer from `to` back to `from`, patiently: each round starts from a fresh read,
+/// which may show the move back already landed.
+async fn move_back(
+    run: &Run<'_>,
+    seen: RefState,
+    to: &VersionId,
+    from: &VersionId,
+) -> Result<RefState, BackendError> {
+    let mut latest = seen;
+    let mut last = None;
+    for round in 0..RELEASE_ROUNDS {
+        pause(round).await;
+        if round > 0 {
+            match run.job.secret.read().await {
+                Ok(now) if now.current.as_ref() == Some(from) => return Ok(now),
+                Ok(now) => latest = now,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            }
+        }
+        match run.job.secret.repoint(&latest, to, from).await {
+            Ok(now) => return Ok(now),
+            Err(e) if transient(&e) => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        run.job.secret.error(
+            "move back",
+            ErrorKind::Unavailable {
+                detail: "no attempt was made".to_owned(),
+            },
+        )
+    }))
 }
 
 /// Verification failed: the pointer goes back with compare-and-swap (runbook rollback 1–4).
@@ -336,7 +537,7 @@ pub(crate) async fn roll_back(
     to: &VersionId,
 ) -> StepResult<()> {
     let id = run.id();
-    let state = match run.job.secret.intend_rollback(&state, id).await {
+    let state = match intend_rollback(run, state.clone()).await {
         Ok(s) => s,
         Err(e) => {
             let failure = RefFailure::Rollback(format!(
@@ -350,7 +551,7 @@ pub(crate) async fn roll_back(
         run.note(format!("pointer already back on {from}"));
         state
     } else if state.current.as_ref() == Some(to) {
-        match run.job.secret.repoint(&state, to, from).await {
+        match move_back(run, state.clone(), to, from).await {
             Ok(s) => s,
             Err(e) => {
                 let failure = RefFailure::Rollback(format!(
@@ -399,12 +600,7 @@ pub(crate) async fn roll_back(
         }
         _ => problems.push("the rollback's audit event was not confirmed".to_owned()),
     }
-    match run
-        .job
-        .secret
-        .finish(&back, id, MarkerState::RolledBack)
-        .await
-    {
+    match mark(run, &back, MarkerState::RolledBack).await {
         Ok(_) => {
             crate::fault::point("marked");
             run.outcome.settled = true;
@@ -563,6 +759,7 @@ async fn checks(run: &mut Run<'_>, version: &VersionId) -> Vec<Check> {
         }
     };
     let resolved = resolve.ok;
+    run.note(check_line(&resolve));
     checks.push(resolve);
     if !resolved {
         return checks;
@@ -572,7 +769,7 @@ async fn checks(run: &mut Run<'_>, version: &VersionId) -> Vec<Check> {
     let app_base = run.app.base();
     for site in &run.job.sites {
         let name = format!("{site} health");
-        checks.push(match run.app.health(site, &provider).await {
+        let health = match run.app.health(site, &provider).await {
             Ok(h) if h.ok => check(&name, true, "ok".to_owned()),
             Ok(h) => check(
                 &name,
@@ -580,7 +777,9 @@ async fn checks(run: &mut Run<'_>, version: &VersionId) -> Vec<Check> {
                 h.detail.unwrap_or_else(|| format!("status {}", h.status)),
             ),
             Err(e) => check(&name, false, e.to_string()),
-        });
+        };
+        run.note(check_line(&health));
+        checks.push(health);
         for extra in &run.settings.extra {
             let url = extra.url.render(&[
                 ("app", &app_base),
@@ -591,15 +790,21 @@ async fn checks(run: &mut Run<'_>, version: &VersionId) -> Vec<Check> {
                 ("key", r.key()),
             ]);
             let name = format!("{site} {}", extra.name);
-            checks.push(
-                match run.app.extra_check(&url, extra.status, &extra.json).await {
-                    Ok((ok, detail)) => check(&name, ok, detail),
-                    Err(e) => check(&name, false, e.to_string()),
-                },
-            );
+            let extra = match run.app.extra_check(&url, extra.status, &extra.json).await {
+                Ok((ok, detail)) => check(&name, ok, detail),
+                Err(e) => check(&name, false, e.to_string()),
+            };
+            run.note(check_line(&extra));
+            checks.push(extra);
         }
     }
     checks
+}
+
+/// A check as a step of the log: `site-001 health: ok`, `resolve FAILED: resolve still
+/// returned 3 after 120s`.
+fn check_line(c: &Check) -> String {
+    crate::outcome::summarise(std::slice::from_ref(c))
 }
 
 fn check(name: &str, ok: bool, detail: String) -> Check {
