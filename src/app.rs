@@ -237,7 +237,16 @@ impl AppClient {
                 req = req.json(body);
             }
             let last = attempt >= self.policy.attempts;
-            match req.send().await {
+            let started = std::time::Instant::now();
+            let sent = req.send().await;
+            crate::output::http_call(
+                "app",
+                method.as_str(),
+                url.as_str(),
+                sent.as_ref().ok().map(|r| r.status().as_u16()),
+                started.elapsed(),
+            );
+            match sent {
                 Err(e) if !last => {
                     let _ = e;
                     tokio::time::sleep(self.policy.delay(attempt, None)).await;
@@ -567,15 +576,20 @@ impl AppClient {
         let (got, body) = if target.origin() == self.base.origin() {
             self.call(Method::GET, target, None, &call).await?
         } else {
-            let resp = self
-                .http
-                .get(target)
-                .send()
-                .await
-                .map_err(|e| AppError::Unavailable {
-                    call: call.clone(),
-                    detail: e.without_url().to_string(),
-                })?;
+            let started = std::time::Instant::now();
+            let path = target.path().to_owned();
+            let sent = self.http.get(target).send().await;
+            crate::output::http_call(
+                "check",
+                "GET",
+                &path,
+                sent.as_ref().ok().map(|r| r.status().as_u16()),
+                started.elapsed(),
+            );
+            let resp = sent.map_err(|e| AppError::Unavailable {
+                call: call.clone(),
+                detail: e.without_url().to_string(),
+            })?;
             let got = resp.status();
             (got, resp.json::<Value>().await.unwrap_or(Value::Null))
         };

@@ -152,6 +152,17 @@ pub struct TimelineEntry {
     pub at: String,
     /// What happened.
     pub event: String,
+    /// The ref it happened to.
+    #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<String>,
+}
+
+/// One ref's steps, for the timeline of a batch.
+#[derive(Debug, Serialize)]
+struct TimelineGroup<'a> {
+    #[serde(rename = "ref")]
+    secret_ref: &'a str,
+    entries: Vec<&'a TimelineEntry>,
 }
 
 /// The `## Rollback` section.
@@ -219,10 +230,40 @@ struct View<'a> {
     pull_request: Option<&'a str>,
     run_url: Option<&'a str>,
     timeline: &'a [TimelineEntry],
+    /// For a batch: the timeline grouped by ref, in the refs' order, so that it stays readable
+    /// at thousands of refs. Empty for one ref.
+    timeline_groups: Vec<TimelineGroup<'a>>,
     audit_query: &'a str,
 }
 
 impl Artifact {
+    /// A batch's timeline grouped by ref, in the refs' order; empty for a single ref.
+    fn timeline_groups(&self) -> Vec<TimelineGroup<'_>> {
+        if self.refs.len() < 2 {
+            return Vec::new();
+        }
+        let mut groups: Vec<TimelineGroup<'_>> = self
+            .refs
+            .iter()
+            .map(|r| TimelineGroup {
+                secret_ref: &r.secret_ref,
+                entries: Vec::new(),
+            })
+            .collect();
+        let index: std::collections::HashMap<&str, usize> = self
+            .refs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.secret_ref.as_str(), i))
+            .collect();
+        for entry in &self.timeline {
+            if let Some(&i) = entry.secret_ref.as_deref().and_then(|r| index.get(r)) {
+                groups[i].entries.push(entry);
+            }
+        }
+        groups
+    }
+
     /// The runbook's `Secret Ref` field: the ref, or for a batch the number of refs.
     pub fn secret_ref_field(&self) -> String {
         match self.refs.as_slice() {
@@ -282,6 +323,7 @@ impl Artifact {
             pull_request: self.pull_request_url.as_deref(),
             run_url: self.run_url.as_deref(),
             timeline: &self.timeline,
+            timeline_groups: self.timeline_groups(),
             audit_query: &self.audit_query,
         };
         let mut text = renderer.render("artifact.md.j2", view)?;
@@ -472,10 +514,12 @@ mod tests {
                 TimelineEntry {
                     at: "2026-11-26T02:10:00Z".to_owned(),
                     event: "locked; pointer 3 → 4".to_owned(),
+                    secret_ref: None,
                 },
                 TimelineEntry {
                     at: "2026-11-26T02:10:05Z".to_owned(),
                     event: "verified; audit confirmed".to_owned(),
+                    secret_ref: None,
                 },
             ],
             audit_query:
@@ -540,6 +584,34 @@ mod tests {
             ),
         ]);
         a.result = "rolled_back".to_owned();
+        let step = |at: &str, r: &str, event: &str| TimelineEntry {
+            at: at.to_owned(),
+            event: event.to_owned(),
+            secret_ref: Some(r.to_owned()),
+        };
+        let (acme, globex) = (
+            "tenant.acme.supabase.service_role",
+            "tenant.globex.stripe.secret_key",
+        );
+        // Interleaved as concurrent refs finish their steps; the artifact groups them by ref.
+        a.timeline = vec![
+            step("2026-11-26T02:10:00Z", acme, "locked for 2026-11-26-acme"),
+            step("2026-11-26T02:10:00Z", globex, "locked for 2026-11-26-acme"),
+            step("2026-11-26T02:10:01Z", globex, "pointer 7 → 8"),
+            step("2026-11-26T02:10:01Z", acme, "pointer 3 → 4"),
+            step(
+                "2026-11-26T02:10:05Z",
+                acme,
+                "site-002 health FAILED: status 503",
+            ),
+            step("2026-11-26T02:10:06Z", acme, "rolled back: pointer 4 → 3"),
+            step(
+                "2026-11-26T02:10:07Z",
+                globex,
+                "site-001 health FAILED: status 401",
+            ),
+            step("2026-11-26T02:10:08Z", globex, "rolled back: pointer 8 → 7"),
+        ];
         a.rollback = Some(RollbackRecord {
             date: "2026-11-27".to_owned(),
             operator: "carol".to_owned(),

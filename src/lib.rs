@@ -24,6 +24,7 @@ pub mod outcome;
 pub mod output;
 pub mod policy;
 pub mod preflight;
+pub mod progress;
 pub mod ratelimit;
 pub mod record;
 pub mod render;
@@ -62,6 +63,7 @@ where
         },
         github_actions: std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true"),
     };
+    output::log_http_calls(output.verbosity == Verbosity::Verbose);
     let command = cli.command.name();
     let result = commands::dispatch(cli, output);
     if let Err(err) = &result

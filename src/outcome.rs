@@ -249,6 +249,30 @@ impl RefFailure {
     }
 }
 
+impl RefFailure {
+    /// What to do next when this stopped a dispatched rollback.
+    pub fn next_step_rolling_back(&self) -> &'static str {
+        match self {
+            Self::PointerMoved(_) => {
+                "find out who moved the pointer; to move it back from where it is now, dispatch the rollback again with force"
+            }
+            Self::Locked { .. } => {
+                "wait for the other rotation to finish (or run its apply again), then dispatch the rollback again"
+            }
+            Self::Target(_) | Self::BadRecord(_) => {
+                "run `rotor verify`; roll back by hand if the record cannot be trusted"
+            }
+            Self::Backend(_) | Self::App(_) => {
+                "fix the access or availability named above, then dispatch the rollback again"
+            }
+            Self::Unsettled(_) | Self::Interrupted => {
+                "dispatch the rollback again: it continues from the marker and converges"
+            }
+            other => other.next_step(),
+        }
+    }
+}
+
 /// One verification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {

@@ -83,6 +83,14 @@ pub fn escape_md(text: &str) -> String {
     out
 }
 
+/// Escapes rotor's own sentences, which quote names and commands in backticks (`` `to` ``,
+/// `` `Members: read` ``), keeping those code spans: everything is escaped as [`escape_md`]
+/// does, then the backticks are restored. A code span shows its content literally, so a value
+/// quoted inside one can still not make markup, links or mentions.
+pub fn prose(text: &str) -> String {
+    escape_md(text).replace("\\`", "`")
+}
+
 /// The template environment with rotor's templates and the repository's overrides.
 pub struct Renderer {
     env: Environment<'static>,
@@ -114,6 +122,9 @@ impl Renderer {
             };
             out.write_str(&text)
                 .map_err(|_| minijinja::Error::new(ErrorKind::WriteFailure, "cannot write"))
+        });
+        env.add_filter("prose", |text: Option<String>| {
+            minijinja::Value::from_safe_string(prose(text.as_deref().unwrap_or_default()))
         });
         for (name, source) in TEMPLATES {
             env.add_template_owned(*name, *source)
@@ -184,6 +195,15 @@ mod tests {
             escape_md("https://x/pull/7#review-80"),
             "https://x/pull/7#review-80"
         );
+    }
+
+    #[test]
+    fn prose_keeps_code_spans_and_nothing_else() {
+        assert_eq!(
+            prose("give ROTOR_ORG_TOKEN `Members: read` <b>now</b>"),
+            "give ROTOR_ORG_TOKEN `Members: read` &lt;b&gt;now&lt;/b&gt;"
+        );
+        assert_eq!(prose("[x](y) @team"), "\\[x\\](y) @\u{200b}team");
     }
 
     #[test]

@@ -12,9 +12,6 @@ use crate::outcome::{Check, RefFailure, RefOutcome, RefResult, RunResult};
 use crate::output::{Format, Output, github as gha};
 use crate::policy::Decision;
 
-/// Rows of the ref table in the comment; the job summary has them all.
-pub const COMMENT_ROWS: usize = 50;
-
 /// A problem in the report: `{code, message}`, with the file position when it has one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorReport {
@@ -31,6 +28,30 @@ pub struct ErrorReport {
     /// Its column.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub column: Option<usize>,
+    /// What to do next, for the comment and the summary.
+    #[serde(skip)]
+    pub next_step: Option<&'static str>,
+}
+
+impl ErrorReport {
+    /// A problem with no file position and no next step.
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            file: None,
+            line: None,
+            column: None,
+            next_step: None,
+        }
+    }
+
+    /// The same, with what to do next.
+    #[must_use]
+    pub fn with_next_step(mut self, step: &'static str) -> Self {
+        self.next_step = Some(step);
+        self
+    }
 }
 
 impl From<&Diagnostic> for ErrorReport {
@@ -41,19 +62,14 @@ impl From<&Diagnostic> for ErrorReport {
             file: Some(d.file.clone()),
             line: Some(d.line),
             column: Some(d.column),
+            next_step: None,
         }
     }
 }
 
 impl From<&RefFailure> for ErrorReport {
     fn from(f: &RefFailure) -> Self {
-        Self {
-            code: f.code(),
-            message: f.to_string(),
-            file: None,
-            line: None,
-            column: None,
-        }
+        Self::new(f.code(), f.to_string()).with_next_step(f.next_step())
     }
 }
 
@@ -124,6 +140,31 @@ impl RefReport {
             "  {} ({}): {a} -> {b}: {}{reason}",
             self.secret_ref, self.backend, self.result
         )
+    }
+
+    /// A ref as an artifact records it (a re-run's `noop` shows what the run that did the
+    /// work did).
+    pub fn recorded(m: &crate::artifact::MetaRef) -> Self {
+        let result = match m.result.as_str() {
+            "success" => RefResult::Success,
+            "rolled_back" => RefResult::RolledBack,
+            "not_started" => RefResult::NotStarted,
+            _ => RefResult::Failed,
+        };
+        Self {
+            secret_ref: m.secret_ref.clone(),
+            backend: match m.backend.as_str() {
+                "vault" => "vault",
+                "aws-secrets-manager" => "aws-secrets-manager",
+                _ => "-",
+            },
+            from: Some(m.from.clone()).filter(|v| !v.is_empty()),
+            to: Some(m.to.clone()).filter(|v| !v.is_empty()),
+            result,
+            checks: Vec::new(),
+            audit_event_ids: Vec::new(),
+            error: None,
+        }
     }
 
     /// The artifact's record of this ref, with where the pointer was left.
@@ -260,35 +301,237 @@ impl RunReport {
     }
 }
 
-/// What the comment and summary templates see.
+/// Rows a table shows before it folds into `<details>`.
+pub const FOLD_AFTER: usize = 20;
+
+/// Rows of each table in the comment: GitHub refuses a comment over 65,536 characters. The job
+/// summary has every row.
+pub const COMMENT_ROWS: usize = 150;
+
+/// A link the views show: its text and where it goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Link {
+    /// What the reader sees, e.g. a short SHA or `#7`.
+    pub text: String,
+    /// Where it goes.
+    pub url: String,
+}
+
+/// The links of a run, each when it exists. Templates see each by name and, as `all`, those
+/// that exist in this order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Links {
+    /// The artifact, at the commit that holds it.
+    pub artifact: Option<Link>,
+    /// The commit that holds the artifact.
+    pub commit: Option<Link>,
+    /// The rotation's pull request.
+    pub pull_request: Option<Link>,
+    /// The workflow run.
+    pub run: Option<Link>,
+    /// The application's audit log, filtered to the rotation's action.
+    pub audit_query: Option<Link>,
+}
+
+impl Links {
+    /// The links that exist, in the order the views show them.
+    pub fn all(&self) -> Vec<&Link> {
+        [
+            &self.artifact,
+            &self.commit,
+            &self.pull_request,
+            &self.run,
+            &self.audit_query,
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
+impl Serialize for Links {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut s = serializer.serialize_struct("Links", 6)?;
+        s.serialize_field("artifact", &self.artifact)?;
+        s.serialize_field("commit", &self.commit)?;
+        s.serialize_field("pull_request", &self.pull_request)?;
+        s.serialize_field("run", &self.run)?;
+        s.serialize_field("audit_query", &self.audit_query)?;
+        s.serialize_field("all", &self.all())?;
+        s.end()
+    }
+}
+
+/// One ref as the comment and the summary show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Row {
+    /// The ref.
+    #[serde(rename = "ref")]
+    pub secret_ref: String,
+    /// The backend.
+    pub backend: &'static str,
+    /// Where the pointer moved from, as the move happened (a rollback moves from the
+    /// rotation's `to`).
+    pub from: String,
+    /// Where it moved to, as the move happened.
+    pub to: String,
+    /// The result, in the contract's words.
+    pub result: RefResult,
+    /// Why it did not succeed: the failing check and what it saw.
+    pub reason: Option<String>,
+    /// What to do next.
+    pub next_step: Option<&'static str>,
+    /// The checks, in one line.
+    pub checks: String,
+    /// The confirmed audit event ids, comma-separated.
+    pub audit_event_ids: String,
+}
+
+impl Row {
+    fn of(r: &RefReport, moving_back: bool) -> Self {
+        let (from, to) = (
+            r.from.clone().unwrap_or_else(|| "-".to_owned()),
+            r.to.clone().unwrap_or_else(|| "-".to_owned()),
+        );
+        let (from, to) = if moving_back { (to, from) } else { (from, to) };
+        Self {
+            secret_ref: r.secret_ref.clone(),
+            backend: r.backend,
+            from,
+            to,
+            result: r.result,
+            reason: r.error.as_ref().map(|e| e.message.clone()),
+            next_step: r.error.as_ref().and_then(|e| e.next_step),
+            checks: crate::outcome::summarise(&r.checks),
+            audit_event_ids: r.audit_event_ids.join(", "),
+        }
+    }
+
+    /// Whether the row needs the reader: it did not end as hoped. For a dispatched rollback,
+    /// `rolled_back` is the hoped-for end.
+    fn needs_attention(&self, moving_back: bool) -> bool {
+        match self.result {
+            RefResult::Success | RefResult::Planned => false,
+            RefResult::RolledBack => !moving_back,
+            RefResult::Failed | RefResult::NotStarted => true,
+        }
+    }
+}
+
+/// A problem as the comment and the summary show it: the report's, with what to do next.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// The problem as the JSON report has it.
+    #[serde(flatten)]
+    pub error: ErrorReport,
+    /// What to do next.
+    pub next_step: Option<&'static str>,
+}
+
+/// What the comment and summary templates see. Built by [`View::new`] from a run's report, so
+/// that every view orders, counts and folds its rows the same way.
 #[derive(Debug, Clone, Serialize)]
 pub struct View<'a> {
     /// The command.
     pub command: &'static str,
     /// The headline.
     pub headline: &'a str,
+    /// The line of counts: `500 refs: 497 success, 2 rolled back, 1 failed` (empty without
+    /// refs).
+    pub counts: String,
     /// The rotation.
     pub rotation_id: Option<&'a str>,
     /// The request's environment.
     pub environment: Option<&'a str>,
-    /// The requester (the dispatcher, for a rollback).
+    /// The requester (`plan`, `apply`).
     pub requester: Option<&'a str>,
+    /// Who dispatched the rollback (`rollback`).
+    pub dispatcher: Option<&'a str>,
     /// The request's (or the rollback's) reason.
     pub reason: Option<&'a str>,
     /// The approval decision.
     pub approval: Option<&'a Decision>,
-    /// The refs.
-    pub refs: &'a [RefReport],
-    /// The problems.
-    pub errors: &'a [ErrorReport],
+    /// The rows that need the reader, first: each with its reason and next step.
+    pub attention: Vec<Row>,
+    /// The other rows, in the request's order.
+    pub others: Vec<Row>,
+    /// The counts of `others`, e.g. `27 success`.
+    pub others_counts: String,
+    /// Every row (`attention`, then `others`).
+    pub refs: Vec<Row>,
+    /// Rows a table shows before it folds into `<details>`.
+    pub fold_after: usize,
+    /// Rows of each table the comment shows.
+    pub comment_rows: usize,
+    /// Problems that are not one ref's: invalid input, a refused push.
+    pub errors: Vec<Problem>,
     /// The warnings.
     pub warnings: &'a [Warning],
+    /// The links.
+    pub links: Links,
+    /// Whether the rows moved back (a rollback): the table shows the move as it happened.
+    pub moving_back: bool,
     /// rotor's version.
     pub version: &'static str,
-    /// The workflow run's page.
-    pub run_url: Option<String>,
-    /// How many rows the comment shows.
-    pub comment_rows: usize,
+}
+
+impl<'a> View<'a> {
+    /// The view of `report` under `headline`; the caller adds who, why and the links.
+    pub fn new(command: &'static str, headline: &'a str, report: &'a RunReport) -> Self {
+        let moving_back = report.moving_back;
+        let rows: Vec<Row> = report
+            .refs
+            .iter()
+            .map(|r| Row::of(r, moving_back))
+            .collect();
+        let (attention, others): (Vec<Row>, Vec<Row>) = rows
+            .into_iter()
+            .partition(|r| r.needs_attention(moving_back));
+        let counts = if report.refs.is_empty() {
+            String::new()
+        } else {
+            crate::progress::Counts::of(report.refs.iter().map(|r| r.result)).headline()
+        };
+        // Each ref's failure is on its row; the list of problems keeps the rest.
+        let errors = report
+            .errors
+            .iter()
+            .filter(|e| {
+                !report.refs.iter().any(|r| {
+                    r.error
+                        .as_ref()
+                        .is_some_and(|re| e.message == format!("{}: {}", r.secret_ref, re.message))
+                })
+            })
+            .map(|e| Problem {
+                error: e.clone(),
+                next_step: e.next_step,
+            })
+            .collect();
+        Self {
+            command,
+            headline,
+            counts,
+            rotation_id: report.rotation_id.as_deref(),
+            environment: None,
+            requester: None,
+            dispatcher: None,
+            reason: None,
+            approval: report.approval.as_ref(),
+            refs: attention.iter().chain(&others).cloned().collect(),
+            others_counts: crate::progress::Counts::of(others.iter().map(|r| r.result)).words(),
+            attention,
+            others,
+            fold_after: FOLD_AFTER,
+            comment_rows: COMMENT_ROWS,
+            errors,
+            warnings: &report.warnings,
+            links: Links::default(),
+            moving_back,
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
 }
 
 /// What a rotation's artifact is built from, besides its refs.
@@ -319,7 +562,8 @@ pub fn artifact(facts: &ArtifactFacts<'_>, outcomes: &[RefOutcome], result: RunR
         .flat_map(|o| {
             o.steps.iter().map(move |s| TimelineEntry {
                 at: s.at.clone(),
-                event: format!("{}: {}", o.secret_ref, s.what),
+                event: s.what.clone(),
+                secret_ref: Some(o.secret_ref.clone()),
             })
         })
         .collect();
@@ -339,5 +583,338 @@ pub fn artifact(facts: &ArtifactFacts<'_>, outcomes: &[RefOutcome], result: RunR
         audit_query: facts.audit_query.clone(),
         rollback: None,
         finished_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every view a person reads, rendered by the built-in templates and snapshotted: plan
+    //! (waiting, approved, refused), apply (success, a mixed batch, rolled back, failed,
+    //! already applied), a dispatched rollback, and the JSON report of a batch.
+
+    use super::*;
+    use crate::outcome::RefFailure;
+    use crate::policy::Unmet;
+    use crate::render::Renderer;
+
+    fn row(i: usize, result: RefResult, failure: Option<RefFailure>) -> RefReport {
+        let ok = |name: &str, detail: &str| Check {
+            name: name.to_owned(),
+            ok: true,
+            detail: detail.to_owned(),
+        };
+        let checks = match result {
+            RefResult::Success => vec![
+                ok("resolve", "resolve returned 4"),
+                ok("site-001 health", "ok"),
+            ],
+            RefResult::RolledBack => vec![
+                ok("resolve", "resolve returned 4"),
+                Check {
+                    name: "site-002 health".to_owned(),
+                    ok: false,
+                    detail: "status 503".to_owned(),
+                },
+                ok("rollback resolve", "resolve returned 3"),
+            ],
+            _ => Vec::new(),
+        };
+        let audit = match result {
+            RefResult::Success | RefResult::RolledBack => vec![format!("evt_{i:06}")],
+            _ => Vec::new(),
+        };
+        RefReport {
+            secret_ref: format!("tenant.t{i:03}.supabase.service_role"),
+            backend: "vault",
+            from: Some("3".to_owned()),
+            to: Some("4".to_owned()),
+            result,
+            checks,
+            audit_event_ids: audit,
+            error: failure.as_ref().map(ErrorReport::from),
+        }
+    }
+
+    fn approved() -> Decision {
+        Decision {
+            approved: true,
+            approvers: vec!["bob".to_owned()],
+            unmet: Vec::new(),
+        }
+    }
+
+    fn links(commit: bool) -> Links {
+        let link = |text: &str, url: &str| {
+            Some(Link {
+                text: text.to_owned(),
+                url: url.to_owned(),
+            })
+        };
+        let sha = "4f2c9a1e0b7d3c5a6e8f9012345678901234abcd";
+        Links {
+            artifact: commit
+                .then(|| Link {
+                    text: "artifact".to_owned(),
+                    url: format!("https://github.com/acme/tenants/blob/{sha}/docs/security/rotations/2026-11-25-acme.md"),
+                }),
+            commit: commit.then(|| Link {
+                text: "commit 4f2c9a1".to_owned(),
+                url: format!("https://github.com/acme/tenants/commit/{sha}"),
+            }),
+            pull_request: link("pull request #7", "https://github.com/acme/tenants/pull/7"),
+            run: link("workflow run", "https://github.com/acme/tenants/actions/runs/4242"),
+            audit_query: commit
+                .then(|| Link {
+                    text: "audit query".to_owned(),
+                    url: "https://app.example/api/v1/audit/events?action=secret_ref_upserted&limit=100".to_owned(),
+                }),
+        }
+    }
+
+    /// The comment and the summary of `report`, as a rotation of alice's would show them.
+    fn render(command: &'static str, headline: &str, report: &RunReport, commit: bool) -> String {
+        let view = View {
+            rotation_id: Some("2026-11-25-acme"),
+            environment: (command != "rollback").then_some("production"),
+            requester: (command != "rollback").then_some("alice"),
+            dispatcher: (command == "rollback").then_some("carol"),
+            reason: Some(if command == "rollback" {
+                "site-002 rejects the new key"
+            } else {
+                "Quarterly rotation of the Supabase service role keys"
+            }),
+            links: links(commit),
+            ..View::new(command, headline, report)
+        };
+        let r = Renderer::new(Vec::new()).expect("renderer");
+        format!(
+            "{}\n======== summary ========\n{}",
+            r.render("comment.md.j2", &view).expect("comment"),
+            r.render("summary.md.j2", &view).expect("summary")
+        )
+    }
+
+    fn report(command: &'static str, refs: Vec<RefReport>) -> RunReport {
+        let result = RunResult::of(refs.iter().map(|r| r.result));
+        let mut report = RunReport::new(command, result).with_refs(refs);
+        report.rotation_id = Some("2026-11-25-acme".to_owned());
+        report
+    }
+
+    #[test]
+    fn plan_waiting_for_approval() {
+        let mut r = report(
+            "plan",
+            (1..=2).map(|i| row(i, RefResult::Planned, None)).collect(),
+        );
+        r.approval = Some(Decision {
+            approved: false,
+            approvers: Vec::new(),
+            unmet: vec![Unmet {
+                rule: "insufficient_approvals",
+                message: "1 approval by an internal_admin other than the requester is required on head 4f2c9a1; 0 counted".to_owned(),
+            }],
+        });
+        insta::assert_snapshot!(render("plan", "waiting for approval", &r, false));
+    }
+
+    #[test]
+    fn plan_approved_with_a_warning() {
+        let mut r = report(
+            "plan",
+            (1..=2).map(|i| row(i, RefResult::Planned, None)).collect(),
+        );
+        r.approval = Some(approved());
+        r.warnings.push(Warning {
+            code: "rejected_version",
+            secret_ref: "tenant.t002.supabase.service_role".to_owned(),
+            message: "`to` names version 4, which a rollback of rotation 2026-11-01-acme rejected"
+                .to_owned(),
+        });
+        insta::assert_snapshot!(render("plan", "approved, ready to apply", &r, false));
+    }
+
+    #[test]
+    fn plan_refused_names_every_unmet_rule() {
+        let mut refs: Vec<RefReport> = (1..=2).map(|i| row(i, RefResult::Planned, None)).collect();
+        refs.push(row(
+            3,
+            RefResult::NotStarted,
+            Some(RefFailure::Target(
+                "no pending version: provision the new value in the secret manager first, or name `to`".to_owned(),
+            )),
+        ));
+        let mut r = report("plan", refs);
+        let unmet = |rule, message: &str| Unmet {
+            rule,
+            message: message.to_owned(),
+        };
+        r.approval = Some(Decision {
+            approved: false,
+            approvers: Vec::new(),
+            unmet: vec![
+                unmet(
+                    "draft",
+                    "the pull request is a draft; mark it ready for review",
+                ),
+                unmet(
+                    "fork",
+                    "the pull request comes from the fork mallory/tenants; rotations run only from branches of my-org/tenants",
+                ),
+                unmet(
+                    "requester_not_admin",
+                    "the requester mallory does not hold internal_admin",
+                ),
+                unmet(
+                    "insufficient_approvals",
+                    "1 approval by an internal_admin other than the requester is required on head 4f2c9a1; not counted: dave (does not hold internal_admin)",
+                ),
+                unmet("changes_requested", "carol requested changes on 4f2c9a1"),
+                unmet(
+                    "team_not_visible",
+                    "the token cannot see the team my-org/secops; give ROTOR_ORG_TOKEN `Members: read`",
+                ),
+                unmet(
+                    "files_outside_requests_dir",
+                    "the pull request also changes .github/rotor.yml; a rotation PR changes only files under rotations/",
+                ),
+            ],
+        });
+        insta::assert_snapshot!(render("plan", "not approved", &r, false));
+    }
+
+    #[test]
+    fn apply_success() {
+        let mut r = report("apply", vec![row(1, RefResult::Success, None)]);
+        r.approval = Some(approved());
+        insta::assert_snapshot!(render("apply", "rotated", &r, true));
+    }
+
+    /// 30 refs, two rolled back and one failed, far down the request: they come first, with
+    /// their reasons and next steps; the 27 successes fold into `<details>`.
+    fn batch() -> RunReport {
+        let refs = (1..=30)
+            .map(|i| match i {
+                13 | 24 => row(
+                    i,
+                    RefResult::RolledBack,
+                    Some(RefFailure::Verification(
+                        "verification failed: site-002 health: status 503; rolled back".to_owned(),
+                    )),
+                ),
+                29 => row(
+                    i,
+                    RefResult::Failed,
+                    Some(RefFailure::AuditNotConfirmed(
+                        "audit event not visible within 120s; the pointer stays on 4".to_owned(),
+                    )),
+                ),
+                i => row(i, RefResult::Success, None),
+            })
+            .collect();
+        let mut r = report("apply", refs);
+        r.approval = Some(approved());
+        r
+    }
+
+    #[test]
+    fn apply_mixed_batch() {
+        insta::assert_snapshot!(render("apply", "failed", &batch(), true));
+    }
+
+    #[test]
+    fn apply_batch_json_report() {
+        let mut r = batch();
+        r.artifact_path = Some("docs/security/rotations/2026-11-25-acme.md".to_owned());
+        r.commit_sha = Some("4f2c9a1e0b7d3c5a6e8f9012345678901234abcd".to_owned());
+        insta::assert_json_snapshot!(r);
+    }
+
+    #[test]
+    fn apply_rolled_back() {
+        let mut r = report(
+            "apply",
+            vec![row(
+                1,
+                RefResult::RolledBack,
+                Some(RefFailure::Verification(
+                    "verification failed: site-002 health: status 503; rolled back".to_owned(),
+                )),
+            )],
+        );
+        r.approval = Some(approved());
+        insta::assert_snapshot!(render(
+            "apply",
+            "verification failed: rolled back",
+            &r,
+            true
+        ));
+    }
+
+    #[test]
+    fn apply_failed_with_manual_rollback() {
+        let mut r = report(
+            "apply",
+            vec![row(
+                1,
+                RefResult::Failed,
+                Some(RefFailure::Verification(
+                    "verification failed: resolve: resolve still returned 3 after 120s; rollback is manual: dispatch `rotor rollback`".to_owned(),
+                )),
+            )],
+        );
+        r.approval = Some(approved());
+        insta::assert_snapshot!(render("apply", "failed", &r, true));
+    }
+
+    #[test]
+    fn apply_already_applied() {
+        let recorded = crate::artifact::MetaRef {
+            secret_ref: "tenant.t001.supabase.service_role".to_owned(),
+            backend: "vault".to_owned(),
+            from: "3".to_owned(),
+            to: "4".to_owned(),
+            result: "success".to_owned(),
+            pointer: Some("4".to_owned()),
+            rollback: None,
+        };
+        let mut r = RunReport::new("apply", RunResult::Noop)
+            .with_refs(vec![RefReport::recorded(&recorded)]);
+        r.rotation_id = Some("2026-11-25-acme".to_owned());
+        insta::assert_snapshot!(render("apply", "already applied: nothing to do", &r, true));
+    }
+
+    #[test]
+    fn a_dispatched_rollback_shows_the_move_as_it_happened() {
+        let back = |i: usize, result: RefResult, failure: Option<RefFailure>| RefReport {
+            checks: vec![Check {
+                name: "rollback resolve".to_owned(),
+                ok: result == RefResult::RolledBack,
+                detail: "resolve returned 3".to_owned(),
+            }],
+            ..row(i, result, failure)
+        };
+        let mut r = report(
+            "rollback",
+            vec![
+                back(1, RefResult::RolledBack, None),
+                back(
+                    2,
+                    RefResult::NotStarted,
+                    Some(RefFailure::PointerMoved(
+                        "the pointer designates 5, not 4: it moved since the rotation; pass --force to roll back from 5".to_owned(),
+                    )),
+                ),
+            ],
+        );
+        // As the rollback command words it.
+        if let Some(e) = r.refs[1].error.as_mut() {
+            e.next_step = Some(RefFailure::PointerMoved(String::new()).next_step_rolling_back());
+        }
+        r.moving_back = true;
+        r.result = RunResult::Failed;
+        let text = render("rollback", "rollback failed", &r, true);
+        assert!(text.contains("| 4 → 3 |"), "to → from: {text}");
+        insta::assert_snapshot!(text);
     }
 }

@@ -16,6 +16,7 @@ use crate::backend::{Marker, MarkerState, RefState, Secret};
 use crate::batch::map_bounded;
 use crate::ids::{SiteId, VersionId};
 use crate::outcome::{RefFailure, RefOutcome, RefResult, Step as TimedStep};
+use crate::progress::Progress;
 use crate::request::RollbackMode;
 
 pub use crate::outcome::{Check, summarise};
@@ -196,26 +197,33 @@ pub async fn rotate_all(
     settings: Arc<Settings>,
     jobs: Vec<Job>,
     concurrency: usize,
+    progress: Arc<Progress>,
 ) -> Vec<RefOutcome> {
     let names: Vec<(String, &'static str)> = jobs
         .iter()
         .map(|j| (j.secret.secret_ref.to_string(), j.secret.backend()))
         .collect();
-    map_bounded(jobs, concurrency, |job: Job| {
-        let (app, settings) = (app.clone(), settings.clone());
-        async move { rotate(&app, &settings, &job).await }
-    })
-    .await
-    .into_iter()
-    .zip(names)
-    .map(|(outcome, (name, backend))| {
-        outcome.unwrap_or_else(|| RefOutcome {
-            result: RefResult::Failed,
-            failure: Some(RefFailure::Interrupted),
-            ..RefOutcome::new(name, backend)
+    let work = map_bounded(jobs, concurrency, |job: Job| {
+        let (app, settings, progress) = (app.clone(), settings.clone(), progress.clone());
+        async move {
+            let outcome = rotate(&app, &settings, &job).await;
+            progress.settled(&outcome);
+            outcome
+        }
+    });
+    progress
+        .around(work)
+        .await
+        .into_iter()
+        .zip(names)
+        .map(|(outcome, (name, backend))| {
+            outcome.unwrap_or_else(|| RefOutcome {
+                result: RefResult::Failed,
+                failure: Some(RefFailure::Interrupted),
+                ..RefOutcome::new(name, backend)
+            })
         })
-    })
-    .collect()
+        .collect()
 }
 
 /// Rolls every job back from its `to` to its `from` (a dispatched rollback), at most
@@ -226,6 +234,7 @@ pub async fn roll_back_all(
     jobs: Vec<(Job, VersionId, VersionId)>,
     force: bool,
     concurrency: usize,
+    progress: Arc<Progress>,
 ) -> Vec<RefOutcome> {
     let names: Vec<(String, &'static str, String, String)> = jobs
         .iter()
@@ -238,23 +247,29 @@ pub async fn roll_back_all(
             )
         })
         .collect();
-    map_bounded(jobs, concurrency, |(job, from, to)| {
-        let (app, settings) = (app.clone(), settings.clone());
-        async move { roll_back_dispatched(&app, &settings, &job, &from, &to, force).await }
-    })
-    .await
-    .into_iter()
-    .zip(names)
-    .map(|(outcome, (name, backend, from, to))| {
-        outcome.unwrap_or_else(|| RefOutcome {
-            from: Some(from),
-            to: Some(to),
-            result: RefResult::Failed,
-            failure: Some(RefFailure::Interrupted),
-            ..RefOutcome::new(name, backend)
+    let work = map_bounded(jobs, concurrency, |(job, from, to)| {
+        let (app, settings, progress) = (app.clone(), settings.clone(), progress.clone());
+        async move {
+            let outcome = roll_back_dispatched(&app, &settings, &job, &from, &to, force).await;
+            progress.settled(&outcome);
+            outcome
+        }
+    });
+    progress
+        .around(work)
+        .await
+        .into_iter()
+        .zip(names)
+        .map(|(outcome, (name, backend, from, to))| {
+            outcome.unwrap_or_else(|| RefOutcome {
+                from: Some(from),
+                to: Some(to),
+                result: RefResult::Failed,
+                failure: Some(RefFailure::Interrupted),
+                ..RefOutcome::new(name, backend)
+            })
         })
-    })
-    .collect()
+        .collect()
 }
 
 /// Rotates one ref. Never panics; every way it can end is in the outcome.

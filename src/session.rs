@@ -19,7 +19,7 @@ use crate::gitops::GitRepo;
 use crate::outcome::RunResult;
 use crate::output::github as gha;
 use crate::render::{OVERRIDE_DIR, Renderer};
-use crate::report::{RunReport, View};
+use crate::report::{Link, Links, RunReport, View};
 use crate::request::{self, Request};
 use crate::secret::SecretString;
 
@@ -75,6 +75,40 @@ impl RunEnv {
             event_name: var("GITHUB_EVENT_NAME"),
             run_id: var("GITHUB_RUN_ID"),
         })
+    }
+
+    /// A page of this repository on GitHub: `<server>/<owner>/<name>/<rest>`.
+    pub(crate) fn repo_url(&self, rest: &str) -> String {
+        format!("{}/{}/{rest}", self.server_url, self.repository.full())
+    }
+
+    /// The links of a run: its pull request, the run, and the artifact at its commit when the
+    /// report names them. The audit query is the caller's, who holds the application's config.
+    pub(crate) fn links(&self, pull_request: Option<u64>, report: &RunReport) -> Links {
+        let short = |sha: &str| sha.chars().take(7).collect::<String>();
+        Links {
+            artifact: report
+                .commit_sha
+                .as_ref()
+                .zip(report.artifact_path.as_ref())
+                .map(|(sha, path)| Link {
+                    text: "artifact".to_owned(),
+                    url: self.repo_url(&format!("blob/{sha}/{path}")),
+                }),
+            commit: report.commit_sha.as_ref().map(|sha| Link {
+                text: format!("commit {}", short(sha)),
+                url: self.repo_url(&format!("commit/{sha}")),
+            }),
+            pull_request: pull_request.map(|n| Link {
+                text: format!("pull request #{n}"),
+                url: self.repo_url(&format!("pull/{n}")),
+            }),
+            run: self.run_url().map(|url| Link {
+                text: "workflow run".to_owned(),
+                url,
+            }),
+            audit_query: None,
+        }
     }
 
     /// The workflow run's page.
@@ -426,26 +460,21 @@ impl Session {
         report: &'a RunReport,
     ) -> View<'a> {
         View {
-            command,
-            headline,
-            rotation_id: request.map(|r| r.id.as_str()),
+            rotation_id: request
+                .map(|r| r.id.as_str())
+                .or(report.rotation_id.as_deref()),
             environment: request.map(|r| r.environment.as_str()),
             requester: self.pr.author.as_deref(),
             reason: request.map(|r| r.reason.as_str()),
-            approval: report.approval.as_ref(),
-            refs: &report.refs,
-            errors: &report.errors,
-            warnings: &report.warnings,
-            version: env!("CARGO_PKG_VERSION"),
-            run_url: self.env.run_url(),
-            comment_rows: crate::report::COMMENT_ROWS,
+            links: self.env.links(Some(self.number), report),
+            ..View::new(command, headline, report)
         }
     }
 
     /// Posts the sticky comment and appends the job summary for `view`.
     pub(crate) async fn publish(&self, view: &View<'_>) -> Result<(), Error> {
         let (body, summary) = self.trusted.render(view)?;
-        upsert_comment(&self.gh, self.number, &body).await?;
+        upsert_comment(&self.gh, self.number, &body, Part::Main).await?;
         gha::append_summary(&summary)?;
         Ok(())
     }
@@ -524,7 +553,11 @@ impl Session {
             }
         }
         Ok(if problems.is_empty() {
-            Applied::Yes { path, tip }
+            Applied::Yes {
+                path,
+                tip,
+                meta: Box::new(meta),
+            }
         } else {
             Applied::Contradicted { path, problems }
         })
@@ -603,6 +636,8 @@ pub(crate) enum Applied {
         path: String,
         /// The target's tip.
         tip: String,
+        /// What the artifact records.
+        meta: Box<artifact::ArtifactMeta>,
     },
     /// A final artifact the backends contradict, with each disagreement.
     Contradicted {
@@ -633,14 +668,65 @@ pub(crate) fn noop(cx: &Context, command: &'static str, not: &NotATrigger) -> Re
     report.emit(&cx.output)
 }
 
+/// Where a dispatched rollback's section starts in the sticky comment.
+pub const ROLLBACK_MARKER: &str = "<!-- rotor:rollback -->";
+
+/// Which part of the sticky comment a run writes: `plan` and `apply` the main part, a
+/// dispatched rollback its own section below it. Each keeps the other's part as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Part {
+    /// The rotation's own report.
+    Main,
+    /// The rollback section.
+    Rollback,
+}
+
+impl Part {
+    /// The comment's new body: `body` in this part's place, the other part of `existing` kept.
+    fn merge(self, existing: &str, body: &str) -> String {
+        let (main, rollback) = match existing.split_once(ROLLBACK_MARKER) {
+            Some((main, rollback)) => (main.trim_end(), Some(rollback)),
+            None => (existing.trim_end(), None),
+        };
+        match self {
+            Self::Main => match rollback {
+                Some(section) => format!("{}\n\n{ROLLBACK_MARKER}{section}", body.trim_end()),
+                None => body.to_owned(),
+            },
+            Self::Rollback => {
+                let main = if main.is_empty() {
+                    COMMENT_MARKER
+                } else {
+                    main
+                };
+                let section = body
+                    .strip_prefix(COMMENT_MARKER)
+                    .unwrap_or(body)
+                    .trim_start();
+                format!("{main}\n\n{ROLLBACK_MARKER}\n{section}")
+            }
+        }
+    }
+}
+
 /// Edits rotor's one comment on the PR, or creates it; never a second one. rotor's comment is
 /// the one its own identity wrote that carries the marker.
-pub(crate) async fn upsert_comment(gh: &GitHub, number: u64, body: &str) -> Result<(), Error> {
+pub(crate) async fn upsert_comment(
+    gh: &GitHub,
+    number: u64,
+    body: &str,
+    part: Part,
+) -> Result<(), Error> {
     let me = gh.viewer().await?.id;
     let comments = gh.comments(number).await?;
     match comments.iter().find(|c| c.is_rotors(COMMENT_MARKER, me)) {
-        Some(existing) => gh.update_comment(existing.id, body).await?,
+        Some(existing) => {
+            gh.update_comment(existing.id, &part.merge(&existing.body, body))
+                .await?;
+        }
         None => {
+            let body = part.merge("", body);
+            let body = body.as_str();
             gh.create_comment(number, body, COMMENT_MARKER).await?;
             // GitHub has no compare-and-swap for comments: another run may have created one at
             // the same time. Keep the oldest, with this run's text, and delete the others;

@@ -156,8 +156,11 @@ impl Aws {
             }
         }
         let shared = loader.load().await;
+        let config = aws_sdk_secretsmanager::config::Builder::from(&shared)
+            .interceptor(LogCalls)
+            .build();
         Self {
-            client: Client::new(&shared),
+            client: Client::from_conf(config),
             policy: Policy::default(),
             pace: crate::ratelimit::RateLimit::per_second(writes_per_second),
         }
@@ -680,5 +683,59 @@ fn moved(seen: &RefState, from: &VersionId, to: &VersionId) -> RefState {
         previous: Some(from.clone()),
         pending: seen.pending.iter().filter(|v| *v != to).cloned().collect(),
         ..seen.clone()
+    }
+}
+
+/// Logs each AWS call with `-v` (the operation, the status and the duration), like every
+/// other client's calls.
+#[derive(Debug)]
+struct LogCalls;
+
+/// When the attempt was sent.
+#[derive(Debug, Clone)]
+struct AttemptStarted(std::time::Instant);
+
+impl aws_smithy_types::config_bag::Storable for AttemptStarted {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+impl aws_sdk_secretsmanager::config::Intercept for LogCalls {
+    fn name(&self) -> &'static str {
+        "rotor-log-calls"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &aws_sdk_secretsmanager::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_secretsmanager::config::RuntimeComponents,
+        cfg: &mut aws_sdk_secretsmanager::config::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        cfg.interceptor_state()
+            .store_put(AttemptStarted(std::time::Instant::now()));
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &aws_sdk_secretsmanager::config::interceptors::FinalizerInterceptorContextRef<'_>,
+        _components: &aws_sdk_secretsmanager::config::RuntimeComponents,
+        cfg: &mut aws_sdk_secretsmanager::config::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let took = cfg
+            .load::<AttemptStarted>()
+            .map(|s| s.0.elapsed())
+            .unwrap_or_default();
+        let operation = cfg
+            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+            .map_or("", |m| m.name());
+        let method = context.request().map_or("POST", |r| r.method());
+        crate::output::http_call(
+            "aws",
+            method,
+            &format!("/ {operation}"),
+            context.response().map(|r| r.status().as_u16()),
+            took,
+        );
+        Ok(())
     }
 }

@@ -290,7 +290,16 @@ impl Vault {
                 req = req.json(body);
             }
             let last = attempt >= self.policy.attempts;
-            match req.send().await {
+            let started = std::time::Instant::now();
+            let sent = req.send().await;
+            crate::output::http_call(
+                "vault",
+                method.as_str(),
+                url.as_str(),
+                sent.as_ref().ok().map(|r| r.status().as_u16()),
+                started.elapsed(),
+            );
+            match sent {
                 Err(e) => {
                     // A connection that was never made cannot have delivered a write.
                     let undelivered = e.is_connect();

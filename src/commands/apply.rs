@@ -22,6 +22,7 @@ use crate::gitops::{Author, GitError};
 use crate::outcome::{RefOutcome, RefResult, RunResult};
 use crate::policy::Decision;
 use crate::preflight::{self, RefCheck};
+use crate::progress::Progress;
 use crate::report::{self, ArtifactFacts, RefReport, RunReport};
 use crate::request::Request;
 use crate::rotation::{self, Job, Settings};
@@ -107,8 +108,23 @@ pub async fn run(
     }
     let settings = settings(&s, &request, &pr);
     let concurrency = s.trusted.config.concurrency;
-    let outcomes = rotation::rotate_all(app.clone(), settings, jobs, concurrency).await;
+    let progress = Arc::new(Progress::new(
+        cx.output,
+        jobs.len(),
+        Some(request_file(&s, &request)),
+        false,
+    ));
+    let outcomes = rotation::rotate_all(app.clone(), settings, jobs, concurrency, progress).await;
     conclude(cx, &s, &request, &pr, &approval, &app, &target, outcomes).await
+}
+
+/// The request's file, which the annotations point at.
+fn request_file(s: &Session, request: &Request) -> String {
+    format!(
+        "{}/{}.yaml",
+        s.trusted.config.requests_dir.as_str(),
+        request.id
+    )
 }
 
 /// The procedure's settings for this request.
@@ -137,8 +153,11 @@ async fn already_applied(
 ) -> Result<bool, Error> {
     match s.already_applied(request, target).await? {
         Applied::No => Ok(false),
-        Applied::Yes { path, tip } => {
-            let mut report = RunReport::new("apply", RunResult::Noop);
+        Applied::Yes { path, tip, meta } => {
+            // The comment is refreshed with what the artifact records, confirmed by the
+            // backends: a re-run never blanks the table of the run that did the work.
+            let mut report = RunReport::new("apply", RunResult::Noop)
+                .with_refs(meta.refs.iter().map(RefReport::recorded).collect());
             report.rotation_id = Some(request.id.to_string());
             report.artifact_path = Some(path);
             report.commit_sha = Some(tip);
@@ -182,13 +201,7 @@ fn not_started(secret_ref: &str, code: &'static str, message: &str) -> RefReport
         result: RefResult::NotStarted,
         checks: Vec::new(),
         audit_event_ids: Vec::new(),
-        error: Some(report::ErrorReport {
-            code,
-            message: message.to_owned(),
-            file: None,
-            line: None,
-            column: None,
-        }),
+        error: Some(report::ErrorReport::new(code, message)),
     }
 }
 
@@ -235,8 +248,14 @@ async fn blocked(
         .iter()
         .filter_map(|c| c.failure.clone().map(|f| (c.secret_ref.clone(), f)))
         .collect();
+    let progress = Progress::new(
+        cx.output,
+        checks.len(),
+        Some(request_file(s, request)),
+        false,
+    );
     for (r, f) in &failures {
-        cx.output.log(&format!("{r}: {f}"));
+        progress.not_succeeded(r, RefResult::NotStarted, Some(f));
     }
     report.emit(&cx.output)?;
     Err(Error::Refs {
@@ -355,8 +374,12 @@ async fn conclude(
         } else {
             "interrupted: run again to converge"
         };
-        s.publish(&s.view("apply", headline, Some(request), &report))
-            .await?;
+        s.publish(&audited(
+            s.view("apply", headline, Some(request), &report),
+            s,
+            app,
+        ))
+        .await?;
         report.emit(&cx.output)?;
         return Err(failed_refs(&outcomes, deferred));
     }
@@ -372,16 +395,18 @@ async fn conclude(
                 // The remote refused the record after the pointers moved: reported as failed,
                 // and a re-run once the cause is fixed commits it without rotating again.
                 report.result = RunResult::Failed;
-                report.errors.push(report::ErrorReport {
-                    code: "push_refused",
-                    message: e.to_string(),
-                    file: None,
-                    line: None,
-                    column: None,
-                });
+                report.errors.push(
+                    report::ErrorReport::new("push_refused", e.to_string()).with_next_step(
+                        "let rotor's token push to the commit target (or commit to the PR branch), then re-run the job: it commits the artifact without rotating again",
+                    ),
+                );
                 let headline = "rotated, but the remote refused the artifact: fix the cause and run apply again to commit it";
-                s.publish(&s.view("apply", headline, Some(request), &report))
-                    .await?;
+                s.publish(&audited(
+                    s.view("apply", headline, Some(request), &report),
+                    s,
+                    app,
+                ))
+                .await?;
                 report.emit(&cx.output)?;
                 return Err(Error::Git(e));
             }
@@ -394,8 +419,12 @@ async fn conclude(
         RunResult::Failed if started => "failed",
         _ => "nothing changed",
     };
-    s.publish(&s.view("apply", headline, Some(request), &report))
-        .await?;
+    s.publish(&audited(
+        s.view("apply", headline, Some(request), &report),
+        s,
+        app,
+    ))
+    .await?;
     report.emit(&cx.output)?;
     cx.output
         .debug(&format!("GitHub API calls: {}", s.gh.calls()));
@@ -404,6 +433,15 @@ async fn conclude(
         _ if !started => Err(failed_refs(&outcomes, false)),
         other => Err(Error::RotationFailed(other.as_str().to_owned())),
     }
+}
+
+/// `view` with the link to the application's audit log.
+fn audited<'a>(mut view: report::View<'a>, s: &Session, app: &AppClient) -> report::View<'a> {
+    view.links.audit_query = Some(report::Link {
+        text: "audit query".to_owned(),
+        url: app.audit_query_link(&s.trusted.config.app.audit_action),
+    });
+    view
 }
 
 /// The failure of a run whose refs did not all end: the deferred refs, or every failed one.

@@ -15,6 +15,7 @@ use crate::outcome::RefFailure;
 use crate::output::{Format, github as gha};
 use crate::record::ledger;
 use crate::render::Renderer;
+use crate::report::FOLD_AFTER;
 
 /// One ref's comparison.
 #[derive(Debug, Serialize)]
@@ -37,6 +38,57 @@ struct Report<'a> {
     result: &'static str,
     refs: &'a [Row],
     drifted: usize,
+}
+
+/// What to do about a drifted ref.
+const DRIFT_NEXT_STEP: &str = "find out who moved the pointer: if it was meant, record it with a new rotation; if not, dispatch `rotor rollback` or move it back by hand";
+
+/// What the summary shows: the counts, then the rows that need the reader (drifted, or not
+/// checked) with what to do, then the others, folded past [`FOLD_AFTER`] rows.
+fn view(rows: &[Row]) -> serde_json::Value {
+    let (attention, others): (Vec<&Row>, Vec<&Row>) =
+        rows.iter().partition(|r| r.drifted || r.error.is_some());
+    let drifted = rows.iter().filter(|r| r.drifted).count();
+    let errors = rows.iter().filter(|r| r.error.is_some()).count();
+    let ok = rows.len() - drifted - errors;
+    let words: Vec<String> = [(ok, "ok"), (drifted, "drifted"), (errors, "not checked")]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, w)| format!("{n} {w}"))
+        .collect();
+    let n = rows.len();
+    let attention: Vec<serde_json::Value> = attention
+        .iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(r).unwrap_or_default();
+            v["next_step"] = serde_json::json!(if r.drifted {
+                DRIFT_NEXT_STEP
+            } else {
+                "fix the access or availability named, then run drift again"
+            });
+            v
+        })
+        .collect();
+    serde_json::json!({
+        "counts": format!("{n} {}: {}", if n == 1 { "ref" } else { "refs" }, words.join(", ")),
+        "drifted": drifted,
+        "total": n,
+        "attention": attention,
+        "others": others,
+        "fold_after": FOLD_AFTER,
+        "run_url": run_url(),
+    })
+}
+
+/// The workflow run's page, when rotor runs in one.
+fn run_url() -> Option<String> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    Some(format!(
+        "{}/{}/actions/runs/{}",
+        var("GITHUB_SERVER_URL").unwrap_or_else(|| "https://github.com".to_owned()),
+        var("GITHUB_REPOSITORY")?,
+        var("GITHUB_RUN_ID")?
+    ))
 }
 
 /// Runs `rotor drift`.
@@ -132,10 +184,7 @@ pub async fn run(cx: &Context) -> Result<(), Error> {
     let drifted = rows.iter().filter(|r| r.drifted).count();
     let result = if drifted > 0 { "drift" } else { "clean" };
 
-    let summary = Renderer::new(Vec::new())?.render(
-        "drift.md.j2",
-        serde_json::json!({"rows": rows, "drifted": drifted, "total": rows.len()}),
-    )?;
+    let summary = Renderer::new(Vec::new())?.render("drift.md.j2", view(&rows))?;
     gha::append_summary(&summary)?;
     gha::write_outputs(&[
         ("result", result.to_owned()),

@@ -24,9 +24,10 @@ use crate::outcome::{RefOutcome, RefResult, RunResult};
 use crate::output::github as gha;
 use crate::policy::AdminStatus;
 use crate::preflight;
-use crate::report::{COMMENT_ROWS, RefReport, RunReport, View};
+use crate::progress::Progress;
+use crate::report::{RefReport, RunReport, View};
 use crate::rotation::{self, Settings};
-use crate::session::{self, RunEnv, Trusted};
+use crate::session::{self, Part, RunEnv, Trusted};
 
 /// What the command line asked.
 #[derive(Debug, Clone, Default)]
@@ -78,7 +79,7 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
         for (r, why) in &plan.skipped {
             cx.output.log(&format!("{r}: {why}"));
         }
-        return report(cx, &d, RunResult::Noop, None, args.force, Vec::new());
+        return run_report(&d, RunResult::Noop, None, args.force, &[]).emit(&cx.output);
     }
     preview(&trusted, &d, &env, &text, &meta, &plan, args.force)?;
     if args.dry_run {
@@ -86,7 +87,7 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
             "dry run: {} refs would roll back; nothing changed",
             plan.jobs.len()
         ));
-        return report(cx, &d, RunResult::Planned, None, args.force, Vec::new());
+        return run_report(&d, RunResult::Planned, None, args.force, &[]).emit(&cx.output);
     }
     let settings = Arc::new(Settings {
         rotation_id: d.id.to_string(),
@@ -105,8 +106,21 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
         .into_iter()
         .map(|(_, j, f, t)| (j, f, t))
         .collect();
-    let outcomes =
-        rotation::roll_back_all(app.clone(), settings, jobs, args.force, config.concurrency).await;
+    let progress = Arc::new(Progress::new(
+        cx.output,
+        indices.len(),
+        Some(format!("{}/{}.yaml", config.requests_dir.as_str(), d.id)),
+        true,
+    ));
+    let outcomes = rotation::roll_back_all(
+        app.clone(),
+        settings,
+        jobs,
+        args.force,
+        config.concurrency,
+        progress,
+    )
+    .await;
     let result = if outcomes.iter().all(|o| o.result == RefResult::RolledBack) {
         RunResult::RolledBack
     } else {
@@ -126,15 +140,14 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
         };
         commit = Some(record.commit(meta.clone(), &indices, &outcomes, result)?);
     }
-    comment(cx, &trusted, &gh, &d, &env, &meta, result, &outcomes).await?;
-    report(
-        cx,
-        &d,
-        result,
-        commit.map(|c| (path, c)),
-        args.force,
-        outcomes.clone(),
-    )?;
+    let report = run_report(&d, result, commit.map(|c| (path, c)), args.force, &outcomes);
+    let mut view = view(&d, &env, headline(&report), &report, meta.pull_request);
+    view.links.audit_query = Some(crate::report::Link {
+        text: "audit query".to_owned(),
+        url: app.audit_query_link(&config.app.audit_action),
+    });
+    comment(cx, &trusted, &gh, meta.pull_request, &view).await?;
+    report.emit(&cx.output)?;
     ended(result, outcomes)
 }
 
@@ -374,27 +387,26 @@ fn preview(
         .collect();
     let preview = section(d, &outcomes, RunResult::RolledBack, "preview", forced);
     artifact::append_rollback(text, &preview, meta, &trusted.renderer)?;
-    let rows: Vec<RefReport> = outcomes.iter().map(RefReport::from).collect();
-    trusted.render(&view(d, env, "rolled back", &rows))?;
+    let report = run_report(d, RunResult::RolledBack, None, forced, &outcomes);
+    trusted.render(&view(d, env, "rolled back", &report, meta.pull_request))?;
     Ok(())
 }
 
-/// What the comment and summary of a rollback show.
-fn view<'a>(d: &'a Dispatch, env: &RunEnv, headline: &'a str, rows: &'a [RefReport]) -> View<'a> {
+/// What the comment and summary of a rollback show: the move as it happened (to → from) and
+/// the dispatcher as such.
+fn view<'a>(
+    d: &'a Dispatch,
+    env: &RunEnv,
+    headline: &'a str,
+    report: &'a RunReport,
+    pull_request: Option<u64>,
+) -> View<'a> {
     View {
-        command: "rollback",
-        headline,
         rotation_id: Some(d.id.as_str()),
-        environment: None,
-        requester: Some(&d.dispatcher),
+        dispatcher: Some(&d.dispatcher),
         reason: Some(&d.reason),
-        approval: None,
-        refs: rows,
-        errors: &[],
-        warnings: &[],
-        version: env!("CARGO_PKG_VERSION"),
-        run_url: env.run_url(),
-        comment_rows: COMMENT_ROWS,
+        links: env.links(pull_request, report),
+        ..View::new("rollback", headline, report)
     }
 }
 
@@ -450,28 +462,34 @@ impl Record<'_> {
     }
 }
 
+/// The headline of a rollback's comment and summary.
+fn headline(report: &RunReport) -> &'static str {
+    match report.result {
+        RunResult::RolledBack => "rolled back",
+        _ if report
+            .refs
+            .iter()
+            .all(|r| r.result == RefResult::NotStarted) =>
+        {
+            "nothing changed"
+        }
+        _ => "rollback failed",
+    }
+}
+
 /// The rotation's pull-request comment, when the artifact names it (a failure there does not
-/// undo a rollback that happened, so it is a warning), and the job summary.
-#[allow(clippy::too_many_arguments)]
+/// undo a rollback that happened, so it is a warning): its rollback section, below the
+/// rotation's own report, which stays. And the job summary.
 async fn comment(
     cx: &Context,
     trusted: &Trusted,
     gh: &crate::github::GitHub,
-    d: &Dispatch,
-    env: &RunEnv,
-    meta: &ArtifactMeta,
-    result: RunResult,
-    outcomes: &[RefOutcome],
+    pull_request: Option<u64>,
+    view: &View<'_>,
 ) -> Result<(), Error> {
-    let rows: Vec<RefReport> = outcomes.iter().map(RefReport::from).collect();
-    let headline = match result {
-        RunResult::RolledBack => "rolled back",
-        _ if outcomes.iter().all(|o| o.result == RefResult::NotStarted) => "nothing changed",
-        _ => "rollback failed",
-    };
-    let (body, summary) = trusted.render(&view(d, env, headline, &rows))?;
-    if let Some(number) = meta.pull_request
-        && let Err(e) = session::upsert_comment(gh, number, &body).await
+    let (body, summary) = trusted.render(view)?;
+    if let Some(number) = pull_request
+        && let Err(e) = session::upsert_comment(gh, number, &body, Part::Rollback).await
     {
         cx.output.warn(&format!(
             "the comment on pull request #{number} was not updated: {e}"
@@ -481,17 +499,25 @@ async fn comment(
     Ok(())
 }
 
-/// The step outputs and the report.
-fn report(
-    cx: &Context,
+/// The run's report: the step outputs, the JSON and the text.
+fn run_report(
     d: &Dispatch,
     result: RunResult,
     committed: Option<(String, String)>,
     forced: bool,
-    outcomes: Vec<RefOutcome>,
-) -> Result<(), Error> {
-    let mut report = RunReport::new("rollback", result)
-        .with_refs(outcomes.iter().map(RefReport::from).collect());
+    outcomes: &[RefOutcome],
+) -> RunReport {
+    let rows = outcomes
+        .iter()
+        .map(|o| {
+            let mut row = RefReport::from(o);
+            if let (Some(e), Some(f)) = (row.error.as_mut(), o.failure.as_ref()) {
+                e.next_step = Some(f.next_step_rolling_back());
+            }
+            row
+        })
+        .collect();
+    let mut report = RunReport::new("rollback", result).with_refs(rows);
     report.rotation_id = Some(d.id.to_string());
     report.operator = Some(d.dispatcher.clone());
     report.forced = Some(forced);
@@ -501,5 +527,5 @@ fn report(
         report.artifact_path = Some(path);
         report.commit_sha = Some(sha);
     }
-    report.emit(&cx.output)
+    report
 }

@@ -223,12 +223,20 @@ impl GitHub {
         } else {
             &self.repo_client
         };
+        let started = std::time::Instant::now();
         let result = match method {
             "POST" => client._post(uri, body).await,
             "PATCH" => client._patch(uri, body).await,
             "DELETE" => client._delete(uri, body).await,
             _ => client._get(uri).await,
         };
+        crate::output::http_call(
+            "github",
+            method,
+            uri,
+            result.as_ref().ok().map(|r| r.status().as_u16()),
+            started.elapsed(),
+        );
         match result {
             Err(e) => Outcome::Lost(e.to_string()),
             Ok(resp) => {

@@ -50,17 +50,25 @@ impl Runner {
             .redirect(crate::secret::same_origin_redirects())
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        let resp = http
+        let (started, path) = (std::time::Instant::now(), url.path().to_owned());
+        let sent = http
             .get(url)
             .header(reqwest::header::AUTHORIZATION, auth)
             .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "the runner's OIDC endpoint is unreachable: {}",
-                    e.without_url()
-                )
-            })?;
+            .await;
+        crate::output::http_call(
+            "oidc",
+            "GET",
+            &path,
+            sent.as_ref().ok().map(|r| r.status().as_u16()),
+            started.elapsed(),
+        );
+        let resp = sent.map_err(|e| {
+            format!(
+                "the runner's OIDC endpoint is unreachable: {}",
+                e.without_url()
+            )
+        })?;
         if !resp.status().is_success() {
             return Err(format!(
                 "GitHub answered {} to the OIDC token request",

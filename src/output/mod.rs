@@ -9,6 +9,7 @@ pub mod workflow;
 
 use std::io::{self, Write as _};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -33,6 +34,24 @@ pub enum Verbosity {
     Normal,
     /// Every step (`-v`).
     Verbose,
+}
+
+/// An annotation's level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// `::error`: a ref failed or could not start.
+    Error,
+    /// `::warning`: a ref was rolled back, or something was not checked.
+    Warning,
+}
+
+impl Level {
+    const fn command(self) -> &'static str {
+        match self {
+            Self::Error => "error",
+            Self::Warning => "warning",
+        }
+    }
 }
 
 /// The output channel of one run.
@@ -72,15 +91,53 @@ impl Output {
     /// A warning the runner shows as an annotation (`::warning::`) under Actions; a plain
     /// warning line otherwise.
     pub fn annotate_warning(&self, message: &str) {
-        if self.github_actions {
-            let _ = writeln!(
-                io::stderr().lock(),
-                "::warning title=rotor::{}",
+        self.annotate(Level::Warning, None, "rotor", message);
+    }
+
+    /// An annotation on `file` (`::error` or `::warning`) under Actions; outside Actions, a
+    /// plain `error: …`/`warning: …` line. Shown even with `-q`.
+    pub fn annotate(&self, level: Level, file: Option<&str>, title: &str, message: &str) {
+        let line = if self.github_actions {
+            let file = file
+                .map(|f| format!("file={},", workflow::escape_property(f)))
+                .unwrap_or_default();
+            format!(
+                "::{} {file}title={}::{}",
+                level.command(),
+                workflow::escape_property(title),
                 workflow::escape_data(message)
-            );
+            )
         } else {
-            self.warn(message);
+            workflow::neutralise(&format!("{}: {message}", level.command()))
+        };
+        let _ = writeln!(io::stderr().lock(), "{line}");
+    }
+
+    /// One unit of work's log, printed whole so that concurrent work never interleaves: a
+    /// collapsible `::group::` under Actions, a heading with indented lines otherwise. Not
+    /// shown with `-q`.
+    pub fn group(&self, title: &str, lines: &[String]) {
+        if self.verbosity == Verbosity::Quiet {
+            return;
         }
+        let mut text = String::new();
+        if self.github_actions {
+            text.push_str(&format!(
+                "::group::{}\n",
+                workflow::escape_data(&workflow::neutralise(title))
+            ));
+        } else {
+            text.push_str(&workflow::neutralise(title));
+            text.push('\n');
+        }
+        for line in lines {
+            text.push_str(&workflow::neutralise(&format!("  {line}")));
+            text.push('\n');
+        }
+        if self.github_actions {
+            text.push_str("::endgroup::\n");
+        }
+        let _ = io::stderr().lock().write_all(text.as_bytes());
     }
 
     /// A log line shown with `-v` only.
@@ -119,6 +176,52 @@ impl Output {
         let mut out = io::stdout().lock();
         serde_json::to_writer(&mut out, value)?;
         writeln!(out)
+    }
+}
+
+/// Whether `-v` asked for every HTTP call. Process-wide, because every client logs its calls
+/// and none of them should carry the output channel just for this.
+static HTTP_LOG: AtomicBool = AtomicBool::new(false);
+
+/// Turns the HTTP call log of `-v` on or off.
+pub fn log_http_calls(on: bool) {
+    HTTP_LOG.store(on, Ordering::SeqCst);
+}
+
+/// Logs one HTTP call with `-v`: the service, its method, path (of a URL or a path), status
+/// and duration. Never a header, a query string or a body: those can carry tokens.
+pub fn http_call(service: &str, method: &str, target: &str, status: Option<u16>, took: Duration) {
+    if !HTTP_LOG.load(Ordering::SeqCst) {
+        return;
+    }
+    let path = match reqwest::Url::parse(target) {
+        Ok(url) => url.path().to_owned(),
+        Err(_) => target
+            .split(['?', '#'])
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    let status = status.map_or_else(|| "no answer".to_owned(), |s| s.to_string());
+    let _ = writeln!(
+        io::stderr().lock(),
+        "{}",
+        workflow::neutralise(&format!(
+            "http: {service} {method} {path} -> {status} ({})",
+            took_text(took)
+        ))
+    );
+}
+
+/// A duration as people read it in a log: `850 ms`, `1.2 s`, `2 min 5 s`.
+pub fn took_text(took: Duration) -> String {
+    let ms = took.as_millis();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{:.1} s", took.as_secs_f64())
+    } else {
+        format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000)
     }
 }
 

@@ -258,7 +258,12 @@ fn an_approved_rotation_is_applied_committed_reported_and_a_rerun_is_a_noop() {
     assert!(comment.contains("### rotor apply: rotated"), "{comment}");
     let slug = s.id.trim_start_matches("2026-11-25-").to_owned();
     let summary = fs::read_to_string(s.w.dir.path().join("summary.md")).expect("summary");
-    insta::with_settings!({filters => vec![(slug.as_str(), "[SLUG]")]}, {
+    insta::with_settings!({filters => vec![
+        (slug.as_str(), "[SLUG]"),
+        (r"\b[0-9a-f]{40}\b", "[SHA]"),
+        (r"commit [0-9a-f]{7}\b", "commit [SHORT]"),
+        (r"127\.0\.0\.1:\d+", "[APP]"),
+    ]}, {
         insta::assert_snapshot!("apply_comment", comment);
         insta::assert_snapshot!("apply_summary", summary);
     });

@@ -521,7 +521,7 @@ fn one_sticky_comment_summary_outputs_and_what_apply_would_do() {
         "{body}"
     );
     assert!(
-        body.contains(&format!("| {} | vault | 2 | 3 | planned |", refs[0])),
+        body.contains(&format!("| {} | vault | 2 → 3 | planned |", refs[0])),
         "{body}"
     );
     assert_eq!(report["refs"][0]["from"], "2");
