@@ -443,7 +443,10 @@ pub(crate) async fn finish_failed(
 ) -> StepResult<()> {
     let latest = run.job.secret.read().await.unwrap_or(state);
     match mark(run, &latest, MarkerState::Failed).await {
-        Ok(_) => run.outcome.settled = true,
+        Ok(_) => {
+            run.note("marked failed");
+            run.outcome.settled = true;
+        }
         Err(e) => run.note(format!("marker not written: {e}")),
     }
     Err(run.stop(RefResult::Failed, failure))
@@ -602,6 +605,7 @@ pub(crate) async fn roll_back(
     }
     match mark(run, &back, MarkerState::RolledBack).await {
         Ok(_) => {
+            run.note("marked rolled_back");
             crate::fault::point("marked");
             run.outcome.settled = true;
         }
