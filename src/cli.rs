@@ -146,8 +146,8 @@ pub enum Command {
         /// A ref to rotate (repeatable).
         #[arg(long = "ref", value_name = "REF", group = "source")]
         refs: Vec<String>,
-        /// Every ref the backends list whose name a glob matches (repeatable; `*` matches
-        /// dots too).
+        /// A glob over refs: every ref the backends list that it matches (repeatable; `*`
+        /// matches dots too).
         #[arg(long = "match", value_name = "GLOB", group = "source")]
         globs: Vec<String>,
         /// A file of refs, one a line; blank lines and `#` comments are ignored.
@@ -156,7 +156,8 @@ pub enum Command {
         /// The version every ref moves to, instead of its single pending version.
         #[arg(long, value_name = "VERSION")]
         to: Option<String>,
-        /// The maintenance window, two RFC 3339 timestamps.
+        /// The maintenance window: two RFC 3339 timestamps, e.g.
+        /// 2026-11-26T02:00:00Z/2026-11-26T04:00:00Z.
         #[arg(long, value_name = "START/END")]
         window: Option<String>,
         /// The rollout note: a link to it, or its text.
