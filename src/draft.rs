@@ -79,7 +79,7 @@ impl Globs {
 }
 
 /// Why a matched ref was left out of the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Skip {
     /// No candidate: no version newer than the pointer (or no pointer), or `--to` names a
@@ -479,9 +479,19 @@ pub fn request_text(draft: &Draft, chosen: &[Chosen]) -> String {
     text
 }
 
-/// A YAML double-quoted scalar (JSON's escaping is a subset of YAML's).
+/// A YAML double-quoted scalar: JSON's escaping (a subset of YAML's), and `\uXXXX` for the
+/// characters JSON leaves as they are but YAML reads as a line break or refuses in a file.
 fn quoted(text: &str) -> String {
-    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned())
+    let json = serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned());
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}') {
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `text` plain when YAML reads it back as that same string (and no YAML 1.1 reader takes it
@@ -661,6 +671,68 @@ mod tests {
     }
 
     #[test]
+    fn the_text_reads_back_as_the_same_request() {
+        let window =
+            parse_window("2099-01-01T02:00:00+01:00/2099-01-01T04:00:00Z").expect("window");
+        let draft = Draft {
+            id: RotationId::parse("123").expect("id"),
+            environment: "production".to_owned(),
+            reason: "Rotate \"all\": ü, # not a comment".to_owned(),
+            source: Source::Refs(Vec::new()),
+            to: None,
+            maintenance: Some(Maintenance {
+                window: Some(window),
+                rollout_note: Some("line one\nline\u{2028}two \u{85}".to_owned()),
+            }),
+            rollback: RollbackMode::Manual,
+        };
+        let mut odd = chosen("tenant.b.p.k");
+        odd.to = v("terraform_2026");
+        let mut one = chosen("tenant.a.p.k");
+        one.sites = vec![
+            SiteId::parse("1.5").expect("site"),
+            SiteId::parse("site-2").expect("site"),
+        ];
+        let text = request_text(&draft, &[one, odd]);
+        assert!(
+            text.starts_with("# yaml-language-server: $schema=https://"),
+            "{text}"
+        );
+        let environments = std::collections::BTreeMap::from([(
+            "production".to_owned(),
+            crate::config::Environment {
+                requires_maintenance: true,
+            },
+        )]);
+        let request = crate::request::parse(
+            "rotations/123.yaml",
+            text.as_bytes(),
+            crate::request::Context {
+                stem: Some("123"),
+                environments: Some(&environments),
+            },
+        )
+        .unwrap_or_else(|d| panic!("{d:?}\n{text}"));
+        assert_eq!(request.id.as_str(), "123");
+        assert_eq!(request.reason, draft.reason);
+        assert_eq!(request.maintenance, draft.maintenance);
+        assert_eq!(request.rollback, RollbackMode::Manual);
+        assert_eq!(request.refs[0].to, Some(v("2")));
+        assert_eq!(
+            request.refs[0]
+                .sites
+                .as_deref()
+                .map(|s| s.iter().map(SiteId::as_str).collect::<Vec<_>>()),
+            Some(vec!["1.5", "site-2"])
+        );
+        // A backend id a request cannot hold is left out: apply picks it by the same rule.
+        assert_eq!(
+            (request.refs[1].to.as_ref(), request.refs[1].sites.as_ref()),
+            (None, None)
+        );
+    }
+
+    #[test]
     fn scalars_stay_strings() {
         assert_eq!(scalar("2026-11-25-acme"), "2026-11-25-acme");
         assert_eq!(scalar("staging"), "staging");
@@ -670,5 +742,6 @@ mod tests {
         assert_eq!(scalar("yes"), "\"yes\"");
         assert_eq!(scalar("Prod"), "\"Prod\"");
         assert_eq!(quoted("say \"hi\" ü"), "\"say \\\"hi\\\" ü\"");
+        assert_eq!(quoted("a\u{85}b\u{2028}c\nd"), "\"a\\u0085b\\u2028c\\nd\"");
     }
 }

@@ -281,6 +281,17 @@ mod tests {
     }
 
     #[test]
+    fn rotor_new_outcomes_map_to_the_contract() {
+        let none = Error::NothingQualified("each of the 2 refs was skipped".to_owned());
+        assert_eq!((none.code(), none.report_code()), (4, "nothing_qualified"));
+        let unwritable = Error::WriteRequest {
+            path: "rotations/x.yaml".to_owned(),
+            problem: "permission denied".to_owned(),
+        };
+        assert_eq!(unwritable.code(), 2);
+    }
+
+    #[test]
     fn backend_failures_map_to_the_contract() {
         use crate::backend::ErrorKind as K;
         assert_eq!(

@@ -115,7 +115,7 @@ pub async fn run(cx: &Context, args: &Args) -> Result<(), Error> {
     if selection.chosen.is_empty() {
         print(cx, &selection, None, None)?;
         return Err(Error::NothingQualified(match selection.skipped.len() {
-            0 => "no ref matched".to_owned(),
+            0 => "no secret the backends list is a ref that --match matches".to_owned(),
             n => format!("each of the {n} refs was skipped, for the reason listed"),
         }));
     }
