@@ -192,13 +192,32 @@ pub async fn select(
         }
     };
     let mut secrets = Vec::with_capacity(found.len());
-    let mut known = Vec::with_capacity(found.len());
     for (r, state) in found {
-        secrets.push(backends.resolve(config, &r, env).await?);
-        known.push(state);
+        secrets.push((backends.resolve(config, &r, env).await?, state));
     }
+    let qualified = judge(config, draft, secrets, &mut selection).await;
+    let chosen = with_sites(config, &app, qualified, &mut selection).await;
+    let (chosen, over) = cut_off(chosen, MAX_REFS);
+    selection.chosen = chosen;
+    selection.skipped.extend(over);
+    selection
+        .skipped
+        .sort_by(|a, b| a.secret_ref.cmp(&b.secret_ref));
+    selection.failures.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(selection)
+}
+
+/// Reads each ref's state (unless the listing gave it) and judges it: the refs the backends
+/// qualify, the others added to `selection` as skipped or failed.
+async fn judge(
+    config: &Config,
+    draft: &Draft,
+    secrets: Vec<(Secret, Option<RefState>)>,
+    selection: &mut Selection,
+) -> Vec<Chosen> {
+    let refs: Vec<Secret> = secrets.iter().map(|(secret, _)| secret.clone()).collect();
     let reads = map_bounded(
-        secrets.iter().cloned().zip(known).collect(),
+        secrets,
         config.concurrency,
         |(secret, known): (Secret, Option<RefState>)| async move {
             match known {
@@ -208,9 +227,8 @@ pub async fn select(
         },
     )
     .await;
-
     let mut qualified = Vec::new();
-    for (secret, read) in secrets.iter().zip(reads) {
+    for (secret, read) in refs.iter().zip(reads) {
         let name = secret.secret_ref.to_string();
         let state = match read {
             Some(Ok(state)) => state,
@@ -245,8 +263,17 @@ pub async fn select(
             }
         }
     }
+    qualified
+}
 
-    // The application is asked only about refs the backends qualify.
+/// Asks the application about each ref the backends qualified: the ones it knows, with its
+/// `siteIds` as `sites`; the others added to `selection` as `unknown_to_app` or failed.
+async fn with_sites(
+    config: &Config,
+    app: &Arc<AppClient>,
+    qualified: Vec<Chosen>,
+    selection: &mut Selection,
+) -> Vec<Chosen> {
     let lookups = map_bounded(
         qualified.iter().map(|c| c.secret_ref.clone()).collect(),
         config.concurrency,
@@ -276,15 +303,7 @@ pub async fn select(
             None => selection.failures.push((name, RefFailure::Interrupted)),
         }
     }
-
-    let (chosen, over) = cut_off(chosen, MAX_REFS);
-    selection.chosen = chosen;
-    selection.skipped.extend(over);
-    selection
-        .skipped
-        .sort_by(|a, b| a.secret_ref.cmp(&b.secret_ref));
-    selection.failures.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(selection)
+    chosen
 }
 
 /// Whether a ref's state qualifies it, and for which version: no lock (any `pending` marker),

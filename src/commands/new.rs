@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::app::AppClient;
 use crate::config::Config;
 use crate::context::Context;
-use crate::diagnostic::quote;
+use crate::diagnostic::{Diagnostic, Pos, quote};
 use crate::draft::{self, Draft, Selection, Skip, Source};
 use crate::error::Error;
 use crate::ids::{RotationId, SecretRef, VersionId};
@@ -230,40 +230,7 @@ fn source(cx: &Context, args: &Args) -> Result<Source, Error> {
         return Ok(Source::Match(globs));
     }
     let refs = match &args.refs_file {
-        Some(file) => {
-            let path = if file.is_absolute() {
-                file.clone()
-            } else {
-                std::env::current_dir()?.join(file)
-            };
-            let shown = cx.display(&path);
-            let refs = crate::yaml::read_limited(&path, &shown)
-                .map_err(|d| vec![d])
-                .and_then(|bytes| {
-                    let text = String::from_utf8(bytes).map_err(|_| {
-                        vec![crate::diagnostic::Diagnostic::new(
-                            "invalid_utf8",
-                            &shown,
-                            crate::diagnostic::Pos::START,
-                            "the refs file is not UTF-8 text",
-                        )]
-                    })?;
-                    draft::parse_refs_file(&shown, &text)
-                })
-                .or_else(|diagnostics| {
-                    for d in &diagnostics {
-                        cx.output.diagnostic(d)?;
-                    }
-                    Err(Error::Invalid { diagnostics })
-                })?;
-            if refs.is_empty() {
-                return Err(Error::NoRefs {
-                    action: "write a request for",
-                    hint: format!("{shown} lists none (one ref a line)"),
-                });
-            }
-            refs
-        }
+        Some(file) => refs_file(cx, file)?,
         None => {
             let mut refs: Vec<SecretRef> = Vec::with_capacity(args.refs.len());
             for text in &args.refs {
@@ -279,6 +246,44 @@ fn source(cx: &Context, args: &Args) -> Result<Source, Error> {
         }
     };
     Ok(Source::Refs(refs))
+}
+
+/// The refs of `--refs-file` (relative to the current directory); every invalid line is
+/// reported with its position.
+fn refs_file(cx: &Context, file: &Path) -> Result<Vec<SecretRef>, Error> {
+    let path = std::env::current_dir()
+        .map_err(|e| Error::BadArgument {
+            name: "--refs-file",
+            problem: format!("no current directory to find it in: {e}"),
+        })?
+        .join(file);
+    let shown = cx.display(&path);
+    let refs = crate::yaml::read_limited(&path, &shown)
+        .map_err(|d| vec![d])
+        .and_then(|bytes| {
+            let text = String::from_utf8(bytes).map_err(|_| {
+                vec![Diagnostic::new(
+                    "invalid_utf8",
+                    &shown,
+                    Pos::START,
+                    "the refs file is not UTF-8 text",
+                )]
+            })?;
+            draft::parse_refs_file(&shown, &text)
+        })
+        .or_else(|diagnostics| {
+            for d in &diagnostics {
+                cx.output.diagnostic(d)?;
+            }
+            Err(Error::Invalid { diagnostics })
+        })?;
+    if refs.is_empty() {
+        return Err(Error::NoRefs {
+            action: "write a request for",
+            hint: format!("{shown} lists none (one ref a line)"),
+        });
+    }
+    Ok(refs)
 }
 
 /// Refuses an id that is taken: its request file exists (never overwritten), or it has an
