@@ -93,7 +93,7 @@ impl Repo {
     }
 
     /// `rotor new` with rotor's list-only token, the application's token and moto.
-    fn new(&self, args: &[&str]) -> crate::common::Rotor {
+    fn rotor_new(&self, args: &[&str]) -> crate::common::Rotor {
         let mut cmd = rotor()
             .current_dir(self.path())
             .env("VAULT_TOKEN", &self.token.token)
@@ -272,7 +272,7 @@ fn every_reason_on_both_backends_and_a_request_validate_accepts() {
     // --dry-run: the request in the report, nothing written.
     let dry = args(&["--dry-run", "--format", "json"]);
     let (stdout, _) = repo
-        .new(&dry.iter().map(String::as_str).collect::<Vec<_>>())
+        .rotor_new(&dry.iter().map(String::as_str).collect::<Vec<_>>())
         .run();
     let report = json_of(&stdout);
     assert!(!repo.request(&id).exists(), "--dry-run writes nothing");
@@ -305,7 +305,7 @@ fn every_reason_on_both_backends_and_a_request_validate_accepts() {
     // For real, in text: the same request, written, and nothing else in the working tree.
     let written = args(&[]);
     let (text, _) = repo
-        .new(&written.iter().map(String::as_str).collect::<Vec<_>>())
+        .rotor_new(&written.iter().map(String::as_str).collect::<Vec<_>>())
         .run();
     let file = fs::read_to_string(repo.request(&id)).expect("the request is written");
     assert_eq!(file, content);
@@ -376,7 +376,7 @@ fn every_reason_on_both_backends_and_a_request_validate_accepts() {
 
     // An existing file is refused, before any call.
     let (_, err) = repo
-        .new(&written.iter().map(String::as_str).collect::<Vec<_>>())
+        .rotor_new(&written.iter().map(String::as_str).collect::<Vec<_>>())
         .expects_exit(2)
         .run();
     assert!(
@@ -445,7 +445,7 @@ fn to_refs_and_refs_files_name_the_refs() {
     };
     let run = |args: Vec<String>, code: i32| {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        json_of(&repo.new(&args).expects_exit(code).run().0)
+        json_of(&repo.rotor_new(&args).expects_exit(code).run().0)
     };
 
     // Several pending: skipped, and nothing qualified (4); `--to` names one.
@@ -531,7 +531,7 @@ fn to_refs_and_refs_files_name_the_refs() {
         .chain(["--ref", &several, "--to", "2", "--dry-run"].map(str::to_owned))
         .collect();
     let (stdout, stderr) = repo
-        .new(&dry.iter().map(String::as_str).collect::<Vec<_>>())
+        .rotor_new(&dry.iter().map(String::as_str).collect::<Vec<_>>())
         .run();
     assert!(!repo.request("nt-dry").exists());
     assert!(
@@ -574,7 +574,7 @@ fn aws_listing_reads_every_page() {
     let repo = Repo::with_app(&known);
     let glob = format!("tenant.{s}-*");
     let (stdout, _) = repo
-        .new(&[
+        .rotor_new(&[
             "np-aws",
             "--environment",
             "staging",
@@ -626,7 +626,7 @@ fn past_2000_refs_the_rest_are_over_limit() {
     let glob = format!("tenant.{s}-*");
     let started = std::time::Instant::now();
     let (stdout, _) = repo
-        .new(&[
+        .rotor_new(&[
             "nl-batch",
             "--environment",
             "staging",
