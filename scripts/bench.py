@@ -11,9 +11,11 @@ the same run:
 - the baseline: the runbook scripted by hand with the official CLI (bao) and curl, one ref
   after another, on a sample of refs, reported per ref.
 
-Then `rotor validate` of a 2000-ref request, and the AWS write rate limit holding against moto
-(a counting proxy records every write). It prints the ratios, checks the targets, and prints a
-markdown table for the README. Exit 1 if a target is missed.
+Then `rotor validate` of a 2000-ref request; `rotor new --match` over 2000 refs on each backend
+(OpenBao: requests counted in its audit log; moto: through a counting proxy), which must take
+under 10 s; and the AWS write rate limit holding against moto (the same proxy records every
+write). It prints the ratios, checks the targets, and prints a markdown table for the README.
+Exit 1 if a target is missed.
 """
 
 import argparse
@@ -42,6 +44,9 @@ BAO_BIN = os.environ["ROTOR_TEST_BAO_BIN"]
 MOTO = os.environ["ROTOR_TEST_MOTO_URL"]
 APP_TOKEN = "bench-app-token"
 POLICY = 'path "secret/metadata/*" { capabilities = ["read", "create", "update"] }'
+# rotor new lists and reads metadata, and changes nothing.
+LIST_POLICY = 'path "secret/metadata/*" { capabilities = ["read", "list"] }'
+NEW_REFS = 2000
 CONCURRENCY = 16
 
 
@@ -64,10 +69,10 @@ def git(cwd, *args):
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def token():
-    bao("PUT", "sys/policies/acl/rotor-metadata", {"policy": POLICY})
+def token(name="rotor-metadata", policy=POLICY):
+    bao("PUT", f"sys/policies/acl/{name}", {"policy": policy})
     t = bao("POST", "auth/token/create",
-            {"policies": ["rotor-metadata"], "no_default_policy": True, "ttl": "4h"})["auth"]
+            {"policies": [name], "no_default_policy": True, "ttl": "4h"})["auth"]
     return t["client_token"], t["accessor"]
 
 
@@ -284,17 +289,19 @@ def validate_2000(world):
     return statistics.median(times)
 
 
-class WriteCounter(httpserver.BaseHTTPRequestHandler):
-    """A proxy in front of moto that records when each Secrets Manager write arrives."""
-    writes = []
+WRITES = ("UpdateSecretVersionStage", "TagResource", "UntagResource")
+
+
+class CountingProxy(httpserver.BaseHTTPRequestHandler):
+    """A proxy in front of moto that records when each Secrets Manager call arrives, and which."""
+    calls = []
     lock = threading.Lock()
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         target = self.headers.get("X-Amz-Target", "")
-        if any(w in target for w in ("UpdateSecretVersionStage", "TagResource", "UntagResource")):
-            with WriteCounter.lock:
-                WriteCounter.writes.append(time.monotonic())
+        with CountingProxy.lock:
+            CountingProxy.calls.append((time.monotonic(), target.split(".")[-1]))
         req = urllib.request.Request(MOTO + self.path, data=body, method="POST")
         for k, v in self.headers.items():
             if k.lower() not in ("host", "content-length"):
@@ -316,18 +323,77 @@ class WriteCounter(httpserver.BaseHTTPRequestHandler):
         pass
 
 
+def sm(target, body):
+    """A Secrets Manager call to moto, as the operator (moto does not check signatures)."""
+    return http("POST", MOTO + "/", body, {
+        "X-Amz-Target": f"secretsmanager.{target}", "Content-Type": "application/x-amz-json-1.1",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261125/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=x"})
+
+
+def counting_proxy():
+    """Starts a CountingProxy in front of moto; returns the server and its URL."""
+    proxy = httpserver.ThreadingHTTPServer(("127.0.0.1", 0), CountingProxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    return proxy, f"http://127.0.0.1:{proxy.server_address[1]}"
+
+
+def rotor_new(world, backend):
+    """rotor new --match over NEW_REFS refs on `backend` (vault or aws), each with one pending
+    version and known to the application: seconds, peak RSS, requests to the backend and to the
+    application."""
+    run_id = f"new{backend}{secrets.token_hex(3)}"
+    provider = "supabase" if backend == "vault" else "stripe"
+    names = [f"tenant.{run_id}-{i:04}.{provider}.service_role" for i in range(NEW_REFS)]
+    if backend == "vault":
+        provision(names)
+        rule = f"{{match: \"tenant.*.*.*\", type: vault, address: \"{BAO}\", mount: secret}}"
+    else:
+        # One after another: moto answers concurrent writes with 500s now and then.
+        for name in names:
+            sm("CreateSecret", {"Name": name, "SecretString": "v1-" + secrets.token_hex(6)})
+            sm("PutSecretValue", {"SecretId": name, "SecretString": "v2-" + secrets.token_hex(6),
+                                  "VersionStages": ["AWSPENDING"]})
+        rule = "{match: \"tenant.*.*.*\", type: aws-secrets-manager, region: us-east-1}"
+    world.app_scenario(names)
+    repo = world.scratch / run_id
+    (repo / ".github").mkdir(parents=True)
+    (repo / ".github/rotor.yml").write_text(
+        "version: 1\nadmins: {users: [alice]}\nenvironments: {staging: {}}\n"
+        f"backends: [{rule}]\napp: {{base_url: \"{world.url}\"}}\nconcurrency: {CONCURRENCY}\n")
+    lister, accessor = token("rotor-new", LIST_POLICY)
+    accessor_hash = bao("POST", "sys/audit-hash/file", {"input": accessor})["hash"]
+    proxy, endpoint = counting_proxy()
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "VAULT_TOKEN": lister,
+           "ROTOR_APP_TOKEN": APP_TOKEN, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint}
+    http("DELETE", f"{world.url}/_sandbox/app/requests")
+    CountingProxy.calls = []
+    audit_offset = AUDIT_LOG.stat().st_size
+    code, seconds, rss, out, err = run_measured(
+        [str(TARGET / "rotor"), "--repo", str(repo), "new", f"2026-11-25-{run_id}", "--environment",
+         "staging", "--reason", "benchmark", "--match", f"tenant.{run_id}-*", "--format", "json"], env)
+    proxy.shutdown()
+    if code != 0:
+        sys.exit(f"bench: rotor new ({backend}) exited {code}\n{err[-3000:]}")
+    report = json.loads(out)
+    assert len(report["refs"]) == NEW_REFS and not report["skipped"], (len(report["refs"]), report["skipped"][:3])
+    time.sleep(0.2)  # the audit device flushes asynchronously
+    return {
+        "seconds": seconds, "rss_mib": rss / 1024,
+        "backend_requests": audit_requests(accessor_hash, audit_offset) if backend == "vault"
+        else len(CountingProxy.calls),
+        "calls": sorted({c for _, c in CountingProxy.calls}),
+        "app_requests": len(http("GET", f"{world.url}/_sandbox/app/requests")),
+    }
+
+
 def aws_rate_limit(world, n, limit):
     """rotor apply on an AWS batch with rate_limit `limit`; returns the busiest second's writes."""
-    proxy = httpserver.ThreadingHTTPServer(("127.0.0.1", 0), WriteCounter)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
-    endpoint = f"http://127.0.0.1:{proxy.server_address[1]}"
+    proxy, endpoint = counting_proxy()
     aws_env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
                "AWS_ENDPOINT_URL": endpoint}
     run_id = f"aws{secrets.token_hex(3)}"
     names = [f"tenant.{run_id}-{i}.stripe.secret_key" for i in range(n)]
-    sm = lambda target, body: http("POST", MOTO + "/", body, {
-        "X-Amz-Target": f"secretsmanager.{target}", "Content-Type": "application/x-amz-json-1.1",
-        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261125/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=x"})
     for name in names:
         sm("CreateSecret", {"Name": name, "SecretString": "v1-" + secrets.token_hex(6)})
         sm("PutSecretValue", {"SecretId": name, "SecretString": "v2-" + secrets.token_hex(6), "VersionStages": ["AWSPENDING"]})
@@ -350,7 +416,7 @@ def aws_rate_limit(world, n, limit):
     scenario["branches"]["main"] = git(work, "rev-parse", "HEAD")
     http("PUT", f"{world.url}/_sandbox/github", {k: scenario[k] for k in
                                                   ("owner", "repo", "default_branch", "branches", "pulls")})
-    WriteCounter.writes = []
+    CountingProxy.calls = []
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"),
            "GITHUB_REPOSITORY": "my-org/tenants", "GITHUB_TOKEN": "bench", "GITHUB_API_URL": world.url,
            "GITHUB_EVENT_NAME": "pull_request_review", "GITHUB_EVENT_PATH": str(event),
@@ -359,7 +425,7 @@ def aws_rate_limit(world, n, limit):
     proxy.shutdown()
     if code != 0:
         sys.exit(f"bench: rotor apply (AWS) exited {code}\n{err[-3000:]}")
-    times = sorted(WriteCounter.writes)
+    times = sorted(t for t, call in CountingProxy.calls if call in WRITES)
     busiest = max(sum(1 for u in times if t <= u < t + 1.0) for t in times)
     return len(times), seconds, busiest
 
@@ -395,6 +461,13 @@ def main():
                   f"{r['bao']:.1f} OpenBao, {r['app']:.1f} application; GitHub calls {r['github']}", flush=True)
         validate = validate_2000(world)
         print(f"rotor validate, 2000 refs: median {validate * 1000:.1f} ms", flush=True)
+        news = {}
+        for backend, service in (("vault", "OpenBao"), ("aws", "moto")):
+            r = news[service] = rotor_new(world, backend)
+            calls = f" ({', '.join(r['calls'])})" if r["calls"] else ""
+            print(f"rotor new --match, {NEW_REFS} refs on {service}: {r['seconds']:.2f} s, "
+                  f"{r['backend_requests']} requests to {service}{calls}, "
+                  f"{r['app_requests']} to the application, peak RSS {r['rss_mib']:.1f} MiB", flush=True)
         writes, aws_seconds, busiest = aws_rate_limit(world, 40, 20)
         print(f"AWS, 40 refs, rate_limit 20/s: {writes} writes in {aws_seconds:.1f} s, busiest second {busiest} writes", flush=True)
     finally:
@@ -423,6 +496,9 @@ def main():
     calls = sorted({c for r in results.values() for c in r["github"]})
     check("GitHub API calls constant in N", len(calls) == 1, f"{calls}")
     check("rotor validate of 2000 refs under 50 ms", validate < 0.05, f"{validate * 1000:.1f} ms")
+    for service, r in news.items():
+        check(f"rotor new --match of {NEW_REFS} refs on {service} under 10 s", r["seconds"] < 10,
+              f"{r['seconds']:.2f} s")
     check("AWS writes never above rate_limit (20/s)", busiest <= 20, f"busiest second {busiest}")
 
     print("\n| N | rotor | per ref | floor | rotor / floor | scripted runbook per ref | speed-up | peak RSS | OpenBao req/ref | app req/ref | GitHub calls |")

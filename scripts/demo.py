@@ -3,10 +3,11 @@
 
 Needs OpenBao started by `scripts/services run` (ROTOR_TEST_BAO_*), and the rotor and
 rotor-sandbox binaries built. Everything else is made here, in a scratch directory: a demo
-secret with two versions, a git remote holding the demo repository (examples/demo) and a
-rotation pull request, and the bundled GitHub and application stand-ins. Then it runs
-`rotor plan`, `rotor apply` and `rotor rollback` as the workflows would, and prints the
-artifact and the audit evidence. Any unexpected result stops the demo with a non-zero exit.
+secret with two versions, a git remote holding the demo repository (examples/demo's config) and
+a rotation pull request whose request `rotor new` writes, and the bundled GitHub and application
+stand-ins. Then it runs `rotor plan`, `rotor apply` and `rotor rollback` as the workflows would,
+and prints the artifact and the audit evidence. Any unexpected result stops the demo with a
+non-zero exit.
 """
 
 import json
@@ -106,6 +107,30 @@ def run(scratch, sandbox_url):
     print(f"  {REF}: versions 1 and 2 written; pointer custom_metadata.current_version = 1")
     print("  rotor's token may read and write metadata only: it cannot read a value")
 
+    step("the application knows the ref and the sites that use it (the stand-in)")
+    http(
+        "PUT",
+        f"{sandbox_url}/_sandbox/app",
+        {
+            "token": APP_TOKEN,
+            "refs": {
+                REF: {
+                    "tenant": "acme",
+                    "provider": "supabase",
+                    "site_ids": ["site-001", "site-002"],
+                }
+            },
+            "backend": {
+                "type": "vault",
+                "address": BAO,
+                "token": app_reader,
+                "mount": "secret",
+                "pointer_key": "current_version",
+            },
+        },
+    )
+    print(f"  {REF}: sites site-001, site-002")
+
     step("a scratch repository: the demo config on main, a rotation pull request on `rotate`")
     origin = scratch / "origin.git"
     work = scratch / "work"
@@ -125,9 +150,25 @@ def run(scratch, sandbox_url):
     git(work, "push", "-q", "origin", "main")
     main_sha = git(work, "rev-parse", "HEAD")
     git(work, "checkout", "-q", "-b", "rotate")
-    (work / "rotations").mkdir()
     request = f"rotations/{ROTATION}.yaml"
-    shutil.copy(ROOT / "examples/demo" / request, work / request)
+    print("  the requester writes the request with rotor new, from what OpenBao and the application say:")
+    rotor(
+        [
+            "--repo", str(work), "new", ROTATION,
+            "--environment", "production",
+            "--reason", "Quarterly rotation of the Supabase service role key",
+            "--ref", REF,
+            "--rollout-note", "https://status.example.com/notes/123",
+        ],
+        {
+            "PATH": os.environ["PATH"],
+            "HOME": os.environ.get("HOME", str(scratch)),
+            "BAO_ADDR": BAO,
+            "VAULT_TOKEN": rotor_token,
+            "ROTOR_APP_TOKEN": APP_TOKEN,
+        },
+        expect=0,
+    )
     git(work, "add", "-A")
     git(work, "commit", "-q", "-m", f"Rotate {REF}")
     head = git(work, "rev-parse", "HEAD")
@@ -158,27 +199,6 @@ def run(scratch, sandbox_url):
         },
     }
     http("PUT", f"{sandbox_url}/_sandbox/github", github)
-    http(
-        "PUT",
-        f"{sandbox_url}/_sandbox/app",
-        {
-            "token": APP_TOKEN,
-            "refs": {
-                REF: {
-                    "tenant": "acme",
-                    "provider": "supabase",
-                    "site_ids": ["site-001", "site-002"],
-                }
-            },
-            "backend": {
-                "type": "vault",
-                "address": BAO,
-                "token": app_reader,
-                "mount": "secret",
-                "pointer_key": "current_version",
-            },
-        },
-    )
     print(f"  GitHub and application stand-ins at {sandbox_url}")
 
     repository = {"full_name": "my-org/tenants", "default_branch": "main"}

@@ -122,6 +122,54 @@ pub enum Command {
         #[arg(value_name = "REF")]
         refs: Vec<String>,
     },
+    /// Write a rotation request from what the secret managers and the application say.
+    ///
+    /// Writes `<requests_dir>/<ID>.yaml` (a request `rotor validate` accepts) with every ref
+    /// that qualifies: no lock, exactly one version newer than the pointer that no rollback
+    /// rejected (or the `--to` version, existing, enabled, not rejected), known to the
+    /// application, whose `siteIds` become `sites`. Every matched ref left out is listed with
+    /// its reason: no_pending, rejected, several_pending, locked, unknown_to_app, over_limit.
+    /// Reads metadata only, never a secret value, and changes nothing outside the working
+    /// tree. Exits 0 when the file was written (or printed, with --dry-run), 4 when no ref
+    /// qualified, 2 on bad input (an id whose file exists included).
+    #[command(group(clap::ArgGroup::new("source").required(true).multiple(false)))]
+    New {
+        /// The rotation id, also the file's name: 3 to 63 of a-z, 0-9 and `-`.
+        #[arg(value_name = "ID")]
+        id: String,
+        /// The environment, a key of the config's `environments`.
+        #[arg(long, value_name = "ENV")]
+        environment: String,
+        /// Why the secrets are rotated: one line of at most 4,096 characters.
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        /// A ref to rotate (repeatable).
+        #[arg(long = "ref", value_name = "REF", group = "source")]
+        refs: Vec<String>,
+        /// A glob over refs: every ref the backends list that it matches (repeatable; `*`
+        /// matches dots too).
+        #[arg(long = "match", value_name = "GLOB", group = "source")]
+        globs: Vec<String>,
+        /// A file of refs, one a line; blank lines and `#` comments are ignored.
+        #[arg(long, value_name = "PATH", group = "source")]
+        refs_file: Option<PathBuf>,
+        /// The version every ref moves to, instead of its single pending version.
+        #[arg(long, value_name = "VERSION")]
+        to: Option<String>,
+        /// The maintenance window: two RFC 3339 timestamps, e.g.
+        /// 2026-11-26T02:00:00Z/2026-11-26T04:00:00Z.
+        #[arg(long, value_name = "START/END")]
+        window: Option<String>,
+        /// The rollout note: a link to it, or its text.
+        #[arg(long, value_name = "URL")]
+        rollout_note: Option<String>,
+        /// What `apply` does when verification fails.
+        #[arg(long, value_enum, default_value_t = crate::request::RollbackMode::Auto)]
+        rollback: crate::request::RollbackMode,
+        /// Print the request on stdout instead of writing it.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 impl Command {
@@ -136,6 +184,7 @@ impl Command {
             Self::Rollback { .. } => "rollback",
             Self::Drift => "drift",
             Self::Report => "report",
+            Self::New { .. } => "new",
         }
     }
 }

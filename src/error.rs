@@ -86,6 +86,18 @@ pub enum Error {
     /// A precondition of the rotation does not hold; each ref's problem has been reported.
     #[error("{0}")]
     Precondition(String),
+    /// `rotor new` found no ref that qualifies for a request; each ref left out has been
+    /// reported with its reason, and nothing was written.
+    #[error("no ref qualified: {0}; nothing was written")]
+    NothingQualified(String),
+    /// `rotor new` cannot write the request file.
+    #[error("cannot write {path}: {problem}")]
+    WriteRequest {
+        /// The file, as the user knows it.
+        path: String,
+        /// Why.
+        problem: String,
+    },
     /// Refs failed before anything changed; each has been reported. The exit code is that of
     /// the gravest failure.
     #[error("{} of {total} refs failed: {}", failures.len(), first(failures))]
@@ -129,10 +141,10 @@ impl Error {
                 .map(|(_, f)| ref_failure_code(f))
                 .max()
                 .unwrap_or(4),
-            Self::Env { .. } | Self::Event(_) | Self::Render(_) => 2,
+            Self::Env { .. } | Self::Event(_) | Self::Render(_) | Self::WriteRequest { .. } => 2,
             Self::GitHub(e) => github_code(e),
             Self::Git(e) => git_code(e),
-            Self::Precondition(_) => 4,
+            Self::Precondition(_) | Self::NothingQualified(_) => 4,
             Self::NotApproved(_) => 3,
             Self::App(e) => app_code(e),
             Self::RotationFailed(_) | Self::Drift(_) => 1,
@@ -221,6 +233,8 @@ impl Error {
             Self::Git(_) => "git",
             Self::Render(_) => "template",
             Self::Precondition(_) => "precondition",
+            Self::NothingQualified(_) => "nothing_qualified",
+            Self::WriteRequest { .. } => "write_request",
             Self::NotApproved(_) => "not_approved",
             Self::App(_) => "application",
             Self::RotationFailed(_) => "rotation_failed",
@@ -265,6 +279,17 @@ mod tests {
             .to_string(),
             "1 problem found in the input"
         );
+    }
+
+    #[test]
+    fn rotor_new_outcomes_map_to_the_contract() {
+        let none = Error::NothingQualified("each of the 2 refs was skipped".to_owned());
+        assert_eq!((none.code(), none.report_code()), (4, "nothing_qualified"));
+        let unwritable = Error::WriteRequest {
+            path: "rotations/x.yaml".to_owned(),
+            problem: "permission denied".to_owned(),
+        };
+        assert_eq!(unwritable.code(), 2);
     }
 
     #[test]

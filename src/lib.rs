@@ -14,6 +14,7 @@ pub mod commands;
 pub mod config;
 pub mod context;
 pub mod diagnostic;
+pub mod draft;
 pub mod error;
 pub mod fault;
 pub mod gate;

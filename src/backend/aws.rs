@@ -3,7 +3,8 @@
 //! The pointer is a staging label (`AWSCURRENT` by default). rotor reads with `DescribeSecret`
 //! and `ListSecretVersionIds`, moves the label with `UpdateSecretVersionStage` and
 //! `RemoveFromVersionId` (the service refuses the move if the label is no longer on that
-//! version: compare-and-swap), and keeps its marker in tags. It never calls `GetSecretValue`.
+//! version: compare-and-swap), and keeps its marker in tags. `rotor new --match` lists secrets
+//! with `ListSecrets` (names, labels and tags). It never calls `GetSecretValue`.
 //!
 //! Credentials come from the standard chain (environment, profile, web identity: how GitHub
 //! OIDC arrives through `aws-actions/configure-aws-credentials`); `AWS_ENDPOINT_URL` reaches
@@ -17,7 +18,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_secretsmanager::types::Tag;
+use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 use chrono::{DateTime, Utc};
 
 use super::{
@@ -45,6 +46,8 @@ pub(super) const MARKER_TAGS: [&str; 6] = [
     TAG_ROLLBACK,
     TAG_PULL_REQUEST,
 ];
+/// Secrets per `ListSecrets` page: AWS's maximum.
+const LIST_PAGE: i32 = 100;
 
 /// The clients for one region. The SDK retries nothing: rotor retries reads itself (so that it
 /// can honour `Retry-After`), and re-reads before it sends a write again.
@@ -211,6 +214,11 @@ impl Aws {
     }
 
     fn kind_of(secret: &Secret, call: &str, class: Class) -> ErrorKind {
+        Self::kind_at(&secret.location, call, class)
+    }
+
+    /// What a failed call on the secret at `location` means for the user.
+    fn kind_at(location: &str, call: &str, class: Class) -> ErrorKind {
         match class {
             Class::Lost(detail, _) | Class::Throttled(detail, _) => {
                 ErrorKind::Unavailable { detail }
@@ -223,12 +231,11 @@ impl Aws {
             Class::Service { code, message } => match code.as_str() {
                 "AccessDeniedException" => ErrorKind::Forbidden {
                     permission: format!(
-                        "`secretsmanager:{call}` on the secret {:?} ({message})",
-                        secret.location
+                        "`secretsmanager:{call}` on the secret {location:?} ({message})"
                     ),
                 },
                 "ResourceNotFoundException" => ErrorKind::NotFound {
-                    location: format!("secret {:?}", secret.location),
+                    location: format!("secret {location:?}"),
                 },
                 "UnrecognizedClientException"
                 | "InvalidClientTokenId"
@@ -285,24 +292,6 @@ impl Aws {
             .version_ids_to_stages()
             .cloned()
             .unwrap_or_default();
-        let protocol =
-            |detail: String| Self::error(secret, "DescribeSecret", ErrorKind::Protocol { detail });
-        let parse = |id: &str| {
-            VersionId::from_backend(id)
-                .map_err(|e| protocol(format!("version id {id:?}: {}", e.reason)))
-        };
-        let labelled = |label: &str| -> Result<Vec<VersionId>, BackendError> {
-            let mut ids: Vec<VersionId> = stages
-                .iter()
-                .filter(|(_, labels)| labels.iter().any(|l| l == label))
-                .map(|(id, _)| parse(id))
-                .collect::<Result<_, _>>()?;
-            ids.sort();
-            Ok(ids)
-        };
-        let current = labelled(stage)?.into_iter().next();
-        let previous = labelled(PREVIOUS)?.into_iter().next();
-        let pending = labelled(PENDING)?;
         let mut versions = Vec::with_capacity(listed.len());
         for entry in &listed {
             // An odd id on a version that plays no part in the rotation never blocks it: such a
@@ -321,46 +310,13 @@ impl Aws {
                 state: VersionState::Enabled,
             });
         }
-        versions.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
         let tags: HashMap<&str, &str> = described
             .tags()
             .iter()
             .filter_map(|t| Some((t.key()?, t.value()?)))
             .collect();
-        let tag_keys = described
-            .tags()
-            .iter()
-            .filter_map(|t| t.key().map(str::to_owned))
-            .collect();
-        let marker = match tags.get(TAG_ID) {
-            None => None,
-            Some(id) => Some(Marker {
-                rotation_id: (*id).to_owned(),
-                state: tags
-                    .get(TAG_STATE)
-                    .and_then(|s| MarkerState::parse(s))
-                    .ok_or_else(|| protocol(format!("tag {TAG_STATE} is missing or unknown")))?,
-                from: tags
-                    .get(TAG_FROM)
-                    .and_then(|s| VersionId::from_backend(s).ok()),
-                to: tags
-                    .get(TAG_TO)
-                    .and_then(|s| VersionId::from_backend(s).ok()),
-                rolling_back: tags.get(TAG_ROLLBACK).is_some_and(|v| *v == "true"),
-                pull_request: tags.get(TAG_PULL_REQUEST).and_then(|n| n.parse().ok()),
-            }),
-        };
-        Ok(RefState {
-            current,
-            previous,
-            pending,
-            versions,
-            marker,
-            revision: Revision::Aws {
-                stages,
-                tags: tag_keys,
-            },
-        })
+        state_from(stages, &tags, versions, stage)
+            .map_err(|kind| Self::error(secret, "DescribeSecret", kind))
     }
 
     /// Sends a write, again while it is throttled (refused unprocessed); a lost answer or a
@@ -686,6 +642,97 @@ fn moved(seen: &RefState, from: &VersionId, to: &VersionId) -> RefState {
     }
 }
 
+impl Aws {
+    /// `ListSecrets`, every page: each secret's name, labels and tags, never a value. With a
+    /// `prefix`, only the secrets whose name starts with it (AWS's `name` filter, a
+    /// case-sensitive prefix match). `subject` says what is listed, in errors.
+    pub(crate) async fn list(
+        &self,
+        prefix: Option<&str>,
+        subject: &str,
+    ) -> Result<Vec<ListedSecret>, BackendError> {
+        const CALL: &str = "ListSecrets";
+        let filters = prefix.map(|p| {
+            vec![
+                Filter::builder()
+                    .key(FilterNameStringType::Name)
+                    .values(p)
+                    .build(),
+            ]
+        });
+        let mut secrets = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let next = token.take();
+            let mut attempt = 0;
+            let page = loop {
+                attempt += 1;
+                let sent = self
+                    .client
+                    .list_secrets()
+                    .max_results(LIST_PAGE)
+                    .set_filters(filters.clone())
+                    .set_next_token(next.clone())
+                    .send()
+                    .await;
+                let e = match sent {
+                    Ok(page) => break page,
+                    Err(e) => e,
+                };
+                match classify(&e) {
+                    // A read: sent again while throttled or lost, like every other read.
+                    Class::Throttled(_, after) | Class::Lost(_, after)
+                        if attempt < self.policy.attempts =>
+                    {
+                        tokio::time::sleep(self.policy.delay(attempt, after)).await;
+                    }
+                    class => {
+                        return Err(BackendError {
+                            secret_ref: subject.to_owned(),
+                            backend: "aws-secrets-manager",
+                            call: CALL.to_owned(),
+                            kind: match class {
+                                Class::Service { code, message }
+                                    if code == "AccessDeniedException" =>
+                                {
+                                    ErrorKind::Forbidden {
+                                        permission: format!(
+                                            "`secretsmanager:{CALL}` (resource \"*\"), which lists names, labels and tags ({message})"
+                                        ),
+                                    }
+                                }
+                                other => Self::kind_at("*", CALL, other),
+                            },
+                        });
+                    }
+                }
+            };
+            for entry in page.secret_list() {
+                let Some(name) = entry.name() else {
+                    continue;
+                };
+                secrets.push(ListedSecret {
+                    name: name.to_owned(),
+                    stages: entry
+                        .secret_versions_to_stages()
+                        .cloned()
+                        .unwrap_or_default(),
+                    tags: entry
+                        .tags()
+                        .iter()
+                        .filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned())))
+                        .collect(),
+                });
+            }
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(secrets)
+    }
+}
+
 /// Logs each AWS call with `-v` (the operation, the status and the duration), like every
 /// other client's calls.
 #[derive(Debug)]
@@ -737,5 +784,96 @@ impl aws_sdk_secretsmanager::config::Intercept for LogCalls {
             took,
         );
         Ok(())
+    }
+}
+
+/// The state that a secret's labels, tags and versions describe: the pointer (`stage`), the
+/// previous and pending versions, and rotor's marker.
+fn state_from(
+    stages: HashMap<String, Vec<String>>,
+    tags: &HashMap<&str, &str>,
+    mut versions: Vec<Version>,
+    stage: &str,
+) -> Result<RefState, ErrorKind> {
+    let protocol = |detail: String| ErrorKind::Protocol { detail };
+    let parse = |id: &str| {
+        VersionId::from_backend(id)
+            .map_err(|e| protocol(format!("version id {id:?}: {}", e.reason)))
+    };
+    let labelled = |label: &str| -> Result<Vec<VersionId>, ErrorKind> {
+        let mut ids: Vec<VersionId> = stages
+            .iter()
+            .filter(|(_, labels)| labels.iter().any(|l| l == label))
+            .map(|(id, _)| parse(id))
+            .collect::<Result<_, _>>()?;
+        ids.sort();
+        Ok(ids)
+    };
+    let current = labelled(stage)?.into_iter().next();
+    let previous = labelled(PREVIOUS)?.into_iter().next();
+    let pending = labelled(PENDING)?;
+    versions.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
+    let marker = match tags.get(TAG_ID) {
+        None => None,
+        Some(id) => Some(Marker {
+            rotation_id: (*id).to_owned(),
+            state: tags
+                .get(TAG_STATE)
+                .and_then(|s| MarkerState::parse(s))
+                .ok_or_else(|| protocol(format!("tag {TAG_STATE} is missing or unknown")))?,
+            from: tags
+                .get(TAG_FROM)
+                .and_then(|s| VersionId::from_backend(s).ok()),
+            to: tags
+                .get(TAG_TO)
+                .and_then(|s| VersionId::from_backend(s).ok()),
+            rolling_back: tags.get(TAG_ROLLBACK).is_some_and(|v| *v == "true"),
+            pull_request: tags.get(TAG_PULL_REQUEST).and_then(|n| n.parse().ok()),
+        }),
+    };
+    Ok(RefState {
+        current,
+        previous,
+        pending,
+        versions,
+        marker,
+        revision: Revision::Aws {
+            stages,
+            tags: tags.keys().map(|k| (*k).to_owned()).collect(),
+        },
+    })
+}
+
+/// One secret as `ListSecrets` shows it: its name, labels and tags.
+#[derive(Debug, Clone)]
+pub(crate) struct ListedSecret {
+    /// The secret's name.
+    pub(crate) name: String,
+    /// Version id to staging labels (only versions that carry a label).
+    pub(crate) stages: HashMap<String, Vec<String>>,
+    /// Its tags.
+    pub(crate) tags: HashMap<String, String>,
+}
+
+impl ListedSecret {
+    /// The state its labels and tags describe, the pointer being `stage`. Its version list
+    /// holds the labelled versions only: `ListSecrets` does not list the others.
+    pub(crate) fn state(&self, stage: &str) -> Result<RefState, ErrorKind> {
+        let versions = self
+            .stages
+            .keys()
+            .filter_map(|id| VersionId::from_backend(id).ok())
+            .map(|id| Version {
+                id,
+                created: None,
+                state: VersionState::Enabled,
+            })
+            .collect();
+        let tags = self
+            .tags
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        state_from(self.stages.clone(), &tags, versions, stage)
     }
 }

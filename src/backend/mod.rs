@@ -7,6 +7,7 @@
 //! Manager, over the official SDK).
 
 pub mod aws;
+pub mod list;
 pub mod vault;
 
 use std::collections::HashMap;
@@ -923,36 +924,18 @@ impl Backends {
         ];
         let (location, client) = match &rule.backend {
             BackendConfig::Vault(cfg) => {
-                let key = vault::Vault::client_key(cfg, env);
-                let client = match self.vault.get(&key) {
-                    Some(c) => c.clone(),
-                    None => {
-                        let c = Arc::new(
-                            vault::Vault::connect(cfg, env, secret_ref, rule.rate_limit).await?,
-                        );
-                        self.vault.insert(key, c.clone());
-                        c
-                    }
-                };
                 let client = Client::Vault {
-                    client,
+                    client: self
+                        .vault_client(cfg, env, secret_ref.as_str(), rule.rate_limit)
+                        .await?,
                     mount: cfg.mount.clone(),
                     pointer_key: cfg.pointer_key.clone(),
                 };
                 (cfg.path.render(&vars), client)
             }
             BackendConfig::Aws(cfg) => {
-                let key = cfg.region.clone();
-                let client = match self.aws.get(&key) {
-                    Some(c) => c.clone(),
-                    None => {
-                        let c = Arc::new(aws::Aws::connect(cfg, env, rule.rate_limit).await);
-                        self.aws.insert(key, c.clone());
-                        c
-                    }
-                };
                 let client = Client::Aws {
-                    client,
+                    client: self.aws_client(cfg, env, rule.rate_limit).await,
                     stage: cfg.stage.clone(),
                 };
                 (cfg.name.render(&vars), client)
@@ -963,6 +946,39 @@ impl Backends {
             location,
             client,
         })
+    }
+
+    /// The client of a Vault/OpenBao server and identity, built (and logged in) on first use;
+    /// `subject` is what a setup error names.
+    async fn vault_client(
+        &mut self,
+        cfg: &crate::config::VaultBackend,
+        env: &Environment,
+        subject: &str,
+        writes_per_second: u32,
+    ) -> Result<Arc<vault::Vault>, BackendError> {
+        let key = vault::Vault::client_key(cfg, env);
+        if let Some(c) = self.vault.get(&key) {
+            return Ok(c.clone());
+        }
+        let c = Arc::new(vault::Vault::connect(cfg, env, subject, writes_per_second).await?);
+        self.vault.insert(key, c.clone());
+        Ok(c)
+    }
+
+    /// The client of an AWS region, built on first use.
+    async fn aws_client(
+        &mut self,
+        cfg: &crate::config::AwsBackend,
+        env: &Environment,
+        writes_per_second: u32,
+    ) -> Arc<aws::Aws> {
+        if let Some(c) = self.aws.get(&cfg.region) {
+            return c.clone();
+        }
+        let c = Arc::new(aws::Aws::connect(cfg, env, writes_per_second).await);
+        self.aws.insert(cfg.region.clone(), c.clone());
+        c
     }
 }
 

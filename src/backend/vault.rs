@@ -2,7 +2,8 @@
 //!
 //! rotor touches exactly one path per secret: `<mount>/metadata/<path>`. The pointer and
 //! rotor's marker live in its `custom_metadata`; no request ever goes to `<mount>/data/`, so a
-//! token with no access to data at all is enough (and is what the tests use).
+//! token with no access to data at all is enough (and is what the tests use). `rotor new
+//! --match` also lists folders of the metadata tree (`LIST <mount>/metadata/<folder>/`).
 //!
 //! Compare-and-swap: OpenBao reports `current_metadata_version` and checks `metadata_cas`
 //! against it on every metadata write. HashiCorp Vault has no metadata check-and-set; rotor
@@ -22,7 +23,7 @@ use super::{
     VersionState,
 };
 use crate::config::{VaultAuth, VaultBackend};
-use crate::ids::{SecretRef, VersionId};
+use crate::ids::VersionId;
 use crate::retry::{self, Policy};
 use crate::secret::SecretString;
 
@@ -105,7 +106,7 @@ impl Vault {
     pub(crate) async fn connect(
         cfg: &VaultBackend,
         env: &Environment,
-        for_ref: &SecretRef,
+        for_ref: &str,
         writes_per_second: u32,
     ) -> Result<Self, BackendError> {
         let setup = |call: &str, detail: String| BackendError {
@@ -164,7 +165,7 @@ impl Vault {
         role: &str,
         path: &str,
         audience: Option<&str>,
-        for_ref: &SecretRef,
+        for_ref: &str,
     ) -> Result<SecretString, BackendError> {
         let err = |call: &str, kind: ErrorKind| BackendError {
             secret_ref: for_ref.to_string(),
@@ -723,6 +724,56 @@ impl Vault {
             Some(state) => Ok(state),
             None => self.read(secret, mount, pointer_key).await,
         }
+    }
+
+    /// `LIST <mount>/metadata/<folder>/`: the names in one folder of the metadata tree, each
+    /// subfolder's with a trailing `/`. A folder that does not exist lists nothing. Needs the
+    /// `list` capability there; never touches `<mount>/data/`. `subject` says what is listed,
+    /// in errors.
+    pub(crate) async fn list(
+        &self,
+        mount: &str,
+        folder: &str,
+        subject: &str,
+    ) -> Result<Vec<String>, BackendError> {
+        let shown = format!("{mount}/metadata/{folder}");
+        let err = |kind| BackendError {
+            secret_ref: subject.to_owned(),
+            backend: "vault",
+            call: format!("LIST {}", shown.trim_end_matches('/')),
+            kind,
+        };
+        let mut url = self.metadata_url(mount, folder);
+        // `GET …?list=true` is Vault's LIST; a folder is named with its trailing `/`.
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.push("");
+        }
+        url.query_pairs_mut().append_pair("list", "true");
+        let (status, body) = self
+            .exchange(Method::GET, url, None, Some(&self.token), true)
+            .await
+            .map_err(|f| match f {
+                Failure::Lost(detail) => err(ErrorKind::Unavailable { detail }),
+                Failure::Final(kind) => err(kind),
+            })?;
+        if status == StatusCode::NOT_FOUND {
+            return Ok(Vec::new());
+        }
+        if !status.is_success() {
+            return Err(err(self.status_error(status, &body, mount, folder, "list")));
+        }
+        body.pointer("/data/keys")
+            .and_then(Value::as_array)
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(|k| k.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .ok_or_else(|| {
+                err(ErrorKind::Protocol {
+                    detail: "no data.keys in the list answer".to_owned(),
+                })
+            })
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod drift;
+pub mod new;
 pub mod plan;
 pub mod report;
 pub mod rollback;
@@ -58,6 +59,34 @@ pub fn dispatch(cli: Cli, output: Output) -> Result<(), Error> {
                 event,
             };
             runtime()?.block_on(rollback::run(&cx, &args, &cli.global.config))
+        }
+        Command::New {
+            id,
+            environment,
+            reason,
+            refs,
+            globs,
+            refs_file,
+            to,
+            window,
+            rollout_note,
+            rollback,
+            dry_run,
+        } => {
+            let args = new::Args {
+                id,
+                environment,
+                reason,
+                refs,
+                globs,
+                refs_file,
+                to,
+                window,
+                rollout_note,
+                rollback,
+                dry_run,
+            };
+            runtime()?.block_on(new::run(&cx, &args))
         }
         Command::Plan { event } => {
             runtime()?.block_on(plan::run(&cx, event.as_deref(), &cli.global.config))

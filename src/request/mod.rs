@@ -77,7 +77,7 @@ impl Window {
 }
 
 /// What happens when verification fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum RollbackMode {
     /// Roll back in the same run (the default).

@@ -168,8 +168,9 @@ fn transient(e: &BackendError) -> bool {
 
 /// Writes this rotation's final marker `state`, patiently: a ref left `pending` blocks every
 /// later rotation of it, so an outage outlasting one call's retries is waited out for a few
-/// rounds, each starting from a fresh read (which may show the marker already final, written
-/// by this run's lost attempt or another run of this rotation).
+/// rounds, each starting from a fresh read. The read may show the marker already final, written
+/// by this run's lost attempt or by another run of this rotation; after a check-and-set
+/// conflict the write is sent again only while the marker is still this rotation's `pending`.
 async fn mark(
     run: &Run<'_>,
     seen: &RefState,
@@ -177,20 +178,29 @@ async fn mark(
 ) -> Result<RefState, BackendError> {
     let (id, pr) = (run.id(), run.settings.pull_request);
     let mut latest = seen.clone();
-    let mut last = None;
+    let mut last: Option<BackendError> = None;
     for round in 0..RELEASE_ROUNDS {
         pause(round).await;
         if round > 0 {
             match run.job.secret.read().await {
-                Ok(now)
-                    if now
-                        .marker
-                        .as_ref()
-                        .is_some_and(|m| m.is_of(id, pr) && m.state == state) =>
-                {
-                    return Ok(now);
+                Ok(now) => {
+                    let marker = now.marker.as_ref().filter(|m| m.is_of(id, pr));
+                    match marker.map(|m| m.state) {
+                        Some(s) if s == state => return Ok(now),
+                        Some(MarkerState::Pending) => latest = now,
+                        // Another writer's marker, or another final state: not ours to change.
+                        _ => {
+                            return Err(last.unwrap_or_else(|| {
+                                run.job.secret.error(
+                                    "mark",
+                                    ErrorKind::Conflict {
+                                        detail: "the marker changed under this rotation".to_owned(),
+                                    },
+                                )
+                            }));
+                        }
+                    }
                 }
-                Ok(now) => latest = now,
                 Err(e) => {
                     last = Some(e);
                     continue;
@@ -199,7 +209,9 @@ async fn mark(
         }
         match run.job.secret.finish(&latest, id, state).await {
             Ok(now) => return Ok(now),
-            Err(e) if transient(&e) => last = Some(e),
+            Err(e) if transient(&e) || matches!(e.kind, ErrorKind::Conflict { .. }) => {
+                last = Some(e);
+            }
             Err(e) => return Err(e),
         }
     }

@@ -17,6 +17,7 @@ mod examples;
 mod expr;
 mod faults;
 mod gitops;
+mod new;
 mod no_panic;
 mod plan;
 mod races;
