@@ -2,8 +2,11 @@
 # Installs rotor for the runner (action.yml, first step): the release binary for this version
 # and platform when dist/checksums.txt lists it, verified against that checksum; otherwise a
 # build from source with cargo. Writes the binary's path to the step output `bin`.
+#
+# With --export (install/action.yml), the path is also exported as ROTOR_BIN for the job's
+# later steps, so that the main action installs nothing again.
 set -euo pipefail
-root="${GITHUB_ACTION_PATH:?run as a step of action.yml}"
+root="${ROTOR_ROOT:-${GITHUB_ACTION_PATH:?run as a step of action.yml}}"
 out="${GITHUB_OUTPUT:?}"
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$root/Cargo.toml" | head -n 1)
 case "${RUNNER_OS:-}-${RUNNER_ARCH:-}" in
@@ -47,3 +50,6 @@ else
 fi
 chmod +x "$dest/rotor"
 echo "bin=$dest/rotor" >>"$out"
+if [ "${1:-}" = "--export" ]; then
+  echo "ROTOR_BIN=$dest/rotor" >>"${GITHUB_ENV:?}"
+fi

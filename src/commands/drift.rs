@@ -45,7 +45,7 @@ const DRIFT_NEXT_STEP: &str = "find out who moved the pointer: if it was meant, 
 
 /// What the summary shows: the counts, then the rows that need the reader (drifted, or not
 /// checked) with what to do, then the others, folded past [`FOLD_AFTER`] rows.
-fn view(rows: &[Row]) -> serde_json::Value {
+fn view(rows: &[Row], artifacts_dir: &str) -> serde_json::Value {
     let (attention, others): (Vec<&Row>, Vec<&Row>) =
         rows.iter().partition(|r| r.drifted || r.error.is_some());
     let drifted = rows.iter().filter(|r| r.drifted).count();
@@ -77,6 +77,7 @@ fn view(rows: &[Row]) -> serde_json::Value {
         "others": others,
         "fold_after": FOLD_AFTER,
         "run_url": run_url(),
+        "artifacts_dir": artifacts_dir,
     })
 }
 
@@ -96,13 +97,17 @@ pub async fn run(cx: &Context) -> Result<(), Error> {
     let config = crate::context::require_config(cx)?;
     let ledger = ledger::load(cx, &config)?;
     if ledger.is_empty() {
-        return Err(Error::NoRefs {
-            action: "check for drift",
-            hint: format!(
-                "no artifact with rotor's machine-readable part under {}/",
+        // A repository before its first merged rotation: nothing is wrong, and a scheduled job
+        // must not fail every day until then.
+        cx.output.annotate(
+            crate::output::Level::Notice,
+            None,
+            "rotor",
+            &format!(
+                "nothing to check for drift yet: no artifact under {}/ (the first merged rotation adds one)",
                 config.artifacts_dir.as_str()
             ),
-        });
+        );
     }
     let env = crate::context::backend_environment();
     let mut backends = Backends::default();
@@ -184,7 +189,7 @@ pub async fn run(cx: &Context) -> Result<(), Error> {
     let drifted = rows.iter().filter(|r| r.drifted).count();
     let result = if drifted > 0 { "drift" } else { "clean" };
 
-    let summary = Renderer::new(Vec::new())?.render("drift.md.j2", view(&rows))?;
+    let summary = Renderer::new(Vec::new())?.render("drift.md.j2", view(&rows, config.artifacts_dir.as_str()))?;
     gha::append_summary(&summary)?;
     gha::write_outputs(&[
         ("result", result.to_owned()),

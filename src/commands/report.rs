@@ -40,13 +40,17 @@ pub fn run(cx: &Context, now: DateTime<Utc>) -> Result<(), Error> {
     let config = crate::context::require_config(cx)?;
     let ledger = ledger::load(cx, &config)?;
     if ledger.is_empty() {
-        return Err(Error::NoRefs {
-            action: "report on",
-            hint: format!(
-                "no artifact with rotor's machine-readable part under {}/",
+        // A repository before its first merged rotation: nothing is wrong, and a scheduled job
+        // must not fail every day until then.
+        cx.output.annotate(
+            crate::output::Level::Notice,
+            None,
+            "rotor",
+            &format!(
+                "nothing to report on yet: no artifact under {}/ (the first merged rotation adds one)",
                 config.artifacts_dir.as_str()
             ),
-        });
+        );
     }
     let max_age = i64::from(config.max_age_days);
     let rows: Vec<Row> = ledger
@@ -97,6 +101,7 @@ pub fn run(cx: &Context, now: DateTime<Utc>) -> Result<(), Error> {
         serde_json::json!({
             "rows": rows, "stale": stale, "total": rows.len(),
             "max_age_days": config.max_age_days, "generated": generated,
+            "artifacts_dir": config.artifacts_dir.as_str(),
         }),
     )?;
     gha::append_summary(&markdown)?;

@@ -43,6 +43,8 @@ pub enum Level {
     Error,
     /// `::warning`: a ref was rolled back, or something was not checked.
     Warning,
+    /// `::notice`: worth knowing, nothing wrong (nothing to check yet).
+    Notice,
 }
 
 impl Level {
@@ -50,6 +52,7 @@ impl Level {
         match self {
             Self::Error => "error",
             Self::Warning => "warning",
+            Self::Notice => "notice",
         }
     }
 }

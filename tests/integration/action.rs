@@ -187,3 +187,62 @@ fn the_runner_passes_inputs_as_arguments_and_refuses_bad_ones() {
         assert!(out.contains(says), "{env:?}: {out}");
     }
 }
+
+#[test]
+fn the_install_action_exports_rotor_for_the_job_and_the_main_action_then_installs_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    release(dir.path(), None);
+    let (output, env_file) = (dir.path().join("output.txt"), dir.path().join("env.txt"));
+    fs::write(&output, "").expect("output");
+    fs::write(&env_file, "").expect("env");
+    // As install/action.yml runs it: the action's root one level up, and --export.
+    let out = Command::new("bash")
+        .arg(root().join("action/install.sh"))
+        .arg("--export")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("ROTOR_ROOT", dir.path().join("action-root"))
+        .env("GITHUB_OUTPUT", &output)
+        .env("GITHUB_ENV", &env_file)
+        .env("RUNNER_OS", "Linux")
+        .env("RUNNER_ARCH", "X64")
+        .env("RUNNER_TEMP", dir.path().join("tmp"))
+        .env(
+            "ROTOR_RELEASE_BASE_URL",
+            format!("file://{}", dir.path().join("releases").display()),
+        )
+        .output()
+        .expect("bash");
+    assert!(out.status.success(), "{out:?}");
+    let bin = fs::read_to_string(&output).expect("output");
+    let bin = bin.trim().strip_prefix("bin=").expect("bin");
+    assert_eq!(
+        fs::read_to_string(&env_file).expect("env").trim(),
+        format!("ROTOR_BIN={bin}"),
+        "later steps of the job find rotor"
+    );
+    // The two actions as written: the installer runs install.sh with --export from the
+    // repository's root; the main action's install step is skipped when ROTOR_BIN is set, and
+    // its run step takes either.
+    let install: serde_json::Value = serde_norway::from_str(
+        &fs::read_to_string(root().join("install/action.yml")).expect("install/action.yml"),
+    )
+    .expect("yaml");
+    let step = &install["runs"]["steps"][0];
+    assert!(
+        step["run"]
+            .as_str()
+            .is_some_and(|r| r.contains("action/install.sh\" --export")),
+        "{step}"
+    );
+    assert_eq!(step["env"]["ROTOR_ROOT"], "${{ github.action_path }}/..");
+    let main: serde_json::Value =
+        serde_norway::from_str(&fs::read_to_string(root().join("action.yml")).expect("action.yml"))
+            .expect("yaml");
+    let steps = &main["runs"]["steps"];
+    assert_eq!(steps[0]["if"], "env.ROTOR_BIN == ''");
+    assert_eq!(
+        steps[1]["env"]["ROTOR_BIN"],
+        "${{ steps.install.outputs.bin || env.ROTOR_BIN }}"
+    );
+}

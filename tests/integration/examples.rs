@@ -427,3 +427,60 @@ fn block_on_pointer(s: &Setup) -> Option<String> {
         .get("current_version")
         .cloned()
 }
+
+/// The steps that put credentials into a job's environment.
+fn credential_step(uses: &str) -> bool {
+    uses.starts_with("aws-actions/configure-aws-credentials@")
+        || uses.starts_with("actions/create-github-app-token@")
+        || uses.starts_with("google-github-actions/auth@")
+        || uses.starts_with("azure/login@")
+}
+
+#[test]
+fn the_examples_install_before_credentials_and_scope_concurrency_per_job() {
+    for (file, wf) in workflows() {
+        // A workflow that every comment starts must not queue whole runs in one group: a newer
+        // pending run cancels an older pending one, and an ordinary comment would cancel an
+        // apply. Its jobs carry their own groups, entered only when their `if:` holds.
+        let on_comments = wf["on"].get("issue_comment").is_some();
+        if on_comments {
+            assert!(
+                wf.get("concurrency").is_none(),
+                "{file}: no workflow-level concurrency on a workflow every comment starts"
+            );
+        }
+        for (name, job) in wf["jobs"].as_object().expect("jobs") {
+            if on_comments {
+                assert!(
+                    job.get("concurrency").is_some(),
+                    "{file} {name}: a concurrency group of its own"
+                );
+            }
+            let uses: Vec<&str> = job["steps"]
+                .as_array()
+                .expect("steps")
+                .iter()
+                .filter_map(|s| s.get("uses").and_then(Value::as_str))
+                .collect();
+            let install = uses
+                .iter()
+                .position(|u| u.starts_with("OWNER/rotor/install@"))
+                .unwrap_or_else(|| panic!("{file} {name}: installs rotor in a step of its own"));
+            for (i, u) in uses.iter().enumerate() {
+                if credential_step(u) || u.starts_with("OWNER/rotor@") {
+                    assert!(
+                        install < i,
+                        "{file} {name}: rotor is installed before {u}, so no build runs with credentials"
+                    );
+                }
+            }
+            // An org token is minted per job (a GitHub App installation token lasts an hour
+            // and cannot be a stored secret).
+            let text = serde_json::to_string(job).expect("json");
+            assert!(
+                !text.contains("secrets.ROTOR_ORG_TOKEN"),
+                "{file} {name}: org-token from actions/create-github-app-token"
+            );
+        }
+    }
+}

@@ -130,3 +130,43 @@ fn the_report_lists_every_refs_last_successful_rotation_and_flags_old_ones() {
         insta::assert_snapshot!("report_markdown", text);
     });
 }
+
+#[test]
+fn before_the_first_rotation_drift_and_report_say_there_is_nothing_yet_and_pass() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    std::fs::create_dir_all(root.join(".github")).expect("dir");
+    std::fs::write(
+        root.join(".github/rotor.yml"),
+        "version: 1\nadmins: {users: [alice]}\nenvironments: {staging: {}}\n\
+         backends: [{match: \"tenant.*.*.*\", type: vault, mount: secret}]\n\
+         app: {base_url: \"http://127.0.0.1:9\"}\n",
+    )
+    .expect("config");
+    let summary = root.join("summary.md");
+    for command in ["drift", "report"] {
+        std::fs::write(&summary, "").expect("summary");
+        let (stdout, stderr) = rotor()
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .args([command, "--format", "json", "--repo"])
+            .args([root])
+            .expects_exit(0)
+            .run();
+        let report: Value = serde_json::from_str(&stdout).expect("json");
+        assert_eq!(report["refs"], serde_json::json!([]), "{report:#}");
+        if command == "drift" {
+            assert_eq!(report["result"], "clean");
+        }
+        assert!(
+            stderr.contains("::notice title=rotor::nothing to ")
+                && stderr.contains("no artifact under docs/security/rotations/"),
+            "{command}: {stderr}"
+        );
+        let written = std::fs::read_to_string(&summary).expect("summary");
+        assert!(
+            written.contains("the first merged rotation adds one") && !written.contains("| ref |"),
+            "{command}: {written}"
+        );
+    }
+}
