@@ -611,7 +611,7 @@ impl AppClient {
         Ok((true, format!("status {status}")))
     }
 
-    /// The audit query link for the artifact (DESIGN §10).
+    /// The audit query link for the artifact.
     pub fn audit_query_link(&self, action: &str) -> String {
         let mut url = self.url(&["api", "v1", "audit", "events"]);
         url.query_pairs_mut()

@@ -1,4 +1,4 @@
-//! The rotation artifact (`docs/security/rotations/<id>.md`, DESIGN §10): its machine-readable
+//! The rotation artifact (`docs/security/rotations/<id>.md`): its machine-readable
 //! part, which `plan`, `apply`, `rollback` and `drift` read back.
 //!
 //! The artifact carries one HTML comment, invisible when rendered, holding JSON:
@@ -371,7 +371,7 @@ impl Artifact {
     }
 }
 
-/// What a dispatched rollback appends to an artifact (DESIGN §8, §10).
+/// What a dispatched rollback appends to an artifact.
 #[derive(Debug, Clone)]
 pub struct RollbackSection {
     /// The runbook fields and the reason.

@@ -1,8 +1,8 @@
-//! The command line (DESIGN §2): global options and one subcommand per command.
+//! The command line: global options and one subcommand per command.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 use crate::output::Format;
 
@@ -16,6 +16,41 @@ pub struct Cli {
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Parses the command line. `rotor schema` takes the global options like every command but
+/// uses none of them, so its `--help` does not list them.
+pub fn parse<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let mut command = Cli::command();
+    // Globals reach the subcommands when the command is built; hide them there afterwards.
+    command.build();
+    // `mut_args` changes the arguments in place; the built command's index of them stays right.
+    let command = command.mut_subcommand("schema", |schema| {
+        schema.mut_args(|a| {
+            let global =
+                ["config", "repo", "format", "verbose", "quiet"].contains(&a.get_id().as_str());
+            a.hide(global)
+        })
+    });
+    let matches = command.try_get_matches_from(args)?;
+    Cli::from_arg_matches(&matches)
+}
+
+/// The exit codes each command's `--help` names.
+mod exits {
+    pub(super) const VALIDATE: &str = "Exit codes: 0 everything is valid; 2 a file is invalid (each problem is printed with its file, line and column).";
+    pub(super) const SCHEMA: &str = "Exit codes: 0; 1 when the schema cannot be written.";
+    pub(super) const PLAN: &str = "Exit codes: 0 planned, approved or not (or noop: not a trigger, or the rotation is already applied); 2 invalid request, config or event; 3 GitHub refused the token; 4 a precondition fails; 5 GitHub, a secret manager or the application stayed unreachable.";
+    pub(super) const APPLY: &str = "Exit codes: 0 success, or noop; 1 a ref was rolled back or failed, or the remote refused the artifact's push; 2 invalid input; 3 not authorized (each unmet rule is named); 4 a precondition or a conflict, nothing changed; 5 a service stayed unreachable, nothing changed.";
+    pub(super) const ROLLBACK: &str = "Exit codes: 0 rolled back, or noop; 1 a ref's rollback failed its checks or its audit; 2 invalid input; 3 not authorized (the dispatcher, the branch); 4 a precondition (the pointer moved: see --force), nothing changed; 5 a service stayed unreachable, nothing changed.";
+    pub(super) const DRIFT: &str = "Exit codes: 0 no drift, or nothing to check yet; 1 drift found; 2 invalid config; 4 a ref could not be read (missing, denied); 5 a secret manager stayed unreachable.";
+    pub(super) const REPORT: &str = "Exit codes: 0 whatever the ages; 2 invalid config.";
+    pub(super) const STATUS: &str = "Exit codes: 0 every ref was read; 2 invalid input; 4 a ref's secret is missing or access is denied; 5 a secret manager stayed unreachable.";
+    pub(super) const NEW: &str = "Exit codes: 0 the file was written (or printed, with --dry-run); 2 bad input, an id whose file exists included; 4 no ref qualified; 5 a service stayed unreachable.";
 }
 
 /// Options every command takes.
@@ -36,10 +71,10 @@ pub struct GlobalArgs {
     /// Report format; with json, stdout carries exactly one JSON object.
     #[arg(long, global = true, value_enum, env = "ROTOR_FORMAT", default_value_t = Format::Text)]
     pub format: Format,
-    /// Log every step.
+    /// Also log each HTTP call: method, path, status and duration (never a header or body).
     #[arg(short, long, global = true, conflicts_with = "quiet")]
     pub verbose: bool,
-    /// Log errors only.
+    /// Log only errors and annotations: one line per ref that did not succeed, no progress.
     #[arg(short, long, global = true)]
     pub quiet: bool,
 }
@@ -51,27 +86,31 @@ pub enum Command {
     ///
     /// With no PATH: the config and every request in `requests_dir`. A PATH may be a request
     /// file or a directory of them.
+    #[command(after_help = exits::VALIDATE)]
     Validate {
         /// Request files or directories.
         #[arg(value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
     /// Print the JSON Schema (draft 2020-12) of the request format.
+    #[command(after_help = exits::SCHEMA)]
     Schema,
     /// Plan a rotation from a pull request: validate, check approval and preconditions, comment.
     ///
     /// Changes nothing. Reads the event from $GITHUB_EVENT_PATH; exits 0 (result `planned`)
     /// whether or not the approval is complete.
+    #[command(after_help = exits::PLAN)]
     Plan {
         /// The event payload [default: $GITHUB_EVENT_PATH].
         #[arg(long, value_name = "PATH")]
         event: Option<PathBuf>,
     },
-    /// Apply the rotation an approved pull request carries (DESIGN §7).
+    /// Apply the rotation an approved pull request carries.
     ///
     /// Runs on an approving review or a `/rotor apply` comment: enforces the approval policy,
     /// checks every precondition, moves each pointer with compare-and-swap, verifies, rolls
     /// back on failure, confirms the audit trail and commits the artifact.
+    #[command(after_help = exits::APPLY)]
     Apply {
         /// The event payload [default: $GITHUB_EVENT_PATH].
         #[arg(long, value_name = "PATH")]
@@ -80,11 +119,12 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Roll a rotation back (DESIGN §8), from workflow_dispatch on the default branch.
+    /// Roll a rotation back, from workflow_dispatch on the default branch.
     ///
     /// The dispatcher (GITHUB_TRIGGERING_ACTOR, else GITHUB_ACTOR) must hold internal_admin.
     /// from/to are read from the rotation's artifact on the default branch; a `## Rollback`
     /// section is appended to it and committed there.
+    #[command(after_help = exits::ROLLBACK)]
     Rollback {
         /// The rotation to roll back [default: the dispatch input `rotation_id`].
         #[arg(long, value_name = "ID")]
@@ -109,14 +149,17 @@ pub enum Command {
     ///
     /// Reads the artifacts in the checkout (on a schedule: the default branch) and each ref's
     /// state, read-only.
+    #[command(after_help = exits::DRIFT)]
     Drift,
     /// Per ref, the last successful rotation and its age against `policy.max_age_days`.
     ///
     /// Reads the artifacts in the checkout; prints markdown, or JSON with --format json.
+    #[command(after_help = exits::REPORT)]
     Report,
     /// Show, read-only, each ref's pointer, previous and pending versions, versions and marker.
     ///
     /// With no REF: every ref named by a request in `requests_dir`. Never reads a secret value.
+    #[command(after_help = exits::STATUS)]
     Status {
         /// Refs such as tenant.acme.supabase.service_role.
         #[arg(value_name = "REF")]
@@ -130,9 +173,9 @@ pub enum Command {
     /// application, whose `siteIds` become `sites`. Every matched ref left out is listed with
     /// its reason: no_pending, rejected, several_pending, locked, unknown_to_app, over_limit.
     /// Reads metadata only, never a secret value, and changes nothing outside the working
-    /// tree. Exits 0 when the file was written (or printed, with --dry-run), 4 when no ref
-    /// qualified, 2 on bad input (an id whose file exists included).
+    /// tree.
     #[command(group(clap::ArgGroup::new("source").required(true).multiple(false)))]
+    #[command(after_help = exits::NEW)]
     New {
         /// The rotation id, also the file's name: 3 to 63 of a-z, 0-9 and `-`.
         #[arg(value_name = "ID")]

@@ -1,4 +1,4 @@
-//! The config (`.github/rotor.yml`, DESIGN §5): its model and its parser.
+//! The config (`.github/rotor.yml`): its model and its parser.
 //!
 //! The config is policy: who holds `internal_admin`, how many approvals a rotation needs, where
 //! each ref's secret lives. It is read from the base branch only, and parsed as strictly as a

@@ -1,5 +1,5 @@
 //! The one error type every command returns, and the one place that maps it to an exit code
-//! (DESIGN §2: 0 success, 1 rotation did not succeed, 2 invalid input, 3 not authorized,
+//! (0 success, 1 rotation did not succeed, 2 invalid input, 3 not authorized,
 //! 4 precondition or conflict, 5 external system unreachable before any change).
 
 use std::process::ExitCode;
@@ -122,7 +122,7 @@ impl Error {
         ExitCode::from(self.code())
     }
 
-    /// The numeric exit code, per DESIGN §2.
+    /// The numeric exit code (README, "Exit codes").
     pub fn code(&self) -> u8 {
         match self {
             Self::Usage(e) if !e.use_stderr() => 0,
@@ -243,7 +243,7 @@ impl Error {
     }
 }
 
-/// The exit code of a backend failure (DESIGN §2): a state or permission the user must fix
+/// The exit code of a backend failure: a state or permission the user must fix
 /// is a precondition (4); a service that kept failing is unreachable (5); a missing address or
 /// credential is invalid input (2).
 pub fn backend_code(kind: &crate::backend::ErrorKind) -> u8 {

@@ -1,11 +1,11 @@
 //! A test-only way to stop the process abruptly at a named step boundary.
 //!
-//! The resume promise (DESIGN §1.5, §7 last paragraph) is proven by stopping `rotor apply`
+//! The resume promise (§7 last paragraph) is proven by stopping `rotor apply`
 //! after each step and running it again. Debug builds stop at the point named by
 //! `ROTOR_FAULT_AT` with exit code [`EXIT`], without unwinding or flushing anything, as a
 //! killed runner would; release builds compile the hook away.
 
-/// The exit code of a deliberate stop; outside DESIGN §2's range on purpose.
+/// The exit code of a deliberate stop; outside rotor's exit codes on purpose.
 pub const EXIT: i32 = 86;
 
 /// Every step boundary of `apply`, in the order a run passes them.

@@ -1,4 +1,4 @@
-//! The approval gate: gathers from GitHub the facts DESIGN §9 needs and lets [`crate::policy`]
+//! The approval gate: gathers from GitHub the facts the approval policy needs and lets [`crate::policy`]
 //! decide. The number of API calls depends on the number of people involved, never on the
 //! number of refs.
 

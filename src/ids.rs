@@ -43,7 +43,7 @@ fn non_ascii(text: &str) -> Option<String> {
     })
 }
 
-/// A secret reference, `tenant.<slug>.<provider>.<key>`, exactly as DESIGN §4 defines it.
+/// A secret reference, `tenant.<slug>.<provider>.<key>`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct SecretRef {

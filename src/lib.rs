@@ -41,8 +41,6 @@ use std::ffi::OsString;
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use clap::Parser as _;
-
 pub use crate::error::Error;
 use crate::output::{Output, Verbosity};
 
@@ -52,7 +50,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = cli::Cli::try_parse_from(args)?;
+    let cli = cli::parse(args)?;
     let output = Output {
         format: cli.global.format,
         verbosity: if cli.global.quiet {
@@ -91,6 +89,9 @@ pub fn report_error(err: &Error) -> ExitCode {
         Error::Usage(e) => {
             let _ = e.print();
         }
+        // Each problem has been printed with its file, line and column, in the report; a count
+        // on another stream would only split it.
+        Error::Invalid { .. } => {}
         other => {
             // Error text may quote untrusted input (an API's message, a request field).
             let text = output::workflow::neutralise(&format!("error: {other}"));

@@ -1,4 +1,4 @@
-//! The approval policy (DESIGN §9) as a pure function over facts fetched beforehand.
+//! The approval policy as a pure function over facts fetched beforehand.
 //!
 //! [`evaluate`] never calls anything: the gate gathers the pull request, every page of reviews
 //! and files, and each person's `internal_admin` status, and this module decides. The result
@@ -64,7 +64,7 @@ pub struct Decision {
     pub approved: bool,
     /// The `internal_admin` reviewers whose approval of the head counts.
     pub approvers: Vec<String>,
-    /// Every unmet rule, in the order of DESIGN §9.
+    /// Every unmet rule, in the policy's order.
     pub unmet: Vec<Unmet>,
 }
 

@@ -25,7 +25,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("summary.md.j2", include_str!("../templates/summary.md.j2")),
 ];
 
-/// Where a repository keeps its overrides (DESIGN §3), read from the base branch only.
+/// Where a repository keeps its overrides, read from the base branch only.
 pub const OVERRIDE_DIR: &str = ".github/rotor/templates";
 
 /// A template that cannot be loaded or rendered.

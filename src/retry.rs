@@ -2,7 +2,7 @@
 //!
 //! NOTE: only calls that are safe to repeat go through here: reads, and writes the server has
 //! refused without processing (429). A write whose answer was lost is never re-sent blindly;
-//! the caller re-reads the state to learn whether it landed (DESIGN §6).
+//! the caller re-reads the state to learn whether it landed.
 
 use std::time::Duration;
 

@@ -176,19 +176,19 @@ pub(crate) async fn load_trusted(
     }
     let config_path = config_rel.to_string_lossy().replace('\\', "/");
     let config_display = format!("{config_path} (at {default_branch})");
-    let bytes = git
-        .read_file(&base_sha, &config_path)?
-        .ok_or_else(|| Error::Invalid {
-            diagnostics: vec![
-                Diagnostic::new(
-                    "unreadable_file",
-                    &config_path,
-                    Pos::START,
-                    format!("there is no {config_path} on {default_branch}"),
-                )
-                .help("policy is read from the default branch only: merge the config there first"),
-            ],
-        })?;
+    let Some(bytes) = git.read_file(&base_sha, &config_path)? else {
+        let missing = Diagnostic::new(
+            "unreadable_file",
+            &config_path,
+            Pos::START,
+            format!("there is no {config_path} on {default_branch}"),
+        )
+        .help("policy is read from the default branch only: merge the config there first");
+        cx.output.diagnostic(&missing)?;
+        return Err(Error::Invalid {
+            diagnostics: vec![missing],
+        });
+    };
     let config = config::parse(&config_path, &bytes).map_err(|diagnostics| {
         for d in &diagnostics {
             let _ = cx.output.diagnostic(d);

@@ -87,8 +87,7 @@ impl Document {
                 .location()
                 .map_or(Pos::START, |l| Pos::new(l.line(), l.column()))
                 .min(end_of(text));
-            Diagnostic::new("yaml_syntax", file, pos, format!("invalid YAML: {err}"))
-                .help("check indentation and quoting here")
+            syntax_error(file, pos, &err.to_string(), text)
         })?;
         Ok(Self {
             file: file.to_owned(),
@@ -214,6 +213,79 @@ fn token_before(text: &str, marker: &Marker, sigil: char) -> Option<(Pos, String
     None
 }
 
+/// A YAML syntax error in plain words. The parser's own phrases ("did not find expected key")
+/// describe its state, not the file; each known one is said as what to fix, and an unknown one
+/// is kept as the parser put it.
+fn syntax_error(file: &str, pos: Pos, parser: &str, text: &str) -> Diagnostic {
+    let has = |s: &str| parser.contains(s);
+    let list_item = text
+        .lines()
+        .nth(pos.line.saturating_sub(1))
+        .is_some_and(|l| l.trim_start().starts_with("- "));
+    let (message, help) = if has("quoted scalar") && has("end of stream") {
+        (
+            "a quoted string is never closed: the file ends inside it",
+            "close the quote, or check for a quote inside the text (write '' inside single quotes, \\\" inside double quotes)",
+        )
+    } else if has("did not find expected '-' indicator")
+        || (has("did not find expected key") && list_item)
+    {
+        (
+            "this line does not line up with the list items above it",
+            "indent each `- ` item of a list by the same number of spaces",
+        )
+    } else if has("did not find expected key") {
+        (
+            "this line does not line up with the keys above it",
+            "indent each key of a mapping by the same number of spaces (spaces, not tabs)",
+        )
+    } else if has("mapping values are not allowed") {
+        (
+            "a `key: value` appears where a plain value was expected",
+            "quote a value that contains `: `, or put the key on a line of its own",
+        )
+    } else if has("cannot start any token") {
+        (
+            "this character cannot start a value here",
+            "indent with spaces, not tabs; quote a value that starts with `@`, `` ` `` or `%`",
+        )
+    } else if has("could not find expected ':'") {
+        (
+            "a key is missing its `:`",
+            "write `key: value`, or quote a value that spans lines",
+        )
+    } else if has("unknown escape") {
+        (
+            "an unknown escape in a double-quoted string",
+            "write \\\\ for a backslash, or use single quotes",
+        )
+    } else if has("end of stream") || has("premature end") {
+        (
+            "the file ends in the middle of a value",
+            "complete the last value, or check its quotes and brackets",
+        )
+    } else if has("tabs disallowed") || has("found a tab") {
+        (
+            "a tab is used for indentation here",
+            "indent with spaces; YAML does not accept tabs there",
+        )
+    } else if has("did not find expected node content") {
+        (
+            "a value is missing here",
+            "close an open `[` or `{`, or give the `- ` or `key:` before it a value",
+        )
+    } else if has("flow") {
+        (
+            "a `[...]` or `{...}` is not closed or not separated by commas",
+            "check the brackets and commas of the inline list or mapping",
+        )
+    } else {
+        return Diagnostic::new("yaml_syntax", file, pos, format!("invalid YAML: {parser}"))
+            .help("check indentation and quoting here");
+    };
+    Diagnostic::new("yaml_syntax", file, pos, format!("invalid YAML: {message}")).help(help)
+}
+
 /// The event pass: refuses what rotor does not accept and records where each value is.
 fn index(file: &str, text: &str) -> Result<HashMap<String, Span>, Diagnostic> {
     let mut parser = Parser::new_from_str(text);
@@ -225,13 +297,12 @@ fn index(file: &str, text: &str) -> Result<HashMap<String, Span>, Diagnostic> {
     };
     loop {
         let (event, marker) = parser.next_token().map_err(|err| {
-            Diagnostic::new(
-                "yaml_syntax",
+            syntax_error(
                 file,
                 marker_pos(err.marker()).min(end_of(text)),
-                format!("invalid YAML: {}", err.info()),
+                err.info(),
+                text,
             )
-            .help("check indentation and quoting here")
         })?;
         let pos = marker_pos(&marker);
         let (anchor, tag) = match &event {
@@ -565,6 +636,18 @@ impl<'d> Node<'d> {
 
     /// The value as a mapping whose keys are all in `allowed`; reports every other key.
     pub fn mapping(&self, diags: &mut Diagnostics, allowed: &[&str]) -> Option<Mapping<'d>> {
+        self.mapping_in(diags, allowed, &[])
+    }
+
+    /// As [`Node::mapping`], where `elsewhere` names keys that belong at another place
+    /// (`("to", "in an item of `refs`")`): such a key is told where it goes rather than which
+    /// allowed key it resembles.
+    pub fn mapping_in(
+        &self,
+        diags: &mut Diagnostics,
+        allowed: &[&str],
+        elsewhere: &[(&str, &str)],
+    ) -> Option<Mapping<'d>> {
         let Value::Mapping(map) = self.value else {
             diags.push(self.wrong_type(
                 "a mapping",
@@ -573,6 +656,7 @@ impl<'d> Node<'d> {
             return None;
         };
         let mut entries = Vec::with_capacity(map.len());
+        let mut misspelt = Vec::new();
         for (k, v) in map {
             let Value::String(name) = k else {
                 // The event pass has indexed such a key under its text; find it by position.
@@ -591,12 +675,21 @@ impl<'d> Node<'d> {
                     "unknown_key",
                     format!("unknown key {} in {}", quote(name), self.describe()),
                 );
-                d = d.help(match closest(name, allowed) {
-                    Some(near) => format!(
-                        "did you mean `{near}`? allowed keys: {}",
+                let place = elsewhere.iter().find(|(k, _)| *k == name.as_str());
+                d = d.help(match (place, closest(name, allowed)) {
+                    (Some((_, place)), _) => format!(
+                        "`{name}` belongs {place}; allowed keys here: {}",
                         allowed.join(", ")
                     ),
-                    None => format!("allowed keys: {}", allowed.join(", ")),
+                    (None, Some(near)) => {
+                        // A misspelt required key is this one problem, not also a missing key.
+                        misspelt.push(near.to_owned());
+                        format!(
+                            "did you mean `{near}`? allowed keys: {}",
+                            allowed.join(", ")
+                        )
+                    }
+                    (None, None) => format!("allowed keys: {}", allowed.join(", ")),
                 });
                 diags.push(d);
                 continue;
@@ -606,6 +699,7 @@ impl<'d> Node<'d> {
         Some(Mapping {
             node: self.clone(),
             entries,
+            misspelt,
         })
     }
 }
@@ -636,7 +730,14 @@ fn closest<'a>(name: &str, allowed: &[&'a str]) -> Option<&'a str> {
     allowed
         .iter()
         .map(|a| (edit_distance(name, a), *a))
-        .filter(|(d, a)| *d <= 2.max(a.len() / 3))
+        // Two edits turn any two-letter key into any other (`to` into `id`): short keys get one.
+        .filter(|(d, a)| {
+            *d <= if name.len().min(a.len()) <= 3 {
+                1
+            } else {
+                2.max(a.len() / 3)
+            }
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, a)| a)
 }
@@ -665,6 +766,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
 pub struct Mapping<'d> {
     node: Node<'d>,
     entries: Vec<(&'d str, Node<'d>)>,
+    /// Allowed keys an unknown key was reported as a misspelling of.
+    misspelt: Vec<String>,
 }
 
 impl<'d> Mapping<'d> {
@@ -679,7 +782,7 @@ impl<'d> Mapping<'d> {
     /// The value of `key`, reporting its absence; `example` shows what to write.
     pub fn require(&self, diags: &mut Diagnostics, key: &str, example: &str) -> Option<Node<'d>> {
         let node = self.get(key);
-        if node.is_none() {
+        if node.is_none() && !self.misspelt.iter().any(|m| m == key) {
             diags.push(
                 Diagnostic::new(
                     "missing_key",

@@ -1,4 +1,4 @@
-//! The secret managers (DESIGN §6): what one ref's secret looks like, and how its pointer moves.
+//! The secret managers: what one ref's secret looks like, and how its pointer moves.
 //!
 //! A backend answers, for one ref and **without ever reading a value**: the versions (id,
 //! creation time, state), the version the pointer designates, the previous and pending ones,
@@ -289,7 +289,7 @@ impl RefState {
     }
 }
 
-/// Why a ref has no version to rotate to (DESIGN §7, preconditions; exit 4).
+/// Why a ref has no version to rotate to (preconditions; exit 4).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetProblem {
     /// The pointer is absent (Vault), so there is nothing to compare or roll back to.
@@ -453,7 +453,7 @@ impl Secret {
         }
     }
 
-    /// For a Vault secret without its pointer: the command that sets it (DESIGN §6).
+    /// For a Vault secret without its pointer: the command that sets it.
     pub fn pointer_hint(&self) -> Option<String> {
         match &self.client {
             Client::Vault {

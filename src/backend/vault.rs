@@ -914,7 +914,7 @@ fn derive(
     })
 }
 
-/// The command that sets a missing pointer (DESIGN §6).
+/// The command that sets a missing pointer.
 pub fn set_pointer_command(mount: &str, pointer_key: &str, location: &str) -> String {
     format!("bao kv metadata patch -mount={mount} -custom-metadata={pointer_key}=<N> {location}")
 }

@@ -1,5 +1,5 @@
 //! `rotor drift`: every ref with an artifact, its live pointer against what the latest
-//! artifact says it should be (DESIGN §2, `schedule`). Read-only; exit 1 on drift.
+//! artifact says it should be (`schedule`). Read-only; exit 1 on drift.
 //!
 //! Reads run concurrently up to `concurrency`, one state read per ref, so the cost is linear in
 //! the number of refs.
@@ -189,7 +189,8 @@ pub async fn run(cx: &Context) -> Result<(), Error> {
     let drifted = rows.iter().filter(|r| r.drifted).count();
     let result = if drifted > 0 { "drift" } else { "clean" };
 
-    let summary = Renderer::new(Vec::new())?.render("drift.md.j2", view(&rows, config.artifacts_dir.as_str()))?;
+    let summary = Renderer::new(Vec::new())?
+        .render("drift.md.j2", view(&rows, config.artifacts_dir.as_str()))?;
     gha::append_summary(&summary)?;
     gha::write_outputs(&[
         ("result", result.to_owned()),

@@ -17,7 +17,7 @@ use crate::github::event;
 use crate::outcome::RunResult;
 use crate::preflight;
 use crate::report::{ErrorReport, RunReport};
-use crate::session::{self, RunEnv, Session};
+use crate::session::{self, Applied, RunEnv, Session};
 
 /// Runs `rotor plan`.
 pub async fn run(cx: &Context, event_arg: Option<&Path>, config_rel: &Path) -> Result<(), Error> {
@@ -31,6 +31,11 @@ pub async fn run(cx: &Context, event_arg: Option<&Path>, config_rel: &Path) -> R
     let s = Session::open(cx, env, &event, number, None, config_rel).await?;
     let (requests, mut diagnostics, request_files) = s.requests();
     let request = requests.first();
+    if let Some(r) = request.filter(|_| diagnostics.is_empty())
+        && let Applied::Yes { path, tip, meta } = s.already_applied(r, &commit_target(&s)).await?
+    {
+        return applied(cx, &s, r, path, tip, &meta);
+    }
     let approval = s.gate(request_files).await?;
 
     let (checks, note) = match request.filter(|_| diagnostics.is_empty()) {
@@ -107,4 +112,53 @@ pub async fn run(cx: &Context, event_arg: Option<&Path>, config_rel: &Path) -> R
         });
     }
     Ok(())
+}
+
+/// The branch the artifact is committed to.
+fn commit_target(s: &Session) -> String {
+    match s.trusted.config.commit.target {
+        crate::config::CommitTarget::PrBranch => s.pr.head_ref.clone(),
+        crate::config::CommitTarget::DefaultBranch => s.default_branch.clone(),
+    }
+}
+
+/// The rotation is already applied, confirmed by the backends (with the artifact on the pull
+/// request's branch, its commit is the new head and starts this plan): nothing to plan. The
+/// sticky comment keeps the apply's report; the log, the summary and the report say so.
+fn applied(
+    cx: &Context,
+    s: &Session,
+    request: &crate::request::Request,
+    path: String,
+    tip: String,
+    meta: &crate::artifact::ArtifactMeta,
+) -> Result<(), Error> {
+    let mut report = RunReport::new("plan", RunResult::Noop).with_refs(
+        meta.refs
+            .iter()
+            .map(crate::report::RefReport::recorded)
+            .collect(),
+    );
+    report.rotation_id = Some(request.id.to_string());
+    report.message = Some(format!(
+        "rotation {} is already applied ({path} at {}); nothing to plan",
+        request.id,
+        tip.chars().take(7).collect::<String>()
+    ));
+    report.artifact_path = Some(path);
+    report.commit_sha = Some(tip);
+    report.text = vec![format!(
+        "rotor plan: {}",
+        report.message.as_deref().unwrap_or_default()
+    )];
+    let headline = "already applied: nothing to plan";
+    let (_, summary) = s
+        .trusted
+        .render(&s.view("plan", headline, Some(request), &report))?;
+    crate::output::github::append_summary(&summary)?;
+    cx.output.log(&format!(
+        "rotor plan: {}",
+        report.message.as_deref().unwrap_or_default()
+    ));
+    report.emit(&cx.output)
 }

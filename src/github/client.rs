@@ -476,7 +476,7 @@ impl GitHub {
             })
     }
 
-    /// Whether the organisation token can see the team at all (DESIGN §9's probe).
+    /// Whether the organisation token can see the team at all (the policy's probe).
     pub async fn team_visible(&self, team: &TeamSlug) -> Result<bool, GitHubError> {
         let path = format!("/orgs/{}/teams/{}", team.org, team.slug);
         let call = format!("GET {path}");
@@ -489,7 +489,7 @@ impl GitHub {
         }
     }
 
-    /// A user's membership of a team: `active` members only count (DESIGN §9).
+    /// A user's membership of a team: `active` members only count.
     pub async fn membership(
         &self,
         team: &TeamSlug,

@@ -12,7 +12,7 @@ pub fn append_summary(markdown: &str) -> io::Result<()> {
     writeln!(file, "{markdown}")
 }
 
-/// Writes step outputs (DESIGN §2), when the runner provides the file. Values are single
+/// Writes step outputs, when the runner provides the file. Values are single
 /// lines: anything after a line break is dropped, so no value can forge another output.
 pub fn write_outputs(pairs: &[(&str, String)]) -> io::Result<()> {
     let Some(path) = std::env::var_os("GITHUB_OUTPUT").filter(|p| !p.is_empty()) else {

@@ -1,4 +1,4 @@
-//! The rotation request (`rotations/<rotation-id>.yaml`, DESIGN §4): its model and its parser.
+//! The rotation request (`rotations/<rotation-id>.yaml`): its model and its parser.
 //!
 //! [`parse`] turns the bytes of a request file into a [`Request`] whose every field is a
 //! validated value, or into the full list of [`Diagnostic`]s, each naming line and column. No
@@ -119,7 +119,23 @@ pub fn parse(file: &str, bytes: &[u8], cx: Context<'_>) -> Result<Request, Vec<D
 }
 
 fn from_document(doc: &Document, cx: Context<'_>, diags: &mut Diagnostics) -> Option<Request> {
-    let root = doc.root().mapping(diags, TOP_KEYS)?;
+    let root = doc.root().mapping_in(
+        diags,
+        TOP_KEYS,
+        &[
+            ("ref", "in an item of `refs` (`- ref: …`)"),
+            (
+                "to",
+                "to one ref: indent it under that ref's `- ref:` line in `refs`",
+            ),
+            (
+                "sites",
+                "to one ref: indent it under that ref's `- ref:` line in `refs`",
+            ),
+            ("window", "under `maintenance:`"),
+            ("rollout_note", "under `maintenance:`"),
+        ],
+    )?;
     if let Some(v) = root.require(diags, "version", "version: 1") {
         check_version(&v, diags);
     }
@@ -229,9 +245,12 @@ fn rotation_id(node: &Node<'_>, stem: Option<&str>, diags: &mut Diagnostics) -> 
                     quote(&format!("{stem}.yaml"))
                 ),
             )
-            .help(format!(
-                "rename the file to {id}.yaml, or write `id: {stem}`"
-            )),
+            .help(if RotationId::parse(stem).is_ok() {
+                format!("rename the file to {id}.yaml, or write `id: {stem}`")
+            } else {
+                // The file's own name is no valid id: suggesting it would be a second error.
+                format!("rename the file to {id}.yaml")
+            }),
         );
         return None;
     }
@@ -363,7 +382,17 @@ fn refs(node: &Node<'_>, diags: &mut Diagnostics) -> Option<Vec<RefRequest>> {
 }
 
 fn ref_entry<'d>(item: &Node<'d>, diags: &mut Diagnostics) -> Option<(RefRequest, Node<'d>)> {
-    let map = item.mapping(diags, REF_KEYS)?;
+    let map = item.mapping_in(
+        diags,
+        REF_KEYS,
+        &[
+            ("id", "at the top level, not in a ref"),
+            ("environment", "at the top level, not in a ref"),
+            ("reason", "at the top level, not in a ref"),
+            ("maintenance", "at the top level, not in a ref"),
+            ("rollback", "at the top level, not in a ref"),
+        ],
+    )?;
     let ref_node = map.require(diags, "ref", "ref: tenant.<slug>.<provider>.<key>");
     let secret_ref = ref_node.as_ref().and_then(|n| {
         let text = n.string(diags)?;

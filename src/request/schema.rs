@@ -14,7 +14,7 @@ use super::{MAX_REFS, MAX_TEXT};
 pub const REF_PATTERN: &str =
     r"^tenant\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.[a-z][a-z0-9-]{0,31}\.[a-z][a-z0-9_]{0,63}$";
 
-/// The rotation id pattern of DESIGN §4.
+/// The rotation id pattern: lowercase letters, digits and hyphens.
 pub const ID_PATTERN: &str = "^[a-z0-9][a-z0-9-]{2,62}$";
 
 /// The version id pattern: a Vault version number or an AWS version id.

@@ -631,3 +631,36 @@ fn a_pointer_moved_by_someone_else_mid_rotation_is_a_conflict_with_4() {
         "nothing committed"
     );
 }
+
+#[test]
+fn plan_on_the_artifact_commit_of_an_applied_rotation_is_a_noop_that_says_so() {
+    // With `commit.target: pr-branch` the artifact's commit is the pull request's new head,
+    // and `pull_request: synchronize` starts plan on it.
+    let s = setup(&[]);
+    apply(&s, 0);
+    let origin = s.w.dir.path().join("origin.git");
+    let head = git(&origin, &["rev-parse", "rotate"]);
+    let mut github = crate::plan::base_scenario(&s.w, &format!("{}.yaml", s.id));
+    github["pulls"]["7"]["head_sha"] = json!(head);
+    crate::plan::scenario(&s.url, &github);
+    let before = sandbox_state(&s.url)["comments"][0]["body"].clone();
+    let event = crate::plan::pr_event(s.w.dir.path(), &head);
+    let (report, stderr) = crate::plan::run_plan(&s.w, &s.url, &s.token.token, &event, &[], 0);
+    assert_eq!(report["result"], "noop", "{report:#}");
+    assert!(
+        report["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("is already applied") && m.contains("nothing to plan")),
+        "{report:#}"
+    );
+    assert_eq!(
+        report["refs"][0]["result"], "success",
+        "what the artifact records"
+    );
+    assert!(stderr.contains("is already applied"), "{stderr}");
+    assert_eq!(
+        sandbox_state(&s.url)["comments"][0]["body"],
+        before,
+        "the apply's comment stays"
+    );
+}

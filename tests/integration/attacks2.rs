@@ -1,6 +1,6 @@
 //! A second round of attacks by a contributor with write access (push branches, open pull
 //! requests, comment, change any file of a pull request; dispatch only as an
-//! `internal_admin`). Each test here states what DESIGN requires and FAILS against the rotor
+//! `internal_admin`). Each test here states what the contract requires and FAILS against the rotor
 //! it was written for: it passes once the hole is closed. `docs/threat-model.md` lists the
 //! attacks of the first round.
 
@@ -106,7 +106,7 @@ fn split_block(text: &str) -> (String, Value) {
 // The record: the artifact on the commit target.
 // ------------------------------------------------------------------------------------------
 
-/// DESIGN §7 step 8 and §10: rotor commits the artifact of what happened. `publish` keeps any
+/// The procedure's artifact step: rotor commits the artifact of what happened. `publish` keeps any
 /// file already on the branch whose block names this rotation, this pull request and *a*
 /// result, taking it for a concurrent run's. Anyone who can push to the pull request's branch
 /// (its author, to begin with) pushes a hand-written "success" artifact while the run is under
@@ -165,7 +165,7 @@ fn a_final_artifact_pushed_to_the_branch_during_the_run_is_not_kept_as_rotors_re
     );
 }
 
-/// DESIGN §9 "already applied comes first": a re-run is a `noop` only when every ref's marker
+/// "Already applied comes first": a re-run is a `noop` only when every ref's marker
 /// agrees with the artifact; otherwise exit 4 and nothing changes. rotor compares the pointer
 /// only: a run stopped after its final marker (a killed runner), then a hand-written artifact
 /// saying `success` where the marker says `rolled_back`, and the re-run takes it for rotor's
@@ -206,7 +206,7 @@ fn a_rerun_does_not_take_an_artifact_the_marker_contradicts_for_already_applied(
     assert_eq!(code, Some(4), "{report:#}\n{stderr}");
 }
 
-/// DESIGN §9, rule 2 and §10: the gate is evaluated again immediately before the first change,
+/// The gate's rule 2: the gate is evaluated again immediately before the first change,
 /// and the artifact records the approvals (reviewer, review, SHA). rotor records the first
 /// evaluation's approvers: an approver who dismissed their approval before the change (another
 /// admin's approval still carrying the run) is recorded as having approved it.
@@ -263,7 +263,7 @@ fn only_first_ref(text: String) -> String {
     lines.join("\n") + "\n"
 }
 
-/// DESIGN §8 and the threat model: the artifact is a file anyone with push access could have
+/// The threat model: the artifact is a file anyone with push access could have
 /// written, so rollback checks it against rotor's marker, which only rotor writes. The check is
 /// made only for a ref whose marker carries this rotation's id. A merged edit of the artifact
 /// that adds a ref the rotation never touched (no marker, or another rotation's) makes the
@@ -362,7 +362,7 @@ fn a_rollback_is_not_skipped_on_the_artifacts_word_against_the_marker() {
 // The gate's file rules and ids.
 // ------------------------------------------------------------------------------------------
 
-/// DESIGN §3 and §9 rule 5 (`request_removed`, the threat model's "delete another rotation's
+/// The policy's rule 5 (`request_removed`, the threat model's "delete another rotation's
 /// request"): a rotation PR only adds or modifies requests. Renaming another rotation's request
 /// within `requests_dir` to a name that is no request (`.yaml.retired`) removes it just the
 /// same, and passes.
@@ -416,7 +416,7 @@ fn a_pull_request_that_renames_another_request_out_of_existence_is_refused() {
     untouched(&s, &head);
 }
 
-/// DESIGN §4 and §9 "ids are never reused": a request whose id appears in a marker or an
+/// "Ids are never reused": a request whose id appears in a marker or an
 /// artifact from another pull request, merged or not, is invalid (exit 2). rotor looks only at
 /// the default branch's artifact and at each ref's *current* marker: once another rotation has
 /// marked the ref, the id of an unmerged, applied pull request is free again. Its audit events

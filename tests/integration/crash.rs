@@ -1,4 +1,4 @@
-//! Crash safety (DESIGN §1.5): `rotor apply` killed with SIGKILL at a random moment, then run
+//! Crash safety: `rotor apply` killed with SIGKILL at a random moment, then run
 //! again, over seeded runs. Afterwards: every ref on the version its outcome requires (the
 //! target after a success, the old one after a rollback), a final marker, exactly one artifact
 //! commit with a final result, no ref rotated forward again after its rollback began, and no

@@ -7,7 +7,8 @@
 //! some ref changed and recording each ref's result; never a pending marker left behind, a
 //! pointer moved without a final marker, or a final result without an artifact.
 //! `ROTOR_FAULT_RUNS` sets the runs per service (default 8); the figures of the last run are
-//! written to `$CARGO_TARGET_TMPDIR/fault-figures.txt`.
+//! written to `fault-figures.txt` and `fault-figures-aws.txt` in `$ROTOR_FAULT_FIGURES`
+//! (default `$CARGO_TARGET_TMPDIR`).
 
 use std::collections::BTreeMap;
 
@@ -17,6 +18,16 @@ use crate::apply::{Setup, Through, apply_command, review_event, setup_through};
 use crate::plan::git;
 use crate::services::block_on;
 use rotor_sandbox::fault::{Faults, Style};
+
+/// Where the figures go: a long run's own directory, so that a short run never overwrites them.
+fn figures_path(name: &str) -> std::path::PathBuf {
+    std::env::var_os("ROTOR_FAULT_FIGURES")
+        .map_or_else(
+            || std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")),
+            std::path::PathBuf::from,
+        )
+        .join(name)
+}
 
 fn runs() -> u64 {
     std::env::var("ROTOR_FAULT_RUNS")
@@ -147,11 +158,7 @@ fn under_injected_faults_every_run_ends_settled() {
         "runs per service: {}\noutcomes: {outcomes:#?}\nrequests and faults: {injected:#?}\n",
         runs()
     );
-    std::fs::write(
-        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("fault-figures.txt"),
-        &figures,
-    )
-    .expect("figures");
+    std::fs::write(figures_path("fault-figures.txt"), &figures).expect("figures");
     let faults: u64 = injected
         .iter()
         .filter(|(k, _)| !k.ends_with("requests"))
@@ -376,11 +383,7 @@ fn under_aws_shaped_faults_every_run_ends_settled() {
         "runs: {}\noutcomes: {outcomes:#?}\nrequests and faults: {injected:#?}\n",
         runs()
     );
-    std::fs::write(
-        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("fault-figures-aws.txt"),
-        &figures,
-    )
-    .expect("figures");
+    std::fs::write(figures_path("fault-figures-aws.txt"), &figures).expect("figures");
     assert!(
         injected
             .iter()

@@ -1,4 +1,4 @@
-//! Resume (DESIGN §1.5, §7): `rotor apply` stopped abruptly after each step, then run again,
+//! Resume: `rotor apply` stopped abruptly after each step, then run again,
 //! converges — one rotation, one artifact commit, the pointer never left on an unverified
 //! version, a rollback never turned back into a rotation — and no secret value appears in
 //! anything either run printed, sent or wrote.

@@ -1,4 +1,4 @@
-//! `rotor rollback` from `workflow_dispatch` (DESIGN §8): a rotation applied by `apply`, merged,
+//! `rotor rollback` from `workflow_dispatch`: a rotation applied by `apply`, merged,
 //! then rolled back by an `internal_admin` from the default branch; the artifact shows both
 //! sections. Real OpenBao, the stand-ins, a real git remote.
 

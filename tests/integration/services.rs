@@ -62,7 +62,7 @@ pub(crate) fn bao() -> Bao {
     }
 }
 
-/// The policy rotor's test token gets: exactly what DESIGN §6 needs.
+/// The policy rotor's test token gets: exactly what rotor needs.
 pub(crate) const ROTOR_POLICY: &str = r#"
 path "secret/metadata/*" {
   capabilities = ["read", "create", "update"]
