@@ -269,6 +269,12 @@ def run(scratch, sandbox_url):
     artifact = git(origin, "show", f"main:docs/security/rotations/{ROTATION}.md")
     print(artifact)
 
+    step("the pull request's comment: the rotation's report stays, the rollback below it")
+    comments = http("GET", f"{sandbox_url}/_sandbox/github")["comments"]
+    print("  " + comments[0]["body"].strip().replace("\n", "\n  "))
+    if "<!-- rotor:rollback -->" not in comments[0]["body"] or "### rotor apply" not in comments[0]["body"]:
+        sys.exit("demo: the rollback did not add its section below the rotation's report")
+
     step("audit evidence: the application's audit events for this rotation")
     events = http(
         "GET",

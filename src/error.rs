@@ -4,6 +4,10 @@
 
 use std::process::ExitCode;
 
+/// The exit code of a deliberate stop at a fault point (debug builds only, for the resume
+/// tests); outside rotor's exit codes on purpose.
+pub const FAULT_STOP: i32 = 86;
+
 /// Why a run did not succeed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -1,12 +1,12 @@
 //! A test-only way to stop the process abruptly at a named step boundary.
 //!
-//! The resume promise (§7 last paragraph) is proven by stopping `rotor apply`
+//! The resume promise (a run stopped anywhere continues from its marker) is proven by stopping `rotor apply`
 //! after each step and running it again. Debug builds stop at the point named by
 //! `ROTOR_FAULT_AT` with exit code [`EXIT`], without unwinding or flushing anything, as a
 //! killed runner would; release builds compile the hook away.
 
-/// The exit code of a deliberate stop; outside rotor's exit codes on purpose.
-pub const EXIT: i32 = 86;
+/// The exit code of a deliberate stop (decided with every other exit code, in `error.rs`).
+pub const EXIT: i32 = crate::error::FAULT_STOP;
 
 /// Every step boundary of `apply`, in the order a run passes them.
 pub const POINTS: &[&str] = &[

@@ -282,9 +282,25 @@ async fn get_scenario(State(gh): State<Shared>) -> Json<Scenario> {
     Json(gh.scenario().clone())
 }
 
-async fn put_scenario(State(gh): State<Shared>, Json(s): Json<Scenario>) -> StatusCode {
-    *gh.scenario() = s;
-    StatusCode::NO_CONTENT
+/// Replaces the scenario. Comments are GitHub's history, not the test's setup: a scenario that
+/// does not mention `comments` (a pull request merged, a branch moved) keeps the comments
+/// already there, as GitHub would, and so do the ids handed out.
+async fn put_scenario(State(gh): State<Shared>, Json(v): Json<Value>) -> Response {
+    let mentions = |key: &str| v.get(key).is_some();
+    let (keep_comments, keep_ids) = (!mentions("comments"), !mentions("next_id"));
+    let mut s: Scenario = match serde_json::from_value(v) {
+        Ok(s) => s,
+        Err(e) => return (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()).into_response(),
+    };
+    let mut current = gh.scenario();
+    if keep_comments {
+        s.comments = std::mem::take(&mut current.comments);
+    }
+    if keep_ids {
+        s.next_id = s.next_id.max(current.next_id);
+    }
+    *current = s;
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn get_log(State(gh): State<Shared>) -> Json<Vec<Logged>> {

@@ -84,21 +84,7 @@ pub async fn run(
     // override stops the run here (exit 2), not after the pointers moved.
     preview(&s, &request, &approval, &jobs, &app)?;
     if dry_run {
-        cx.output.log(&format!(
-            "dry run: {} refs would rotate; nothing changed",
-            jobs.len()
-        ));
-        let rows = jobs.iter().map(|j| RefReport::from(&preview_outcome(j)));
-        let mut report = RunReport::new("apply", RunResult::Planned).with_refs(
-            rows.map(|r| RefReport {
-                result: RefResult::Planned,
-                ..r
-            })
-            .collect(),
-        );
-        report.rotation_id = Some(request.id.to_string());
-        report.approval = Some(approval.decision.clone());
-        return report.emit(&cx.output);
+        return dry_run_report(cx, &request, &approval.decision, &jobs);
     }
     // The gate again, in full, immediately before the first change. Its approvals are the ones
     // the record names.
@@ -116,6 +102,27 @@ pub async fn run(
     ));
     let outcomes = rotation::rotate_all(app.clone(), settings, jobs, concurrency, progress).await;
     conclude(cx, &s, &request, &pr, &approval, &app, &target, outcomes).await
+}
+
+/// `--dry-run`: everything up to the first change held; what would rotate.
+fn dry_run_report(
+    cx: &Context,
+    request: &Request,
+    decision: &Decision,
+    jobs: &[Job],
+) -> Result<(), Error> {
+    cx.output.log(&format!(
+        "dry run: {} refs would rotate; nothing changed",
+        jobs.len()
+    ));
+    let rows = jobs.iter().map(|j| RefReport {
+        result: RefResult::Planned,
+        ..RefReport::from(&preview_outcome(j))
+    });
+    let mut report = RunReport::new("apply", RunResult::Planned).with_refs(rows.collect());
+    report.rotation_id = Some(request.id.to_string());
+    report.approval = Some(decision.clone());
+    report.emit(&cx.output)
 }
 
 /// The request's file, which the annotations point at.

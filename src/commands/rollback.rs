@@ -89,17 +89,7 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
         ));
         return run_report(&d, RunResult::Planned, None, args.force, &[]).emit(&cx.output);
     }
-    let settings = Arc::new(Settings {
-        rotation_id: d.id.to_string(),
-        pull_request: meta.pull_request,
-        operator: d.dispatcher.clone(),
-        rollback: crate::request::RollbackMode::Auto,
-        settle_timeout: config.checks.settle_timeout,
-        audit_timeout: config.app.audit_timeout,
-        audit_action: config.app.audit_action.clone(),
-        actor_role: config.app.actor_role.clone(),
-        extra: config.checks.extra.clone(),
-    });
+    let settings = settings(config, &d, &meta);
     let indices: Vec<usize> = plan.jobs.iter().map(|(i, ..)| *i).collect();
     let jobs = plan
         .jobs
@@ -149,6 +139,22 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
     comment(cx, &trusted, &gh, meta.pull_request, &view).await?;
     report.emit(&cx.output)?;
     ended(result, outcomes)
+}
+
+/// The procedure's settings for a rollback of the rotation `meta` records: the dispatcher is
+/// the operator.
+fn settings(config: &crate::config::Config, d: &Dispatch, meta: &ArtifactMeta) -> Arc<Settings> {
+    Arc::new(Settings {
+        rotation_id: d.id.to_string(),
+        pull_request: meta.pull_request,
+        operator: d.dispatcher.clone(),
+        rollback: crate::request::RollbackMode::Auto,
+        settle_timeout: config.checks.settle_timeout,
+        audit_timeout: config.app.audit_timeout,
+        audit_action: config.app.audit_action.clone(),
+        actor_role: config.app.actor_role.clone(),
+        extra: config.checks.extra.clone(),
+    })
 }
 
 /// The dispatcher must hold internal_admin, by the gate's rules.

@@ -191,6 +191,23 @@ fn an_admin_rolls_back_an_applied_rotation_and_the_artifact_shows_both_sections(
         .expect("meta");
     assert!(meta.contains("\"rolled_back\":true"), "{meta}");
 
+    // The pull request's one comment keeps the rotation's report, and below it the rollback's
+    // own section: the move as it happened (2 → 1) and bob as the dispatcher.
+    let comments = crate::plan::sandbox_state(&s.url)["comments"].clone();
+    assert_eq!(comments.as_array().map(Vec::len), Some(1), "{comments:#}");
+    let body = comments[0]["body"].as_str().expect("body");
+    let (main_part, rollback_part) = body
+        .split_once("<!-- rotor:rollback -->")
+        .unwrap_or_else(|| panic!("a rollback section: {body}"));
+    assert!(main_part.contains("### rotor apply: rotated"), "{body}");
+    assert!(
+        rollback_part.contains(&format!("### Rollback of {}: rolled back", s.id))
+            && rollback_part.contains("Dispatched by bob.")
+            && rollback_part.contains(&format!("| {} | vault | 2 → 1 | rolled_back |", s.name)),
+        "{body}"
+    );
+    assert!(!rollback_part.contains("requested by"), "{body}");
+
     // Dispatching again finds nothing left to do.
     let (again, more) = run(rollback_as(&s, "bob", "refs/heads/main"), 0);
     assert_eq!(again["result"], "noop", "{again:#}");
