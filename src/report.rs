@@ -142,6 +142,7 @@ impl RefReport {
             result: self.result.as_str().to_owned(),
             checks: crate::outcome::summarise(&self.checks),
             audit_event_ids: self.audit_event_ids.clone(),
+            rollback_event_ids: Vec::new(),
             pointer,
         }
     }
@@ -312,7 +313,10 @@ pub struct ArtifactFacts<'a> {
 pub fn artifact(facts: &ArtifactFacts<'_>, outcomes: &[RefOutcome], result: RunResult) -> Artifact {
     let refs = outcomes
         .iter()
-        .map(|o| RefReport::from(o).record(o.pointer.clone()))
+        .map(|o| RefRecord {
+            rollback_event_ids: o.rollback_event_ids.clone(),
+            ..RefReport::from(o).record(o.pointer.clone())
+        })
         .collect();
     let mut timeline: Vec<TimelineEntry> = outcomes
         .iter()
