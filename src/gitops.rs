@@ -526,6 +526,249 @@ impl GitRepo {
     }
 }
 
+/// Someone as git records them (author or committer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    /// The name.
+    pub name: String,
+    /// The email address.
+    pub email: String,
+}
+
+/// A commit as the record's history reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitInfo {
+    /// Its SHA.
+    pub sha: String,
+    /// Who wrote it.
+    pub author: Person,
+    /// Who committed it.
+    pub committer: Person,
+    /// Its parents' SHAs, the first parent first.
+    pub parents: Vec<String>,
+    /// When it was committed (seconds since the epoch).
+    pub time: i64,
+}
+
+/// An entry of a directory at some commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    /// Its name in the directory.
+    pub name: String,
+    /// Its object id.
+    pub id: String,
+    /// Whether it is a regular file (not a link, directory or submodule).
+    pub is_file: bool,
+}
+
+/// Reading history: whole, not shallow, for `rotor verify` and `rotor evidence`.
+///
+/// NOTE: a shallow checkout cannot be deepened without changing it (`git fetch --unshallow`
+/// rewrites `.git/shallow`, which later steps may rely on), so the history is fetched into a
+/// separate bare repository (see [`GitRepo::history_clone`]) and read there; the checkout is
+/// left exactly as it was.
+impl GitRepo {
+    /// Whether the checkout has a remote named `origin`.
+    pub fn has_origin(&self) -> bool {
+        self.repo.find_remote("origin").is_ok()
+    }
+
+    /// The branch `HEAD` is on, if it is on one.
+    pub fn current_branch(&self) -> Option<String> {
+        let head = self.repo.find_reference("HEAD").ok()?;
+        head.symbolic_target()
+            .ok()
+            .flatten()
+            .and_then(|t| t.strip_prefix("refs/heads/"))
+            .map(str::to_owned)
+    }
+
+    /// The default branch as origin itself names it (`git ls-remote --symref origin HEAD`).
+    pub fn origin_default_branch(&self) -> Result<Option<String>, GitError> {
+        let out = self.network("ls-remote", &["ls-remote", "--symref", "origin", "HEAD"])?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        Ok(text.lines().find_map(|l| {
+            l.strip_prefix("ref: refs/heads/")
+                .and_then(|rest| rest.split('\t').next())
+                .map(str::to_owned)
+        }))
+    }
+
+    /// origin's URL, a relative local path made absolute against the checkout.
+    fn origin_url(&self) -> Result<String, GitError> {
+        let remote = self.repo.find_remote("origin")?;
+        let url = remote
+            .url()
+            .map_err(|_| GitError::Git("origin's URL is not UTF-8".to_owned()))?;
+        let path = Path::new(url);
+        // A URL (`https://…`, `file://…`) or scp-like address (`git@host:x`) is kept as is.
+        if url.contains(':') || path.is_absolute() {
+            return Ok(url.to_owned());
+        }
+        let base = self.repo.workdir().unwrap_or(&self.git_dir);
+        Ok(base.join(path).to_string_lossy().into_owned())
+    }
+
+    /// A new, empty bare repository in `dir` whose origin is this checkout's origin, opened
+    /// with the same token, into which history can be fetched whole.
+    pub fn history_clone(&self, dir: &Path) -> Result<Self, GitError> {
+        let url = self.origin_url()?;
+        let repo = Repository::init_bare(dir)?;
+        repo.remote("origin", &url)?;
+        drop(repo);
+        Self::open(dir, self.token.clone())
+    }
+
+    /// Fetches `refspecs` from origin whole, for a repository that is not shallow (a history
+    /// clone). Sources that do not exist are an error, so callers use patterns or known refs.
+    pub fn fetch_refs(&self, refspecs: &[String]) -> Result<(), GitError> {
+        if refspecs.is_empty() {
+            return Ok(());
+        }
+        self.fetch(refspecs)
+    }
+
+    /// The commit `name` (a full ref name) points at, if it exists.
+    pub fn ref_target(&self, name: &str) -> Option<String> {
+        self.repo
+            .refname_to_id(name)
+            .ok()
+            .and_then(|id| self.repo.find_commit(id).ok())
+            .map(|c| c.id().to_string())
+    }
+
+    /// Every ref matching `glob` (e.g. `refs/pull/*/head`) with its commit.
+    pub fn refs_matching(&self, glob: &str) -> Result<Vec<(String, String)>, GitError> {
+        let mut out = Vec::new();
+        for r in self.repo.references_glob(glob)? {
+            let r = r?;
+            if let (Ok(name), Ok(commit)) = (r.name(), r.peel_to_commit()) {
+                out.push((name.to_owned(), commit.id().to_string()));
+            }
+        }
+        Ok(out)
+    }
+
+    fn info(commit: &git2::Commit<'_>) -> CommitInfo {
+        let person = |s: git2::Signature<'_>| Person {
+            name: String::from_utf8_lossy(s.name_bytes()).into_owned(),
+            email: String::from_utf8_lossy(s.email_bytes()).into_owned(),
+        };
+        CommitInfo {
+            sha: commit.id().to_string(),
+            author: person(commit.author()),
+            committer: person(commit.committer()),
+            parents: commit.parent_ids().map(|p| p.to_string()).collect(),
+            time: commit.time().seconds(),
+        }
+    }
+
+    /// One commit.
+    pub fn commit_info(&self, sha: &str) -> Result<CommitInfo, GitError> {
+        Ok(Self::info(&self.repo.find_commit(Oid::from_str(sha)?)?))
+    }
+
+    /// The first-parent history of `tip`, oldest first: the default branch as its own
+    /// commits and merges made it.
+    pub fn first_parent_history(&self, tip: &str) -> Result<Vec<CommitInfo>, GitError> {
+        let mut walk = self.repo.revwalk()?;
+        walk.push(Oid::from_str(tip)?)?;
+        walk.simplify_first_parent()?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE)?;
+        let mut out = Vec::new();
+        for oid in walk {
+            out.push(Self::info(&self.repo.find_commit(oid?)?));
+        }
+        Ok(out)
+    }
+
+    /// Every commit reachable from `tips` and not from `hide`, newest first.
+    pub fn commits_between(
+        &self,
+        tips: &[String],
+        hide: &[String],
+    ) -> Result<Vec<CommitInfo>, GitError> {
+        let mut walk = self.repo.revwalk()?;
+        for t in tips {
+            walk.push(Oid::from_str(t)?)?;
+        }
+        for h in hide {
+            walk.hide(Oid::from_str(h)?)?;
+        }
+        walk.set_sorting(git2::Sort::TOPOLOGICAL)?;
+        let mut out = Vec::new();
+        for oid in walk {
+            out.push(Self::info(&self.repo.find_commit(oid?)?));
+        }
+        Ok(out)
+    }
+
+    /// The id of the tree at `path` (a directory) in commit `sha`, if there is one.
+    pub fn tree_at(&self, sha: &str, path: &str) -> Result<Option<String>, GitError> {
+        let tree = self.repo.find_commit(Oid::from_str(sha)?)?.tree()?;
+        match tree.get_path(Path::new(path)) {
+            Ok(e) if e.kind() == Some(ObjectType::Tree) => Ok(Some(e.id().to_string())),
+            Ok(_) => Ok(None),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The entries of tree `id`.
+    pub fn tree_entries(&self, id: &str) -> Result<Vec<DirEntry>, GitError> {
+        let tree = self.repo.find_tree(Oid::from_str(id)?)?;
+        Ok(tree
+            .iter()
+            .filter_map(|e| {
+                Some(DirEntry {
+                    name: e.name().ok()?.to_owned(),
+                    id: e.id().to_string(),
+                    is_file: e.kind() == Some(ObjectType::Blob)
+                        && matches!(e.filemode(), 0o100_644 | 0o100_755),
+                })
+            })
+            .collect())
+    }
+
+    /// The id of the blob at `path` in commit `sha`, if a regular file is there.
+    pub fn blob_at(&self, sha: &str, path: &str) -> Result<Option<String>, GitError> {
+        let tree = self.repo.find_commit(Oid::from_str(sha)?)?.tree()?;
+        match tree.get_path(Path::new(path)) {
+            Ok(e) if e.kind() == Some(ObjectType::Blob) => Ok(Some(e.id().to_string())),
+            Ok(_) => Ok(None),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The bytes of blob `id`.
+    pub fn blob(&self, id: &str) -> Result<Vec<u8>, GitError> {
+        Ok(self.repo.find_blob(Oid::from_str(id)?)?.content().to_vec())
+    }
+
+    /// The paths commit `sha` changes against its first parent (against nothing for a root
+    /// commit), renames seen as a deletion and an addition.
+    pub fn changed_paths(&self, sha: &str) -> Result<Vec<String>, GitError> {
+        let commit = self.repo.find_commit(Oid::from_str(sha)?)?;
+        let tree = commit.tree()?;
+        let parent = match commit.parent(0) {
+            Ok(p) => Some(p.tree()?),
+            Err(_) => None,
+        };
+        let diff = self
+            .repo
+            .diff_tree_to_tree(parent.as_ref(), Some(&tree), None)?;
+        Ok(diff
+            .deltas()
+            .flat_map(|d| [d.old_file().path(), d.new_file().path()])
+            .flatten()
+            .map(|p| p.to_string_lossy().replace('\\', "/"))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect())
+    }
+}
+
 /// Why a push failed.
 #[derive(Debug, PartialEq, Eq)]
 enum Refusal {
