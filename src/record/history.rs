@@ -250,7 +250,14 @@ pub(crate) fn load(
     }
 
     // Every commit rotor made to an artifact: on the default branch first.
-    let mut seen = rotor_commits(git, &identities, &dir, std::slice::from_ref(&tip), &[], &mut artifacts)?;
+    let mut seen = rotor_commits(
+        git,
+        &identities,
+        &dir,
+        std::slice::from_ref(&tip),
+        &[],
+        &mut artifacts,
+    )?;
     // An artifact that came in by squash or rebase was written by rotor on its pull request's
     // branch only: fetch the pull requests' heads as GitHub keeps them, and look there.
     let unmatched = artifacts.values().any(|a| {

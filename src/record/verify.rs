@@ -383,8 +383,35 @@ fn chains(entries: &[Entry]) -> BTreeMap<&str, Vec<(&Entry, &artifact::MetaRef)>
     }
     for records in by_ref.values_mut() {
         records.sort_by(|(a, _), (b, _)| (a.finished_at, &a.path).cmp(&(b.finished_at, &b.path)));
+        *records = follow_chain(std::mem::take(records));
     }
     by_ref
+}
+
+/// Orders records that finished in the same second (times are kept to the second) the way
+/// their chain links them: the one that starts where the previous record left the ref first.
+fn follow_chain<'a>(
+    sorted: Vec<(&'a Entry, &'a artifact::MetaRef)>,
+) -> Vec<(&'a Entry, &'a artifact::MetaRef)> {
+    let mut out: Vec<(&Entry, &artifact::MetaRef)> = Vec::with_capacity(sorted.len());
+    let mut rest = sorted.into_iter().peekable();
+    while let Some(first) = rest.next() {
+        let mut group = vec![first];
+        while let Some(next) = rest.next_if(|(e, _)| e.finished_at == first.0.finished_at) {
+            group.push(next);
+        }
+        while !group.is_empty() {
+            let pick = match out.last() {
+                Some((_, prev)) => group.iter().position(|(_, r)| r.from == left(prev)),
+                // The group's start: a record no other record of the group leads to.
+                None => group
+                    .iter()
+                    .position(|(_, r)| !group.iter().any(|(_, o)| left(o) == r.from)),
+            };
+            out.push(group.remove(pick.unwrap_or(0)));
+        }
+    }
+    out
 }
 
 /// Continuity: each rotation of a ref moves it from where the previous record left it.
@@ -1217,6 +1244,23 @@ mod tests {
             continuity(&[entry("r-1.md", rb, true), entry("r-2.md", next, true)]),
             Vec::new()
         );
+    }
+
+    #[test]
+    fn records_of_the_same_second_follow_their_chain() {
+        let mut a = meta("r-b", &[(R, "2", "3", "success")]);
+        let mut b = meta("r-a", &[(R, "1", "2", "success")]);
+        let mut c = meta("r-c", &[(R, "3", "4", "success")]);
+        for m in [&mut a, &mut b, &mut c] {
+            m.finished_at = Some("2026-11-26T02:10:06Z".to_owned());
+        }
+        let entries = [
+            entry("b.md", a, true),
+            entry("a.md", b, true),
+            entry("c.md", c, true),
+        ];
+        assert_eq!(continuity(&entries), Vec::new());
+        assert_eq!(last_records(&entries)[0].1, "c.md");
     }
 
     #[test]

@@ -32,3 +32,4 @@ mod schema;
 mod services;
 mod status;
 mod validate;
+mod verify;
