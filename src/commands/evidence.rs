@@ -63,7 +63,9 @@ pub async fn run(cx: &Context, config_rel: &Path, args: &Args) -> Result<(), Err
         mode,
         token: SecretString::from_env("GITHUB_TOKEN"),
     };
-    let v = verify::check(&cx.repo, &opts, &|line| cx.output.log(line)).await?;
+    let v = verify::check(&cx.repo, &opts, &|line| cx.output.log(line))
+        .await
+        .map_err(|e| crate::context::reported(cx, e))?;
     let config = &v.history.config;
     let (doc, ages) = evidence::build(&v, period, config.max_age_days);
     let tip = v.history.tip.get(..7).unwrap_or(&v.history.tip);

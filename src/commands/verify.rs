@@ -50,7 +50,9 @@ pub async fn run(
         mode: if offline { Mode::Offline } else { Mode::Online },
         token: SecretString::from_env("GITHUB_TOKEN"),
     };
-    let v = verify::check(&cx.repo, &opts, &|line| cx.output.log(line)).await?;
+    let v = verify::check(&cx.repo, &opts, &|line| cx.output.log(line))
+        .await
+        .map_err(|e| crate::context::reported(cx, e))?;
     publish(cx, &v)?;
     conclude(&v)
 }

@@ -640,6 +640,7 @@ mod tests {
             meta: Ok(Some(m)),
             origin: Some("c".repeat(40)),
             removed: None,
+            introduced: 0,
         }
     }
 

@@ -51,6 +51,8 @@ impl Identities {
 pub(crate) struct Change {
     /// The first-parent commit of the default branch at which it appeared.
     pub(crate) commit: CommitInfo,
+    /// That commit's position in the first-parent history (0: the root).
+    pub(crate) seq: usize,
     /// The commit that wrote it: `commit`, or for a merge the commit on the merged side that
     /// last wrote this content.
     pub(crate) by: CommitInfo,
@@ -202,7 +204,7 @@ pub(crate) fn load(
     let mut artifacts: BTreeMap<String, ArtifactHistory> = BTreeMap::new();
     let mut prev_tree: Option<String> = None;
     let mut prev: BTreeMap<String, (String, bool)> = BTreeMap::new();
-    for c in &first_parent {
+    for (seq, c) in first_parent.iter().enumerate() {
         let tree = git.tree_at(&c.sha, &dir)?;
         if tree == prev_tree {
             continue;
@@ -239,6 +241,7 @@ pub(crate) fn load(
                 .changes
                 .push(Change {
                     commit: c.clone(),
+                    seq,
                     by,
                     by_rotor,
                     text,

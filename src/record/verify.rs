@@ -300,6 +300,9 @@ pub(crate) struct Entry {
     pub(crate) origin: Option<String>,
     /// The change that removed it.
     pub(crate) removed: Option<Change>,
+    /// Where it first came onto the default branch, in first-parent order: the order of
+    /// records whose times are equal (times are kept to the second).
+    pub(crate) introduced: usize,
 }
 
 impl Entry {
@@ -382,14 +385,17 @@ fn chains(entries: &[Entry]) -> BTreeMap<&str, Vec<(&Entry, &artifact::MetaRef)>
         }
     }
     for records in by_ref.values_mut() {
-        records.sort_by(|(a, _), (b, _)| (a.finished_at, &a.path).cmp(&(b.finished_at, &b.path)));
+        records.sort_by(|(a, _), (b, _)| {
+            (a.finished_at, a.introduced, &a.path).cmp(&(b.finished_at, b.introduced, &b.path))
+        });
         *records = follow_chain(std::mem::take(records));
     }
     by_ref
 }
 
 /// Orders records that finished in the same second (times are kept to the second) the way
-/// their chain links them: the one that starts where the previous record left the ref first.
+/// their chain links them: the one that starts where the previous record left the ref first;
+/// when none does, the one that came onto the default branch first.
 fn follow_chain<'a>(
     sorted: Vec<(&'a Entry, &'a artifact::MetaRef)>,
 ) -> Vec<(&'a Entry, &'a artifact::MetaRef)> {
@@ -829,6 +835,7 @@ pub(crate) async fn check(
             finished_at,
             origin: p.origin,
             removed: p.removed.filter(|_| a.current().is_none()),
+            introduced: a.changes.first().map_or(0, |c| c.seq),
         });
     }
     findings.extend(removals(&entries));
@@ -1088,6 +1095,7 @@ mod tests {
 
     fn change(c: CommitInfo, text: Option<&str>, by_rotor: bool) -> Change {
         Change {
+            seq: 0,
             by: c.clone(),
             commit: c,
             by_rotor,
@@ -1215,6 +1223,7 @@ mod tests {
             meta: Ok(Some(m)),
             origin: None,
             removed: None,
+            introduced: 0,
         }
     }
 
@@ -1261,6 +1270,14 @@ mod tests {
         ];
         assert_eq!(continuity(&entries), Vec::new());
         assert_eq!(last_records(&entries)[0].1, "c.md");
+        // With a real gap in the same second, the order they came onto the branch decides.
+        let first = meta("r-z", &[(R, "1", "2", "success")]);
+        let later = meta("r-a", &[(R, "3", "4", "success")]);
+        let mut entries = [entry("z.md", first, true), entry("a.md", later, true)];
+        entries[1].introduced = 5;
+        let gaps = continuity(&entries);
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
+        assert_eq!(gaps[0].artifact, "a.md");
     }
 
     #[test]

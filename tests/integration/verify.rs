@@ -474,3 +474,332 @@ fn a_clean_history_of_rotations_and_rollbacks_verifies_with_no_finding() {
         json!({"command": "verify", "artifacts": 0, "refs": 0, "findings": []})
     );
 }
+
+/// Redacts what varies between runs: SHAs, the world's slug, event ids.
+pub(crate) fn redact(text: &str, r: &Record) -> String {
+    let slug = r.s.id.trim_start_matches("2026-11-25-");
+    let text = text.replace(slug, "[SLUG]");
+    let text = regex::Regex::new(r"[0-9a-f]{40}")
+        .expect("regex")
+        .replace_all(&text, "[SHA]");
+    let text = regex::Regex::new(r"\b[0-9a-f]{7}\b")
+        .expect("regex")
+        .replace_all(&text, "[SHORT]");
+    let text = regex::Regex::new(r"evt_[0-9]+")
+        .expect("regex")
+        .replace_all(&text, "evt_[N]");
+    regex::Regex::new(r"http://127\.0\.0\.1:[0-9]+")
+        .expect("regex")
+        .replace_all(&text, "http://127.0.0.1:[PORT]")
+        .into_owned()
+}
+
+#[test]
+fn a_result_line_edited_later_by_another_author_is_tampered_and_inconsistent() {
+    let r = one_rotation(1);
+    let path = r.artifact(7);
+    let edited = r
+        .show("main", &path)
+        .replace("- Result: success", "- Result: failed");
+    let sha = r.push(
+        "main",
+        &[(&path, Some(&edited))],
+        "mallory",
+        "Fix the record",
+    );
+    let (code, report, stderr) = r.verify(&[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        kinds(&report),
+        [
+            ("tampered".to_owned(), path.clone(), None),
+            ("inconsistent".to_owned(), path.clone(), None),
+        ],
+        "{report:#}"
+    );
+    let tampered = &report["findings"][0];
+    assert_eq!(tampered["commit"], sha.as_str());
+    assert_eq!(tampered["author"], "mallory <mallory@example.com>");
+    assert_eq!(tampered["previous_artifact"], Value::Null);
+    assert!(
+        stderr.contains(&format!("::error file={path}::tampered: ")),
+        "one annotation per finding: {stderr}"
+    );
+    insta::assert_json_snapshot!(
+        "verify_tampered_json",
+        serde_json::from_str::<Value>(&redact(&report.to_string(), &r)).expect("json")
+    );
+    let ws = r.workspace("schedule");
+    let (_, stdout, _) = r.rotor_in(&ws).args(["verify"]).run_unchecked();
+    insta::assert_snapshot!("verify_tampered_text", redact(&stdout, &r));
+    // Findings are reported for artifacts finished in the range only.
+    let (code, report, _) = r.verify(&["--since", "2999-01-01T00:00:00Z"]);
+    assert_eq!((code, report["artifacts"].clone()), (Some(0), json!(0)));
+}
+
+#[test]
+fn a_squash_merged_pull_request_whose_artifact_was_edited_on_its_branch_is_tampered() {
+    let mut r = Record::new(1);
+    assert_eq!(r.apply(7, 0)["result"], "success");
+    let path = r.artifact(7);
+    let edited = r
+        .show("rotate", &path)
+        .replace("- Verification: ", "- Verification: all green; ");
+    r.push("rotate", &[(&path, Some(&edited))], "mallory", "Polish");
+    let squash = r.merge(7, Style::Squash);
+    let (code, report, stderr) = r.verify(&[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        kinds(&report),
+        [("tampered".to_owned(), path.clone(), None)],
+        "{report:#}"
+    );
+    // GitHub's squash commit brought the difference in; its author is the pull request's.
+    assert_eq!(report["findings"][0]["commit"], squash.as_str());
+    assert_eq!(report["findings"][0]["author"], "alice <alice@example.com>");
+    assert!(
+        report["findings"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("differs from every version rotor committed")),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn an_artifact_removed_while_a_later_record_of_its_ref_exists_is_tampered() {
+    let mut r = one_rotation(1);
+    r.provision(0);
+    r.open(8, &[0], None);
+    assert_eq!(r.apply(8, 0)["result"], "success");
+    r.merge(8, Style::Merge);
+    let path = r.artifact(7);
+    let sha = r.push("main", &[(&path, None)], "mallory", "Tidy up old records");
+    let (code, report, stderr) = r.verify(&[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        kinds(&report),
+        [("tampered".to_owned(), path, Some(r.s.names[0].clone()))],
+        "{report:#}"
+    );
+    assert_eq!(report["findings"][0]["commit"], sha.as_str());
+    assert_eq!(
+        report["findings"][0]["author"],
+        "mallory <mallory@example.com>"
+    );
+    assert_eq!(
+        report["artifacts"], 1,
+        "the removed artifact is not counted"
+    );
+}
+
+#[test]
+fn a_rollback_section_appended_by_someone_else_is_tampered_and_inconsistent() {
+    let r = one_rotation(1);
+    let path = r.artifact(7);
+    let text = r.show("main", &path);
+    let at = text.find("<!-- rotor:artifact").expect("block");
+    let forged = format!(
+        "{}## Rollback\n- Date: 2026-11-27\n- Operator: bob (internal_admin)\n- Secret Ref: {}\n- Provider: supabase\n- Result: rolled_back\n- Verification: ok\n- Audit Evidence: evt_999999\n- Reason: none\n\n{}",
+        &text[..at],
+        r.s.names[0],
+        &text[at..]
+    );
+    let sha = r.push(
+        "main",
+        &[(&path, Some(&forged))],
+        "mallory",
+        "Record the rollback",
+    );
+    let (code, report, stderr) = r.verify(&[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        kinds(&report),
+        [
+            ("tampered".to_owned(), path.clone(), None),
+            ("inconsistent".to_owned(), path, None),
+        ],
+        "{report:#}"
+    );
+    assert_eq!(report["findings"][0]["commit"], sha.as_str());
+    assert!(
+        report["findings"][1]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("1 `## Rollback` sections, the block records 0")),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn a_pointer_moved_by_hand_between_two_rotations_is_a_gap_and_after_the_last_a_drift() {
+    let mut r = one_rotation(1);
+    r.provision(0);
+    r.provision(0);
+    // Someone moves the pointer from 2 (where #7 left it) to 3, outside rotor.
+    r.move_by_hand(0, "3");
+    r.open(8, &[0], Some("4"));
+    let report = r.apply(8, 0);
+    assert_eq!(report["refs"][0]["from"], "3", "{report:#}");
+    r.merge(8, Style::Merge);
+    let (code, report, stderr) = r.verify(&[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let name = r.s.names[0].clone();
+    assert_eq!(
+        kinds(&report),
+        [("gap".to_owned(), r.artifact(8), Some(name.clone()))],
+        "{report:#}"
+    );
+    assert_eq!(report["findings"][0]["previous_artifact"], r.artifact(7));
+    // After the last rotation too: that is drift.
+    r.move_by_hand(0, "2");
+    let (code, report, _) = r.verify(&[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        kinds(&report),
+        [
+            ("gap".to_owned(), r.artifact(8), Some(name.clone())),
+            ("drift".to_owned(), r.artifact(8), Some(name.clone())),
+        ],
+        "{report:#}"
+    );
+    assert!(
+        report["findings"][1]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("designates 2") && m.contains("left it on 4")),
+        "{report:#}"
+    );
+    // Offline, the live state is not read: the gap only.
+    let (code, report, _) = r.verify(&["--offline"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        kinds(&report),
+        [("gap".to_owned(), r.artifact(8), Some(name))]
+    );
+}
+
+/// The application's audit events, as its stand-in holds them.
+fn app_events(r: &Record) -> Vec<Value> {
+    let state: Value = reqwest::blocking::get(format!("{}/_sandbox/app", r.s.url))
+        .expect("sandbox")
+        .json()
+        .expect("json");
+    state["events"].as_array().expect("events").clone()
+}
+
+#[test]
+fn an_audit_event_removed_or_changed_in_the_application_is_missing_or_mismatched() {
+    let r = one_rotation(2);
+    // Small pages: the lookup pages back by cursor.
+    r.app_knob("audit_page_size", json!(1));
+    let events = app_events(&r);
+    let of = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["metadata"]["ref"] == name)
+            .and_then(|e| e["id"].as_str())
+            .expect("event")
+            .to_owned()
+    };
+    let (gone, changed) = (of(&r.s.names[0]), of(&r.s.names[1]));
+    let client = reqwest::blocking::Client::new();
+    let resp = client
+        .delete(format!("{}/_sandbox/app/events/{gone}", r.s.url))
+        .send()
+        .expect("sandbox");
+    assert_eq!(resp.status().as_u16(), 204);
+    let resp = client
+        .patch(format!("{}/_sandbox/app/events/{changed}", r.s.url))
+        .json(&json!({"metadata": {"operation": "rollback"}}))
+        .send()
+        .expect("sandbox");
+    assert_eq!(resp.status().as_u16(), 204);
+    let (code, report, stderr) = r.verify(&[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let path = r.artifact(7);
+    assert_eq!(
+        kinds(&report),
+        [
+            (
+                "audit_missing".to_owned(),
+                path.clone(),
+                Some(r.s.names[0].clone())
+            ),
+            (
+                "audit_mismatch".to_owned(),
+                path,
+                Some(r.s.names[1].clone())
+            ),
+        ],
+        "{report:#}"
+    );
+    assert!(
+        report["findings"][1]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("metadata.operation is \"rollback\", not \"rotate\"")),
+        "{report:#}"
+    );
+    // The application was only read.
+    let log: Vec<String> = reqwest::blocking::get(format!("{}/_sandbox/app/requests", r.s.url))
+        .expect("log")
+        .json()
+        .expect("json");
+    assert!(log.iter().any(|l| l == "GET /api/v1/audit/events"));
+    // Offline skips the audit log: nothing found.
+    let (code, report, _) = r.verify(&["--offline"]);
+    assert_eq!((code, kinds(&report)), (Some(0), Vec::new()));
+}
+
+#[test]
+fn visible_fields_that_disagree_with_the_block_are_inconsistent() {
+    let mut r = Record::new(1);
+    // An override that always shows success: rotor writes it, so nothing is tampered with,
+    // but what a reader sees is not what the record says.
+    let template = fs::read_to_string(crate::common::root().join("templates/artifact.md.j2"))
+        .expect("template")
+        .replace("- Result: {{ result }}", "- Result: success");
+    r.push(
+        "main",
+        &[(".github/rotor/templates/artifact.md.j2", Some(&template))],
+        "alice",
+        "Our own artifact template",
+    );
+    r.app_knob("bad_versions", json!(["2"]));
+    assert_eq!(r.apply(7, 1)["result"], "rolled_back");
+    r.merge(7, Style::Rebase);
+    let (code, report, stderr) = r.verify(&[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    let path = r.artifact(7);
+    assert_eq!(
+        kinds(&report),
+        [("inconsistent".to_owned(), path.clone(), None)],
+        "{report:#}"
+    );
+    assert_eq!(
+        report["findings"][0]["message"],
+        format!("{path}: Result shows \"success\", the block says \"rolled_back\"")
+    );
+}
+
+#[test]
+fn bad_input_exits_2_and_changes_nothing() {
+    let r = one_rotation(1);
+    let ws = r.workspace("schedule");
+    for (args, says) in [
+        (vec!["verify", "--since", "yesterday"], "YYYY-MM-DD"),
+        (
+            vec!["verify", "--format", "html"],
+            "format of rotor evidence only",
+        ),
+        (
+            vec!["verify", "--config", ".github/none.yml"],
+            "there is no .github/none.yml on main",
+        ),
+    ] {
+        let (code, stdout, stderr) = r.rotor_in(&ws).args(&args).run_unchecked();
+        assert_eq!(code, Some(2), "{args:?}: {stdout}{stderr}");
+        assert!(
+            format!("{stdout}{stderr}").contains(says),
+            "{args:?}: {stdout}{stderr}"
+        );
+    }
+    crate::checkout::assert_usable(&ws, true);
+}
