@@ -46,6 +46,27 @@ pub async fn run(cx: &Context, config_rel: &Path, args: &Args) -> Result<(), Err
             ),
         });
     }
+    // Relative to where rotor was started, like any output file; checked before the work.
+    let out = match &args.out {
+        Some(p) => {
+            let path = if p.is_absolute() {
+                p.clone()
+            } else {
+                std::env::current_dir()?.join(p)
+            };
+            if !path.parent().is_some_and(Path::is_dir) {
+                return Err(Error::BadArgument {
+                    name: "--out",
+                    problem: format!(
+                        "there is no directory to write {} in; create it first",
+                        path.display()
+                    ),
+                });
+            }
+            Some(path)
+        }
+        None => None,
+    };
     let config_rel = config_rel.to_string_lossy().replace('\\', "/");
     // Online when the application's token is there: the config names its variable.
     let app_token = crate::context::load_config(&cx.config_path, &config_rel)
@@ -122,15 +143,9 @@ pub async fn run(cx: &Context, config_rel: &Path, args: &Args) -> Result<(), Err
         // The document is the run's one JSON object, on stdout or in --out.
         crate::output::mark_json_written();
     }
-    match &args.out {
+    match &out {
         Some(path) => {
-            let path = if path.is_absolute() {
-                path.clone()
-            } else {
-                // Relative to where rotor was started, like any output file.
-                std::env::current_dir()?.join(path)
-            };
-            std::fs::write(&path, text.as_bytes())?;
+            std::fs::write(path, text.as_bytes())?;
             cx.output.log(&format!(
                 "rotor evidence: {} rotations, {} findings ({}), written to {}",
                 doc.rotations.len(),

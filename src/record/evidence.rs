@@ -278,7 +278,9 @@ pub(crate) fn build(v: &Verified, period: Period, max_age_days: u32) -> (Evidenc
     let mut rotations = Vec::new();
     let mut totals = Totals::default();
     let mut present: Vec<&Entry> = v.entries.iter().filter(|e| e.present()).collect();
-    present.sort_by(|a, b| (a.finished_at, &a.path).cmp(&(b.finished_at, &b.path)));
+    present.sort_by(|a, b| {
+        (a.finished_at, a.introduced, &a.path).cmp(&(b.finished_at, b.introduced, &b.path))
+    });
     for e in present {
         let Some(meta) = e.meta() else { continue };
         let finished = period.contains(e.finished_at);

@@ -13,6 +13,7 @@ mod common;
 mod corpus;
 mod crash;
 mod events;
+mod evidence;
 mod examples;
 mod expr;
 mod faults;

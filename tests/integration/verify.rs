@@ -10,7 +10,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::apply::{Setup, apply_command, setup_refs};
+use crate::apply::Setup;
 use crate::common::{Rotor, fixture, rotor};
 use crate::plan::{git, scenario};
 use crate::services::block_on;
