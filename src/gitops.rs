@@ -628,6 +628,37 @@ impl GitRepo {
         self.fetch(refspecs)
     }
 
+    /// The refs of origin matching `pattern` (e.g. `refs/pull/*/head`), with their commits
+    /// (`git ls-remote`).
+    pub fn remote_refs(&self, pattern: &str) -> Result<Vec<(String, String)>, GitError> {
+        let out = self.network("ls-remote", &["ls-remote", "origin", pattern])?;
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let (sha, name) = l.split_once('\t')?;
+                Some((name.to_owned(), sha.to_owned()))
+            })
+            .collect())
+    }
+
+    /// Fetches the commits `shas` (and their history) from origin by id, creating no ref: a
+    /// few hundred pull request heads would otherwise be as many files.
+    pub fn fetch_commits(&self, shas: &[String]) -> Result<(), GitError> {
+        for chunk in shas.chunks(500) {
+            let mut args = vec![
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--no-recurse-submodules",
+                "--no-write-fetch-head",
+                "origin",
+            ];
+            args.extend(chunk.iter().map(String::as_str));
+            self.network("fetch", &args)?;
+        }
+        Ok(())
+    }
+
     /// The commit `name` (a full ref name) points at, if it exists.
     pub fn ref_target(&self, name: &str) -> Option<String> {
         self.repo
@@ -728,6 +759,47 @@ impl GitRepo {
                 })
             })
             .collect())
+    }
+
+    /// The entries that differ between trees `old` and `new` (either may be absent): each
+    /// name directly in them, with its new id and whether it is a regular file, or `None` when
+    /// it is gone. libgit2 skips the unchanged entries by id, so a commit that changes one file
+    /// of a large directory costs little.
+    pub fn tree_changes(
+        &self,
+        old: Option<&str>,
+        new: Option<&str>,
+    ) -> Result<Vec<(String, Option<(String, bool)>)>, GitError> {
+        let tree = |id: Option<&str>| -> Result<Option<git2::Tree<'_>>, GitError> {
+            Ok(match id {
+                Some(id) => Some(self.repo.find_tree(Oid::from_str(id)?)?),
+                None => None,
+            })
+        };
+        let (a, b) = (tree(old)?, tree(new)?);
+        let diff = self.repo.diff_tree_to_tree(a.as_ref(), b.as_ref(), None)?;
+        let mut out = Vec::new();
+        for d in diff.deltas() {
+            let file = d.new_file();
+            let Some(name) = file
+                .path()
+                .or_else(|| d.old_file().path())
+                .and_then(|p| p.to_str())
+            else {
+                continue;
+            };
+            let now = (d.status() != git2::Delta::Deleted).then(|| {
+                (
+                    file.id().to_string(),
+                    matches!(
+                        file.mode(),
+                        git2::FileMode::Blob | git2::FileMode::BlobExecutable
+                    ),
+                )
+            });
+            out.push((name.to_owned(), now));
+        }
+        Ok(out)
     }
 
     /// The id of the blob at `path` in commit `sha`, if a regular file is there.

@@ -164,6 +164,9 @@ pub struct Age {
     pub secret_ref: String,
     /// Days since its last successful rotation; `None`: never rotated.
     pub days: Option<i64>,
+    /// That rotation's finish.
+    #[serde(skip)]
+    pub last: Option<DateTime<Utc>>,
 }
 
 /// The requester from the visible `- Operator:` line, for blocks written before it was kept.
@@ -269,6 +272,7 @@ pub(crate) fn ages(entries: &[Entry], until: DateTime<Utc>) -> Vec<Age> {
         .map(|(r, at)| Age {
             secret_ref: r.to_owned(),
             days: at.map(|t| (until - t).num_days()),
+            last: at,
         })
         .collect()
 }
@@ -311,27 +315,12 @@ pub(crate) fn build(v: &Verified, period: Period, max_age_days: u32) -> (Evidenc
     }
     let max_age = i64::from(max_age_days);
     let ages = ages(&v.entries, period.until);
-    let last_rotated = |r: &str| -> Option<DateTime<Utc>> {
-        v.entries
-            .iter()
-            .filter(|e| e.present())
-            .filter_map(|e| Some((e, e.meta()?, e.finished_at?)))
-            .filter(|(_, m, at)| {
-                *at <= period.until
-                    && m.refs
-                        .iter()
-                        .any(|x| x.secret_ref == r && x.result == "success")
-                    && rolled_back_at(m, r).is_none_or(|rb| rb > period.until)
-            })
-            .map(|(_, _, at)| at)
-            .max()
-    };
     let overdue_refs = ages
         .iter()
         .filter(|a| a.days.is_none_or(|d| d > max_age))
         .map(|a| Overdue {
             secret_ref: a.secret_ref.clone(),
-            last_rotated: last_rotated(&a.secret_ref).map(rfc3339),
+            last_rotated: a.last.map(rfc3339),
             age_days: a.days,
         })
         .collect();
@@ -789,6 +778,7 @@ mod tests {
             .map(|i| Age {
                 secret_ref: format!("tenant.t{i}.p.k"),
                 days: Some(i % 200),
+                last: None,
             })
             .collect();
         let c = age_chart(&ages, 90);

@@ -5,7 +5,8 @@
 //!
 //! A shallow checkout (actions/checkout's default) has none of that history, and deepening it
 //! would change it for later steps, so the history is fetched whole into a bare repository of
-//! its own, in a temporary directory removed afterwards. Without an `origin` (a local clone
+//! its own, in a temporary directory removed afterwards; the pull requests' heads it needs are
+//! fetched by id, so they add no ref. Without an `origin` (a local clone
 //! whose remote was removed), the checkout's own history is read, which must then be complete.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -203,29 +204,18 @@ pub(crate) fn load(
     // Every version of every artifact, along the first-parent history.
     let mut artifacts: BTreeMap<String, ArtifactHistory> = BTreeMap::new();
     let mut prev_tree: Option<String> = None;
-    let mut prev: BTreeMap<String, (String, bool)> = BTreeMap::new();
     for (seq, c) in first_parent.iter().enumerate() {
         let tree = git.tree_at(&c.sha, &dir)?;
         if tree == prev_tree {
             continue;
         }
-        let entries: BTreeMap<String, (String, bool)> = match &tree {
-            Some(t) => git
-                .tree_entries(t)?
-                .into_iter()
-                .filter(|e| e.name.ends_with(".md"))
-                .map(|e| (e.name, (e.id, e.is_file)))
-                .collect(),
-            None => BTreeMap::new(),
-        };
-        let names: BTreeSet<&String> = entries.keys().chain(prev.keys()).collect();
-        for name in names {
-            let (old, new) = (prev.get(name), entries.get(name));
-            if old == new {
+        for (name, now) in git.tree_changes(prev_tree.as_deref(), tree.as_deref())? {
+            // Only the artifacts directly in the directory.
+            if name.contains('/') || !name.ends_with(".md") {
                 continue;
             }
             let path = format!("{dir}/{name}");
-            let blob = new.filter(|(_, file)| *file).map(|(id, _)| id.clone());
+            let blob = now.filter(|(_, file)| *file).map(|(id, _)| id);
             let text = match &blob {
                 Some(id) => Some(String::from_utf8_lossy(&git.blob(id)?).into_owned()),
                 None => None,
@@ -248,7 +238,6 @@ pub(crate) fn load(
                     blob,
                 });
         }
-        prev = entries;
         prev_tree = tree;
     }
 
@@ -262,27 +251,50 @@ pub(crate) fn load(
         &mut artifacts,
     )?;
     // An artifact that came in by squash or rebase was written by rotor on its pull request's
-    // branch only: fetch the pull requests' heads as GitHub keeps them, and look there.
-    let unmatched = artifacts.values().any(|a| {
-        a.changes.iter().enumerate().any(|(i, c)| {
-            let introduced = i == 0 || a.changes[i - 1].blob.is_none();
-            introduced
-                && c.blob
+    // branch only: look at those pull requests' heads as GitHub keeps them.
+    let pulls: BTreeSet<u64> = artifacts
+        .values()
+        .flat_map(|a| {
+            a.changes.iter().enumerate().filter_map(|(i, c)| {
+                let introduced = i == 0 || a.changes[i - 1].blob.is_none();
+                let unmatched = c
+                    .blob
                     .as_ref()
-                    .is_some_and(|b| !a.rotor_blobs.contains_key(b))
+                    .is_some_and(|b| !a.rotor_blobs.contains_key(b));
+                (introduced && unmatched)
+                    .then(|| c.text.as_deref())
+                    .flatten()
+                    .and_then(|t| crate::artifact::read_meta(t).ok().flatten())
+                    .and_then(|m| m.pull_request)
+            })
         })
-    });
-    if unmatched {
-        if source.dir.is_some() {
-            git.fetch_refs(&["+refs/pull/*/head:refs/pull/*/head".to_owned()])?;
-        }
-        let heads: Vec<String> = git
-            .refs_matching("refs/pull/*/head")?
-            .into_iter()
-            .map(|(_, sha)| sha)
-            .collect();
+        .collect();
+    if !pulls.is_empty() {
+        let wanted = |name: &str| {
+            name.strip_prefix("refs/pull/")
+                .and_then(|rest| rest.strip_suffix("/head"))
+                .and_then(|n| n.parse::<u64>().ok())
+                .is_some_and(|n| pulls.contains(&n))
+        };
+        let heads: Vec<String> = if source.dir.is_some() {
+            let heads: Vec<String> = git
+                .remote_refs("refs/pull/*/head")?
+                .into_iter()
+                .filter(|(name, _)| wanted(name))
+                .map(|(_, sha)| sha)
+                .collect();
+            git.fetch_commits(&heads)?;
+            heads
+        } else {
+            git.refs_matching("refs/pull/*/head")?
+                .into_iter()
+                .filter(|(name, _)| wanted(name))
+                .map(|(_, sha)| sha)
+                .collect()
+        };
         log(&format!(
-            "history: some artifacts came in by squash or rebase; reading {} pull request heads",
+            "history: {} artifacts came in by squash or rebase; reading {} of their pull requests' heads",
+            pulls.len(),
             heads.len()
         ));
         seen += rotor_commits(
