@@ -763,8 +763,8 @@ impl GitRepo {
 
     /// The entries that differ between trees `old` and `new` (either may be absent): each
     /// name directly in them, with its new id and whether it is a regular file, or `None` when
-    /// it is gone. libgit2 skips the unchanged entries by id, so a commit that changes one file
-    /// of a large directory costs little.
+    /// it is gone. Entries are compared in place, in git's order, without building paths: a
+    /// commit that changes one file of a directory of thousands costs one pass over it.
     pub fn tree_changes(
         &self,
         old: Option<&str>,
@@ -777,28 +777,22 @@ impl GitRepo {
             })
         };
         let (a, b) = (tree(old)?, tree(new)?);
-        let diff = self.repo.diff_tree_to_tree(a.as_ref(), b.as_ref(), None)?;
         let mut out = Vec::new();
-        for d in diff.deltas() {
-            let file = d.new_file();
-            let Some(name) = file
-                .path()
-                .or_else(|| d.old_file().path())
-                .and_then(|p| p.to_str())
-            else {
-                continue;
-            };
-            let now = (d.status() != git2::Delta::Deleted).then(|| {
-                (
-                    file.id().to_string(),
-                    matches!(
-                        file.mode(),
-                        git2::FileMode::Blob | git2::FileMode::BlobExecutable
-                    ),
-                )
-            });
-            out.push((name.to_owned(), now));
-        }
+        merge_entries(a.as_ref(), b.as_ref(), |before, after| {
+            let entry = after.or(before);
+            if let Some(name) = entry.and_then(|e| e.name().ok()) {
+                out.push((
+                    name.to_owned(),
+                    after.map(|e| {
+                        (
+                            e.id().to_string(),
+                            e.kind() == Some(ObjectType::Blob)
+                                && matches!(e.filemode(), 0o100_644 | 0o100_755),
+                        )
+                    }),
+                ));
+            }
+        });
         Ok(out)
     }
 
@@ -819,7 +813,8 @@ impl GitRepo {
     }
 
     /// The paths commit `sha` changes against its first parent (against nothing for a root
-    /// commit), renames seen as a deletion and an addition.
+    /// commit), renames seen as a deletion and an addition. Only subtrees whose ids differ are
+    /// entered, and entries are compared in place.
     pub fn changed_paths(&self, sha: &str) -> Result<Vec<String>, GitError> {
         let commit = self.repo.find_commit(Oid::from_str(sha)?)?;
         let tree = commit.tree()?;
@@ -827,17 +822,108 @@ impl GitRepo {
             Ok(p) => Some(p.tree()?),
             Err(_) => None,
         };
-        let diff = self
-            .repo
-            .diff_tree_to_tree(parent.as_ref(), Some(&tree), None)?;
-        Ok(diff
-            .deltas()
-            .flat_map(|d| [d.old_file().path(), d.new_file().path()])
-            .flatten()
-            .map(|p| p.to_string_lossy().replace('\\', "/"))
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect())
+        let mut out = Vec::new();
+        self.changed_under(parent.as_ref(), Some(&tree), "", &mut out)?;
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    fn changed_under(
+        &self,
+        old: Option<&git2::Tree<'_>>,
+        new: Option<&git2::Tree<'_>>,
+        prefix: &str,
+        out: &mut Vec<String>,
+    ) -> Result<(), GitError> {
+        let mut pairs: Vec<(Option<(Oid, bool)>, Option<(Oid, bool)>, String)> = Vec::new();
+        merge_entries(old, new, |before, after| {
+            let is_tree = |e: &git2::TreeEntry<'_>| e.kind() == Some(ObjectType::Tree);
+            if let Some(name) = after.or(before).and_then(|e| e.name().ok()) {
+                pairs.push((
+                    before.map(|e| (e.id(), is_tree(e))),
+                    after.map(|e| (e.id(), is_tree(e))),
+                    format!("{prefix}{name}"),
+                ));
+            }
+        });
+        for (before, after, path) in pairs {
+            let sub = |side: Option<(Oid, bool)>| -> Result<Option<git2::Tree<'_>>, GitError> {
+                Ok(match side {
+                    Some((id, true)) => Some(self.repo.find_tree(id)?),
+                    _ => None,
+                })
+            };
+            let (a, b) = (sub(before)?, sub(after)?);
+            if a.is_some() || b.is_some() {
+                self.changed_under(a.as_ref(), b.as_ref(), &format!("{path}/"), out)?;
+            }
+            // A file on either side (or a tree turned into a file) is a change of this path.
+            if before.is_some_and(|(_, t)| !t) || after.is_some_and(|(_, t)| !t) {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Walks two trees' entries together in git's order (a tree's name sorts as if it ended in
+/// `/`) and calls `changed` with each pair that differs: `(None, Some)` added, `(Some, None)`
+/// removed, `(Some, Some)` changed in id or mode.
+fn merge_entries<'t>(
+    old: Option<&'t git2::Tree<'_>>,
+    new: Option<&'t git2::Tree<'_>>,
+    mut changed: impl FnMut(Option<&git2::TreeEntry<'t>>, Option<&git2::TreeEntry<'t>>),
+) {
+    fn key<'e>(e: &'e git2::TreeEntry<'_>) -> (&'e [u8], u8) {
+        let dir = e.kind() == Some(ObjectType::Tree);
+        (e.name_bytes(), if dir { b'/' } else { 0 })
+    }
+    /// git's order: byte-wise by name, a tree's name continuing with `/`.
+    fn order(a: &git2::TreeEntry<'_>, b: &git2::TreeEntry<'_>) -> std::cmp::Ordering {
+        let ((na, ta), (nb, tb)) = (key(a), key(b));
+        let common = na.len().min(nb.len());
+        na[..common].cmp(&nb[..common]).then_with(|| {
+            let next = |n: &[u8], t: u8| n.get(common).copied().unwrap_or(t);
+            next(na, ta).cmp(&next(nb, tb))
+        })
+    }
+    let (a_len, b_len) = (
+        old.map_or(0, git2::Tree::len),
+        new.map_or(0, git2::Tree::len),
+    );
+    let (mut i, mut j) = (0, 0);
+    while i < a_len || j < b_len {
+        let a = old.and_then(|t| t.get(i));
+        let b = new.and_then(|t| t.get(j));
+        match (&a, &b) {
+            (Some(x), Some(y)) => match order(x, y) {
+                std::cmp::Ordering::Equal => {
+                    if x.id() != y.id() || x.filemode() != y.filemode() {
+                        changed(a.as_ref(), b.as_ref());
+                    }
+                    i += 1;
+                    j += 1;
+                }
+                std::cmp::Ordering::Less => {
+                    changed(a.as_ref(), None);
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    changed(None, b.as_ref());
+                    j += 1;
+                }
+            },
+            (Some(_), None) => {
+                changed(a.as_ref(), None);
+                i += 1;
+            }
+            (None, Some(_)) => {
+                changed(None, b.as_ref());
+                j += 1;
+            }
+            (None, None) => break,
+        }
     }
 }
 
@@ -928,6 +1014,93 @@ fn insert(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A commit whose tree holds `files` (path, content), on `parent`.
+    fn commit_files(repo: &Repository, files: &[(&str, &str)], parent: Option<Oid>) -> Oid {
+        let mut tree: Option<Oid> = None;
+        for (path, content) in files {
+            let blob = repo.blob(content.as_bytes()).expect("blob");
+            let base = tree.map(|t| repo.find_tree(t).expect("tree"));
+            let parts: Vec<&str> = path.split('/').collect();
+            tree = Some(insert(repo, base.as_ref(), &parts, blob).expect("insert"));
+        }
+        let tree = repo.find_tree(tree.expect("files")).expect("tree");
+        let sig = Signature::now("t", "t@example.com").expect("sig");
+        let parents: Vec<git2::Commit<'_>> = parent
+            .map(|p| repo.find_commit(p).expect("parent"))
+            .into_iter()
+            .collect();
+        let refs: Vec<&git2::Commit<'_>> = parents.iter().collect();
+        repo.commit(None, &sig, &sig, "m", &tree, &refs)
+            .expect("commit")
+    }
+
+    #[test]
+    fn tree_changes_and_changed_paths_agree_with_libgit2s_diff() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = Repository::init_bare(dir.path()).expect("init");
+        let first = commit_files(
+            &repo,
+            &[
+                ("d/a.md", "a"),
+                ("d/b.md", "b"),
+                ("d/b/x.md", "x"),
+                ("d/c.md", "c"),
+                ("top.txt", "t"),
+            ],
+            None,
+        );
+        let second = commit_files(
+            &repo,
+            &[
+                ("d/a.md", "a2"),
+                ("d/b/x.md", "x"),
+                ("d/b.mdx", "new"),
+                ("d/c.md", "c"),
+                ("d/e.md", "e"),
+                ("top.txt", "t"),
+            ],
+            Some(first),
+        );
+        let git = GitRepo::open(dir.path(), None).expect("open");
+        let (one, two) = (first.to_string(), second.to_string());
+        let changes = git
+            .tree_changes(
+                git.tree_at(&one, "d").expect("tree").as_deref(),
+                git.tree_at(&two, "d").expect("tree").as_deref(),
+            )
+            .expect("changes");
+        let names: Vec<(&str, bool)> = changes
+            .iter()
+            .map(|(n, now)| (n.as_str(), now.is_some()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("a.md", true),
+                ("b.md", false),
+                ("b.mdx", true),
+                ("e.md", true)
+            ]
+        );
+        // libgit2's own diff says the same.
+        let a = repo.find_commit(first).expect("c").tree().expect("t");
+        let b = repo.find_commit(second).expect("c").tree().expect("t");
+        let diff = repo
+            .diff_tree_to_tree(Some(&a), Some(&b), None)
+            .expect("diff");
+        let mut expected: Vec<String> = diff
+            .deltas()
+            .filter_map(|d| d.new_file().path().or(d.old_file().path()))
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        expected.sort();
+        assert_eq!(git.changed_paths(&two).expect("paths"), expected);
+        assert_eq!(
+            git.changed_paths(&one).expect("root"),
+            ["d/a.md", "d/b.md", "d/b/x.md", "d/c.md", "top.txt"]
+        );
+    }
 
     #[test]
     fn push_refusals_are_told_apart() {

@@ -202,6 +202,7 @@ pub(crate) fn load(
     }
 
     // Every version of every artifact, along the first-parent history.
+    let mut paths = Paths::default();
     let mut artifacts: BTreeMap<String, ArtifactHistory> = BTreeMap::new();
     let mut prev_tree: Option<String> = None;
     for (seq, c) in first_parent.iter().enumerate() {
@@ -221,7 +222,8 @@ pub(crate) fn load(
                 None => None,
             };
             let by = writer(git, c, &path, blob.as_deref())?;
-            let by_rotor = identities.made(&by) && git.changed_paths(&by.sha)? == [path.clone()];
+            let by_rotor =
+                identities.made(&by) && paths.of(git, &by.sha)?.as_slice() == [path.clone()];
             artifacts
                 .entry(path.clone())
                 .or_insert_with(|| ArtifactHistory {
@@ -246,8 +248,8 @@ pub(crate) fn load(
         git,
         &identities,
         &dir,
-        std::slice::from_ref(&tip),
-        &[],
+        (std::slice::from_ref(&tip), &[]),
+        &mut paths,
         &mut artifacts,
     )?;
     // An artifact that came in by squash or rebase was written by rotor on its pull request's
@@ -301,8 +303,8 @@ pub(crate) fn load(
             git,
             &identities,
             &dir,
-            &heads,
-            std::slice::from_ref(&tip),
+            (&heads, std::slice::from_ref(&tip)),
+            &mut paths,
             &mut artifacts,
         )?;
     }
@@ -362,23 +364,39 @@ fn writer(
     Ok(c.clone())
 }
 
-/// Records in `artifacts` each commit rotor made to one artifact, reachable from `tips` and
-/// not from `hide`; returns how many there were.
+/// The paths each commit changes, computed once per commit.
+#[derive(Default)]
+struct Paths(HashMap<String, Vec<String>>);
+
+impl Paths {
+    fn of(&mut self, git: &GitRepo, sha: &str) -> Result<&Vec<String>, GitError> {
+        if !self.0.contains_key(sha) {
+            let paths = git.changed_paths(sha)?;
+            self.0.insert(sha.to_owned(), paths);
+        }
+        Ok(self.0.get(sha).map_or(&EMPTY, |p| p))
+    }
+}
+
+static EMPTY: Vec<String> = Vec::new();
+
+/// Records in `artifacts` each commit rotor made to one artifact, reachable from `range.0` and
+/// not from `range.1`; returns how many there were.
 fn rotor_commits(
     git: &GitRepo,
     identities: &Identities,
     dir: &str,
-    tips: &[String],
-    hide: &[String],
+    range: (&[String], &[String]),
+    paths: &mut Paths,
     artifacts: &mut BTreeMap<String, ArtifactHistory>,
 ) -> Result<usize, GitError> {
     let mut count = 0;
-    for c in git.commits_between(tips, hide)? {
+    for c in git.commits_between(range.0, range.1)? {
         if !identities.made(&c) {
             continue;
         }
-        let paths = git.changed_paths(&c.sha)?;
-        let [path] = paths.as_slice() else {
+        let changed = paths.of(git, &c.sha)?;
+        let [path] = changed.as_slice() else {
             continue;
         };
         let in_dir = path
