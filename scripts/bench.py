@@ -14,6 +14,10 @@ the same run:
 Then `rotor validate` of a 2000-ref request, and the AWS write rate limit holding against moto
 (a counting proxy records every write). It prints the ratios, checks the targets, and prints a
 markdown table for the README. Exit 1 if a target is missed.
+
+First, `rotor verify --offline` and `rotor evidence` over records of 500 and 1,000 artifacts
+(2,000 refs) built with git fast-import, against git alone on the same history (`--records`
+sets the sizes; `--only record` runs just this part).
 """
 
 import argparse

@@ -550,6 +550,13 @@ pub struct CommitInfo {
     pub time: i64,
 }
 
+/// A name in a directory and what it is now: its id and whether it is a regular file, or
+/// `None` when it is gone.
+pub type EntryChange = (String, Option<(String, bool)>);
+
+/// One side of a changed entry: its id and whether it is a tree.
+type Side = Option<(Oid, bool)>;
+
 /// An entry of a directory at some commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirEntry {
@@ -769,7 +776,7 @@ impl GitRepo {
         &self,
         old: Option<&str>,
         new: Option<&str>,
-    ) -> Result<Vec<(String, Option<(String, bool)>)>, GitError> {
+    ) -> Result<Vec<EntryChange>, GitError> {
         let tree = |id: Option<&str>| -> Result<Option<git2::Tree<'_>>, GitError> {
             Ok(match id {
                 Some(id) => Some(self.repo.find_tree(Oid::from_str(id)?)?),
@@ -836,7 +843,7 @@ impl GitRepo {
         prefix: &str,
         out: &mut Vec<String>,
     ) -> Result<(), GitError> {
-        let mut pairs: Vec<(Option<(Oid, bool)>, Option<(Oid, bool)>, String)> = Vec::new();
+        let mut pairs: Vec<(Side, Side, String)> = Vec::new();
         merge_entries(old, new, |before, after| {
             let is_tree = |e: &git2::TreeEntry<'_>| e.kind() == Some(ObjectType::Tree);
             if let Some(name) = after.or(before).and_then(|e| e.name().ok()) {
@@ -848,7 +855,7 @@ impl GitRepo {
             }
         });
         for (before, after, path) in pairs {
-            let sub = |side: Option<(Oid, bool)>| -> Result<Option<git2::Tree<'_>>, GitError> {
+            let sub = |side: Side| -> Result<Option<git2::Tree<'_>>, GitError> {
                 Ok(match side {
                     Some((id, true)) => Some(self.repo.find_tree(id)?),
                     _ => None,

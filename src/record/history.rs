@@ -264,7 +264,7 @@ pub(crate) fn load(
                     .as_ref()
                     .is_some_and(|b| !a.rotor_blobs.contains_key(b));
                 (introduced && unmatched)
-                    .then(|| c.text.as_deref())
+                    .then_some(c.text.as_deref())
                     .flatten()
                     .and_then(|t| crate::artifact::read_meta(t).ok().flatten())
                     .and_then(|m| m.pull_request)
