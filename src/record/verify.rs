@@ -324,15 +324,20 @@ pub(crate) fn time(t: Option<&str>) -> Option<DateTime<Utc>> {
 /// Artifacts removed from the default branch while a later record of one of their refs is
 /// still there.
 pub(crate) fn removals(entries: &[Entry]) -> Vec<Finding> {
-    let mut latest: HashMap<&str, (DateTime<Utc>, &str)> = HashMap::new();
+    // "Later" as the chain orders records: by finish, then (same second) by when they came
+    // onto the default branch.
+    let mut latest: HashMap<&str, ((DateTime<Utc>, usize), &str)> = HashMap::new();
     for e in entries.iter().filter(|e| e.present()) {
         let (Some(meta), Some(at)) = (e.meta(), e.finished_at) else {
             continue;
         };
+        let when = (at, e.introduced);
         for r in &meta.refs {
-            let slot = latest.entry(r.secret_ref.as_str()).or_insert((at, &e.path));
-            if at > slot.0 {
-                *slot = (at, &e.path);
+            let slot = latest
+                .entry(r.secret_ref.as_str())
+                .or_insert((when, &e.path));
+            if when > slot.0 {
+                *slot = (when, &e.path);
             }
         }
     }
@@ -344,7 +349,10 @@ pub(crate) fn removals(entries: &[Entry]) -> Vec<Finding> {
         let later = meta.refs.iter().find_map(|r| {
             latest
                 .get(r.secret_ref.as_str())
-                .filter(|(at, _)| e.finished_at.is_none_or(|mine| *at > mine))
+                .filter(|(when, _)| {
+                    e.finished_at
+                        .is_none_or(|mine| *when > (mine, e.introduced))
+                })
                 .map(|(_, path)| (r.secret_ref.as_str(), *path))
         });
         if let Some((r, path)) = later {
@@ -1291,6 +1299,14 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].kind, Kind::Tampered);
         assert_eq!(found[0].commit.as_deref(), Some("d".repeat(40).as_str()));
+        // A later record of the same second counts when it came onto the branch later.
+        let mut same = meta("r-2", &[(R, "2", "3", "success")]);
+        same.finished_at = a.finished_at.clone();
+        let mut later = entry("r-2.md", same, true);
+        later.introduced = 3;
+        let mut gone = entry("r-1.md", a.clone(), false);
+        gone.removed = Some(change(commit("d", "mallory"), None, false));
+        assert_eq!(removals(&[gone, later]).len(), 1);
         // The latest record removed: nothing later exists, so provenance has nothing to say.
         let mut gone = entry("r-1.md", a, false);
         gone.removed = Some(change(commit("d", "mallory"), None, false));
