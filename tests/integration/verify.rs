@@ -803,3 +803,37 @@ fn bad_input_exits_2_and_changes_nothing() {
     }
     crate::checkout::assert_usable(&ws, true);
 }
+
+#[test]
+fn an_application_that_stays_unreachable_is_exit_5() {
+    let r = one_rotation(1);
+    let config = r
+        .show("main", ".github/rotor.yml")
+        .replace(&r.s.url, "http://127.0.0.1:9");
+    r.push(
+        "main",
+        &[(".github/rotor.yml", Some(&config))],
+        "alice",
+        "Move the application",
+    );
+    let ws = r.workspace("schedule");
+    let (code, stdout, stderr) = r
+        .rotor_in(&ws)
+        .args(["verify", "--format", "json"])
+        .run_unchecked();
+    assert_eq!(code, Some(5), "{stdout}{stderr}");
+    let report: Value = serde_json::from_str(&stdout).expect("one JSON object");
+    assert_eq!(report["result"], "error");
+    assert!(
+        report["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("unavailable")),
+        "{report:#}"
+    );
+    // Offline, the application is not needed.
+    let (code, _, _) = r
+        .rotor_in(&ws)
+        .args(["verify", "--offline"])
+        .run_unchecked();
+    assert_eq!(code, Some(0));
+}
