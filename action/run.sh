@@ -3,9 +3,9 @@
 # variables, never interpolated into this script, and become arguments one by one.
 set -euo pipefail
 case "${INPUT_COMMAND:-}" in
-  plan | apply | rollback | drift | report | status | validate) ;;
+  plan | apply | rollback | drift | report | status | validate | verify | evidence) ;;
   *)
-    echo "::error title=rotor::input command must be plan, apply, rollback, drift, report, status or validate"
+    echo "::error title=rotor::input command must be plan, apply, rollback, drift, report, status, validate, verify or evidence"
     exit 2
     ;;
 esac
@@ -13,12 +13,47 @@ args=("$INPUT_COMMAND")
 if [ -n "${INPUT_CONFIG:-}" ]; then args+=(--config "$INPUT_CONFIG"); fi
 case "${INPUT_FORMAT:-text}" in
   text | json) args+=(--format "${INPUT_FORMAT:-text}") ;;
-  *) echo "::error title=rotor::input format must be text or json"; exit 2 ;;
+  md | html)
+    if [ "$INPUT_COMMAND" != evidence ]; then
+      echo "::error title=rotor::input format md or html is for evidence only"
+      exit 2
+    fi
+    args+=(--format "$INPUT_FORMAT")
+    ;;
+  *) echo "::error title=rotor::input format must be text or json (evidence: md, json or html)"; exit 2 ;;
 esac
 if [ "$INPUT_COMMAND" = rollback ]; then
   if [ -n "${INPUT_ROTATION_ID:-}" ]; then args+=(--rotation-id "$INPUT_ROTATION_ID"); fi
   if [ -n "${INPUT_REASON:-}" ]; then args+=(--reason "$INPUT_REASON"); fi
 fi
+case "$INPUT_COMMAND" in
+  verify | evidence)
+    if [ -n "${INPUT_SINCE:-}" ]; then args+=(--since "$INPUT_SINCE"); fi
+    ;;
+  *)
+    if [ -n "${INPUT_SINCE:-}" ]; then
+      echo "::error title=rotor::since applies to verify and evidence only"
+      exit 2
+    fi
+    ;;
+esac
+if [ -n "${INPUT_UNTIL:-}${INPUT_OUT:-}" ] && [ "$INPUT_COMMAND" != evidence ]; then
+  echo "::error title=rotor::until and out apply to evidence only"
+  exit 2
+fi
+if [ -n "${INPUT_UNTIL:-}" ]; then args+=(--until "$INPUT_UNTIL"); fi
+if [ -n "${INPUT_OUT:-}" ]; then args+=(--out "$INPUT_OUT"); fi
+case "${INPUT_OFFLINE:-false}" in
+  true)
+    if [ "$INPUT_COMMAND" != verify ]; then
+      echo "::error title=rotor::offline applies to verify only"
+      exit 2
+    fi
+    args+=(--offline)
+    ;;
+  false | "") ;;
+  *) echo "::error title=rotor::input offline must be true or false"; exit 2 ;;
+esac
 case "${INPUT_DRY_RUN:-false}" in
   true)
     case "$INPUT_COMMAND" in

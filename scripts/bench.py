@@ -16,6 +16,10 @@ Then `rotor validate` of a 2000-ref request; `rotor new --match` over 2000 refs 
 under 10 s; and the AWS write rate limit holding against moto (the same proxy records every
 write). It prints the ratios, checks the targets, and prints a markdown table for the README.
 Exit 1 if a target is missed.
+
+First, `rotor verify --offline` and `rotor evidence` over records of 500 and 1,000 artifacts
+(2,000 refs) built with git fast-import, against git alone on the same history (`--records`
+sets the sizes; `--only record` runs just this part).
 """
 
 import argparse
@@ -430,17 +434,219 @@ def aws_rate_limit(world, n, limit):
     return len(times), seconds, busiest
 
 
+# ---- rotor verify and rotor evidence over a large record ----------------------------------
+
+ROTOR_ID = ("rotor", "rotor@users.noreply.github.com")
+MARKER = "<!-- rotor:artifact "
+REFS_PER_ARTIFACT = 4
+
+
+def artifact_text(rid, refs, finished, pr):
+    """An artifact as rotor's default template renders it (the fields verify reads back)."""
+    lines = [f"# Rotation {rid}", f"- Date: {finished[:10]}", "- Operator: alice (internal_admin)",
+             f"- Secret Ref: {len(refs)} refs", "- Provider: supabase", "- Result: success",
+             f"- Verification: {len(refs)} of {len(refs)} refs verified; per ref below",
+             "- Audit Evidence: " + ", ".join(e for _, _, _, e in refs) + "; https://app.example.com/q", "",
+             "| ref | from → to | result | checks | audit events |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {r} | {a} → {b} | success | resolve returned {b} | {e} |" for r, a, b, e in refs]
+    lines += ["", "## Approvals", f"- bob approved {'a' * 7} (https://github.com/my-org/tenants/pull/{pr}#pullrequestreview-1)",
+              "", "## Links", f"- Pull request: https://github.com/my-org/tenants/pull/{pr}",
+              "- Workflow run: https://github.com/my-org/tenants/actions/runs/1", "- Audit query: https://app.example.com/q",
+              "", "## Timeline", f"- {finished} done", ""]
+    meta = {"version": 1, "rotation_id": rid, "pull_request": pr, "result": "success", "finished_at": finished,
+            "refs": [{"ref": r, "backend": "vault", "from": a, "to": b, "result": "success", "pointer": b,
+                      "rollback": None, "audit_events": [{"id": e, "operation": "rotate"}]} for r, a, b, e in refs],
+            "rolled_back": False, "rolled_back_at": None, "operator": "alice",
+            "approvals": [{"reviewer": "bob", "sha": "a" * 40, "url": f"https://github.com/my-org/tenants/pull/{pr}#pullrequestreview-1"}],
+            "run_url": "https://github.com/my-org/tenants/actions/runs/1", "rollbacks": []}
+    return "\n".join(lines), meta
+
+
+def with_block(body, meta):
+    return body.rstrip() + "\n\n" + MARKER + json.dumps(meta, separators=(",", ":")) + " -->\n"
+
+
+def rolled_back(text, meta, finished):
+    """The artifact after a dispatched rollback of every ref, as rotor appends it."""
+    meta = json.loads(json.dumps(meta))
+    meta["rolled_back"], meta["rolled_back_at"] = True, finished
+    for r in meta["refs"]:
+        r["pointer"], r["rollback"] = r["from"], "rolled_back"
+    meta["rollbacks"].append({"operator": "bob", "reason": "bench", "finished_at": finished, "result": "rolled_back",
+                              "forced": False, "run_url": None,
+                              "refs": [{"ref": r["ref"], "result": "rolled_back", "audit_events": []} for r in meta["refs"]]})
+    body = text[:text.index(MARKER)].rstrip()
+    section = (f"## Rollback\n- Date: {finished[:10]}\n- Operator: bob (internal_admin)\n- Secret Ref: {len(meta['refs'])} refs\n"
+               "- Provider: supabase\n- Result: rolled_back\n- Verification: ok\n- Audit Evidence: none\n- Reason: bench")
+    return with_block(body + "\n\n" + section, meta)
+
+
+def record_repository(base, n):
+    """A bare origin whose default branch holds `n` artifacts of 4 refs each (2n refs, each
+    rotated twice): two in three committed to main by rotor, one in three written by rotor on
+    its pull request's branch (refs/pull/N/head) and squash-merged; every 25th of the second
+    rotations rolled back by rotor on main. Built with git fast-import."""
+    origin = base / "origin.git"
+    git(base, "init", "-q", "--bare", "-b", "main", str(origin))
+    out = []
+    mark = [0]
+
+    def blob(data):
+        mark[0] += 1
+        raw = data.encode()
+        out.append(f"blob\nmark :{mark[0]}\ndata {len(raw)}\n".encode() + raw + b"\n")
+        return mark[0]
+
+    t0 = 1_700_000_000
+    clock = [t0]
+
+    def commit(ref, who, message, parent, files):
+        mark[0] += 1
+        clock[0] += 60
+        name, email = who
+        head = (f"commit {ref}\nmark :{mark[0]}\nauthor {name} <{email}> {clock[0]} +0000\n"
+                f"committer {name} <{email}> {clock[0]} +0000\ndata {len(message)}\n{message}\n")
+        if parent:
+            head += f"from :{parent}\n"
+        body = "".join(f"M 100644 :{b} {p}\n" for p, b in files)
+        out.append((head + body + "\n").encode())
+        return mark[0]
+
+    alice = ("alice", "alice@example.com")
+    config = blob("version: 1\nadmins: {users: [alice, bob]}\nenvironments: {staging: {}}\n"
+                  "backends: [{match: \"tenant.*.*.*\", type: vault, address: \"http://127.0.0.1:9\", mount: secret}]\n"
+                  "app: {base_url: \"http://127.0.0.1:9\"}\n")
+    main = commit("refs/heads/main", alice, "config", None, [(".github/rotor.yml", config)])
+    half = n // 2
+    texts = {}
+    for i in range(n):
+        first = i < half
+        k = i if first else i - half
+        refs = [(f"tenant.b{k:05d}-{j}.supabase.service_role", "1" if first else "2", "2" if first else "3",
+                 f"evt_{i}_{j}") for j in range(REFS_PER_ARTIFACT)]
+        rid = f"2026-01-01-b{i:05d}"
+        finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0 + 3600 + i * 600))
+        path = f"docs/security/rotations/{rid}.md"
+        body, meta = artifact_text(rid, refs, finished, i + 1)
+        text = with_block(body, meta)
+        texts[path] = (text, meta, finished)
+        b = blob(text)
+        if i % 3 == 2:
+            request = blob(f"version: 1\nid: {rid}\nenvironment: staging\nreason: bench\nrefs:\n  - ref: {refs[0][0]}\n")
+            pr = f"refs/pull/{i + 1}/head"
+            head = commit(pr, alice, "request", main, [(f"rotations/{rid}.yaml", request)])
+            commit(pr, ROTOR_ID, f"rotor: rotation {rid} success", head, [(path, b)])
+            main = commit("refs/heads/main", alice, f"Rotate {rid} (#{i + 1})", main,
+                          [(f"rotations/{rid}.yaml", request), (path, b)])
+        else:
+            main = commit("refs/heads/main", ROTOR_ID, f"rotor: rotation {rid} success", main, [(path, b)])
+        if not first and k % 25 == 0:
+            later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0 + 3600 + i * 600 + 300))
+            rb = blob(rolled_back(text, meta, later))
+            main = commit("refs/heads/main", ROTOR_ID, f"rotor: rollback of {rid} rolled_back", main, [(path, rb)])
+    subprocess.run(["git", "fast-import", "--quiet"], cwd=origin, input=b"".join(out), check=True)
+    return origin
+
+
+def verify_bench(scratch, sizes, repeat):
+    """rotor verify --offline and rotor evidence (HTML, offline) over records of each size, in
+    a shallow checkout, against the baseline measured on the same record: git alone fetching
+    the whole history and reading every version of every artifact."""
+    results = {}
+    for n in sizes:
+        base = scratch / f"record{n}"
+        base.mkdir()
+        origin = record_repository(base, n)
+        ws = base / "ws"
+        git(base, "clone", "-q", "--depth", "1", f"file://{origin}", str(ws))
+        env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
+        runs = {"verify": [], "evidence": [], "baseline": []}
+        for rep in range(repeat):
+            code, seconds, rss, out, err = run_measured(
+                [str(TARGET / "rotor"), "--repo", str(ws), "verify", "--offline", "--format", "json"], env)
+            report = json.loads(out) if out else {}
+            if code != 0 or report.get("findings") != [] or report.get("artifacts") != n:
+                sys.exit(f"bench: rotor verify on {n} artifacts exited {code}: {out[:2000]}\n{err[-2000:]}")
+            assert report["refs"] == n * REFS_PER_ARTIFACT // 2, report["refs"]
+            runs["verify"].append((seconds, rss))
+            html = base / f"evidence{rep}.html"
+            code, seconds, rss, out, err = run_measured(
+                [str(TARGET / "rotor"), "--repo", str(ws), "evidence", "--since", "2000-01-01",
+                 "--format", "html", "--out", str(html)], env)
+            if code != 0 or "<svg" not in html.read_text():
+                sys.exit(f"bench: rotor evidence on {n} artifacts exited {code}\n{err[-2000:]}")
+            runs["evidence"].append((seconds, rss))
+            clone = base / f"baseline{rep}.git"
+            start = time.perf_counter()
+            git(base, "clone", "-q", "--bare", "--no-local", str(origin), str(clone))
+            subprocess.run(["git", "log", "--first-parent", "-p", "main", "--", "docs/security/rotations"],
+                           cwd=clone, check=True, stdout=subprocess.DEVNULL)
+            runs["baseline"].append((time.perf_counter() - start, 0))
+            shutil.rmtree(clone)
+        med = lambda key: statistics.median(s for s, _ in runs[key])
+        peak = lambda key: max(r for _, r in runs[key]) / 1024
+        results[n] = {"verify": med("verify"), "verify_rss": peak("verify"), "evidence": med("evidence"),
+                      "evidence_rss": peak("evidence"), "baseline": med("baseline")}
+        r = results[n]
+        print(f"record of {n} artifacts, {n * REFS_PER_ARTIFACT // 2} refs: verify --offline {r['verify']:.2f} s "
+              f"({r['verify_rss']:.1f} MiB), evidence {r['evidence']:.2f} s ({r['evidence_rss']:.1f} MiB), "
+              f"git baseline {r['baseline']:.2f} s", flush=True)
+    return results
+
+
+def report_record(record):
+    """The verify and evidence targets and table; whether every target holds."""
+    ok = True
+
+    def check(name, holds, detail):
+        nonlocal ok
+        ok &= holds
+        print(f"  [{'ok' if holds else 'MISSED'}] {name}: {detail}")
+
+    print("\ntargets: rotor verify and rotor evidence")
+    sizes = sorted(record)
+    if len(sizes) >= 2:
+        small, large = sizes[0], sizes[-1]
+        scale = large / small
+        for key in ("verify", "evidence"):
+            ratio = record[large][key] / record[small][key]
+            check(f"{key} linear: {large} artifacts at most {scale * 1.25:.2f}x {small}", ratio <= scale * 1.25,
+                  f"{ratio:.2f}x")
+    if 1000 in record:
+        r = record[1000]
+        check("verify --offline of 1,000 artifacts under 10 s", r["verify"] < 10, f"{r['verify']:.2f} s")
+        check("peak RSS under 128 MiB at 1,000 artifacts", max(r["verify_rss"], r["evidence_rss"]) < 128,
+              f"verify {r['verify_rss']:.1f} MiB, evidence {r['evidence_rss']:.1f} MiB")
+    print("\n| artifacts | refs | verify --offline | / git baseline | peak RSS | evidence (html) | / git baseline | peak RSS | git baseline |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for n in sizes:
+        r = record[n]
+        print(f"| {n} | {n * REFS_PER_ARTIFACT // 2} | {r['verify']:.2f} s | {r['verify'] / r['baseline']:.2f}x | "
+              f"{r['verify_rss']:.1f} MiB | {r['evidence']:.2f} s | {r['evidence'] / r['baseline']:.2f}x | "
+              f"{r['evidence_rss']:.1f} MiB | {r['baseline']:.2f} s |")
+    return ok
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10,100,500,2000")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sample", type=int, default=10)
+    parser.add_argument("--records", default="500,1000",
+                        help="verify and evidence: record sizes in artifacts (4 refs each, every ref rotated twice)")
+    parser.add_argument("--only", choices=["all", "record"], default="all",
+                        help="record: only the verify and evidence benchmark")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     scratch = Path(tempfile.mkdtemp(prefix="rotor-bench."))
+    records = [int(s) for s in args.records.split(",")]
+    ok = True
+    record = verify_bench(scratch, records, args.repeat)
+    if args.only == "record":
+        shutil.rmtree(scratch, ignore_errors=True)
+        sys.exit(0 if report_record(record) else 1)
     world = World(scratch)
     results = {}
-    ok = True
     try:
         print(f"baseline: the runbook scripted with bao and curl, one ref after another ({args.sample} refs)", flush=True)
         runbook = baseline(world, args.sample)
@@ -500,6 +706,7 @@ def main():
         check(f"rotor new --match of {NEW_REFS} refs on {service} under 10 s", r["seconds"] < 10,
               f"{r['seconds']:.2f} s")
     check("AWS writes never above rate_limit (20/s)", busiest <= 20, f"busiest second {busiest}")
+    ok &= report_record(record)
 
     print("\n| N | rotor | per ref | floor | rotor / floor | scripted runbook per ref | speed-up | peak RSS | OpenBao req/ref | app req/ref | GitHub calls |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")

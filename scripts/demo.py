@@ -5,9 +5,9 @@ Needs OpenBao started by `scripts/services run` (ROTOR_TEST_BAO_*), and the roto
 rotor-sandbox binaries built. Everything else is made here, in a scratch directory: a demo
 secret with two versions, a git remote holding the demo repository (examples/demo's config) and
 a rotation pull request whose request `rotor new` writes, and the bundled GitHub and application
-stand-ins. Then it runs `rotor plan`, `rotor apply` and `rotor rollback` as the workflows would,
-and prints the artifact and the audit evidence. Any unexpected result stops the demo with a
-non-zero exit.
+stand-ins. Then it runs `rotor plan`, `rotor apply`, `rotor rollback` and `rotor verify` as the
+workflows would, and prints the artifact and the audit evidence. Any unexpected result stops the
+demo with a non-zero exit.
 """
 
 import json
@@ -289,6 +289,9 @@ def run(scratch, sandbox_url):
             f" {meta.get('operation')} {meta.get('ref')} -> version {meta.get('versionId')}"
             f" (rotation {meta.get('rotationId')})"
         )
+
+    step("rotor verify (schedule): the record proves itself against git, OpenBao and the application")
+    rotor(["verify"], env("schedule"), expect=0)
 
     step("audit evidence: OpenBao's audit log of rotor's token")
     hashed = bao("POST", "sys/audit-hash/file", {"input": rotor_accessor})["hash"]

@@ -506,6 +506,29 @@ impl AppClient {
         Ok(events)
     }
 
+    /// Reads `GET /api/v1/audit/events?action=…&limit=100` newest first, page after page by
+    /// `cursor`, handing each page to `more`, until it answers `false` or the log ends.
+    pub async fn audit_pages(
+        &self,
+        action: &str,
+        mut more: impl FnMut(&[AuditEvent]) -> bool,
+    ) -> Result<(), AppError> {
+        let mut cursor: Option<String> = None;
+        loop {
+            let (page, next) = self.audit_page(action, cursor.as_deref()).await?;
+            if !more(&page) {
+                return Ok(());
+            }
+            match next {
+                // A cursor that does not move would page forever.
+                Some(next) if cursor.as_deref() != Some(next.as_str()) && !page.is_empty() => {
+                    cursor = Some(next);
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
     /// The id of the first audit event of `action` that `matches`, reading the log's newest
     /// pages unless another ref of this run read them less than `fresh` ago. Pages are read
     /// newest first and only until one holds an event already read, at most `max_pages` the

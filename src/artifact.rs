@@ -39,6 +39,73 @@ pub struct ArtifactMeta {
     /// When it finished (RFC 3339).
     #[serde(default)]
     pub rolled_back_at: Option<String>,
+    /// The requester (the runbook's `Operator`).
+    #[serde(default)]
+    pub operator: Option<String>,
+    /// The approvals that counted, with the full SHA each approved.
+    #[serde(default)]
+    pub approvals: Vec<MetaApproval>,
+    /// The workflow run's page.
+    #[serde(default)]
+    pub run_url: Option<String>,
+    /// Each dispatched rollback, in the order they were appended.
+    #[serde(default)]
+    pub rollbacks: Vec<MetaRollback>,
+}
+
+/// An approval in the machine-readable part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetaApproval {
+    /// The reviewer's login.
+    pub reviewer: String,
+    /// The commit approved (full SHA).
+    pub sha: String,
+    /// The review's page.
+    pub url: String,
+}
+
+/// A confirmed audit event the artifact cites, with the operation it records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetaEvent {
+    /// The application's event id.
+    pub id: String,
+    /// `rotate` or `rollback`.
+    pub operation: String,
+}
+
+/// A dispatched rollback in the machine-readable part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetaRollback {
+    /// The dispatcher.
+    pub operator: String,
+    /// Why.
+    pub reason: String,
+    /// When it finished (RFC 3339).
+    pub finished_at: String,
+    /// `rolled_back` or `failed`.
+    pub result: String,
+    /// Whether `--force` overrode the pointer check.
+    #[serde(default)]
+    pub forced: bool,
+    /// The workflow run's page.
+    #[serde(default)]
+    pub run_url: Option<String>,
+    /// Each ref it moved back.
+    #[serde(default)]
+    pub refs: Vec<MetaRollbackRef>,
+}
+
+/// One ref of a dispatched rollback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetaRollbackRef {
+    /// The ref.
+    #[serde(rename = "ref")]
+    pub secret_ref: String,
+    /// Its result.
+    pub result: String,
+    /// The confirmed audit events of the rollback (operation `rollback`).
+    #[serde(default)]
+    pub audit_events: Vec<MetaEvent>,
 }
 
 const fn one() -> u32 {
@@ -66,6 +133,9 @@ pub struct MetaRef {
     /// The dispatched rollback's result for this ref, if it was rolled back by dispatch.
     #[serde(default)]
     pub rollback: Option<String>,
+    /// The confirmed audit events of the rotation (a rollback it made itself included).
+    #[serde(default)]
+    pub audit_events: Vec<MetaEvent>,
 }
 
 impl ArtifactMeta {
@@ -129,6 +199,9 @@ pub struct RefRecord {
     pub checks: String,
     /// The confirmed audit events.
     pub audit_event_ids: Vec<String>,
+    /// Those of `audit_event_ids` that record a rollback (the others record the rotation).
+    #[serde(default)]
+    pub rollback_event_ids: Vec<String>,
     /// The version the pointer designated at the end.
     #[serde(default)]
     pub pointer: Option<String>,
@@ -141,7 +214,7 @@ pub struct ApprovalRecord {
     pub reviewer: String,
     /// The review's page.
     pub url: String,
-    /// The commit approved.
+    /// The commit approved (the full SHA; the artifact shows its first seven characters).
     pub sha: String,
 }
 
@@ -363,10 +436,35 @@ impl Artifact {
                     result: r.result.clone(),
                     pointer: r.pointer.clone(),
                     rollback: None,
+                    audit_events: r
+                        .audit_event_ids
+                        .iter()
+                        .map(|id| MetaEvent {
+                            id: id.clone(),
+                            operation: if r.rollback_event_ids.contains(id) {
+                                "rollback"
+                            } else {
+                                "rotate"
+                            }
+                            .to_owned(),
+                        })
+                        .collect(),
                 })
                 .collect(),
             rolled_back: self.rollback.is_some(),
             rolled_back_at: None,
+            operator: Some(self.operator.clone()),
+            approvals: self
+                .approvals
+                .iter()
+                .map(|a| MetaApproval {
+                    reviewer: a.reviewer.clone(),
+                    sha: a.sha.clone(),
+                    url: a.url.clone(),
+                })
+                .collect(),
+            run_url: self.run_url.clone(),
+            rollbacks: Vec::new(),
         }
     }
 }
@@ -491,6 +589,7 @@ mod tests {
             result: result.to_owned(),
             checks: "resolve returned 4; site-001 health ok; site-002 health ok".to_owned(),
             audit_event_ids: events.iter().map(|e| (*e).to_owned()).collect(),
+            rollback_event_ids: Vec::new(),
             pointer: Some(if result == "success" { "4" } else { "3" }.to_owned()),
         }
     }
@@ -505,7 +604,7 @@ mod tests {
             approvals: vec![ApprovalRecord {
                 reviewer: "bob".to_owned(),
                 url: "https://github.com/my-org/tenants/pull/7#pullrequestreview-80".to_owned(),
-                sha: "aaaaaaa".to_owned(),
+                sha: "aaaaaaa0000000000000000000000000000000aa".to_owned(),
             }],
             pull_request: Some(7),
             pull_request_url: Some("https://github.com/my-org/tenants/pull/7".to_owned()),

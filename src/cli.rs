@@ -2,9 +2,77 @@
 
 use std::path::PathBuf;
 
+use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 use crate::output::Format;
+
+/// `--format`: `text` or `json` for every command; `evidence` also writes `md` (its text form)
+/// and `html`. One flag serves both, since the global `--format` and evidence's own share the
+/// name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    /// Human-readable text (for `evidence`: markdown).
+    Text,
+    /// One JSON object on stdout.
+    Json,
+    /// Markdown (`evidence` only).
+    Md,
+    /// One self-contained HTML file (`evidence` only).
+    Html,
+}
+
+impl FormatArg {
+    /// How logs and reports are printed: JSON for `json`, text for everything else.
+    pub const fn output(self) -> Format {
+        match self {
+            Self::Json => Format::Json,
+            Self::Text | Self::Md | Self::Html => Format::Text,
+        }
+    }
+}
+
+/// A date on the command line: `YYYY-MM-DD` (UTC) or an RFC 3339 time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateArg {
+    /// The moment given, or midnight UTC starting the day.
+    pub at: DateTime<Utc>,
+    /// Whether only a day was given.
+    pub day: bool,
+}
+
+impl DateArg {
+    /// The last moment the argument covers: the end of the day for a day, the moment itself
+    /// otherwise (`--until` is inclusive).
+    pub fn end(self) -> DateTime<Utc> {
+        if self.day {
+            self.at + chrono::Duration::days(1) - chrono::Duration::nanoseconds(1)
+        } else {
+            self.at
+        }
+    }
+}
+
+/// Parses a [`DateArg`].
+pub fn parse_date(text: &str) -> Result<DateArg, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(DateArg {
+            at: t.with_timezone(&Utc),
+            day: false,
+        });
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .filter(|_| text.len() == 10)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| DateArg {
+            at: t.and_utc(),
+            day: true,
+        })
+        .ok_or_else(|| {
+            "write a day as YYYY-MM-DD (UTC) or a time in RFC 3339, e.g. 2026-11-25 or 2026-11-25T02:00:00Z".to_owned()
+        })
+}
 
 /// rotor executes the secret rotation runbook from a pull request.
 #[derive(Debug, Parser)]
@@ -68,9 +136,10 @@ pub struct GlobalArgs {
         hide_env = true
     )]
     pub repo: Option<PathBuf>,
-    /// Report format; with json, stdout carries exactly one JSON object.
-    #[arg(long, global = true, value_enum, env = "ROTOR_FORMAT", default_value_t = Format::Text)]
-    pub format: Format,
+    /// Report format; with json, stdout carries exactly one JSON object. md and html are
+    /// for `evidence` only.
+    #[arg(long, global = true, value_enum, env = "ROTOR_FORMAT", default_value_t = FormatArg::Text)]
+    pub format: FormatArg,
     /// Also log each HTTP call: method, path, status and duration (never a header or body).
     #[arg(short, long, global = true, conflicts_with = "quiet")]
     pub verbose: bool,
@@ -156,6 +225,36 @@ pub enum Command {
     /// Reads the artifacts in the checkout; prints markdown, or JSON with --format json.
     #[command(after_help = exits::REPORT)]
     Report,
+    /// Prove the record: each artifact's provenance in git, each ref's chain of versions, the
+    /// live pointers and the application's audit events; exit 1 on any finding.
+    ///
+    /// Reads, never writes. Fetches the default branch's whole history (into a temporary
+    /// repository, so a shallow checkout stays as it is).
+    Verify {
+        /// Report findings for artifacts finished on or after DATE (YYYY-MM-DD, UTC, or RFC
+        /// 3339); provenance and continuity still cover the whole history.
+        #[arg(long, value_name = "DATE", value_parser = parse_date)]
+        since: Option<DateArg>,
+        /// Check git only: no backend or application credentials needed.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Write one document for auditors covering a period: every rotation and rollback with its
+    /// approvals, audit events and verification.
+    ///
+    /// --format md (default), json or html; to stdout unless --out. Verify runs online when the
+    /// application's token is set, offline otherwise, and the document says which.
+    Evidence {
+        /// The period's first day (YYYY-MM-DD, UTC) or moment (RFC 3339).
+        #[arg(long, value_name = "DATE", value_parser = parse_date)]
+        since: DateArg,
+        /// The period's last day, inclusive, or moment [default: now].
+        #[arg(long, value_name = "DATE", value_parser = parse_date)]
+        until: Option<DateArg>,
+        /// Write the document to PATH instead of stdout.
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
+    },
     /// Show, read-only, each ref's pointer, previous and pending versions, versions and marker.
     ///
     /// With no REF: every ref named by a request in `requests_dir`. Never reads a secret value.
@@ -228,6 +327,30 @@ impl Command {
             Self::Drift => "drift",
             Self::Report => "report",
             Self::New { .. } => "new",
+            Self::Verify { .. } => "verify",
+            Self::Evidence { .. } => "evidence",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_days_or_rfc_3339() {
+        let day = parse_date("2026-11-25").expect("day");
+        assert!(day.day);
+        assert_eq!(day.at.to_rfc3339(), "2026-11-25T00:00:00+00:00");
+        assert_eq!(
+            day.end().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "2026-11-25T23:59:59Z"
+        );
+        let at = parse_date("2026-11-25T02:00:00+02:00").expect("time");
+        assert!(!at.day);
+        assert_eq!(at.end().to_rfc3339(), "2026-11-25T00:00:00+00:00");
+        for bad in ["2026-13-01", "25/11/2026", "2026-1-5", "", "yesterday"] {
+            assert!(parse_date(bad).is_err(), "{bad}");
         }
     }
 }

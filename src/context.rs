@@ -61,6 +61,17 @@ pub(crate) fn require_config(cx: &Context) -> Result<Config, Error> {
     })
 }
 
+/// Reports the diagnostics an invalid-input error carries (they name file, line and column),
+/// and passes any error on.
+pub(crate) fn reported(cx: &Context, err: Error) -> Error {
+    if let Error::Invalid { diagnostics } = &err {
+        for d in diagnostics {
+            let _ = cx.output.diagnostic(d);
+        }
+    }
+    err
+}
+
 /// Every valid request directly in `requests_dir`; any invalid one is reported and fails the run.
 pub(crate) fn load_requests(cx: &Context, config: &Config) -> Result<Vec<Request>, Error> {
     let dir = cx.repo.join(config.requests_dir.as_str());

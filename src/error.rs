@@ -87,6 +87,10 @@ pub enum Error {
     /// `rotor drift` found refs whose pointer is not where their latest artifact left it.
     #[error("{0} refs drifted from their latest artifact")]
     Drift(usize),
+    /// `rotor verify` (or the verification inside `rotor evidence`) found something wrong with
+    /// the record; each finding has been reported.
+    #[error("{0} findings: the record does not prove itself (see each above)")]
+    Findings(usize),
     /// A precondition of the rotation does not hold; each ref's problem has been reported.
     #[error("{0}")]
     Precondition(String),
@@ -151,7 +155,7 @@ impl Error {
             Self::Precondition(_) | Self::NothingQualified(_) => 4,
             Self::NotApproved(_) => 3,
             Self::App(e) => app_code(e),
-            Self::RotationFailed(_) | Self::Drift(_) => 1,
+            Self::RotationFailed(_) | Self::Drift(_) | Self::Findings(_) => 1,
         }
     }
 }
@@ -243,6 +247,7 @@ impl Error {
             Self::App(_) => "application",
             Self::RotationFailed(_) => "rotation_failed",
             Self::Drift(_) => "drift",
+            Self::Findings(_) => "findings",
         }
     }
 }

@@ -52,7 +52,7 @@ where
 {
     let cli = cli::parse(args)?;
     let output = Output {
-        format: cli.global.format,
+        format: cli.global.format.output(),
         verbosity: if cli.global.quiet {
             Verbosity::Quiet
         } else if cli.global.verbose {

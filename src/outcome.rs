@@ -326,6 +326,9 @@ pub struct RefOutcome {
     pub checks: Vec<Check>,
     /// Confirmed audit event ids.
     pub audit_event_ids: Vec<String>,
+    /// Those of `audit_event_ids` that record a rollback (`operation: rollback`); the others
+    /// record the rotation. The artifact cites each with its operation, for `rotor verify`.
+    pub rollback_event_ids: Vec<String>,
     /// What happened, step by step.
     pub steps: Vec<Step>,
     /// Why it did not succeed.
@@ -348,6 +351,7 @@ impl RefOutcome {
             result: RefResult::NotStarted,
             checks: Vec::new(),
             audit_event_ids: Vec::new(),
+            rollback_event_ids: Vec::new(),
             steps: Vec::new(),
             failure: None,
             settled: false,

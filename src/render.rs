@@ -23,6 +23,11 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/rollback.md.j2"),
     ),
     ("summary.md.j2", include_str!("../templates/summary.md.j2")),
+    ("verify.md.j2", include_str!("../templates/verify.md.j2")),
+    (
+        "evidence.md.j2",
+        include_str!("../templates/evidence.md.j2"),
+    ),
 ];
 
 /// Where a repository keeps its overrides, read from the base branch only.
@@ -89,6 +94,32 @@ pub fn escape_md(text: &str) -> String {
 /// quoted inside one can still not make markup, links or mentions.
 pub fn prose(text: &str) -> String {
     escape_md(text).replace("\\`", "`")
+}
+
+/// rotor's HTML templates: built in only, never overridden (an auditor's document is rotor's
+/// own), every value escaped for HTML by minijinja's auto-escaping.
+pub const HTML_TEMPLATES: &[(&str, &str)] = &[(
+    "evidence.html.j2",
+    include_str!("../templates/evidence.html.j2"),
+)];
+
+/// Renders the HTML template `name` with `context`, escaping every value for HTML (`<`, `>`,
+/// `&`, quotes and `/`), in text and attributes alike.
+pub fn render_html<S: Serialize>(name: &str, context: S) -> Result<String, RenderError> {
+    let err = |e: minijinja::Error| RenderError::Template {
+        name: name.to_owned(),
+        detail: e.to_string(),
+    };
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    for (n, source) in HTML_TEMPLATES {
+        env.add_template(n, source).map_err(err)?;
+    }
+    env.get_template(name)
+        .map_err(err)?
+        .render(minijinja::Value::from(minijinja::value::Serde(&context)))
+        .map_err(err)
 }
 
 /// The template environment with rotor's templates and the repository's overrides.
@@ -218,6 +249,26 @@ mod tests {
                 .expect("render"),
             "&lt;b&gt;x&lt;/b&gt;"
         );
+    }
+
+    #[test]
+    fn html_escapes_text_and_attributes() {
+        let html = render_html(
+            "evidence.html.j2",
+            serde_json::json!({
+                "since": "<script>alert(1)</script>", "until": "x\" onload=\"y",
+                "branch": "main", "tip": "abc", "generated": "now", "version": "0",
+                "verify": {"mode": "offline", "findings": []},
+                "totals": {"rotations": 0, "refs_rotated": 0, "rolled_back": 0, "failed": 0},
+                "charts": {"weekly": {"width": 1.0, "height": 1.0, "bars": [], "labels": [], "line": null},
+                           "ages": {"width": 1.0, "height": 1.0, "bars": [], "labels": [], "line": null}},
+                "rotations": [], "overdue_refs": [], "max_age_days": 90, "artifacts_dir": "d",
+            }),
+        )
+        .expect("render");
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;"));
+        assert!(!html.contains("x\" onload"));
     }
 
     #[test]

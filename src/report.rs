@@ -162,7 +162,7 @@ impl RefReport {
             to: Some(m.to.clone()).filter(|v| !v.is_empty()),
             result,
             checks: Vec::new(),
-            audit_event_ids: Vec::new(),
+            audit_event_ids: m.audit_events.iter().map(|e| e.id.clone()).collect(),
             error: None,
         }
     }
@@ -183,6 +183,7 @@ impl RefReport {
             result: self.result.as_str().to_owned(),
             checks: crate::outcome::summarise(&self.checks),
             audit_event_ids: self.audit_event_ids.clone(),
+            rollback_event_ids: Vec::new(),
             pointer,
         }
     }
@@ -555,7 +556,10 @@ pub struct ArtifactFacts<'a> {
 pub fn artifact(facts: &ArtifactFacts<'_>, outcomes: &[RefOutcome], result: RunResult) -> Artifact {
     let refs = outcomes
         .iter()
-        .map(|o| RefReport::from(o).record(o.pointer.clone()))
+        .map(|o| RefRecord {
+            rollback_event_ids: o.rollback_event_ids.clone(),
+            ..RefReport::from(o).record(o.pointer.clone())
+        })
         .collect();
     let mut timeline: Vec<TimelineEntry> = outcomes
         .iter()
@@ -877,6 +881,7 @@ mod tests {
             result: "success".to_owned(),
             pointer: Some("4".to_owned()),
             rollback: None,
+            audit_events: Vec::new(),
         };
         let mut r = RunReport::new("apply", RunResult::Noop)
             .with_refs(vec![RefReport::recorded(&recorded)]);

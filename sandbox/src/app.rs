@@ -130,6 +130,10 @@ pub fn router() -> axum::Router {
         .route("/_sandbox/app/requests", get(get_log).delete(clear_log))
         .route("/_sandbox/app/events", axum::routing::delete(clear_events))
         .route(
+            "/_sandbox/app/events/{id}",
+            axum::routing::delete(delete_event).patch(patch_event),
+        )
+        .route(
             "/api/v1/secret-refs/{secret_ref}",
             get(get_ref).put(upsert_ref),
         )
@@ -166,6 +170,44 @@ async fn get_log(State(app): State<Shared>) -> Json<Vec<String>> {
 
 async fn clear_events(State(app): State<Shared>) -> StatusCode {
     app.inner().events.clear();
+    StatusCode::NO_CONTENT
+}
+
+/// Removes one audit event, as someone with the application's admin rights could: what
+/// `rotor verify` must notice (`audit_missing`).
+async fn delete_event(State(app): State<Shared>, Path(id): Path<String>) -> StatusCode {
+    let mut inner = app.inner();
+    let before = inner.events.len();
+    inner.events.retain(|(_, e)| e["id"] != id.as_str());
+    if inner.events.len() < before {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
+}
+
+/// Merges `metadata` into one audit event's metadata (`audit_mismatch`).
+async fn patch_event(
+    State(app): State<Shared>,
+    Path(id): Path<String>,
+    Json(patch): Json<Value>,
+) -> StatusCode {
+    let mut inner = app.inner();
+    let Some((_, event)) = inner
+        .events
+        .iter_mut()
+        .find(|(_, e)| e["id"] == id.as_str())
+    else {
+        return StatusCode::NOT_FOUND;
+    };
+    if let (Some(meta), Some(changes)) = (
+        event["metadata"].as_object_mut(),
+        patch.get("metadata").and_then(Value::as_object),
+    ) {
+        for (k, v) in changes {
+            meta.insert(k.clone(), v.clone());
+        }
+    }
     StatusCode::NO_CONTENT
 }
 

@@ -337,7 +337,7 @@ fn facts<'a>(
         .map(|r| ApprovalRecord {
             reviewer: r.reviewer.clone().unwrap_or_default(),
             url: r.html_url.clone(),
-            sha: r.commit_id.chars().take(7).collect(),
+            sha: r.commit_id.clone(),
         })
         .collect();
     ArtifactFacts {

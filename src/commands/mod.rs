@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod drift;
+pub mod evidence;
 pub mod new;
 pub mod plan;
 pub mod report;
@@ -9,10 +10,11 @@ pub mod rollback;
 pub mod schema;
 pub mod status;
 pub mod validate;
+pub mod verify;
 
 use std::path::PathBuf;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, FormatArg};
 use crate::context::{Context, runtime};
 use crate::error::Error;
 use crate::output::Output;
@@ -30,11 +32,40 @@ pub fn dispatch(cli: Cli, output: Output) -> Result<(), Error> {
         config_path,
         output,
     };
+    let format = cli.global.format;
+    if matches!(format, FormatArg::Md | FormatArg::Html)
+        && !matches!(cli.command, Command::Evidence { .. })
+    {
+        return Err(Error::BadArgument {
+            name: "--format",
+            problem: format!(
+                "{} is a format of rotor evidence only; {} writes text or json",
+                if format == FormatArg::Md {
+                    "md"
+                } else {
+                    "html"
+                },
+                cli.command.name()
+            ),
+        });
+    }
     match cli.command {
         Command::Validate { paths } => validate::run(&cx, &paths),
         Command::Schema => schema::run(&cx),
         Command::Drift => runtime()?.block_on(drift::run(&cx)),
         Command::Report => report::run(&cx, chrono::Utc::now()),
+        Command::Verify { since, offline } => {
+            runtime()?.block_on(verify::run(&cx, &cli.global.config, since, offline))
+        }
+        Command::Evidence { since, until, out } => {
+            let args = evidence::Args {
+                since,
+                until,
+                out,
+                format,
+            };
+            runtime()?.block_on(evidence::run(&cx, &cli.global.config, &args))
+        }
         Command::Status { refs } => runtime()?.block_on(status::run(&cx, &refs)),
         Command::Apply { event, dry_run } => runtime()?.block_on(apply::run(
             &cx,

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use chrono::{SecondsFormat, Utc};
 
 use crate::app::AppClient;
-use crate::artifact::{self, ArtifactMeta, RollbackRecord, RollbackSection};
+use crate::artifact::{
+    self, ArtifactMeta, MetaEvent, MetaRollback, MetaRollbackRef, RollbackRecord, RollbackSection,
+};
 use crate::context::Context;
 use crate::error::Error;
 use crate::gate;
@@ -127,6 +129,7 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
             path: &path,
             text: &text,
             force: args.force,
+            run_url: env.run_url(),
         };
         commit = Some(record.commit(meta.clone(), &indices, &outcomes, result)?);
     }
@@ -424,6 +427,7 @@ struct Record<'a> {
     path: &'a str,
     text: &'a str,
     force: bool,
+    run_url: Option<String>,
 }
 
 impl Record<'_> {
@@ -441,8 +445,39 @@ impl Record<'_> {
             m.pointer = o.pointer.clone().or(m.pointer.take());
             m.rollback = Some(o.result.as_str().to_owned());
         }
+        let now = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
         meta.rolled_back = true;
-        meta.rolled_back_at = Some(Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true));
+        meta.rolled_back_at = Some(now.clone());
+        // Each rollback is recorded whole, with the operation of every audit event it cites,
+        // so that `rotor verify` can look each one up and `rotor evidence` can list it.
+        meta.rollbacks.push(MetaRollback {
+            operator: self.d.dispatcher.clone(),
+            reason: self.d.reason.clone(),
+            finished_at: now,
+            result: result.as_str().to_owned(),
+            forced: self.force,
+            run_url: self.run_url.clone(),
+            refs: outcomes
+                .iter()
+                .map(|o| MetaRollbackRef {
+                    secret_ref: o.secret_ref.clone(),
+                    result: o.result.as_str().to_owned(),
+                    audit_events: o
+                        .audit_event_ids
+                        .iter()
+                        .map(|id| MetaEvent {
+                            id: id.clone(),
+                            operation: if o.rollback_event_ids.contains(id) {
+                                "rollback"
+                            } else {
+                                "rotate"
+                            }
+                            .to_owned(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        });
         let config = &self.trusted.config;
         let query = self.app.audit_query_link(&config.app.audit_action);
         let section = section(self.d, outcomes, result, &query, self.force);

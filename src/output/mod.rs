@@ -143,6 +143,19 @@ impl Output {
         let _ = io::stderr().lock().write_all(text.as_bytes());
     }
 
+    /// An error the runner shows as an annotation on `file` (`::error file=…::`) under Actions;
+    /// nothing otherwise (the report already says it).
+    pub fn annotate_error(&self, file: &str, message: &str) {
+        if self.github_actions {
+            let _ = writeln!(
+                io::stderr().lock(),
+                "::error file={}::{}",
+                workflow::escape_property(file),
+                workflow::escape_data(message)
+            );
+        }
+    }
+
     /// A log line shown with `-v` only.
     pub fn debug(&self, line: &str) {
         if self.verbosity >= Verbosity::Verbose {
@@ -230,6 +243,12 @@ pub fn took_text(took: Duration) -> String {
 
 /// Whether this process has printed its JSON report: one process, one object.
 static JSON_WRITTEN: AtomicBool = AtomicBool::new(false);
+
+/// Records that the one JSON object of this run went to stdout by another path (a document
+/// written whole), so that a later error adds no second object.
+pub fn mark_json_written() {
+    JSON_WRITTEN.store(true, Ordering::SeqCst);
+}
 
 /// Whether the JSON report has been printed already.
 pub fn json_written() -> bool {

@@ -1,4 +1,8 @@
 //! The record read back: the artifacts on the default branch as a ledger of each ref's
-//! rotations (`drift`, `report`).
+//! rotations (`drift`, `report`), their history in git, its verification (`verify`) and the
+//! auditors' document built on it (`evidence`).
 
+pub mod evidence;
+pub mod history;
 pub mod ledger;
+pub mod verify;

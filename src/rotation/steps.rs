@@ -611,6 +611,7 @@ pub(crate) async fn roll_back(
     match await_event(run, Operation::Rollback, from).await {
         Ok(Some(event)) => {
             run.note(format!("rollback audit event {event} confirmed"));
+            run.outcome.rollback_event_ids.push(event.clone());
             run.outcome.audit_event_ids.push(event);
         }
         _ => problems.push("the rollback's audit event was not confirmed".to_owned()),
@@ -728,6 +729,9 @@ pub(crate) async fn report_finished(run: &mut Run<'_>, marker: &Marker) -> StepR
         run.outcome.checks.extend(gathered);
     }
     if let Ok(Some(event)) = await_event(run, operation, &version).await {
+        if operation == Operation::Rollback {
+            run.outcome.rollback_event_ids.push(event.clone());
+        }
         run.outcome.audit_event_ids.push(event);
     }
     if run.outcome.result == RefResult::RolledBack {

@@ -146,6 +146,32 @@ fn run_action(env: &[(&str, &str)]) -> (i32, String) {
 }
 
 #[test]
+fn verify_and_evidence_inputs_become_their_flags() {
+    let (code, out) = run_action(&[
+        ("INPUT_COMMAND", "evidence"),
+        ("INPUT_FORMAT", "html"),
+        ("INPUT_SINCE", "2026-11-01"),
+        ("INPUT_UNTIL", "2026-11-30"),
+        ("INPUT_OUT", "evidence.html"),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out,
+        "[evidence]\n[--format]\n[html]\n[--since]\n[2026-11-01]\n[--until]\n[2026-11-30]\n[--out]\n[evidence.html]\norg=unset app=unset\n"
+    );
+    let (code, out) = run_action(&[
+        ("INPUT_COMMAND", "verify"),
+        ("INPUT_SINCE", "2026-11-01"),
+        ("INPUT_OFFLINE", "true"),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out,
+        "[verify]\n[--format]\n[text]\n[--since]\n[2026-11-01]\n[--offline]\norg=unset app=unset\n"
+    );
+}
+
+#[test]
 fn the_runner_passes_inputs_as_arguments_and_refuses_bad_ones() {
     let hostile = "x\"; touch /tmp/pwned; echo \"$(id)";
     let (code, out) = run_action(&[
@@ -180,6 +206,22 @@ fn the_runner_passes_inputs_as_arguments_and_refuses_bad_ones() {
         (
             vec![("INPUT_COMMAND", "apply"), ("INPUT_DRY_RUN", "yes")],
             "input dry-run must be true or false",
+        ),
+        (
+            vec![("INPUT_COMMAND", "verify"), ("INPUT_FORMAT", "html")],
+            "input format md or html is for evidence only",
+        ),
+        (
+            vec![("INPUT_COMMAND", "plan"), ("INPUT_SINCE", "2026-11-01")],
+            "since applies to verify and evidence only",
+        ),
+        (
+            vec![("INPUT_COMMAND", "verify"), ("INPUT_OUT", "x.html")],
+            "until and out apply to evidence only",
+        ),
+        (
+            vec![("INPUT_COMMAND", "evidence"), ("INPUT_OFFLINE", "true")],
+            "offline applies to verify only",
         ),
     ] {
         let (code, out) = run_action(&env);

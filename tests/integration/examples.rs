@@ -105,7 +105,7 @@ fn dispatch_to(s: &Setup, event: &str, payload: &Value, only: Option<&str>) -> V
                            "sha": sha, "token": "ghs_repo_token", "repository": "my-org/tenants"},
                 "inputs": payload.get("inputs").cloned().unwrap_or(json!({})),
                 "secrets": {"ROTOR_APP_TOKEN": "app-token", "GITHUB_TOKEN": "ghs_repo_token",
-                            "ROTOR_ORG_TOKEN": "ghs_org_token"},
+                            "ROTOR_ORG_TOKEN": "ghs_org_token", "ROTOR_APP_READ_TOKEN": "app-token"},
                 "vars": {},
                 "steps": {},
             });
@@ -226,6 +226,10 @@ fn run_rotor(
         ("INPUT_REASON", input("reason", "")),
         ("INPUT_DRY_RUN", input("dry-run", "false")),
         ("INPUT_FORMAT", input("format", "text")),
+        ("INPUT_SINCE", input("since", "")),
+        ("INPUT_UNTIL", input("until", "")),
+        ("INPUT_OUT", input("out", "")),
+        ("INPUT_OFFLINE", input("offline", "false")),
         ("GITHUB_TOKEN", input("github-token", "ghs_repo_token")),
         ("ROTOR_ORG_TOKEN", input("org-token", "")),
         ("ROTOR_APP_TOKEN", input("app-token", "")),
@@ -409,13 +413,20 @@ fn the_example_workflows_plan_apply_roll_back_and_check_drift_as_written() {
         ("rollback", "rolled_back")
     );
     assert_eq!(block_on_pointer(&s), Some("1".to_owned()));
-    // The schedule: drift (clean: the rollback is the latest word) and the report.
+    // The schedule: drift (clean: the rollback is the latest word), the report and verify.
     let scheduled = dispatch(&s, "schedule", &json!({"schedule": "17 6 * * *"}));
     let commands: Vec<(&str, &str)> = scheduled
         .iter()
         .map(|r| (r.command.as_str(), r.result.as_str()))
         .collect();
     assert!(commands.contains(&("drift", "clean")), "{scheduled:#?}");
+    // verify, online with its read-only tokens: the record rotor wrote proves itself.
+    assert!(commands.contains(&("verify", "clean")), "{scheduled:#?}");
+    let verify = scheduled
+        .iter()
+        .find(|r| r.command == "verify")
+        .expect("verify ran");
+    assert_eq!(verify.env["ROTOR_APP_TOKEN"], "app-token", "{verify:#?}");
     assert!(
         scheduled.iter().all(|r| r.code == Some(0)),
         "{scheduled:#?}"

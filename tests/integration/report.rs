@@ -18,6 +18,7 @@ fn record(r: &str, result: &str) -> RefRecord {
         result: result.to_owned(),
         checks: "resolve: resolve returned 2".to_owned(),
         audit_event_ids: vec!["evt_000001".to_owned()],
+        rollback_event_ids: Vec::new(),
         pointer: Some(if result == "success" { "2" } else { "1" }.to_owned()),
     }
 }

@@ -1,0 +1,423 @@
+//! The record's history, read from git for `rotor verify` and `rotor evidence`: every version
+//! each artifact had on the default branch's first-parent history, which commit brought each
+//! one in, and every commit rotor itself made to an artifact — on the default branch, or on a
+//! pull request's branch as GitHub keeps it (`refs/pull/<n>/head`).
+//!
+//! A shallow checkout (actions/checkout's default) has none of that history, and deepening it
+//! would change it for later steps, so the history is fetched whole into a bare repository of
+//! its own, in a temporary directory removed afterwards; the pull requests' heads it needs are
+//! fetched by id, so they add no ref. Without an `origin` (a local clone
+//! whose remote was removed), the checkout's own history is read, which must then be complete.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+
+use crate::config::{self, Config};
+use crate::diagnostic::{Diagnostic, Pos};
+use crate::error::Error;
+use crate::gitops::{CommitInfo, GitError, GitRepo, Person};
+use crate::secret::SecretString;
+
+/// Who rotor commits as: the `commit.author` of every version of the config the default
+/// branch ever had, so that changing it does not disown older artifacts.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Identities(BTreeSet<(String, String)>);
+
+impl Identities {
+    pub(crate) fn add(&mut self, name: &str, email: &str) {
+        self.0.insert((name.to_owned(), email.to_owned()));
+    }
+
+    fn is(&self, p: &Person) -> bool {
+        self.0.contains(&(p.name.clone(), p.email.clone()))
+    }
+
+    /// Whether `c` is authored and committed by rotor, with one parent.
+    pub(crate) fn made(&self, c: &CommitInfo) -> bool {
+        c.parents.len() == 1 && self.is(&c.author) && self.is(&c.committer)
+    }
+
+    /// `Name <email>` of each identity, for messages.
+    pub(crate) fn describe(&self) -> String {
+        self.0
+            .iter()
+            .map(|(n, e)| format!("{n} <{e}>"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// One version of an artifact on the default branch.
+#[derive(Debug, Clone)]
+pub(crate) struct Change {
+    /// The first-parent commit of the default branch at which it appeared.
+    pub(crate) commit: CommitInfo,
+    /// That commit's position in the first-parent history (0: the root).
+    pub(crate) seq: usize,
+    /// The commit that wrote it: `commit`, or for a merge the commit on the merged side that
+    /// last wrote this content.
+    pub(crate) by: CommitInfo,
+    /// Whether `by` is rotor's own commit changing only this artifact.
+    pub(crate) by_rotor: bool,
+    /// The content, or `None` when the artifact was removed (or is not a regular file).
+    pub(crate) text: Option<String>,
+    /// The blob id of the content.
+    pub(crate) blob: Option<String>,
+}
+
+/// Everything git says about one artifact path.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ArtifactHistory {
+    /// The path, relative to the repository.
+    pub(crate) path: String,
+    /// Each version on the default branch, oldest first.
+    pub(crate) changes: Vec<Change>,
+    /// The blobs rotor's own commits wrote at this path, each with the commit that wrote it.
+    pub(crate) rotor_blobs: HashMap<String, String>,
+}
+
+impl ArtifactHistory {
+    /// The content at the default branch's tip, if the artifact is there.
+    pub(crate) fn current(&self) -> Option<&str> {
+        self.changes.last().and_then(|c| c.text.as_deref())
+    }
+
+    /// Whether this path holds a rotation artifact at all: some version carries rotor's
+    /// machine-readable block or the artifact's heading. Anything else in the directory (a
+    /// README) is not part of the record.
+    pub(crate) fn is_artifact(&self) -> bool {
+        self.changes
+            .iter()
+            .filter_map(|c| c.text.as_deref())
+            .any(|t| {
+                t.contains(crate::artifact::DATA_MARKER.trim_end()) || t.starts_with("# Rotation ")
+            })
+    }
+}
+
+/// The record's history.
+#[derive(Debug)]
+pub(crate) struct History {
+    /// The default branch.
+    pub(crate) branch: String,
+    /// Its tip.
+    pub(crate) tip: String,
+    /// The config at the tip.
+    pub(crate) config: Config,
+    /// rotor's commit identities.
+    pub(crate) identities: Identities,
+    /// Every artifact path the default branch ever had, by path.
+    pub(crate) artifacts: BTreeMap<String, ArtifactHistory>,
+}
+
+/// The repository the history is read from, and the temporary directory holding it (removed
+/// when this is dropped).
+struct Source {
+    git: GitRepo,
+    dir: Option<tempfile::TempDir>,
+}
+
+/// Opens the history to read: a whole copy of origin's default branch in a temporary bare
+/// repository, or the checkout itself when it has no `origin`.
+fn open(repo: &Path, token: Option<SecretString>) -> Result<(Source, String), Error> {
+    let checkout = GitRepo::open(repo, token)?;
+    if checkout.has_origin() {
+        let branch = match checkout.origin_default_branch()? {
+            Some(b) => b,
+            None => checkout.current_branch().ok_or_else(|| {
+                GitError::Git(
+                    "origin does not name its default branch and HEAD is on no branch".to_owned(),
+                )
+            })?,
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("rotor-history.")
+            .tempdir()
+            .map_err(Error::Output)?;
+        let git = checkout.history_clone(dir.path())?;
+        git.fetch_refs(&[format!("+refs/heads/{branch}:refs/heads/{branch}")])?;
+        return Ok((
+            Source {
+                git,
+                dir: Some(dir),
+            },
+            branch,
+        ));
+    }
+    if checkout.is_shallow() {
+        return Err(GitError::Git(
+            "the checkout is shallow and has no origin to fetch the history from: clone it whole (fetch-depth: 0) or add its origin".to_owned(),
+        )
+        .into());
+    }
+    let branch = checkout.current_branch().ok_or_else(|| {
+        GitError::Git(
+            "HEAD is on no branch, and there is no origin to ask which is the default".to_owned(),
+        )
+    })?;
+    Ok((
+        Source {
+            git: checkout,
+            dir: None,
+        },
+        branch,
+    ))
+}
+
+/// Reads the record's history from the repository at `repo`; `config_rel` is the config's
+/// path relative to the repository. Logs through `log`.
+pub(crate) fn load(
+    repo: &Path,
+    config_rel: &str,
+    token: Option<SecretString>,
+    log: &dyn Fn(&str),
+) -> Result<History, Error> {
+    let (source, branch) = open(repo, token)?;
+    let git = &source.git;
+    let tip = git
+        .ref_target(&format!("refs/heads/{branch}"))
+        .ok_or_else(|| GitError::Git(format!("the default branch {branch} has no commit")))?;
+    let config = read_config(git, &tip, config_rel, &branch)?;
+    let dir = config.artifacts_dir.as_str().to_owned();
+    let first_parent = git.first_parent_history(&tip)?;
+    log(&format!(
+        "history: {} commits on {branch}, artifacts under {dir}/",
+        first_parent.len()
+    ));
+
+    // rotor's identities, from every version of the config along the branch.
+    let mut identities = Identities::default();
+    identities.add(&config.commit.author_name, &config.commit.author_email);
+    let mut last_config = None;
+    for c in &first_parent {
+        let blob = git.blob_at(&c.sha, config_rel)?;
+        if blob.is_some() && blob != last_config {
+            if let Some(id) = &blob
+                && let Ok(old) = config::parse(config_rel, &git.blob(id)?)
+            {
+                identities.add(&old.commit.author_name, &old.commit.author_email);
+            }
+            last_config = blob;
+        }
+    }
+
+    // Every version of every artifact, along the first-parent history.
+    let mut paths = Paths::default();
+    let mut artifacts: BTreeMap<String, ArtifactHistory> = BTreeMap::new();
+    let mut prev_tree: Option<String> = None;
+    for (seq, c) in first_parent.iter().enumerate() {
+        let tree = git.tree_at(&c.sha, &dir)?;
+        if tree == prev_tree {
+            continue;
+        }
+        for (name, now) in git.tree_changes(prev_tree.as_deref(), tree.as_deref())? {
+            // Only the artifacts directly in the directory.
+            if name.contains('/') || !name.ends_with(".md") {
+                continue;
+            }
+            let path = format!("{dir}/{name}");
+            let blob = now.filter(|(_, file)| *file).map(|(id, _)| id);
+            let text = match &blob {
+                Some(id) => Some(String::from_utf8_lossy(&git.blob(id)?).into_owned()),
+                None => None,
+            };
+            let by = writer(git, c, &path, blob.as_deref())?;
+            let by_rotor =
+                identities.made(&by) && paths.of(git, &by.sha)?.as_slice() == [path.clone()];
+            artifacts
+                .entry(path.clone())
+                .or_insert_with(|| ArtifactHistory {
+                    path,
+                    ..ArtifactHistory::default()
+                })
+                .changes
+                .push(Change {
+                    commit: c.clone(),
+                    seq,
+                    by,
+                    by_rotor,
+                    text,
+                    blob,
+                });
+        }
+        prev_tree = tree;
+    }
+
+    // Every commit rotor made to an artifact: on the default branch first.
+    let mut seen = rotor_commits(
+        git,
+        &identities,
+        &dir,
+        (std::slice::from_ref(&tip), &[]),
+        &mut paths,
+        &mut artifacts,
+    )?;
+    // An artifact that came in by squash or rebase was written by rotor on its pull request's
+    // branch only: look at those pull requests' heads as GitHub keeps them.
+    let pulls: BTreeSet<u64> = artifacts
+        .values()
+        .flat_map(|a| {
+            a.changes.iter().enumerate().filter_map(|(i, c)| {
+                let introduced = i == 0 || a.changes[i - 1].blob.is_none();
+                let unmatched = c
+                    .blob
+                    .as_ref()
+                    .is_some_and(|b| !a.rotor_blobs.contains_key(b));
+                (introduced && unmatched)
+                    .then_some(c.text.as_deref())
+                    .flatten()
+                    .and_then(|t| crate::artifact::read_meta(t).ok().flatten())
+                    .and_then(|m| m.pull_request)
+            })
+        })
+        .collect();
+    if !pulls.is_empty() {
+        let wanted = |name: &str| {
+            name.strip_prefix("refs/pull/")
+                .and_then(|rest| rest.strip_suffix("/head"))
+                .and_then(|n| n.parse::<u64>().ok())
+                .is_some_and(|n| pulls.contains(&n))
+        };
+        let heads: Vec<String> = if source.dir.is_some() {
+            let heads: Vec<String> = git
+                .remote_refs("refs/pull/*/head")?
+                .into_iter()
+                .filter(|(name, _)| wanted(name))
+                .map(|(_, sha)| sha)
+                .collect();
+            git.fetch_commits(&heads)?;
+            heads
+        } else {
+            git.refs_matching("refs/pull/*/head")?
+                .into_iter()
+                .filter(|(name, _)| wanted(name))
+                .map(|(_, sha)| sha)
+                .collect()
+        };
+        log(&format!(
+            "history: {} artifacts came in by squash or rebase; reading {} of their pull requests' heads",
+            pulls.len(),
+            heads.len()
+        ));
+        seen += rotor_commits(
+            git,
+            &identities,
+            &dir,
+            (&heads, std::slice::from_ref(&tip)),
+            &mut paths,
+            &mut artifacts,
+        )?;
+    }
+    log(&format!(
+        "history: {} artifact paths, {seen} commits by rotor",
+        artifacts.len()
+    ));
+    Ok(History {
+        branch,
+        tip,
+        config,
+        identities,
+        artifacts,
+    })
+}
+
+/// The config at the default branch's tip; a missing or invalid one is invalid input.
+fn read_config(git: &GitRepo, tip: &str, rel: &str, branch: &str) -> Result<Config, Error> {
+    let bytes = git.read_file(tip, rel)?.ok_or_else(|| Error::Invalid {
+        diagnostics: vec![
+            Diagnostic::new(
+                "unreadable_file",
+                rel,
+                Pos::START,
+                format!("there is no {rel} on {branch}"),
+            )
+            .help("the record is verified against the config on the default branch"),
+        ],
+    })?;
+    config::parse(rel, &bytes).map_err(|diagnostics| Error::Invalid { diagnostics })
+}
+
+/// Which commit wrote `blob` at `path` when first-parent commit `c` brought it in: `c`
+/// itself, or for a merge the newest commit of the merged side that made that change.
+fn writer(
+    git: &GitRepo,
+    c: &CommitInfo,
+    path: &str,
+    blob: Option<&str>,
+) -> Result<CommitInfo, GitError> {
+    let [first, merged @ ..] = c.parents.as_slice() else {
+        return Ok(c.clone());
+    };
+    if merged.is_empty() {
+        return Ok(c.clone());
+    }
+    for side in git.commits_between(merged, std::slice::from_ref(first))? {
+        let here = git.blob_at(&side.sha, path)?;
+        let before = match side.parents.first() {
+            Some(p) => git.blob_at(p, path)?,
+            None => None,
+        };
+        if here.as_deref() == blob && before != here {
+            return Ok(side);
+        }
+    }
+    Ok(c.clone())
+}
+
+/// The paths each commit changes, computed once per commit.
+#[derive(Default)]
+struct Paths(HashMap<String, Vec<String>>);
+
+impl Paths {
+    fn of(&mut self, git: &GitRepo, sha: &str) -> Result<&Vec<String>, GitError> {
+        if !self.0.contains_key(sha) {
+            let paths = git.changed_paths(sha)?;
+            self.0.insert(sha.to_owned(), paths);
+        }
+        Ok(self.0.get(sha).map_or(&EMPTY, |p| p))
+    }
+}
+
+static EMPTY: Vec<String> = Vec::new();
+
+/// Records in `artifacts` each commit rotor made to one artifact, reachable from `range.0` and
+/// not from `range.1`; returns how many there were.
+fn rotor_commits(
+    git: &GitRepo,
+    identities: &Identities,
+    dir: &str,
+    range: (&[String], &[String]),
+    paths: &mut Paths,
+    artifacts: &mut BTreeMap<String, ArtifactHistory>,
+) -> Result<usize, GitError> {
+    let mut count = 0;
+    for c in git.commits_between(range.0, range.1)? {
+        if !identities.made(&c) {
+            continue;
+        }
+        let changed = paths.of(git, &c.sha)?;
+        let [path] = changed.as_slice() else {
+            continue;
+        };
+        let in_dir = path
+            .strip_prefix(dir)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .is_some_and(|name| !name.contains('/') && name.ends_with(".md"));
+        if !in_dir {
+            continue;
+        }
+        if let Some(blob) = git.blob_at(&c.sha, path)? {
+            count += 1;
+            artifacts
+                .entry(path.clone())
+                .or_insert_with(|| ArtifactHistory {
+                    path: path.clone(),
+                    ..ArtifactHistory::default()
+                })
+                .rotor_blobs
+                .entry(blob)
+                .or_insert(c.sha);
+        }
+    }
+    Ok(count)
+}
