@@ -162,6 +162,16 @@ pub struct AppClient {
     feed: tokio::sync::Mutex<Feed>,
 }
 
+/// Which read of the audit log answers a lookup: one that began less than a while ago, or one
+/// that began after a moment (a ref's upsert: only a read begun after it can hold its event).
+#[derive(Debug, Clone, Copy)]
+pub enum Read {
+    /// A read begun less than this long ago.
+    Within(Duration),
+    /// A read begun at or after this moment.
+    StartedAfter(std::time::Instant),
+}
+
 /// The audit log as this run has read it: one reader for every ref of a batch, so that the
 /// requests grow with the number of new events, not with refs × events.
 #[derive(Debug, Default)]
@@ -169,6 +179,7 @@ struct Feed {
     seen: std::collections::HashSet<String>,
     /// Events by `metadata.ref`: a ref's lookup costs its own events, not the whole log's.
     by_ref: std::collections::HashMap<String, Vec<AuditEvent>>,
+    /// When the last read began.
     fetched: Option<std::time::Instant>,
 }
 
@@ -530,14 +541,14 @@ impl AppClient {
     }
 
     /// The id of the first audit event of `action` that `matches`, reading the log's newest
-    /// pages unless another ref of this run read them less than `fresh` ago. Pages are read
-    /// newest first and only until one holds an event already read, at most `max_pages` the
-    /// first time.
+    /// pages unless a read by any ref of this run already answers (see [`Read`]). Pages are
+    /// read newest first and only until one holds an event already read, at most `max_pages`
+    /// the first time.
     pub async fn find_audit_event(
         &self,
         action: &str,
         secret_ref: &SecretRef,
-        fresh: Duration,
+        read: Read,
         max_pages: usize,
         matches: impl Fn(&AuditEvent) -> bool,
     ) -> Result<Option<String>, AppError> {
@@ -551,9 +562,15 @@ impl AppClient {
         if let Some(id) = found(&feed) {
             return Ok(Some(id));
         }
-        if feed.fetched.is_some_and(|t| t.elapsed() < fresh) {
+        let answered = feed.fetched.is_some_and(|started| match read {
+            Read::Within(fresh) => started.elapsed() < fresh,
+            Read::StartedAfter(t) => started >= t,
+        });
+        if answered {
             return Ok(None);
         }
+        // When the read began: an event created after this moment may be missing from it.
+        let started = std::time::Instant::now();
         let mut cursor: Option<String> = None;
         for _ in 0..max_pages.max(1) {
             let (page, next) = self.audit_page(action, cursor.as_deref()).await?;
@@ -574,7 +591,7 @@ impl AppClient {
                 _ => break,
             }
         }
-        feed.fetched = Some(std::time::Instant::now());
+        feed.fetched = Some(started);
         Ok(found(&feed))
     }
 

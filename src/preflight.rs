@@ -428,7 +428,7 @@ async fn used_before(
     app.find_audit_event(
         action,
         secret_ref,
-        std::time::Duration::from_millis(50),
+        crate::app::Read::Within(std::time::Duration::from_millis(50)),
         20,
         |e| e.metadata["ref"] == secret_ref.as_str() && e.metadata["rotationId"] == rotation_id,
     )

@@ -75,6 +75,8 @@ pub(crate) struct Run<'a> {
     pub(crate) expected_event: Option<String>,
     /// Events matching this rotation's that were there before the upsert: never its proof.
     pub(crate) audit_baseline: Vec<String>,
+    /// When this ref's work began.
+    pub(crate) began: Instant,
     last: Instant,
 }
 
@@ -87,6 +89,7 @@ impl<'a> Run<'a> {
             outcome: RefOutcome::new(job.secret.secret_ref.to_string(), job.secret.backend()),
             expected_event: None,
             audit_baseline: Vec::new(),
+            began: Instant::now(),
             last: Instant::now(),
         }
     }

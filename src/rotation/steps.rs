@@ -5,15 +5,11 @@
 use std::time::{Duration, Instant};
 
 use super::{Run, StepResult, Stopped};
-use crate::app::{AppError, Operation};
+use crate::app::{AppError, Operation, Read};
 use crate::backend::{BackendError, ErrorKind, LockMoveError, Marker, MarkerState, RefState};
 use crate::ids::VersionId;
 use crate::outcome::{Check, RefFailure, RefResult};
 use crate::request::RollbackMode;
-
-/// How old a read of the audit log may be before a ref that has not found its event reads it
-/// again; every ref of a batch shares the reads.
-const AUDIT_FRESH: Duration = Duration::from_millis(50);
 
 /// Takes the lock and moves the pointer from `from` to `to` (runbook steps 2–3), unless an
 /// earlier run of this rotation already did. A conflict leaves another writer's pointer where
@@ -351,7 +347,9 @@ async fn baseline(run: &Run<'_>, operation: Operation, version: &VersionId) -> V
         .find_audit_event(
             &run.settings.audit_action,
             &run.job.secret.secret_ref,
-            AUDIT_FRESH,
+            // Any read begun since this ref's work began: the lock keeps every other run of
+            // this rotation from recording it in between.
+            Read::StartedAfter(run.began),
             20,
             |e| matches_event(run, e, operation, version) && !ids.contains(&e.id),
         )
@@ -866,13 +864,17 @@ async fn await_event(
     let known = &run.outcome.audit_event_ids;
     let baseline = &run.audit_baseline;
     let mut wait = Duration::from_millis(20);
+    // Only a read begun after the upsert can hold its event; every ref of a batch shares the
+    // reads, so one read answers all the refs that recorded before it began.
+    let mut after = Instant::now();
     loop {
+        let asked = Instant::now();
         let found = run
             .app
             .find_audit_event(
                 &run.settings.audit_action,
                 &run.job.secret.secret_ref,
-                AUDIT_FRESH,
+                Read::StartedAfter(after),
                 20,
                 |e| {
                     matches_event(run, e, operation, version)
@@ -888,6 +890,8 @@ async fn await_event(
         if Instant::now() >= deadline {
             return Ok(None);
         }
+        // The event was not in a read begun after `after`: the next look needs a newer read.
+        after = asked;
         tokio::time::sleep(wait.min(deadline.saturating_duration_since(Instant::now()))).await;
         wait = (wait * 2).min(Duration::from_secs(1));
     }
