@@ -26,6 +26,17 @@ if [ "$INPUT_COMMAND" = rollback ]; then
   if [ -n "${INPUT_ROTATION_ID:-}" ]; then args+=(--rotation-id "$INPUT_ROTATION_ID"); fi
   if [ -n "${INPUT_REASON:-}" ]; then args+=(--reason "$INPUT_REASON"); fi
 fi
+case "${INPUT_FORCE:-false}" in
+  true)
+    if [ "$INPUT_COMMAND" != rollback ]; then
+      echo "::error title=rotor::force applies to rollback only"
+      exit 2
+    fi
+    args+=(--force)
+    ;;
+  false | "") ;;
+  *) echo "::error title=rotor::input force must be true or false"; exit 2 ;;
+esac
 case "$INPUT_COMMAND" in
   verify | evidence)
     if [ -n "${INPUT_SINCE:-}" ]; then args+=(--since "$INPUT_SINCE"); fi

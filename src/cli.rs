@@ -118,6 +118,8 @@ mod exits {
     pub(super) const DRIFT: &str = "Exit codes: 0 no drift, or nothing to check yet; 1 drift found; 2 invalid config; 4 a ref could not be read (missing, denied); 5 a secret manager stayed unreachable.";
     pub(super) const REPORT: &str = "Exit codes: 0 whatever the ages; 2 invalid config.";
     pub(super) const STATUS: &str = "Exit codes: 0 every ref was read; 2 invalid input; 4 a ref's secret is missing or access is denied; 5 a secret manager stayed unreachable.";
+    pub(super) const VERIFY: &str = "Exit codes: 0 no finding; 1 a finding; 2 invalid input (flags, the config); 4 a backend or the application refused rotor's credentials; 5 a system stayed unreachable (a check that could not run takes precedence over findings).";
+    pub(super) const EVIDENCE: &str = "Exit codes: 0 the document was written and verification found nothing; 1 verification found something (the document is written all the same); 2 invalid input; 4 or 5, online, a backend or the application refused or stayed unreachable.";
     pub(super) const NEW: &str = "Exit codes: 0 the file was written (or printed, with --dry-run); 2 bad input, an id whose file exists included; 4 no ref qualified; 5 a service stayed unreachable.";
 }
 
@@ -230,6 +232,7 @@ pub enum Command {
     ///
     /// Reads, never writes. Fetches the default branch's whole history (into a temporary
     /// repository, so a shallow checkout stays as it is).
+    #[command(after_help = exits::VERIFY)]
     Verify {
         /// Report findings for artifacts finished on or after DATE (YYYY-MM-DD, UTC, or RFC
         /// 3339); provenance and continuity still cover the whole history.
@@ -242,8 +245,10 @@ pub enum Command {
     /// Write one document for auditors covering a period: every rotation and rollback with its
     /// approvals, audit events and verification.
     ///
-    /// --format md (default), json or html; to stdout unless --out. Verify runs online when the
-    /// application's token is set, offline otherwise, and the document says which.
+    /// --format text (markdown, the default; `md` is the same), json or html; to stdout unless
+    /// --out. Verify runs online when the application's token is set, offline otherwise, and the
+    /// document says which.
+    #[command(after_help = exits::EVIDENCE)]
     Evidence {
         /// The period's first day (YYYY-MM-DD, UTC) or moment (RFC 3339).
         #[arg(long, value_name = "DATE", value_parser = parse_date)]

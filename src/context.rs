@@ -44,7 +44,7 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 pub(crate) fn load_config(path: &Path, display: &str) -> Result<Config, Vec<Diagnostic>> {
     let bytes = yaml::read_limited(path, display).map_err(|d| {
         vec![d.help(format!(
-            "create {display} (see README), or point --config at it"
+            "create {display} (docs/configuration.md has an example), or point --config at it"
         ))]
     })?;
     config::parse(display, &bytes)

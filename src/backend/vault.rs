@@ -7,7 +7,7 @@
 //!
 //! Compare-and-swap: OpenBao reports `current_metadata_version` and checks `metadata_cas`
 //! against it on every metadata write. HashiCorp Vault has no metadata check-and-set; rotor
-//! recognises it by the missing field and falls back to write-then-verify (see README).
+//! recognises it by the missing field and falls back to write-then-verify (docs/secret-managers.md).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -152,7 +152,11 @@ impl Vault {
                     )
                 })?,
             VaultAuth::Jwt { role, path, audience } => {
-                vault.login_jwt(env, role, path, audience.as_deref(), for_ref).await?
+                // The read-only jobs log in with a read-only role under the same config.
+                let role = env.var("ROTOR_VAULT_ROLE").unwrap_or_else(|| role.clone());
+                vault
+                    .login_jwt(env, &role, path, audience.as_deref(), for_ref)
+                    .await?
             }
         };
         Ok(vault)

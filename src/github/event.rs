@@ -107,7 +107,7 @@ pub enum EventError {
     },
     /// An event the command cannot run on at all (`rollback` runs on `workflow_dispatch` only).
     #[error(
-        "event `{name}` cannot start `rotor {command}`; it runs on {expected} (see the README's table of events)"
+        "event `{name}` cannot start `rotor {command}`; it runs on {expected} (docs/events.md lists every event)"
     )]
     Unsupported {
         /// The event name.

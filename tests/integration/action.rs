@@ -180,13 +180,14 @@ fn the_runner_passes_inputs_as_arguments_and_refuses_bad_ones() {
         ("INPUT_ROTATION_ID", "2026-11-25-acme"),
         ("INPUT_REASON", hostile),
         ("INPUT_DRY_RUN", "true"),
+        ("INPUT_FORCE", "true"),
         ("INPUT_FORMAT", "json"),
         ("ROTOR_ORG_TOKEN", ""),
         ("ROTOR_APP_TOKEN", "app"),
     ]);
     assert_eq!(code, 0, "{out}");
     let expected = format!(
-        "[rollback]\n[--config]\n[.github/rotor.yml]\n[--format]\n[json]\n[--rotation-id]\n[2026-11-25-acme]\n[--reason]\n[{hostile}]\n[--dry-run]\norg=unset app=app\n"
+        "[rollback]\n[--config]\n[.github/rotor.yml]\n[--format]\n[json]\n[--rotation-id]\n[2026-11-25-acme]\n[--reason]\n[{hostile}]\n[--force]\n[--dry-run]\norg=unset app=app\n"
     );
     assert_eq!(
         out, expected,
@@ -222,6 +223,10 @@ fn the_runner_passes_inputs_as_arguments_and_refuses_bad_ones() {
         (
             vec![("INPUT_COMMAND", "evidence"), ("INPUT_OFFLINE", "true")],
             "offline applies to verify only",
+        ),
+        (
+            vec![("INPUT_COMMAND", "apply"), ("INPUT_FORCE", "true")],
+            "force applies to rollback only",
         ),
     ] {
         let (code, out) = run_action(&env);

@@ -105,7 +105,9 @@ fn dispatch_to(s: &Setup, event: &str, payload: &Value, only: Option<&str>) -> V
                            "sha": sha, "token": "ghs_repo_token", "repository": "my-org/tenants"},
                 "inputs": payload.get("inputs").cloned().unwrap_or(json!({})),
                 "secrets": {"ROTOR_APP_TOKEN": "app-token", "GITHUB_TOKEN": "ghs_repo_token",
-                            "ROTOR_ORG_TOKEN": "ghs_org_token", "ROTOR_APP_READ_TOKEN": "app-token"},
+                            "ROTOR_APP_READ_TOKEN": "app-token",
+                            "ROTOR_MEMBERS_APP_CLIENT_ID": "Iv1.members",
+                            "ROTOR_MEMBERS_APP_KEY": "-----BEGIN RSA PRIVATE KEY-----"},
                 "vars": {},
                 "steps": {},
             });
@@ -114,6 +116,18 @@ fn dispatch_to(s: &Setup, event: &str, payload: &Value, only: Option<&str>) -> V
             {
                 continue;
             }
+            // The job's `env:`, evaluated as the runner does before its steps.
+            let mut env = serde_json::Map::new();
+            for (k, v) in job
+                .get("env")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
+                let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                env.insert(k.clone(), json!(interpolate(&text, &cx)));
+            }
+            cx["env"] = Value::Object(env);
             ran.extend(run_job(
                 s,
                 &file,
@@ -230,6 +244,7 @@ fn run_rotor(
         ("INPUT_UNTIL", input("until", "")),
         ("INPUT_OUT", input("out", "")),
         ("INPUT_OFFLINE", input("offline", "false")),
+        ("INPUT_FORCE", input("force", "false")),
         ("GITHUB_TOKEN", input("github-token", "ghs_repo_token")),
         ("ROTOR_ORG_TOKEN", input("org-token", "")),
         ("ROTOR_APP_TOKEN", input("app-token", "")),
@@ -365,6 +380,8 @@ fn the_example_workflows_plan_apply_roll_back_and_check_drift_as_written() {
         (apply.command.as_str(), apply.result.as_str()),
         ("apply", "success")
     );
+    // The members App is set up (its key is a secret), so the job minted its one-hour token.
+    assert_eq!(apply.env["ROTOR_ORG_TOKEN"], "ghs_app_installation_token");
     assert_eq!(
         block_on_pointer(&s),
         Some("2".to_owned()),

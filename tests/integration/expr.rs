@@ -116,8 +116,24 @@ fn equal(a: &Value, b: &Value) -> bool {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
         (Value::Null, Value::Null) => true,
         (Value::Bool(x), Value::Bool(y)) => x == y,
-        // Mixed types compare as numbers in GitHub's rules; the examples never need it.
-        _ => false,
+        // Mixed types compare as numbers in GitHub's rules: null and '' are 0, so an unset
+        // secret equals ''.
+        (x, y) => {
+            let (x, y) = (number(x), number(y));
+            !x.is_nan() && x == y
+        }
+    }
+}
+
+/// A value as GitHub's expressions coerce it to a number (NaN when it is not one).
+fn number(v: &Value) -> f64 {
+    match v {
+        Value::Null => 0.0,
+        Value::Bool(b) => f64::from(u8::from(*b)),
+        Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
+        Value::String(s) if s.trim().is_empty() => 0.0,
+        Value::String(s) => s.trim().parse().unwrap_or(f64::NAN),
+        _ => f64::NAN,
     }
 }
 
@@ -295,6 +311,14 @@ pub(crate) fn interpolate(text: &str, cx: &Value) -> String {
     }
     out.push_str(rest);
     out
+}
+
+#[test]
+fn an_unset_secret_equals_the_empty_string() {
+    let cx = serde_json::json!({"secrets": {"SET": "k"}});
+    assert!(!truthy(&eval("secrets.UNSET != ''", &cx)));
+    assert!(truthy(&eval("secrets.SET != ''", &cx)));
+    assert_eq!(interpolate("${{ secrets.UNSET != '' }}", &cx), "false");
 }
 
 #[test]

@@ -362,7 +362,7 @@ async fn jwt_login_with_the_github_oidc_token() {
         "{{method: jwt, role: rotor, path: {mount}, audience: \"https://vault.example.com\"}}"
     );
     let dir = repo(&bao.addr, &auth, &[]);
-    let run = |jwt: String, code: i32| {
+    let run_as = |jwt: String, code: i32, role: Option<&'static str>| {
         let (path, r) = (dir.path().to_owned(), r.clone());
         let url = oidc_stand_in(jwt, "runtime-request-token", "https://vault.example.com");
         tokio::task::spawn_blocking(move || {
@@ -376,9 +376,13 @@ async fn jwt_login_with_the_github_oidc_token() {
             for (k, v) in aws_env() {
                 cmd = cmd.env(k, v);
             }
+            if let Some(role) = role {
+                cmd = cmd.env("ROTOR_VAULT_ROLE", role);
+            }
             cmd.run()
         })
     };
+    let run = |jwt: String, code: i32| run_as(jwt, code, None);
     let jwt = sign("my-org/tenants");
     let (out, err) = run(jwt.clone(), 0).await.expect("rotor");
     assert!(
@@ -394,6 +398,13 @@ async fn jwt_login_with_the_github_oidc_token() {
     assert!(
         err.contains("the JWT login as role `rotor` was refused")
             && err.contains("bound_audiences and bound_claims"),
+        "{err}"
+    );
+    // A read-only job names its own role under the same config: ROTOR_VAULT_ROLE replaces
+    // `auth.role` (here a role the server does not have, so its refusal names it).
+    let (_, err) = run_as(jwt, 4, Some("rotor-read")).await.expect("rotor");
+    assert!(
+        err.contains("the JWT login as role `rotor-read` was refused"),
         "{err}"
     );
 }

@@ -240,6 +240,7 @@ fn usage_errors_exit_2_and_help_exits_0() {
 fn every_commands_help_names_its_exit_codes_and_schema_lists_no_option_it_ignores() {
     for command in [
         "validate", "schema", "status", "new", "plan", "apply", "rollback", "drift", "report",
+        "verify", "evidence",
     ] {
         let (stdout, _) = rotor().args([command, "--help"]).run();
         assert!(
