@@ -100,6 +100,7 @@ pub async fn run(
         Some(request_file(&s, &request)),
         false,
     ));
+    crate::fault::pause("preflighted").await;
     let outcomes = rotation::rotate_all(app.clone(), settings, jobs, concurrency, progress).await;
     conclude(cx, &s, &request, &pr, &approval, &app, &target, outcomes).await
 }

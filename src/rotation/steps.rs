@@ -265,6 +265,17 @@ async fn lost_the_move(
     let Ok(now) = run.job.secret.read().await else {
         return Err(stop_before_move(run, RefFailure::Backend(e), Some(from)).await);
     };
+    if let Some(marker) = run.ours(&now).filter(|m| m.state != MarkerState::Pending) {
+        // The preconditions' read is older than the ref's work: another run of this rotation
+        // finished the ref in between. Its result is this rotation's, reported as a re-run
+        // reports it, so both runs commit the same record.
+        run.note(format!(
+            "another run of rotation {id} finished this ref meanwhile"
+        ));
+        run.outcome.pointer = now.current.as_ref().map(ToString::to_string);
+        report_finished(run, &marker).await?;
+        return Err(Stopped);
+    }
     let ours_pending = now
         .marker
         .as_ref()

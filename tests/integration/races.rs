@@ -87,3 +87,87 @@ fn two_applies_of_the_same_rotation_at_once_rotate_once() {
         );
     }
 }
+
+/// The window the race above hits only sometimes, held open: a run whose preconditions read the
+/// refs before another run of the same rotation finished them. Its compare-and-swap fails on
+/// refs already done by its own rotation; it reports the other run's result as its own (not a
+/// conflict, not a failed record), and the record stays one commit.
+#[test]
+fn a_run_held_after_its_preconditions_reports_what_another_run_of_its_rotation_finished() {
+    let s = setup_refs(2, &[], |t| t);
+    let event = review_event(s.w.dir.path(), &s.w.head);
+    let until = s.w.dir.path().join("go-on");
+    let held_checkout = s.w.workspace("pull_request_review");
+    let held = apply_command(&s, &event, "pull_request_review")
+        .current_dir(&held_checkout)
+        .env("ROTOR_PAUSE_AT", "preflighted")
+        .env("ROTOR_PAUSE_UNTIL", &until);
+    let held = std::thread::spawn(move || held.run_unchecked());
+    let signal = s.w.dir.path().join("go-on.held");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !signal.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run was never held"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    // Meanwhile another run of the same rotation does all of it.
+    let other = s.w.workspace("pull_request_review");
+    let (code, stdout, stderr) = apply_command(&s, &event, "pull_request_review")
+        .current_dir(&other)
+        .run_unchecked();
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let record = crate::apply::artifact_on_branch(&s);
+
+    std::fs::write(&until, "").expect("release");
+    let (code, stdout, stderr) = held.join().expect("thread");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON object");
+    assert_eq!(
+        (code, report["result"].as_str()),
+        (Some(0), Some("success")),
+        "{report:#}\n{stderr}"
+    );
+    for r in report["refs"].as_array().expect("refs") {
+        assert_eq!(
+            (r["result"].as_str(), r["from"].as_str(), r["to"].as_str()),
+            (Some("success"), Some("1"), Some("2")),
+            "{r:#}"
+        );
+        assert!(
+            r["audit_event_ids"]
+                .as_array()
+                .is_some_and(|ids| ids.len() == 1),
+            "{r:#}"
+        );
+    }
+    assert!(stderr.contains("finished this ref meanwhile"), "{stderr}");
+    // One rotation, one record: the held run kept the artifact the other committed.
+    for name in &s.names {
+        let custom = block_on(s.bao.custom(name));
+        assert_eq!(
+            (
+                custom.get("current_version").map(String::as_str),
+                custom.get("rotor_state").map(String::as_str)
+            ),
+            (Some("2"), Some("done")),
+            "{name}"
+        );
+    }
+    let origin = s.w.dir.path().join("origin.git");
+    assert_eq!(
+        git(
+            &origin,
+            &["rev-list", "--count", &format!("{}..rotate", s.w.head)]
+        ),
+        "1",
+        "one artifact commit: {}",
+        git(&origin, &["log", "-p", "-2", "rotate"])
+    );
+    assert_eq!(crate::apply::artifact_on_branch(&s), record);
+    assert_eq!(
+        sandbox_state(&s.url)["comments"].as_array().map(Vec::len),
+        Some(1)
+    );
+}
