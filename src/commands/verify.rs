@@ -115,14 +115,17 @@ fn publish(cx: &Context, v: &Verified) -> Result<(), Error> {
                 cx.output
                     .report_line(&format!("{}: {}{by}", f.kind.as_str(), f.message))?;
             }
+            let count = |n: usize, what: &str| match n {
+                1 => format!("1 {what}"),
+                n => format!("{n} {what}s"),
+            };
             cx.output.report_line(&format!(
-                "rotor verify: {} artifacts, {} refs on {} at {}, {} finding{} ({mode})",
-                v.artifacts,
-                v.refs,
+                "rotor verify: {}, {} on {} at {}, {} ({mode})",
+                count(v.artifacts, "artifact"),
+                count(v.refs, "ref"),
                 v.history.branch,
                 v.history.tip.get(..7).unwrap_or(&v.history.tip),
-                v.findings.len(),
-                if v.findings.len() == 1 { "" } else { "s" }
+                count(v.findings.len(), "finding"),
             ))?;
         }
     }
