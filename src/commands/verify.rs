@@ -115,10 +115,7 @@ fn publish(cx: &Context, v: &Verified) -> Result<(), Error> {
                 cx.output
                     .report_line(&format!("{}: {}{by}", f.kind.as_str(), f.message))?;
             }
-            let count = |n: usize, what: &str| match n {
-                1 => format!("1 {what}"),
-                n => format!("{n} {what}s"),
-            };
+            let count = crate::output::count;
             cx.output.report_line(&format!(
                 "rotor verify: {}, {} on {} at {}, {} ({mode})",
                 count(v.artifacts, "artifact"),

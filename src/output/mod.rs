@@ -229,6 +229,15 @@ pub fn http_call(service: &str, method: &str, target: &str, status: Option<u16>,
     );
 }
 
+/// `n` things in words: `1 artifact`, `3 artifacts` (`what` takes a plain `s`).
+pub fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
 /// A duration as people read it in a log: `850 ms`, `1.2 s`, `2 min 5 s`.
 pub fn took_text(took: Duration) -> String {
     let ms = took.as_millis();

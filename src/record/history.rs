@@ -181,8 +181,8 @@ pub(crate) fn load(
     let dir = config.artifacts_dir.as_str().to_owned();
     let first_parent = git.first_parent_history(&tip)?;
     log(&format!(
-        "history: {} commits on {branch}, artifacts under {dir}/",
-        first_parent.len()
+        "history: {} on {branch}, artifacts under {dir}/",
+        crate::output::count(first_parent.len(), "commit")
     ));
 
     // rotor's identities, from every version of the config along the branch.
@@ -295,8 +295,8 @@ pub(crate) fn load(
                 .collect()
         };
         log(&format!(
-            "history: {} artifacts came in by squash or rebase; reading {} of their pull requests' heads",
-            pulls.len(),
+            "history: {} came in by squash or rebase; reading {} of their pull requests' heads",
+            crate::output::count(pulls.len(), "artifact"),
             heads.len()
         ));
         seen += rotor_commits(
@@ -309,8 +309,9 @@ pub(crate) fn load(
         )?;
     }
     log(&format!(
-        "history: {} artifact paths, {seen} commits by rotor",
-        artifacts.len()
+        "history: {}, {} by rotor",
+        crate::output::count(artifacts.len(), "artifact path"),
+        crate::output::count(seen, "commit")
     ));
     Ok(History {
         branch,

@@ -1005,9 +1005,10 @@ async fn audit_log(
     })
     .await?;
     log(&format!(
-        "audit: {} cited events, {} found, {pages} pages read",
-        cited.len(),
-        found.len()
+        "audit: {}, {} found, {} read",
+        crate::output::count(cited.len(), "cited event"),
+        found.len(),
+        crate::output::count(pages, "page")
     ));
     Ok(found)
 }
