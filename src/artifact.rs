@@ -73,6 +73,24 @@ pub struct MetaEvent {
     pub operation: String,
 }
 
+impl MetaEvent {
+    /// A ref's cited events, each named `rollback` when it is one of `rollback_ids`, else
+    /// `rotate`.
+    pub fn list(ids: &[String], rollback_ids: &[String]) -> Vec<Self> {
+        ids.iter()
+            .map(|id| Self {
+                id: id.clone(),
+                operation: if rollback_ids.contains(id) {
+                    "rollback"
+                } else {
+                    "rotate"
+                }
+                .to_owned(),
+            })
+            .collect()
+    }
+}
+
 /// A dispatched rollback in the machine-readable part.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetaRollback {
@@ -436,19 +454,7 @@ impl Artifact {
                     result: r.result.clone(),
                     pointer: r.pointer.clone(),
                     rollback: None,
-                    audit_events: r
-                        .audit_event_ids
-                        .iter()
-                        .map(|id| MetaEvent {
-                            id: id.clone(),
-                            operation: if r.rollback_event_ids.contains(id) {
-                                "rollback"
-                            } else {
-                                "rotate"
-                            }
-                            .to_owned(),
-                        })
-                        .collect(),
+                    audit_events: MetaEvent::list(&r.audit_event_ids, &r.rollback_event_ids),
                 })
                 .collect(),
             rolled_back: self.rollback.is_some(),

@@ -462,19 +462,7 @@ impl Record<'_> {
                 .map(|o| MetaRollbackRef {
                     secret_ref: o.secret_ref.clone(),
                     result: o.result.as_str().to_owned(),
-                    audit_events: o
-                        .audit_event_ids
-                        .iter()
-                        .map(|id| MetaEvent {
-                            id: id.clone(),
-                            operation: if o.rollback_event_ids.contains(id) {
-                                "rollback"
-                            } else {
-                                "rotate"
-                            }
-                            .to_owned(),
-                        })
-                        .collect(),
+                    audit_events: MetaEvent::list(&o.audit_event_ids, &o.rollback_event_ids),
                 })
                 .collect(),
         });

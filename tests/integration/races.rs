@@ -58,33 +58,7 @@ fn two_applies_of_the_same_rotation_at_once_rotate_once() {
             crate::apply::artifact_on_branch(&s).contains("- Result: success"),
             "round {round}: the artifact records the rotation's success"
         );
-        for name in &s.names {
-            let custom = block_on(s.bao.custom(name));
-            assert_eq!(
-                (
-                    custom.get("current_version").map(String::as_str),
-                    custom.get("rotor_state").map(String::as_str)
-                ),
-                (Some("2"), Some("done")),
-                "round {round}, {name}"
-            );
-        }
-        let origin = s.w.dir.path().join("origin.git");
-        assert_eq!(
-            git(
-                &origin,
-                &["rev-list", "--count", &format!("{}..rotate", s.w.head)]
-            ),
-            "1",
-            "round {round}: one artifact commit"
-        );
-        // GitHub has no compare-and-swap for comments: a run that created one checks again and
-        // keeps the oldest, so one sticky comment remains.
-        assert_eq!(
-            sandbox_state(&s.url)["comments"].as_array().map(Vec::len),
-            Some(1),
-            "round {round}: one comment"
-        );
+        one_rotation_one_record(&s, &format!("round {round}"));
     }
 }
 
@@ -144,6 +118,12 @@ fn a_run_held_after_its_preconditions_reports_what_another_run_of_its_rotation_f
     }
     assert!(stderr.contains("finished this ref meanwhile"), "{stderr}");
     // One rotation, one record: the held run kept the artifact the other committed.
+    one_rotation_one_record(&s, "held");
+    assert_eq!(crate::apply::artifact_on_branch(&s), record);
+}
+
+/// Every ref rotated once and marked done, one artifact commit on the branch, one comment.
+fn one_rotation_one_record(s: &crate::apply::Setup, case: &str) {
     for name in &s.names {
         let custom = block_on(s.bao.custom(name));
         assert_eq!(
@@ -152,7 +132,7 @@ fn a_run_held_after_its_preconditions_reports_what_another_run_of_its_rotation_f
                 custom.get("rotor_state").map(String::as_str)
             ),
             (Some("2"), Some("done")),
-            "{name}"
+            "{case}, {name}"
         );
     }
     let origin = s.w.dir.path().join("origin.git");
@@ -162,12 +142,14 @@ fn a_run_held_after_its_preconditions_reports_what_another_run_of_its_rotation_f
             &["rev-list", "--count", &format!("{}..rotate", s.w.head)]
         ),
         "1",
-        "one artifact commit: {}",
-        git(&origin, &["log", "-p", "-2", "rotate"])
+        "{case}: one artifact commit: {}",
+        git(&origin, &["log", "--stat", "-3", "rotate"])
     );
-    assert_eq!(crate::apply::artifact_on_branch(&s), record);
+    // GitHub has no compare-and-swap for comments: a run that created one checks again and
+    // keeps the oldest, so one sticky comment remains.
     assert_eq!(
         sandbox_state(&s.url)["comments"].as_array().map(Vec::len),
-        Some(1)
+        Some(1),
+        "{case}: one comment"
     );
 }
