@@ -25,6 +25,12 @@ esac
 if [ "$INPUT_COMMAND" = rollback ]; then
   if [ -n "${INPUT_ROTATION_ID:-}" ]; then args+=(--rotation-id "$INPUT_ROTATION_ID"); fi
   if [ -n "${INPUT_REASON:-}" ]; then args+=(--reason "$INPUT_REASON"); fi
+  # Split on spaces, commas and new lines only; no word is ever glob-expanded.
+  IFS=$' \t\n,' read -r -d '' -a refs <<<"${INPUT_REFS:-}" || true
+  for ref in "${refs[@]}"; do args+=(--ref "$ref"); done
+elif [ -n "${INPUT_REFS:-}" ]; then
+  echo "::error title=rotor::refs applies to rollback only"
+  exit 2
 fi
 case "${INPUT_FORCE:-false}" in
   true)

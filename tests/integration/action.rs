@@ -126,8 +126,11 @@ fn run_action(env: &[(&str, &str)]) -> (i32, String) {
         .arg(&fake)
         .status()
         .expect("chmod");
+    // A file a glob among the inputs would expand to, were any word glob-expanded.
+    fs::write(dir.path().join("tenant.x.stripe.secret_key"), "").expect("bait");
     let mut cmd = Command::new("bash");
     cmd.arg(root().join("action/run.sh"))
+        .current_dir(dir.path())
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("ROTOR_BIN", &fake);
@@ -181,17 +184,18 @@ fn the_runner_passes_inputs_as_arguments_and_refuses_bad_ones() {
         ("INPUT_REASON", hostile),
         ("INPUT_DRY_RUN", "true"),
         ("INPUT_FORCE", "true"),
+        ("INPUT_REFS", "tenant.acme.supabase.service_role,\ntenant.*.stripe.secret_key "),
         ("INPUT_FORMAT", "json"),
         ("ROTOR_ORG_TOKEN", ""),
         ("ROTOR_APP_TOKEN", "app"),
     ]);
     assert_eq!(code, 0, "{out}");
     let expected = format!(
-        "[rollback]\n[--config]\n[.github/rotor.yml]\n[--format]\n[json]\n[--rotation-id]\n[2026-11-25-acme]\n[--reason]\n[{hostile}]\n[--force]\n[--dry-run]\norg=unset app=app\n"
+        "[rollback]\n[--config]\n[.github/rotor.yml]\n[--format]\n[json]\n[--rotation-id]\n[2026-11-25-acme]\n[--reason]\n[{hostile}]\n[--ref]\n[tenant.acme.supabase.service_role]\n[--ref]\n[tenant.*.stripe.secret_key]\n[--force]\n[--dry-run]\norg=unset app=app\n"
     );
     assert_eq!(
         out, expected,
-        "the reason arrives as one argument, verbatim"
+        "the reason arrives as one argument, verbatim; each ref as one, never glob-expanded"
     );
 
     for (env, says) in [
@@ -227,6 +231,13 @@ fn the_runner_passes_inputs_as_arguments_and_refuses_bad_ones() {
         (
             vec![("INPUT_COMMAND", "apply"), ("INPUT_FORCE", "true")],
             "force applies to rollback only",
+        ),
+        (
+            vec![
+                ("INPUT_COMMAND", "apply"),
+                ("INPUT_REFS", "tenant.acme.supabase.service_role"),
+            ],
+            "refs applies to rollback only",
         ),
     ] {
         let (code, out) = run_action(&env);

@@ -198,6 +198,14 @@ fn run_job(
             if let Some(id) = step.get("id").and_then(Value::as_str) {
                 cx["steps"][id] = json!({"outputs": {"token": "ghs_app_installation_token"}});
             }
+        } else if uses.starts_with("actions/upload-artifact@") {
+            // What a job keeps must be where the job wrote it.
+            let dir = ws.clone().expect("a checkout before the upload");
+            let path = with.get("path").expect("upload-artifact path");
+            assert!(
+                dir.join(path).is_file(),
+                "{file} {name}: uploads {path}, which the job did not write"
+            );
         } else if uses.starts_with("OWNER/rotor@") || uses == "./" {
             let dir = ws.clone().unwrap_or_else(|| {
                 panic!("{file} {name}: the rotor step runs before any checkout")
@@ -245,6 +253,7 @@ fn run_rotor(
         ("INPUT_OUT", input("out", "")),
         ("INPUT_OFFLINE", input("offline", "false")),
         ("INPUT_FORCE", input("force", "false")),
+        ("INPUT_REFS", input("refs", "")),
         ("GITHUB_TOKEN", input("github-token", "ghs_repo_token")),
         ("ROTOR_ORG_TOKEN", input("org-token", "")),
         ("ROTOR_APP_TOKEN", input("app-token", "")),
@@ -448,6 +457,26 @@ fn the_example_workflows_plan_apply_roll_back_and_check_drift_as_written() {
         scheduled.iter().all(|r| r.code == Some(0)),
         "{scheduled:#?}"
     );
+    // An auditor's request: the evidence workflow, dispatched with a period, writes the page
+    // it keeps.
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    dispatch_payload["inputs"] = json!({"since": "2020-01-01", "until": today});
+    let evidence = one(
+        &dispatch_to(
+            &s,
+            "workflow_dispatch",
+            &dispatch_payload,
+            Some("evidence.yml"),
+        ),
+        "evidence dispatch",
+    );
+    assert_eq!(
+        (evidence.command.as_str(), evidence.code),
+        ("evidence", Some(0)),
+        "{evidence:#?}"
+    );
+    assert_eq!(evidence.env["INPUT_FORMAT"], "html");
+    assert_eq!(evidence.env["ROTOR_APP_TOKEN"], "app-token", "online");
 }
 
 fn block_on_pointer(s: &Setup) -> Option<String> {
