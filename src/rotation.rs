@@ -354,6 +354,7 @@ async fn dispatched(
         }
         Some(m) if m.state == MarkerState::RolledBack && state.current.as_ref() == Some(from) => {
             run.note("already rolled back by an earlier run");
+            steps::recall_rollback_event(run, from).await;
             run.outcome.result = RefResult::RolledBack;
             run.outcome.settled = true;
             Ok(())

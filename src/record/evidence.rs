@@ -628,6 +628,7 @@ mod tests {
             path: format!("d/{}.md", m.rotation_id),
             text: Some(String::new()),
             finished_at: time(m.finished_at.as_deref()),
+            moments: crate::record::verify::moments(&m),
             meta: Ok(Some(m)),
             origin: Some("c".repeat(40)),
             removed: None,

@@ -178,16 +178,13 @@ pub(crate) fn load(
         .ref_target(&format!("refs/heads/{branch}"))
         .ok_or_else(|| GitError::Git(format!("the default branch {branch} has no commit")))?;
     let config = read_config(git, &tip, config_rel, &branch)?;
-    let dir = config.artifacts_dir.as_str().to_owned();
     let first_parent = git.first_parent_history(&tip)?;
-    log(&format!(
-        "history: {} on {branch}, artifacts under {dir}/",
-        crate::output::count(first_parent.len(), "commit")
-    ));
 
-    // rotor's identities, from every version of the config along the branch.
+    // rotor's identities and the artifacts' directories, from every version of the config
+    // along the branch: changing either does not disown older artifacts, nor hide them.
     let mut identities = Identities::default();
     identities.add(&config.commit.author_name, &config.commit.author_email);
+    let mut dirs = BTreeSet::from([config.artifacts_dir.as_str().to_owned()]);
     let mut last_config = None;
     for c in &first_parent {
         let blob = git.blob_at(&c.sha, config_rel)?;
@@ -196,58 +193,69 @@ pub(crate) fn load(
                 && let Ok(old) = config::parse(config_rel, &git.blob(id)?)
             {
                 identities.add(&old.commit.author_name, &old.commit.author_email);
+                dirs.insert(old.artifacts_dir.as_str().to_owned());
             }
             last_config = blob;
         }
     }
+    log(&format!(
+        "history: {} on {branch}, artifacts under {}",
+        crate::output::count(first_parent.len(), "commit"),
+        dirs.iter()
+            .map(|d| format!("{d}/"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
 
     // Every version of every artifact, along the first-parent history.
     let mut paths = Paths::default();
     let mut artifacts: BTreeMap<String, ArtifactHistory> = BTreeMap::new();
-    let mut prev_tree: Option<String> = None;
-    for (seq, c) in first_parent.iter().enumerate() {
-        let tree = git.tree_at(&c.sha, &dir)?;
-        if tree == prev_tree {
-            continue;
-        }
-        for (name, now) in git.tree_changes(prev_tree.as_deref(), tree.as_deref())? {
-            // Only the artifacts directly in the directory.
-            if name.contains('/') || !name.ends_with(".md") {
+    for dir in &dirs {
+        let mut prev_tree: Option<String> = None;
+        for (seq, c) in first_parent.iter().enumerate() {
+            let tree = git.tree_at(&c.sha, dir)?;
+            if tree == prev_tree {
                 continue;
             }
-            let path = format!("{dir}/{name}");
-            let blob = now.filter(|(_, file)| *file).map(|(id, _)| id);
-            let text = match &blob {
-                Some(id) => Some(String::from_utf8_lossy(&git.blob(id)?).into_owned()),
-                None => None,
-            };
-            let by = writer(git, c, &path, blob.as_deref())?;
-            let by_rotor =
-                identities.made(&by) && paths.of(git, &by.sha)?.as_slice() == [path.clone()];
-            artifacts
-                .entry(path.clone())
-                .or_insert_with(|| ArtifactHistory {
-                    path,
-                    ..ArtifactHistory::default()
-                })
-                .changes
-                .push(Change {
-                    commit: c.clone(),
-                    seq,
-                    by,
-                    by_rotor,
-                    text,
-                    blob,
-                });
+            for (name, now) in git.tree_changes(prev_tree.as_deref(), tree.as_deref())? {
+                // Only the artifacts directly in the directory.
+                if name.contains('/') || !name.ends_with(".md") {
+                    continue;
+                }
+                let path = format!("{dir}/{name}");
+                let blob = now.filter(|(_, file)| *file).map(|(id, _)| id);
+                let text = match &blob {
+                    Some(id) => Some(String::from_utf8_lossy(&git.blob(id)?).into_owned()),
+                    None => None,
+                };
+                let by = writer(git, c, &path, blob.as_deref())?;
+                let by_rotor =
+                    identities.made(&by) && paths.of(git, &by.sha)?.as_slice() == [path.clone()];
+                artifacts
+                    .entry(path.clone())
+                    .or_insert_with(|| ArtifactHistory {
+                        path,
+                        ..ArtifactHistory::default()
+                    })
+                    .changes
+                    .push(Change {
+                        commit: c.clone(),
+                        seq,
+                        by,
+                        by_rotor,
+                        text,
+                        blob,
+                    });
+            }
+            prev_tree = tree;
         }
-        prev_tree = tree;
     }
 
     // Every commit rotor made to an artifact: on the default branch first.
     let mut seen = rotor_commits(
         git,
         &identities,
-        &dir,
+        &dirs,
         (std::slice::from_ref(&tip), &[]),
         &mut paths,
         &mut artifacts,
@@ -302,7 +310,7 @@ pub(crate) fn load(
         seen += rotor_commits(
             git,
             &identities,
-            &dir,
+            &dirs,
             (&heads, std::slice::from_ref(&tip)),
             &mut paths,
             &mut artifacts,
@@ -386,7 +394,7 @@ static EMPTY: Vec<String> = Vec::new();
 fn rotor_commits(
     git: &GitRepo,
     identities: &Identities,
-    dir: &str,
+    dirs: &BTreeSet<String>,
     range: (&[String], &[String]),
     paths: &mut Paths,
     artifacts: &mut BTreeMap<String, ArtifactHistory>,
@@ -400,10 +408,11 @@ fn rotor_commits(
         let [path] = changed.as_slice() else {
             continue;
         };
-        let in_dir = path
-            .strip_prefix(dir)
-            .and_then(|rest| rest.strip_prefix('/'))
-            .is_some_and(|name| !name.contains('/') && name.ends_with(".md"));
+        let in_dir = dirs.iter().any(|dir| {
+            path.strip_prefix(dir.as_str())
+                .and_then(|rest| rest.strip_prefix('/'))
+                .is_some_and(|name| !name.contains('/') && name.ends_with(".md"))
+        });
         if !in_dir {
             continue;
         }

@@ -28,14 +28,14 @@ use crate::secret::SecretString;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
-    /// An artifact differs from what rotor committed, or was removed while later records of
-    /// its refs exist.
+    /// An artifact differs from what rotor committed, or a record rotor committed was removed.
     Tampered,
     /// A ref's chain of versions is broken between two records.
     Gap,
     /// A ref's live pointer is not where its last record left it.
     Drift,
-    /// A cited audit event is not in the application's log.
+    /// A cited audit event is not in the application's log, or a rotated or rolled-back ref
+    /// cites none.
     AuditMissing,
     /// A cited audit event records another ref, rotation or operation.
     AuditMismatch,
@@ -118,6 +118,9 @@ pub(crate) struct Provenance {
     pub(crate) origin: Option<String>,
     /// The change that removed it, when it is no longer on the default branch.
     pub(crate) removed: Option<Change>,
+    /// The last version that is rotor's own (its commit, or its rollback appended to it): what
+    /// dates the artifact, whatever a later hand changed.
+    pub(crate) trusted_text: Option<String>,
 }
 
 /// The first line where `a` and `b` differ, quoted, for a message.
@@ -209,14 +212,42 @@ pub(crate) fn rollback_appended(old: &str, new: &str) -> Result<(), String> {
 
 /// Provenance of one artifact: the version the default branch first received is one rotor
 /// committed (on the default branch, or on the pull request's branch), and every later change
-/// is rotor's own commit appending a rollback. `identities` names rotor's commit identities.
+/// is rotor's own commit appending a rollback. An artifact removed and brought back must come
+/// back as it was removed. `identities` names rotor's commit identities.
 pub(crate) fn provenance(a: &ArtifactHistory, identities: &Identities) -> Provenance {
     let mut out = Provenance::default();
     let mut current: Option<&str> = None;
     // Whether the current version is rotor's (a rotor commit may restore an untrusted one).
     let mut trusted = false;
+    // The version a removal took, and the removal: what a version brought back must equal.
+    let mut taken: Option<(&str, &Change)> = None;
     for change in &a.changes {
         match (current, change.text.as_deref(), change.blob.as_deref()) {
+            (None, Some(new), _) if taken.is_some() => {
+                let Some((old, removal)) = taken.take() else {
+                    continue;
+                };
+                let restored =
+                    new == old || (change.by_rotor && rollback_appended(old, new).is_ok());
+                if !restored {
+                    trusted = false;
+                    out.findings.push(
+                        Finding::new(
+                            Kind::Tampered,
+                            &a.path,
+                            format!(
+                                "{} was removed by {} and brought back by {} other than it was: {}",
+                                a.path,
+                                short(&removal.by.sha),
+                                short(&change.by.sha),
+                                first_difference(old, new)
+                            ),
+                        )
+                        .by(change),
+                    );
+                }
+                out.removed = None;
+            }
             (None, Some(_), Some(blob)) => {
                 if let Some(rotor) = a.rotor_blobs.get(blob) {
                     out.origin = Some(rotor.clone());
@@ -277,10 +308,16 @@ pub(crate) fn provenance(a: &ArtifactHistory, identities: &Identities) -> Proven
                     );
                 }
             }
-            (Some(_), None, _) => out.removed = Some(change.clone()),
+            (Some(old), None, _) => {
+                out.removed = Some(change.clone());
+                taken = Some((old, change));
+            }
             _ => {}
         }
         current = change.text.as_deref();
+        if trusted && let Some(text) = current {
+            out.trusted_text = Some(text.to_owned());
+        }
     }
     out
 }
@@ -294,8 +331,11 @@ pub(crate) struct Entry {
     pub(crate) text: Option<String>,
     /// Its machine-readable block (of the last version, when removed).
     pub(crate) meta: Result<Option<ArtifactMeta>, MetaError>,
-    /// When its rotation finished.
+    /// When its rotation finished, as rotor recorded it.
     pub(crate) finished_at: Option<DateTime<Utc>>,
+    /// When its rotation and each of its rollbacks finished, as rotor recorded them: what
+    /// places it in a period.
+    pub(crate) moments: Vec<DateTime<Utc>>,
     /// rotor's own commit of it.
     pub(crate) origin: Option<String>,
     /// The change that removed it.
@@ -321,8 +361,9 @@ pub(crate) fn time(t: Option<&str>) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// Artifacts removed from the default branch while a later record of one of their refs is
-/// still there.
+/// Artifacts rotor recorded that are no longer on the default branch: a record is never
+/// removed. The finding names the removal, and a later record of one of its refs when there is
+/// one.
 pub(crate) fn removals(entries: &[Entry]) -> Vec<Finding> {
     // "Later" as the chain orders records: by finish, then (same second) by when they came
     // onto the default branch.
@@ -342,7 +383,7 @@ pub(crate) fn removals(entries: &[Entry]) -> Vec<Finding> {
         }
     }
     let mut out = Vec::new();
-    for e in entries {
+    for e in entries.iter().filter(|e| e.origin.is_some()) {
         let (Some(change), Some(meta)) = (&e.removed, e.meta()) else {
             continue;
         };
@@ -355,21 +396,29 @@ pub(crate) fn removals(entries: &[Entry]) -> Vec<Finding> {
                 })
                 .map(|(_, path)| (r.secret_ref.as_str(), *path))
         });
-        if let Some((r, path)) = later {
-            out.push(
-                Finding::new(
-                    Kind::Tampered,
-                    &e.path,
-                    format!(
-                        "{} was removed by {} although a later record of {r} exists ({path})",
-                        e.path,
-                        short(&change.by.sha)
-                    ),
-                )
-                .for_ref(r)
-                .by(change),
-            );
-        }
+        let finding = match later {
+            Some((r, path)) => Finding::new(
+                Kind::Tampered,
+                &e.path,
+                format!(
+                    "{} was removed by {} although a later record of {r} exists ({path})",
+                    e.path,
+                    short(&change.by.sha)
+                ),
+            )
+            .for_ref(r),
+            None => Finding::new(
+                Kind::Tampered,
+                &e.path,
+                format!(
+                    "{} was removed by {}: rotor recorded rotation {} there, and a record is never removed",
+                    e.path,
+                    short(&change.by.sha),
+                    meta.rotation_id
+                ),
+            ),
+        };
+        out.push(finding.by(change));
     }
     out
 }
@@ -529,6 +578,52 @@ pub(crate) fn citations<'a>(entries: impl Iterator<Item = &'a Entry>) -> Vec<Cit
             for r in &rb.refs {
                 for ev in &r.audit_events {
                     cite(&r.secret_ref, ev);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Audit, the other way: a ref that rotor records as rotated cites its `rotate` event, one
+/// it records as rolled back (automatically or by dispatch) its `rollback` event. rotor never
+/// records either without the application's event, so a record without one is not rotor's
+/// account of a rotation the application saw.
+pub(crate) fn uncited<'a>(entries: impl Iterator<Item = &'a Entry>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let cites = |events: &[artifact::MetaEvent], operation: &str| {
+        events.iter().any(|e| e.operation == operation)
+    };
+    for e in entries {
+        let Some(meta) = e.meta() else { continue };
+        let mut missing = |r: &str, what: &str, operation: &str| {
+            out.push(
+                Finding::new(
+                    Kind::AuditMissing,
+                    &e.path,
+                    format!(
+                        "{}: {r} is recorded as {what} but the record cites no `{operation}` audit event for it (rotor cites the event of every rotation and rollback it records)",
+                        e.path
+                    ),
+                )
+                .for_ref(r),
+            );
+        };
+        for r in &meta.refs {
+            match r.result.as_str() {
+                "success" if !cites(&r.audit_events, "rotate") => {
+                    missing(&r.secret_ref, "rotated", "rotate");
+                }
+                "rolled_back" if !cites(&r.audit_events, "rollback") => {
+                    missing(&r.secret_ref, "rolled back", "rollback");
+                }
+                _ => {}
+            }
+        }
+        for rb in &meta.rollbacks {
+            for r in rb.refs.iter().filter(|r| r.result == "rolled_back") {
+                if !cites(&r.audit_events, "rollback") {
+                    missing(&r.secret_ref, "rolled back by dispatch", "rollback");
                 }
             }
         }
@@ -799,11 +894,33 @@ pub(crate) struct Verified {
     pub(crate) failures: Vec<(String, RefFailure)>,
 }
 
+/// When a record's rotation and each of its rollbacks finished.
+pub(crate) fn moments(meta: &ArtifactMeta) -> Vec<DateTime<Utc>> {
+    std::iter::once(meta.finished_at.as_deref())
+        .chain(
+            meta.rollbacks
+                .iter()
+                .map(|rb| Some(rb.finished_at.as_str())),
+        )
+        .chain(std::iter::once(meta.rolled_back_at.as_deref()))
+        .filter_map(time)
+        .collect()
+}
+
 impl Entry {
-    fn in_range(&self, since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> bool {
+    /// Whether its rotation or one of its rollbacks finished in the range, by rotor's own
+    /// record of when (a later hand cannot move it out).
+    pub(crate) fn in_range(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> bool {
         // An artifact whose time cannot be read is always in range: its problem is reported.
-        self.finished_at
-            .is_none_or(|t| since.is_none_or(|s| t >= s) && until.is_none_or(|u| t <= u))
+        self.moments.is_empty()
+            || self
+                .moments
+                .iter()
+                .any(|t| since.is_none_or(|s| *t >= s) && until.is_none_or(|u| *t <= u))
     }
 }
 
@@ -831,16 +948,22 @@ pub(crate) async fn check(
             .find_map(|c| c.text.as_deref())
             .unwrap_or("");
         let meta = artifact::read_meta(last);
-        let finished_at = meta
+        // Dated by rotor's own version: a hand that back-dates a block moves nothing.
+        let trusted = p
+            .trusted_text
+            .as_deref()
+            .and_then(|t| artifact::read_meta(t).ok().flatten());
+        let dated = trusted
             .as_ref()
-            .ok()
-            .and_then(Option::as_ref)
-            .and_then(|m| time(m.finished_at.as_deref()));
+            .or_else(|| meta.as_ref().ok().and_then(Option::as_ref));
+        let finished_at = dated.and_then(|m| time(m.finished_at.as_deref()));
+        let moments = dated.map(moments).unwrap_or_default();
         entries.push(Entry {
             path: a.path.clone(),
             text,
             meta,
             finished_at,
+            moments,
             origin: p.origin,
             removed: p.removed.filter(|_| a.current().is_none()),
             introduced: a.changes.first().map_or(0, |c| c.seq),
@@ -878,11 +1001,13 @@ pub(crate) async fn check(
             .filter(|e| e.in_range(opts.since, opts.until))
             .map(|e| e.path.as_str())
             .collect();
-        let cited = citations(
+        let listed = || {
             entries
                 .iter()
-                .filter(|e| e.present() && in_range.contains(e.path.as_str())),
-        );
+                .filter(|e| e.present() && in_range.contains(e.path.as_str()))
+        };
+        findings.extend(uncited(listed()));
+        let cited = citations(listed());
         if !cited.is_empty() {
             let oldest = entries
                 .iter()
@@ -1229,8 +1354,9 @@ mod tests {
             path: path.to_owned(),
             text: present.then(|| render(&m)),
             finished_at: time(m.finished_at.as_deref()),
+            moments: moments(&m),
             meta: Ok(Some(m)),
-            origin: None,
+            origin: Some("c".repeat(40)),
             removed: None,
             introduced: 0,
         }
@@ -1308,10 +1434,24 @@ mod tests {
         let mut gone = entry("r-1.md", a.clone(), false);
         gone.removed = Some(change(commit("d", "mallory"), None, false));
         assert_eq!(removals(&[gone, later]).len(), 1);
-        // The latest record removed: nothing later exists, so provenance has nothing to say.
-        let mut gone = entry("r-1.md", a, false);
+        // The latest record removed: nothing later exists, and a record is still never removed.
+        let mut gone = entry("r-1.md", a.clone(), false);
         gone.removed = Some(change(commit("d", "mallory"), None, false));
-        assert_eq!(removals(&[gone]), Vec::new());
+        let found = removals(&[gone]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].message.contains("a record is never removed"),
+            "{found:?}"
+        );
+        assert_eq!(
+            found[0].author.as_deref(),
+            Some("mallory <mallory@example.com>")
+        );
+        // A file rotor never wrote, removed: not a record, nothing to say.
+        let mut stray = entry("r-1.md", a, false);
+        stray.origin = None;
+        stray.removed = Some(change(commit("d", "mallory"), None, false));
+        assert_eq!(removals(&[stray]), Vec::new());
     }
 
     #[test]
@@ -1353,6 +1493,126 @@ mod tests {
         );
         let missing = audit(&cited, &HashMap::new());
         assert_eq!(missing[0].kind, Kind::AuditMissing);
+    }
+
+    #[test]
+    fn a_record_brought_back_must_come_back_as_it_was_removed() {
+        let m = meta("r-1", &[(R, "1", "2", "success")]);
+        let v0 = render(&m);
+        let mut rolled = m.clone();
+        rolled.refs[0].rollback = Some("rolled_back".to_owned());
+        rolled.rolled_back = true;
+        let v1 = format!(
+            "{}\n\n## Rollback\n- Result: rolled_back\n{}",
+            body(&v0),
+            rolled.data_block()
+        );
+        let blobs: HashMap<String, String> = [
+            (format!("blob-{}", v0.len()), "a".repeat(40)),
+            (format!("blob-{}", v1.len()), "b".repeat(40)),
+        ]
+        .into();
+        let history = |back: &str| ArtifactHistory {
+            path: "p.md".to_owned(),
+            changes: vec![
+                change(commit("a", "rotor"), Some(&v0), true),
+                change(commit("b", "rotor"), Some(&v1), true),
+                change(commit("d", "mallory"), None, false),
+                change(commit("e", "mallory"), Some(back), false),
+            ],
+            rotor_blobs: blobs.clone(),
+        };
+        // Restored exactly: the removal is undone, nothing to say.
+        let p = provenance(&history(&v1), &rotor_ids());
+        assert_eq!(
+            (p.findings.len(), p.removed.is_none()),
+            (0, true),
+            "{:?}",
+            p.findings
+        );
+        // rotor's own earlier version, which drops the rollback: tampered, naming both commits.
+        let p = provenance(&history(&v0), &rotor_ids());
+        assert_eq!(p.findings.len(), 1, "{:?}", p.findings);
+        let f = &p.findings[0];
+        assert_eq!(f.kind, Kind::Tampered);
+        assert!(
+            f.message
+                .contains("removed by ddddddd and brought back by eeeeeee"),
+            "{}",
+            f.message
+        );
+        assert_eq!(f.author.as_deref(), Some("mallory <mallory@example.com>"));
+    }
+
+    #[test]
+    fn an_artifact_is_dated_by_rotors_own_version_not_a_later_hand() {
+        let m = meta("r-1", &[(R, "1", "2", "success")]);
+        let v0 = render(&m);
+        let v1 = v0.replace("2026-11-26T02:10:06Z", "2020-01-01T00:00:00Z");
+        assert_ne!(v0, v1);
+        let a = ArtifactHistory {
+            path: "p.md".to_owned(),
+            changes: vec![
+                change(commit("a", "rotor"), Some(&v0), true),
+                change(commit("b", "mallory"), Some(&v1), false),
+            ],
+            rotor_blobs: [(format!("blob-{}", v0.len()), "a".repeat(40))].into(),
+        };
+        let p = provenance(&a, &rotor_ids());
+        assert_eq!(p.trusted_text.as_deref(), Some(v0.as_str()));
+        // A rotation whose dispatched rollback finished in the range is in the range.
+        let mut rolled = m;
+        rolled.rollbacks.push(MetaRollback {
+            operator: "bob".to_owned(),
+            reason: "errors".to_owned(),
+            finished_at: "2026-12-05T00:00:00Z".to_owned(),
+            result: "rolled_back".to_owned(),
+            forced: false,
+            run_url: None,
+            refs: Vec::new(),
+        });
+        let e = entry("r-1.md", rolled, true);
+        let day = |d: &str| time(Some(d));
+        assert!(e.in_range(day("2026-12-01T00:00:00Z"), None));
+        assert!(!e.in_range(day("2026-12-06T00:00:00Z"), None));
+        assert!(e.in_range(None, day("2026-11-27T00:00:00Z")));
+    }
+
+    #[test]
+    fn a_rotated_or_rolled_back_ref_must_cite_its_event() {
+        let mut m = meta(
+            "r-1",
+            &[
+                (R, "1", "2", "success"),
+                ("tenant.b.c.d", "1", "2", "rolled_back"),
+            ],
+        );
+        m.refs[1].audit_events[0].operation = "rollback".to_owned();
+        assert_eq!(
+            uncited([entry("r-1.md", m.clone(), true)].iter()),
+            Vec::new()
+        );
+        let mut forged = m.clone();
+        forged.refs[0].audit_events.clear();
+        forged.refs[1].audit_events[0].operation = "rotate".to_owned();
+        forged.rollbacks.push(MetaRollback {
+            operator: "bob".to_owned(),
+            reason: "errors".to_owned(),
+            finished_at: "2026-12-05T00:00:00Z".to_owned(),
+            result: "rolled_back".to_owned(),
+            forced: false,
+            run_url: None,
+            refs: vec![MetaRollbackRef {
+                secret_ref: R.to_owned(),
+                result: "rolled_back".to_owned(),
+                audit_events: Vec::new(),
+            }],
+        });
+        let found = uncited([entry("r-1.md", forged, true)].iter());
+        let said: Vec<&str> = found.iter().map(|f| f.message.as_str()).collect();
+        assert_eq!(found.len(), 3, "{said:#?}");
+        assert!(found.iter().all(|f| f.kind == Kind::AuditMissing));
+        assert!(said[2].contains("rolled back by dispatch"), "{said:#?}");
     }
 
     #[test]

@@ -751,6 +751,15 @@ pub(crate) async fn report_finished(run: &mut Run<'_>, marker: &Marker) -> StepR
     Ok(())
 }
 
+/// The audit event of a rollback an earlier run finished, looked up again so that the record
+/// a re-run commits cites it as the first run's would have.
+pub(crate) async fn recall_rollback_event(run: &mut Run<'_>, from: &VersionId) {
+    if let Ok(Some(event)) = await_event(run, Operation::Rollback, from).await {
+        run.outcome.rollback_event_ids.push(event.clone());
+        run.outcome.audit_event_ids.push(event);
+    }
+}
+
 /// The checks of a move back, named so in the artifact (`rollback resolve`).
 fn rollback_checks(checks: Vec<Check>) -> impl Iterator<Item = Check> {
     checks.into_iter().map(|c| Check {

@@ -184,7 +184,10 @@ fn the_runner_passes_inputs_as_arguments_and_refuses_bad_ones() {
         ("INPUT_REASON", hostile),
         ("INPUT_DRY_RUN", "true"),
         ("INPUT_FORCE", "true"),
-        ("INPUT_REFS", "tenant.acme.supabase.service_role,\ntenant.*.stripe.secret_key "),
+        (
+            "INPUT_REFS",
+            "tenant.acme.supabase.service_role,\ntenant.*.stripe.secret_key ",
+        ),
         ("INPUT_FORMAT", "json"),
         ("ROTOR_ORG_TOKEN", ""),
         ("ROTOR_APP_TOKEN", "app"),

@@ -16,6 +16,7 @@ mod events;
 mod evidence;
 mod examples;
 mod expr;
+mod falsify;
 mod faults;
 mod gitops;
 mod new;
