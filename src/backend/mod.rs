@@ -524,8 +524,34 @@ impl Secret {
             rolling_back,
             pull_request,
         };
-        // On AWS tags have no compare-and-swap: read back to make sure the lock is ours. On
-        // OpenBao the check-and-set write itself proved it.
+        // On AWS tags have no compare-and-swap: TagResource overwrites whatever marker is
+        // there, so the lock is checked against `seen` by a fresh read just before it is
+        // written. `seen` may be the preconditions' read, seconds old: another run may have
+        // finished the ref (a `done` marker, the pointer moved) or another rotation locked it
+        // since. Writing then would replace their marker with this run's `pending` one: a
+        // conflict, with nothing written, which `lost_the_move` reads to learn who won.
+        // On OpenBao the marker write below is itself a check-and-set against `seen`.
+        if !self.moves_with_its_lock() {
+            let fresh = self.read().await?;
+            if fresh.marker != seen.marker || fresh.current != seen.current {
+                return Err(self.error(
+                    "lock",
+                    ErrorKind::Conflict {
+                        detail: format!(
+                            "the ref changed since it was read (marker now {}, pointer on {}); nothing was written",
+                            fresh.marker.as_ref().map_or("absent".to_owned(), |m| format!(
+                                "{} {}",
+                                m.rotation_id,
+                                m.state.as_str()
+                            )),
+                            fresh.current.as_ref().map_or("no version", VersionId::as_str)
+                        ),
+                    },
+                ));
+            }
+        }
+        // On AWS, read back to make sure the lock is ours (another run's tags may have landed
+        // after ours). On OpenBao the check-and-set write itself proved it.
         let now = match self.write_marker(seen, Some(&marker)).await? {
             Some(known) => known,
             None => self.read().await?,
@@ -628,6 +654,23 @@ impl Secret {
         rotation_id: &str,
         state: MarkerState,
     ) -> Result<RefState, BackendError> {
+        // Never over another rotation's marker: on AWS two rotations can both believe they
+        // locked a ref (tags have no check-and-set); the one whose marker is not there stops.
+        if let Some(other) = seen
+            .marker
+            .as_ref()
+            .filter(|m| m.rotation_id != rotation_id)
+        {
+            return Err(self.error(
+                "mark",
+                ErrorKind::Conflict {
+                    detail: format!(
+                        "the marker is rotation {}'s, not this rotation's",
+                        other.rotation_id
+                    ),
+                },
+            ));
+        }
         let mut marker = seen.marker.clone().unwrap_or(Marker {
             rotation_id: rotation_id.to_owned(),
             state,

@@ -23,6 +23,7 @@ mod new;
 mod no_panic;
 mod plan;
 mod races;
+mod races_aws;
 mod refs;
 mod rejected;
 mod remote;
