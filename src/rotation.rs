@@ -77,6 +77,9 @@ pub(crate) struct Run<'a> {
     pub(crate) audit_baseline: Vec<String>,
     /// When this ref's work began.
     pub(crate) began: Instant,
+    /// Whether this is a dispatched rollback (else a rotation, rolled back only when its
+    /// verification fails).
+    pub(crate) dispatched: bool,
     last: Instant,
 }
 
@@ -90,6 +93,7 @@ impl<'a> Run<'a> {
             expected_event: None,
             audit_baseline: Vec::new(),
             began: Instant::now(),
+            dispatched: false,
             last: Instant::now(),
         }
     }
@@ -328,6 +332,7 @@ pub async fn roll_back_dispatched(
     force: bool,
 ) -> RefOutcome {
     let mut run = Run::new(app, settings, job);
+    run.dispatched = true;
     run.outcome.from = Some(from.to_string());
     run.outcome.to = Some(to.to_string());
     let _ = dispatched(&mut run, from, to, force).await;

@@ -561,12 +561,17 @@ pub(crate) async fn roll_back(
     to: &VersionId,
 ) -> StepResult<()> {
     let id = run.id();
+    // What led here: a failed verification, or (dispatched) someone's decision.
+    let lead = if run.dispatched {
+        ""
+    } else {
+        "verification failed and "
+    };
     let state = match intend_rollback(run, state.clone()).await {
         Ok(s) => s,
         Err(e) => {
-            let failure = RefFailure::Rollback(format!(
-                "verification failed and the rollback could not start: {e}"
-            ));
+            let failure =
+                RefFailure::Rollback(format!("{lead}the rollback could not start: {e}"));
             return finish_failed(run, state, failure).await;
         }
     };
@@ -578,15 +583,14 @@ pub(crate) async fn roll_back(
         match move_back(run, state.clone(), to, from).await {
             Ok(s) => s,
             Err(e) => {
-                let failure = RefFailure::Rollback(format!(
-                    "verification failed and the rollback did not land: {e}"
-                ));
+                let failure =
+                    RefFailure::Rollback(format!("{lead}the rollback did not land: {e}"));
                 return finish_failed(run, state, failure).await;
             }
         }
     } else {
         let failure = RefFailure::PointerMoved(format!(
-            "verification failed and the pointer designates {} rather than {to}: another writer moved it; not rolled back",
+            "{lead}the pointer designates {} rather than {to}: another writer moved it; not rolled back",
             state.current.as_ref().map_or("nothing", VersionId::as_str)
         ));
         return finish_failed(run, state, failure).await;
@@ -632,6 +636,17 @@ pub(crate) async fn roll_back(
             run.outcome.settled = true;
         }
         Err(e) => run.note(format!("marker not written: {e}")),
+    }
+    if run.dispatched {
+        // A dispatched rollback that landed, checked and audited is its own success.
+        if problems.is_empty() {
+            run.outcome.result = RefResult::RolledBack;
+            return Ok(());
+        }
+        return Err(run.stop(
+            RefResult::Failed,
+            RefFailure::Rollback(format!("rolled back, but {}", problems.join(" and "))),
+        ));
     }
     let why = run
         .outcome

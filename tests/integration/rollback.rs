@@ -133,6 +133,9 @@ fn an_admin_rolls_back_an_applied_rotation_and_the_artifact_shows_both_sections(
 
     let (report, mut printed) = run(rollback_as(&s, "bob", "refs/heads/main"), 0);
     assert_eq!(report["result"], "rolled_back", "{report:#}");
+    // A dispatched rollback is someone's decision, not a failed verification.
+    assert!(!printed.contains("verification failed"), "{printed}");
+    assert_eq!(report["refs"][0]["error"], Value::Null, "{report:#}");
     assert_eq!(report["operator"], "bob");
     assert_eq!(report["refs"][0]["from"], "1");
     assert_eq!(report["refs"][0]["to"], "2");
