@@ -139,6 +139,19 @@ pub async fn run(cx: &Context, config_rel: &Path, args: &Args) -> Result<(), Err
         cx.output
             .annotate_error(&f.artifact, &format!("{}: {}", f.kind.as_str(), f.message));
     }
+    // The step outputs, as verify writes them: what the document's verification found.
+    crate::output::github::write_outputs(&[
+        (
+            "result",
+            if doc.verify.findings.is_empty() {
+                "clean"
+            } else {
+                "findings"
+            }
+            .to_owned(),
+        ),
+        ("findings", doc.verify.findings.len().to_string()),
+    ])?;
     if args.format == FormatArg::Json {
         // The document is the run's one JSON object, on stdout or in --out.
         crate::output::mark_json_written();

@@ -570,8 +570,7 @@ pub(crate) async fn roll_back(
     let state = match intend_rollback(run, state.clone()).await {
         Ok(s) => s,
         Err(e) => {
-            let failure =
-                RefFailure::Rollback(format!("{lead}the rollback could not start: {e}"));
+            let failure = RefFailure::Rollback(format!("{lead}the rollback could not start: {e}"));
             return finish_failed(run, state, failure).await;
         }
     };
@@ -583,8 +582,7 @@ pub(crate) async fn roll_back(
         match move_back(run, state.clone(), to, from).await {
             Ok(s) => s,
             Err(e) => {
-                let failure =
-                    RefFailure::Rollback(format!("{lead}the rollback did not land: {e}"));
+                let failure = RefFailure::Rollback(format!("{lead}the rollback did not land: {e}"));
                 return finish_failed(run, state, failure).await;
             }
         }

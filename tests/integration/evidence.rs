@@ -250,6 +250,35 @@ fn evidence_with_findings_is_still_written_and_exits_1() {
         doc["verify"]["findings"][0]["author"],
         "mallory <mallory@example.com>"
     );
+    // Under Actions the step outputs say what verification found, as verify's do.
+    let outputs = r.s.w.dir.path().join("outputs");
+    let ws = r.workspace("schedule");
+    let (code, _, stderr) = crate::common::rotor()
+        .current_dir(&ws)
+        .env("GITHUB_TOKEN", "ghs_repo_token")
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &outputs)
+        .args([
+            "evidence",
+            "--since",
+            "2000-01-01",
+            "--format",
+            "html",
+            "--out",
+            r.s.w
+                .dir
+                .path()
+                .join("evidence.html")
+                .to_str()
+                .expect("path"),
+        ])
+        .run_unchecked();
+    assert_eq!(code, Some(1), "{stderr}");
+    let written = fs::read_to_string(&outputs).expect("outputs");
+    assert!(
+        written.contains("result=findings\n") && written.contains("findings=1\n"),
+        "{written}"
+    );
     // A period that ends before the rotations: nothing in it, nothing found in it.
     let (code, md, stderr) = evidence(
         &r,
