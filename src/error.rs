@@ -120,7 +120,15 @@ pub enum Error {
 fn first(failures: &[(String, crate::outcome::RefFailure)]) -> String {
     failures
         .first()
-        .map(|(r, f)| format!("{r}: {f}"))
+        .map(|(r, f)| {
+            // Most failures name their ref already.
+            let text = f.to_string();
+            if text.starts_with(r.as_str()) {
+                text
+            } else {
+                format!("{r}: {text}")
+            }
+        })
         .unwrap_or_default()
 }
 

@@ -17,7 +17,7 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_secretsmanager::Client;
-use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 use chrono::{DateTime, Utc};
 
@@ -110,9 +110,39 @@ where
                 Class::Service { code, message }
             }
         }
-        SdkError::ConstructionFailure(_) => Class::Setup(DisplayErrorContext(err).to_string()),
-        _ => Class::Lost(DisplayErrorContext(err).to_string(), None),
+        SdkError::ConstructionFailure(_) => Class::Setup(causes(err)),
+        // The credential chain found nothing (or failed): the call never left. Invalid setup,
+        // not an outage; retrying cannot help.
+        SdkError::DispatchFailure(_) if from_credentials(err) => Class::Setup(causes(err)),
+        _ => Class::Lost(causes(err), None),
     }
+}
+
+/// Whether a credential provider's error is among `err`'s causes.
+fn from_credentials(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        if e.is::<aws_credential_types::provider::error::CredentialsError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
+/// `err` and its causes in words, each once: `dispatch failure: other: an error occurred while
+/// loading credentials: …` (the SDK's own context printer ends with a debug dump of headers).
+fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = e.source();
+    }
+    parts.join(": ")
 }
 
 impl Aws {

@@ -408,3 +408,31 @@ async fn jwt_login_with_the_github_oidc_token() {
         "{err}"
     );
 }
+
+/// No AWS credentials anywhere in the chain (no variables, no profile, no instance metadata):
+/// invalid setup, exit 2, said in words (no SDK debug dump); not an outage (exit 5).
+#[test]
+fn no_aws_credentials_is_invalid_setup_said_in_words() {
+    let dir = repo("http://127.0.0.1:9", "{method: token}", &[]);
+    let (_, err) = rotor()
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .env("AWS_ENDPOINT_URL", crate::services::moto_url())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(["status", "tenant.acme.stripe.secret_key"])
+        .expects_exit(2)
+        .run();
+    assert!(
+        err.contains("no providers in chain provided credentials")
+            && err.contains("check the credential chain"),
+        "{err}"
+    );
+    assert!(!err.contains("Headers") && !err.contains("DispatchFailure("), "{err}");
+    // The ref is named once per line.
+    assert!(
+        err.lines()
+            .all(|l| l.matches("tenant.acme.stripe.secret_key").count() <= 1),
+        "{err}"
+    );
+}
