@@ -376,13 +376,18 @@ fn the_example_workflows_plan_apply_roll_back_and_check_drift_as_written() {
         dispatch(&s, "issue_comment", &comment(&s, "thanks!")).is_empty(),
         "an ordinary comment runs nothing"
     );
-    // The approval: apply.
+    // An approval of some other pull request of the repository (not from a `rotate/` branch)
+    // starts nothing: no red job, no comment on it.
+    let mut approval = read(&review_event(s.w.dir.path(), &s.w.head));
+    approval["pull_request"]["head"]["ref"] = json!("docs-typo");
+    assert!(
+        dispatch(&s, "pull_request_review", &approval).is_empty(),
+        "an approval outside rotations runs nothing"
+    );
+    // The approval of the rotation pull request: apply.
+    approval["pull_request"]["head"]["ref"] = json!(format!("rotate/{}", s.id));
     let apply = one(
-        &dispatch(
-            &s,
-            "pull_request_review",
-            &read(&review_event(s.w.dir.path(), &s.w.head)),
-        ),
+        &dispatch(&s, "pull_request_review", &approval),
         "approving review",
     );
     assert_eq!(
