@@ -62,8 +62,10 @@ pub struct AppRef {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AppScenario {
-    /// The bearer token the application accepts.
+    /// The bearer token the application accepts: its principal holds `internal_admin`.
     pub token: String,
+    /// A valid token whose principal lacks `internal_admin` (403); any other token is 401.
+    pub viewer_token: String,
     /// Known refs.
     pub refs: BTreeMap<String, AppRef>,
     /// How refs resolve.
@@ -84,6 +86,7 @@ impl Default for AppScenario {
     fn default() -> Self {
         Self {
             token: "app-token".to_owned(),
+            viewer_token: "viewer-token".to_owned(),
             refs: BTreeMap::new(),
             backend: None,
             cache_ms: 0,
@@ -224,13 +227,17 @@ fn error(status: StatusCode, message: &str) -> Response {
 fn refuse(app: &App, headers: &HeaderMap, line: String) -> Option<Response> {
     let mut inner = app.inner();
     inner.log.push(line);
+    // As app-api.yaml says: 401 for a missing or bad token, 403 for a principal without
+    // internal_admin.
     let expected = format!("Bearer {}", inner.scenario.token);
+    let viewer = format!("Bearer {}", inner.scenario.viewer_token);
     match headers.get("authorization").and_then(|v| v.to_str().ok()) {
         Some(given) if given == expected => None,
-        Some(_) => Some(error(
+        Some(given) if given == viewer => Some(error(
             StatusCode::FORBIDDEN,
             "the token's principal is not internal_admin",
         )),
+        Some(_) => Some(error(StatusCode::UNAUTHORIZED, "bad bearer token")),
         None => Some(error(StatusCode::UNAUTHORIZED, "missing bearer token")),
     }
 }

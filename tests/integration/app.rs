@@ -191,6 +191,11 @@ async fn audit_pages_delays_and_errors() {
     let wrong = client(&url, "not-the-token");
     assert!(matches!(
         wrong.get_ref(&r).await,
+        Err(AppError::Unauthorized { .. })
+    ));
+    let viewer = client(&url, "viewer-token");
+    assert!(matches!(
+        viewer.get_ref(&r).await,
         Err(AppError::Forbidden { .. })
     ));
     let unknown = SecretRef::parse("tenant.nobody.supabase.k").expect("ref");
