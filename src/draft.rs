@@ -338,7 +338,12 @@ fn verdict(state: &RefState, to: Option<&VersionId>) -> Result<VersionId, (Skip,
             | TargetProblem::NotEnabled(..)
             | TargetProblem::AlreadyCurrent(_) => Skip::NoPending,
         };
-        (reason, problem.to_string())
+        // The request's `to` is `--to` on rotor new's command line.
+        let detail = problem
+            .to_string()
+            .replace("name `to`", "pass `--to`")
+            .replace("with `to`", "with `--to`");
+        (reason, detail)
     })
 }
 

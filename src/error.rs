@@ -85,11 +85,11 @@ pub enum Error {
     #[error("the rotation did not succeed: {0}")]
     RotationFailed(String),
     /// `rotor drift` found refs whose pointer is not where their latest artifact left it.
-    #[error("{0} refs drifted from their latest artifact")]
+    #[error("{} drifted from their latest artifact", crate::output::count(*.0, "ref"))]
     Drift(usize),
     /// `rotor verify` (or the verification inside `rotor evidence`) found something wrong with
     /// the record; each finding has been reported.
-    #[error("{0} findings: the record does not prove itself (see each above)")]
+    #[error("{}: the record does not prove itself (see each above)", crate::output::count(*.0, "finding"))]
     Findings(usize),
     /// A precondition of the rotation does not hold; each ref's problem has been reported.
     #[error("{0}")]
@@ -108,7 +108,7 @@ pub enum Error {
     },
     /// Refs failed before anything changed; each has been reported. The exit code is that of
     /// the gravest failure.
-    #[error("{} of {total} refs failed: {}", failures.len(), first(failures))]
+    #[error("{} of {} failed: {}", failures.len(), crate::output::count(*total, "ref"), first(failures))]
     Refs {
         /// How many refs there were.
         total: usize,

@@ -232,8 +232,8 @@ pub async fn run(cx: &Context) -> Result<(), Error> {
                     .report_line(&format!("{} ({}): {status}", r.secret_ref, r.backend))?;
             }
             cx.output.report_line(&format!(
-                "rotor drift: {drifted} of {} refs drifted",
-                rows.len()
+                "rotor drift: {drifted} of {} drifted",
+                crate::output::count(rows.len(), "ref")
             ))?;
         }
     }

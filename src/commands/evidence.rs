@@ -160,9 +160,9 @@ pub async fn run(cx: &Context, config_rel: &Path, args: &Args) -> Result<(), Err
         Some(path) => {
             std::fs::write(path, text.as_bytes())?;
             cx.output.log(&format!(
-                "rotor evidence: {} rotations, {} findings ({}), written to {}",
-                doc.rotations.len(),
-                doc.verify.findings.len(),
+                "rotor evidence: {}, {} ({}), written to {}",
+                crate::output::count(doc.rotations.len(), "rotation"),
+                crate::output::count(doc.verify.findings.len(), "finding"),
                 if v.mode == Mode::Online {
                     "online"
                 } else {

@@ -332,11 +332,11 @@ fn every_reason_on_both_backends_and_a_request_validate_accepts() {
           tenant.[SLUG]-ok.supabase.service_role (vault): 1 -> 2, sites: site-001, site-002
           tenant.[SLUG]-pfx.twilio.auth_token (aws-secrets-manager): [AWS-VERSION] -> [AWS-VERSION], sites: site-005, site-006
           tenant.[SLUG]-tree.kv.api_key (vault): 1 -> 2, sites: site-003
-          tenant.[SLUG]-awsnone.stripe.secret_key: skipped, no_pending (no pending version: provision the new value in the secret manager first (runbook precondition 3), or name `to`)
+          tenant.[SLUG]-awsnone.stripe.secret_key: skipped, no_pending (no pending version: provision the new value in the secret manager first (runbook precondition 3), or pass `--to`)
           tenant.[SLUG]-locked.supabase.service_role: skipped, locked (locked by rotation other-rot (marker pending))
-          tenant.[SLUG]-none.supabase.service_role: skipped, no_pending (no pending version: provision the new value in the secret manager first (runbook precondition 3), or name `to`)
-          tenant.[SLUG]-rej.supabase.service_role: skipped, rejected (no pending version: the only newer version, 2, was rejected by a rollback; provision a new value in the secret manager (runbook precondition 3), or name `to` to use 2 anyway)
-          tenant.[SLUG]-several.supabase.service_role: skipped, several_pending (several pending versions (2, 3): name the target with `to`)
+          tenant.[SLUG]-none.supabase.service_role: skipped, no_pending (no pending version: provision the new value in the secret manager first (runbook precondition 3), or pass `--to`)
+          tenant.[SLUG]-rej.supabase.service_role: skipped, rejected (no pending version: the only newer version, 2, was rejected by a rollback; provision a new value in the secret manager (runbook precondition 3), or pass `--to` to use 2 anyway)
+          tenant.[SLUG]-several.supabase.service_role: skipped, several_pending (several pending versions (2, 3): name the target with `--to`)
           tenant.[SLUG]-unknown.supabase.service_role: skipped, unknown_to_app (the application does not know the ref tenant.[SLUG]-unknown.supabase.service_role (GET /api/v1/secret-refs/tenant.[SLUG]-unknown.supabase.service_role, 404))
         "#);
         insta::assert_snapshot!(file, @r#"

@@ -428,7 +428,10 @@ fn no_aws_credentials_is_invalid_setup_said_in_words() {
             && err.contains("check the credential chain"),
         "{err}"
     );
-    assert!(!err.contains("Headers") && !err.contains("DispatchFailure("), "{err}");
+    assert!(
+        !err.contains("Headers") && !err.contains("DispatchFailure("),
+        "{err}"
+    );
     // The ref is named once per line.
     assert!(
         err.lines()
