@@ -423,9 +423,16 @@ fn weekly(e: &Evidence, period: Period) -> Chart {
             continue;
         };
         let week = usize::try_from((at - first).num_days() / 7).unwrap_or(0);
+        // A rotation rolled back by dispatch by the period's end is shown as rolled back, as
+        // the totals count it: what stood, not what the rotation first reported.
+        let dispatched = r.rollbacks.iter().any(|rb| {
+            rb.result == "rolled_back"
+                && time(rb.finished_at.as_deref()).is_some_and(|t| t <= period.until)
+        });
         let slot = match r.result.as_deref() {
-            Some("success") => 0,
             Some("rolled_back") => 1,
+            Some("success") if dispatched => 1,
+            Some("success") => 0,
             _ => 2,
         };
         if let Some(c) = counts.get_mut(week) {
@@ -750,6 +757,40 @@ mod tests {
         assert_eq!(c.ages.bars.len(), 3);
         assert_eq!(c.ages.bars[0].class, "overdue");
         assert!(c.ages.line.is_some());
+    }
+
+    #[test]
+    fn a_rotation_rolled_back_by_dispatch_is_drawn_rolled_back() {
+        let mut m = meta("dis", "2026-11-05T00:00:00Z", &[(A, "success")], "success");
+        m.rolled_back = true;
+        m.rollbacks.push(MetaRollback {
+            operator: "carol".to_owned(),
+            reason: "errors".to_owned(),
+            finished_at: "2026-11-06T00:00:00Z".to_owned(),
+            result: "rolled_back".to_owned(),
+            forced: false,
+            run_url: None,
+            refs: Vec::new(),
+        });
+        let v = verified(vec![entry(m)]);
+        let period = Period {
+            since: at("2026-11-01T00:00:00Z"),
+            until: at("2026-11-30T23:59:59Z"),
+        };
+        let (e, ages) = build(&v, period, 90);
+        assert_eq!(e.totals.rolled_back, 1);
+        let c = charts(&e, &ages, period, 90);
+        let classes: Vec<&str> = c.weekly.bars.iter().map(|b| b.class).collect();
+        assert_eq!(classes, ["rolled_back"], "as the totals count it");
+        // A period that ends before the rollback shows the rotation as it stood then.
+        let early = Period {
+            since: period.since,
+            until: at("2026-11-05T12:00:00Z"),
+        };
+        let (e, ages) = build(&v, early, 90);
+        let c = charts(&e, &ages, early, 90);
+        let classes: Vec<&str> = c.weekly.bars.iter().map(|b| b.class).collect();
+        assert_eq!(classes, ["success"]);
     }
 
     #[test]
