@@ -76,6 +76,55 @@ impl Globs {
     pub fn matches(&self, secret_ref: &SecretRef) -> bool {
         self.0.iter().any(|g| g.is_match(secret_ref.as_str()))
     }
+
+    /// Whether a ref matched by the config glob `rule` could be matched by one of these: a
+    /// rule that cannot is not listed at all (its backend is never asked, nor its credentials
+    /// needed).
+    pub fn may_overlap(&self, rule: &str) -> bool {
+        self.0.iter().any(|g| may_overlap(g.glob().glob(), rule))
+    }
+}
+
+/// Whether two globs can match one ref (a string of four dot-separated parts). Exact for
+/// globs of literals and `*` (which matches any run of characters, dots included), up to the
+/// parts' own characters; any other glob syntax (`?`, classes, alternatives, escapes) is taken
+/// to overlap, so that nothing that could match is left out.
+fn may_overlap(a: &str, b: &str) -> bool {
+    const DOTS: usize = 3;
+    let special = |g: &str| g.contains(['?', '[', ']', '{', '}', '\\']);
+    if special(a) || special(b) {
+        return true;
+    }
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // meet[i][j][r]: the rests a[i..] and b[j..] can produce one string with exactly r dots.
+    let mut meet = vec![vec![[false; DOTS + 1]; b.len() + 1]; a.len() + 1];
+    for i in (0..=a.len()).rev() {
+        for j in (0..=b.len()).rev() {
+            for r in 0..=DOTS {
+                let dot = |c: char| usize::from(c == '.');
+                meet[i][j][r] = match (a.get(i).copied(), b.get(j).copied()) {
+                    (None, None) => r == 0,
+                    // Two stars: either ends, or both produce a dot (other characters change
+                    // nothing here).
+                    (Some('*'), Some('*')) => {
+                        meet[i + 1][j][r] || meet[i][j + 1][r] || (r > 0 && meet[i][j][r - 1])
+                    }
+                    // A star ends, or produces the other side's next character and stays.
+                    (Some('*'), other) => {
+                        meet[i + 1][j][r]
+                            || other.is_some_and(|c| r >= dot(c) && meet[i][j + 1][r - dot(c)])
+                    }
+                    (other, Some('*')) => {
+                        meet[i][j + 1][r]
+                            || other.is_some_and(|c| r >= dot(c) && meet[i + 1][j][r - dot(c)])
+                    }
+                    (Some(x), Some(y)) => x == y && r >= dot(x) && meet[i + 1][j + 1][r - dot(x)],
+                    _ => false,
+                };
+            }
+        }
+    }
+    meet[0][0][DOTS]
 }
 
 /// Why a matched ref was left out of the request.
@@ -180,7 +229,10 @@ pub async fn select(
             refs.iter().map(|r| (r.clone(), None)).collect()
         }
         Source::Match(globs) => {
-            let listing = backends.list(config, env, config.concurrency).await?;
+            let wanted = |rule: &str| globs.may_overlap(rule);
+            let listing = backends
+                .list(config, env, config.concurrency, &wanted)
+                .await?;
             selection.unreadable = listing.unreadable;
             listing
                 .refs
@@ -671,6 +723,27 @@ mod tests {
             [("invalid_ref", 2, 3), ("invalid_ref", 3, 1)]
         );
         assert!(errs[0].message.contains("uppercase"), "{}", errs[0].message);
+    }
+
+    #[test]
+    fn a_rule_is_listed_only_when_its_glob_can_meet_a_match_glob() {
+        let globs = Globs::parse(&["tenant.*.supabase.*".to_owned()]).expect("globs");
+        assert!(!globs.may_overlap("tenant.*.stripe.*"));
+        assert!(globs.may_overlap("tenant.*.*.*"));
+        assert!(globs.may_overlap("*"));
+        assert!(globs.may_overlap("tenant.acme.supabase.service_role"));
+        assert!(!globs.may_overlap("other.*"));
+        // `*` matches dots too: `tenant.*` can be `tenant.x.supabase.y`.
+        assert!(globs.may_overlap("tenant.*"));
+        // Other syntax is taken to overlap: nothing that could match is left out.
+        assert!(globs.may_overlap("tenant.?.stripe.*"));
+        assert!(may_overlap("t.a*c.p.k", "t.*b*.p.k"));
+        assert!(!may_overlap("t.a*.p.k", "t.b*.p.k"));
+        assert!(!may_overlap("*a", "*b"));
+        // Four parts: `tenant.*.supabase.*` and `tenant.*.stripe.*` meet only in strings of
+        // more parts, which are not refs.
+        assert!(!may_overlap("tenant.*.supabase.*", "tenant.*.stripe.*"));
+        assert!(!may_overlap("a.b", "a.*"), "two parts are no ref");
     }
 
     #[test]

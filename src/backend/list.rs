@@ -44,7 +44,8 @@ pub struct Listed {
 }
 
 impl Backends {
-    /// Lists the secrets of every backend rule and reads each name back into its ref, with at
+    /// Lists the secrets of every backend rule `wanted` accepts (by its glob) and reads each
+    /// name back into its ref, with at
     /// most `concurrency` listing calls in flight. Rules that share a server and a listing share
     /// its calls.
     pub async fn list(
@@ -52,6 +53,7 @@ impl Backends {
         config: &Config,
         env: &Environment,
         concurrency: usize,
+        wanted: &(dyn Fn(&str) -> bool + Sync),
     ) -> Result<Listing, BackendError> {
         let mut found: BTreeMap<SecretRef, Listed> = BTreeMap::new();
         let mut unreadable = Vec::new();
@@ -59,6 +61,10 @@ impl Backends {
         let mut aws_lists: HashMap<(Option<String>, Option<String>), Vec<ListedSecret>> =
             HashMap::new();
         for (index, rule) in config.backends.iter().enumerate() {
+            // A rule whose refs the caller cannot want is never asked (nor its credentials).
+            if !wanted(&rule.pattern) {
+                continue;
+            }
             let subject = format!("backend rule {}", quote(&rule.pattern));
             let mut keep = |secret_ref: SecretRef, state: Option<RefState>| {
                 let first = config

@@ -812,3 +812,49 @@ fn bad_input_exits_2_before_any_call() {
         "nothing written"
     );
 }
+
+/// A backend rule whose glob cannot match a `--match` glob is never asked: matching supabase
+/// refs on OpenBao needs no AWS credentials although stripe refs live on AWS.
+#[test]
+fn a_rule_no_glob_can_reach_is_not_listed() {
+    let s = unique("nr");
+    let name = format!("tenant.{s}.supabase.service_role");
+    let repo = Repo::with_app(&[(name.as_str(), &["site-001"])]);
+    block_on(repo.bao.provision(&name, 2, Some(1)));
+    fs::write(
+        repo.path().join(".github/rotor.yml"),
+        format!(
+            "version: 1\nadmins: {{users: [alice]}}\nenvironments: {{staging: {{}}}}\n\
+             backends:\n\
+             \x20 - {{match: \"tenant.*.supabase.*\", type: vault, address: \"{}\", mount: secret}}\n\
+             \x20 - {{match: \"tenant.*.stripe.*\", type: aws-secrets-manager, region: us-east-1}}\n\
+             app: {{base_url: \"{}\"}}\n",
+            repo.bao.addr,
+            repo.app.url()
+        ),
+    )
+    .expect("config");
+    let glob = format!("tenant.{s}.supabase.*");
+    // No AWS credentials anywhere: asking AWS would fail.
+    let (stdout, _) = rotor()
+        .current_dir(repo.path())
+        .env("HOME", repo.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("VAULT_TOKEN", &repo.token.token)
+        .env("ROTOR_APP_TOKEN", "app-token")
+        .args([
+            "new",
+            "nr-vault",
+            "--environment",
+            "staging",
+            "--reason",
+            "r",
+            "--match",
+            &glob,
+            "--format",
+            "json",
+        ])
+        .run();
+    let report = json_of(&stdout);
+    assert_eq!(pairs(&report, "refs", "to"), [(name, "2".to_owned())]);
+}
