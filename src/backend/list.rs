@@ -45,9 +45,8 @@ pub struct Listed {
 
 impl Backends {
     /// Lists the secrets of every backend rule `wanted` accepts (by its glob) and reads each
-    /// name back into its ref, with at
-    /// most `concurrency` listing calls in flight. Rules that share a server and a listing share
-    /// its calls.
+    /// name back into its ref, with at most `concurrency` listing calls in flight. Rules that
+    /// share a server and a listing share its calls.
     pub async fn list(
         &mut self,
         config: &Config,
