@@ -5,7 +5,6 @@
 //! moved `artifacts_dir`. Each is now a finding, naming the commit where there is one.
 
 use std::fs;
-use std::process::Command;
 
 use serde_json::{Value, json};
 
@@ -20,58 +19,6 @@ fn one_rotation(n: usize) -> Record {
     assert_eq!(r.apply(7, 0)["result"], "success");
     r.merge(7, Style::Merge);
     r
-}
-
-/// Commits `files` on origin's `branch` with author and committer `who` (name, email).
-fn push_as(
-    r: &Record,
-    branch: &str,
-    files: &[(&str, Option<&str>)],
-    who: (&str, &str),
-    msg: &str,
-) -> String {
-    let work = r.s.w.dir.path().join("work");
-    git(&work, &["fetch", "-q", "origin"]);
-    git(
-        &work,
-        &["checkout", "-q", "-B", branch, &format!("origin/{branch}")],
-    );
-    for (path, content) in files {
-        let file = work.join(path);
-        match content {
-            Some(text) => {
-                fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
-                fs::write(&file, text).expect("write");
-            }
-            None => fs::remove_file(&file).expect("remove"),
-        }
-    }
-    let run = |args: &[&str]| {
-        let out = Command::new("git")
-            .current_dir(&work)
-            .args(args)
-            .env("GIT_AUTHOR_NAME", who.0)
-            .env("GIT_AUTHOR_EMAIL", who.1)
-            .env("GIT_COMMITTER_NAME", who.0)
-            .env("GIT_COMMITTER_EMAIL", who.1)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("HOME", &work)
-            .output()
-            .expect("git");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(&["add", "-A"]);
-    run(&["commit", "-q", "-m", msg]);
-    git(
-        &work,
-        &["push", "-q", "origin", &format!("HEAD:refs/heads/{branch}")],
-    );
-    crate::checkout::refresh(&r.origin());
-    git(&work, &["rev-parse", "HEAD"])
 }
 
 const MARKER: &str = "<!-- rotor:artifact ";
@@ -316,8 +263,7 @@ fn a_record_forged_without_audit_events_is_audit_missing_online() {
         )
     };
     let (forged_path, forged) = forge(99, "2", "3");
-    push_as(
-        &r,
+    r.push_as(
         "main",
         &[(&forged_path, Some(&forged))],
         ROTOR,

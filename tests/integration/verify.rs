@@ -29,19 +29,32 @@ pub(crate) enum Style {
 /// Runs git in `dir` as `author` (name, also the email's local part), committed by
 /// `committer`; `None` keeps what the command takes from the commit it copies.
 fn git_as(dir: &Path, args: &[&str], author: Option<&str>, committer: &str) -> String {
+    let email = |who: &str| format!("{}@example.com", who.to_lowercase());
+    git_id(
+        dir,
+        args,
+        author.map(|a| (a.to_owned(), format!("{a}@example.com"))),
+        (committer.to_owned(), email(committer)),
+    )
+}
+
+/// `git ARGS` in `dir` as these identities (name, email).
+fn git_id(
+    dir: &Path,
+    args: &[&str],
+    author: Option<(String, String)>,
+    committer: (String, String),
+) -> String {
     let mut cmd = Command::new("git");
     cmd.current_dir(dir)
         .args(args)
-        .env("GIT_COMMITTER_NAME", committer)
-        .env(
-            "GIT_COMMITTER_EMAIL",
-            format!("{}@example.com", committer.to_lowercase()),
-        )
+        .env("GIT_COMMITTER_NAME", &committer.0)
+        .env("GIT_COMMITTER_EMAIL", &committer.1)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("HOME", dir);
-    if let Some(a) = author {
-        cmd.env("GIT_AUTHOR_NAME", a)
-            .env("GIT_AUTHOR_EMAIL", format!("{a}@example.com"));
+    if let Some((name, email)) = author {
+        cmd.env("GIT_AUTHOR_NAME", name)
+            .env("GIT_AUTHOR_EMAIL", email);
     }
     let out = cmd.output().expect("git runs");
     assert!(
@@ -224,6 +237,23 @@ impl Record {
         who: &str,
         message: &str,
     ) -> String {
+        self.push_as(
+            branch,
+            files,
+            (who, &format!("{}@example.com", who.to_lowercase())),
+            message,
+        )
+    }
+
+    /// As [`Record::push`], authored and committed as `who` (name, email): rotor's own identity
+    /// included, as anyone with push access can write it.
+    pub(crate) fn push_as(
+        &self,
+        branch: &str,
+        files: &[(&str, Option<&str>)],
+        who: (&str, &str),
+        message: &str,
+    ) -> String {
         let work = self.work();
         git(&work, &["fetch", "-q", "origin"]);
         git(
@@ -240,8 +270,14 @@ impl Record {
                 None => fs::remove_file(&file).expect("remove"),
             }
         }
-        git_as(&work, &["add", "-A"], Some(who), who);
-        git_as(&work, &["commit", "-q", "-m", message], Some(who), who);
+        let id = (who.0.to_owned(), who.1.to_owned());
+        git_id(&work, &["add", "-A"], Some(id.clone()), id.clone());
+        git_id(
+            &work,
+            &["commit", "-q", "-m", message],
+            Some(id.clone()),
+            id,
+        );
         git(
             &work,
             &["push", "-q", "origin", &format!("HEAD:refs/heads/{branch}")],
