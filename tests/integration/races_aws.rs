@@ -77,9 +77,9 @@ fn commits(a: &AwsWorld, base: &str, branch: &str) -> String {
     )
 }
 
-/// Every ref rotated once (AWSCURRENT on the pending version, AWSPREVIOUS on the old one) and
-/// marked done by `id` of pull request #`pr`, one artifact commit on the branch, one comment.
-fn one_rotation_one_record(a: &AwsWorld, id: &str, pr: u64, case: &str) {
+/// Every ref's pointer on its pending version (AWSPREVIOUS on the old one) under `id`'s
+/// `done` marker of pull request #`pr`.
+fn rotated_by(a: &AwsWorld, id: &str, pr: u64, case: &str) {
     for (name, (v1, v2)) in a.names.iter().zip(&a.versions) {
         let (stages, tags) = aws_state(name);
         assert_eq!(
@@ -100,6 +100,12 @@ fn one_rotation_one_record(a: &AwsWorld, id: &str, pr: u64, case: &str) {
             "{case}, {name}: labels {stages:?}, tags {tags:?}"
         );
     }
+}
+
+/// Every ref rotated once (AWSCURRENT on the pending version, AWSPREVIOUS on the old one) and
+/// marked done by `id` of pull request #`pr`, one artifact commit on the branch, one comment.
+fn one_rotation_one_record(a: &AwsWorld, id: &str, pr: u64, case: &str) {
+    rotated_by(a, id, pr, case);
     assert_eq!(
         commits(a, &a.w.head, "rotate"),
         "1",
@@ -330,26 +336,7 @@ fn second_rotation(a: &AwsWorld) -> (String, crate::common::Rotor) {
 /// After two rotations raced: the winner's (`id`, pull request `pr`) marker is on every ref,
 /// done, with the pointer on the pending version; the loser's branch has no artifact.
 fn won_by(a: &AwsWorld, id: &str, pr: u64, branch_of_loser: &str, case: &str) {
-    for (name, (v1, v2)) in a.names.iter().zip(&a.versions) {
-        let (stages, tags) = aws_state(name);
-        assert_eq!(
-            (
-                labelled(&stages, "AWSCURRENT"),
-                labelled(&stages, "AWSPREVIOUS"),
-                tags.get("rotor:rotation-id").cloned(),
-                tags.get("rotor:state").cloned(),
-                tags.get("rotor:pull-request").cloned(),
-            ),
-            (
-                Some(v2.clone()),
-                Some(v1.clone()),
-                Some(id.to_owned()),
-                Some("done".to_owned()),
-                Some(pr.to_string()),
-            ),
-            "{case}, {name}: labels {stages:?}, tags {tags:?}"
-        );
-    }
+    rotated_by(a, id, pr, case);
     let base = git(&a.w.origin(), &["rev-parse", "main"]);
     let loser_commits = if branch_of_loser == "rotate" {
         commits(a, &a.w.head, "rotate")
