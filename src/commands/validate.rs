@@ -99,14 +99,17 @@ pub fn run(cx: &Context, paths: &[PathBuf]) -> Result<(), Error> {
     for path in targets {
         let display = cx.display(&path);
         match check_request(&path, &display, config.as_ref()) {
-            Ok(req) => files.push(FileReport {
-                path: display,
-                kind: "request",
-                valid: true,
-                rotation_id: Some(req.id.to_string()),
-                environment: Some(req.environment.clone()),
-                refs: Some(req.refs.len()),
-            }),
+            Ok(req) => {
+                warn_closed_window(cx, config.as_ref(), &req, &display);
+                files.push(FileReport {
+                    path: display,
+                    kind: "request",
+                    valid: true,
+                    rotation_id: Some(req.id.to_string()),
+                    environment: Some(req.environment.clone()),
+                    refs: Some(req.refs.len()),
+                });
+            }
             Err(diags) => {
                 files.push(FileReport {
                     path: display,
@@ -129,6 +132,32 @@ pub fn run(cx: &Context, paths: &[PathBuf]) -> Result<(), Error> {
             diagnostics: errors,
         })
     }
+}
+
+/// A valid request whose maintenance window has closed cannot be applied (plan and apply
+/// refuse it, exit 4): worth a warning, unless the rotation already has its artifact (a past
+/// rotation's request stays in the directory).
+fn warn_closed_window(cx: &Context, config: Option<&Config>, req: &Request, display: &str) {
+    let Some(window) = req.maintenance.as_ref().and_then(|m| m.window) else {
+        return;
+    };
+    if window.end > chrono::Utc::now() {
+        return;
+    }
+    // Without a valid config, where artifacts live is unknown: warn all the same.
+    if let Some(config) = config
+        && cx
+            .repo
+            .join(config.artifacts_dir.as_str())
+            .join(format!("{}.md", req.id))
+            .exists()
+    {
+        return;
+    }
+    cx.output.warn(&format!(
+        "{display}: its maintenance window closed at {}; plan and apply refuse it (exit 4) until the window is moved",
+        window.end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    ));
 }
 
 fn check_request(

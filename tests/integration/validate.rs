@@ -261,3 +261,41 @@ fn every_commands_help_names_its_exit_codes_and_schema_lists_no_option_it_ignore
         .expects_exit(0)
         .run();
 }
+
+/// A valid request whose maintenance window has closed is still valid (exit 0), with a warning
+/// that plan and apply will refuse it; none once the rotation has its artifact (a past
+/// rotation's request stays in the directory).
+#[test]
+fn a_closed_window_is_valid_with_a_warning_until_the_rotation_is_recorded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = root().join("examples/demo");
+    fs::create_dir_all(dir.path().join(".github")).expect("mkdir");
+    fs::create_dir_all(dir.path().join("rotations")).expect("mkdir");
+    fs::copy(
+        demo.join(".github/rotor.yml"),
+        dir.path().join(".github/rotor.yml"),
+    )
+    .expect("config");
+    fs::write(
+        dir.path().join("rotations/2020-01-01-acme.yaml"),
+        "version: 1\nid: 2020-01-01-acme\nenvironment: production\nreason: r\nrefs:\n  - ref: tenant.acme.supabase.service_role\n\
+         maintenance:\n  window: {start: \"2020-01-01T02:00:00Z\", end: \"2020-01-01T04:00:00Z\"}\n",
+    )
+    .expect("request");
+    let (_, err) = rotor().current_dir(dir.path()).args(["validate"]).run();
+    assert!(
+        err.contains(
+            "rotations/2020-01-01-acme.yaml: its maintenance window closed at 2020-01-01T04:00:00Z"
+        ),
+        "{err}"
+    );
+    fs::create_dir_all(dir.path().join("docs/security/rotations")).expect("mkdir");
+    fs::write(
+        dir.path()
+            .join("docs/security/rotations/2020-01-01-acme.md"),
+        "# Rotation 2020-01-01-acme\n",
+    )
+    .expect("artifact");
+    let (_, err) = rotor().current_dir(dir.path()).args(["validate"]).run();
+    assert!(!err.contains("window closed"), "{err}");
+}
