@@ -13,6 +13,7 @@ demo with a non-zero exit.
 import json
 import os
 import secrets
+import shlex
 import shutil
 import subprocess
 import sys
@@ -62,7 +63,7 @@ def git(cwd, *args):
 
 def rotor(args, env, expect):
     """Runs rotor as a workflow step would and shows what it printed."""
-    print(f"$ rotor {' '.join(args)}", flush=True)
+    print(f"$ rotor {shlex.join(args)}", flush=True)
     done = subprocess.run([str(ROTOR), *args], env=env, capture_output=True, text=True)
     for stream in (done.stdout, done.stderr):
         if stream.strip():
@@ -81,7 +82,16 @@ def main():
     finally:
         sandbox.terminate()
         sandbox.wait()
-        shutil.rmtree(scratch, ignore_errors=True)
+        if os.environ.get("ROTOR_DEMO_KEEP"):
+            # The services stop with the demo; the repository and its record stay to explore
+            # offline (rotor verify --offline, rotor evidence, rotor report).
+            print(
+                f"kept the demo's world in {scratch}: `git clone {scratch / 'origin.git'}` to"
+                " explore the record",
+                flush=True,
+            )
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def run(scratch, sandbox_url):
