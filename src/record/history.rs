@@ -83,14 +83,25 @@ impl ArtifactHistory {
     }
 
     /// Whether this path holds a rotation artifact at all: some version carries rotor's
-    /// machine-readable block or the artifact's heading. Anything else in the directory (a
-    /// README) is not part of the record.
+    /// machine-readable block at the start of a line, or the heading `# Rotation <its id>`.
+    /// Anything else in the directory (a README) is not part of the record.
     pub(crate) fn is_artifact(&self) -> bool {
+        let stem = self
+            .path
+            .rsplit('/')
+            .next()
+            .and_then(|n| n.strip_suffix(".md"))
+            .unwrap_or("");
+        let heading = format!("# Rotation {stem}");
+        let marker = crate::artifact::DATA_MARKER.trim_end();
+        // The block starts a line (a document quoting it does not), or the heading names the
+        // file's own rotation (a "# Rotation records" README does not).
         self.changes
             .iter()
             .filter_map(|c| c.text.as_deref())
             .any(|t| {
-                t.contains(crate::artifact::DATA_MARKER.trim_end()) || t.starts_with("# Rotation ")
+                t.lines().any(|l| l.starts_with(marker))
+                    || t.lines().next().is_some_and(|l| l.trim_end() == heading)
             })
     }
 }
@@ -217,7 +228,16 @@ pub(crate) fn load(
             if tree == prev_tree {
                 continue;
             }
+            // One change per name: a file and a directory of one name (replaced one by the
+            // other) come out as two entries; the regular file, if either, is the artifact.
+            let mut changes: BTreeMap<String, Option<(String, bool)>> = BTreeMap::new();
             for (name, now) in git.tree_changes(prev_tree.as_deref(), tree.as_deref())? {
+                let slot = changes.entry(name).or_insert(None);
+                if slot.as_ref().is_none_or(|(_, file)| !file) {
+                    *slot = now;
+                }
+            }
+            for (name, now) in changes {
                 // Only the artifacts directly in the directory.
                 if name.contains('/') || !name.ends_with(".md") {
                     continue;

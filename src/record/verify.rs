@@ -75,6 +75,10 @@ pub struct Finding {
     pub author: Option<String>,
     /// What is wrong, in words.
     pub message: String,
+    /// When the commit it names was made: a change made in a period is reported for that
+    /// period, whatever the age of the record it changed.
+    #[serde(skip)]
+    pub(crate) at: Option<DateTime<Utc>>,
 }
 
 impl Finding {
@@ -87,15 +91,20 @@ impl Finding {
             commit: None,
             author: None,
             message,
+            at: None,
         }
     }
 
-    fn by(mut self, change: &Change) -> Self {
-        self.commit = Some(change.by.sha.clone());
-        self.author = Some(format!(
-            "{} <{}>",
-            change.by.author.name, change.by.author.email
-        ));
+    /// Names the commit that wrote the change (for a merge, the merged commit that made it).
+    fn by(self, change: &Change) -> Self {
+        self.naming(&change.by)
+    }
+
+    /// Names `commit` and its author.
+    fn naming(mut self, commit: &crate::gitops::CommitInfo) -> Self {
+        self.commit = Some(commit.sha.clone());
+        self.author = Some(format!("{} <{}>", commit.author.name, commit.author.email));
+        self.at = DateTime::from_timestamp(commit.time, 0);
         self
     }
 
@@ -207,6 +216,25 @@ pub(crate) fn rollback_appended(old: &str, new: &str) -> Result<(), String> {
             "the machine-readable block does not add a rollback to the ones before".to_owned(),
         );
     }
+    // What the new rollback may change for a ref: only one it lists, its `rollback` to the
+    // result it lists, and its pointer only back to the rotation's `from`.
+    let added = b.rollbacks.get(a.rollbacks.len());
+    for (old_ref, new_ref) in a.refs.iter().zip(&b.refs) {
+        if (&old_ref.pointer, &old_ref.rollback) == (&new_ref.pointer, &new_ref.rollback) {
+            continue;
+        }
+        let listed = added
+            .and_then(|rb| rb.refs.iter().find(|r| r.secret_ref == new_ref.secret_ref))
+            .map(|r| r.result.as_str());
+        let pointer_ok = new_ref.pointer == old_ref.pointer
+            || new_ref.pointer.as_deref() == Some(new_ref.from.as_str());
+        if listed.is_none() || new_ref.rollback.as_deref() != listed || !pointer_ok {
+            return Err(format!(
+                "the machine-readable block changes {}'s recorded pointer or rollback other than a rollback of it back to {} would",
+                new_ref.secret_ref, new_ref.from
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -239,11 +267,11 @@ pub(crate) fn provenance(a: &ArtifactHistory, identities: &Identities) -> Proven
                                 "{} was removed by {} and brought back by {} other than it was: {}",
                                 a.path,
                                 short(&removal.by.sha),
-                                short(&change.by.sha),
+                                short(&change.commit.sha),
                                 first_difference(old, new)
                             ),
                         )
-                        .by(change),
+                        .naming(&change.commit),
                     );
                 }
                 out.removed = None;
@@ -553,6 +581,8 @@ pub(crate) struct Citation {
     pub(crate) rotation_id: String,
     /// `rotate` or `rollback`.
     pub(crate) operation: String,
+    /// The version it must record: the rotation's `to` (rotate) or `from` (rollback).
+    pub(crate) version: Option<String>,
 }
 
 /// Every audit event `entries` cite.
@@ -561,12 +591,18 @@ pub(crate) fn citations<'a>(entries: impl Iterator<Item = &'a Entry>) -> Vec<Cit
     for e in entries {
         let Some(meta) = e.meta() else { continue };
         let mut cite = |r: &str, ev: &artifact::MetaEvent| {
+            let moved = meta.refs.iter().find(|m| m.secret_ref == r);
+            let version = moved.map(|m| match ev.operation.as_str() {
+                "rollback" => m.from.clone(),
+                _ => m.to.clone(),
+            });
             out.push(Citation {
                 artifact: e.path.clone(),
                 id: ev.id.clone(),
                 secret_ref: r.to_owned(),
                 rotation_id: meta.rotation_id.clone(),
                 operation: ev.operation.clone(),
+                version,
             });
         };
         for r in &meta.refs {
@@ -596,6 +632,22 @@ pub(crate) fn uncited<'a>(entries: impl Iterator<Item = &'a Entry>) -> Vec<Findi
     };
     for e in entries {
         let Some(meta) = e.meta() else { continue };
+        for rb in meta
+            .rollbacks
+            .iter()
+            .filter(|rb| rb.result == "rolled_back")
+        {
+            if rb.refs.is_empty() {
+                out.push(Finding::new(
+                    Kind::AuditMissing,
+                    &e.path,
+                    format!(
+                        "{}: a rollback recorded as rolled back lists no ref, so it cites no `rollback` audit event",
+                        e.path
+                    ),
+                ));
+            }
+        }
         let mut missing = |r: &str, what: &str, operation: &str| {
             out.push(
                 Finding::new(
@@ -617,6 +669,15 @@ pub(crate) fn uncited<'a>(entries: impl Iterator<Item = &'a Entry>) -> Vec<Findi
                 "rolled_back" if !cites(&r.audit_events, "rollback") => {
                     missing(&r.secret_ref, "rolled back", "rollback");
                 }
+                // A failed ref whose record leaves the pointer moved: the move is recorded in
+                // the application before anything can fail after it.
+                "failed"
+                    if r.rollback.is_none()
+                        && left(r) != r.from
+                        && !cites(&r.audit_events, "rotate") =>
+                {
+                    missing(&r.secret_ref, "moved to another version", "rotate");
+                }
                 _ => {}
             }
         }
@@ -626,6 +687,39 @@ pub(crate) fn uncited<'a>(entries: impl Iterator<Item = &'a Entry>) -> Vec<Findi
                     missing(&r.secret_ref, "rolled back by dispatch", "rollback");
                 }
             }
+        }
+    }
+    out
+}
+
+/// Each audit event is cited once in the whole record: one event proves one move. A second
+/// citation (a copy of a record, a rollback that never happened) is `audit_mismatch` on every
+/// artifact but the first that cites it.
+pub(crate) fn cited_twice(cited: &[Citation]) -> Vec<Finding> {
+    let mut first: HashMap<&str, &Citation> = HashMap::new();
+    let mut out = Vec::new();
+    for c in cited {
+        match first.get(c.id.as_str()) {
+            None => {
+                first.insert(&c.id, c);
+            }
+            Some(earlier) => out.push(
+                Finding::new(
+                    Kind::AuditMismatch,
+                    &c.artifact,
+                    format!(
+                        "audit event {} is cited again ({} of {} by {}) after {} cited it ({} of {}): one event proves one move",
+                        c.id,
+                        c.operation,
+                        c.secret_ref,
+                        c.rotation_id,
+                        earlier.artifact,
+                        earlier.operation,
+                        earlier.secret_ref
+                    ),
+                )
+                .for_ref(&c.secret_ref),
+            ),
         }
     }
     out
@@ -652,11 +746,17 @@ pub(crate) fn audit(cited: &[Citation], events: &HashMap<String, AuditEvent>) ->
         };
         let field = |k: &str| event.metadata.get(k).and_then(|v| v.as_str()).unwrap_or("");
         let mut wrong = Vec::new();
+        let version = c.version.clone().unwrap_or_default();
         for (key, expected) in [
             ("ref", &c.secret_ref),
             ("rotationId", &c.rotation_id),
             ("operation", &c.operation),
+            ("versionId", &version),
         ] {
+            // An application that leaves versionId out cannot be held to it.
+            if key == "versionId" && (c.version.is_none() || event.metadata.get(key).is_none()) {
+                continue;
+            }
             if field(key) != expected {
                 wrong.push(format!(
                     "metadata.{key} is {:?}, not {expected:?}",
@@ -735,6 +835,20 @@ pub(crate) fn consistency(path: &str, text: &str, meta: &ArtifactMeta) -> Vec<Fi
         problems.push(format!(
             "the block records rotation {:?} but the file is named {stem:?}",
             meta.rotation_id
+        ));
+    }
+    // Only the results rotor writes: any other word would let a record move the chain unseen.
+    const RESULTS: &[&str] = &["success", "rolled_back", "failed", "not_started"];
+    for r in meta
+        .refs
+        .iter()
+        .filter(|r| !RESULTS.contains(&r.result.as_str()))
+    {
+        problems.push(format!(
+            "{} has the result {:?}, which rotor never writes (it writes {})",
+            r.secret_ref,
+            r.result,
+            RESULTS.join(", ")
         ));
     }
     let heading = format!("# Rotation {}", escape_md(&meta.rotation_id));
@@ -915,7 +1029,8 @@ impl Entry {
         since: Option<DateTime<Utc>>,
         until: Option<DateTime<Utc>>,
     ) -> bool {
-        // An artifact whose time cannot be read is always in range: its problem is reported.
+        // An artifact rotor never wrote, or whose time cannot be read, is always in range: its
+        // problem is reported whatever the period.
         self.moments.is_empty()
             || self
                 .moments
@@ -957,7 +1072,9 @@ pub(crate) async fn check(
             .as_ref()
             .or_else(|| meta.as_ref().ok().and_then(Option::as_ref));
         let finished_at = dated.and_then(|m| time(m.finished_at.as_deref()));
-        let moments = dated.map(moments).unwrap_or_default();
+        // Only rotor's own version places an artifact in a period: one rotor never wrote is in
+        // every period, whatever date it claims.
+        let moments = trusted.as_ref().map(moments).unwrap_or_default();
         entries.push(Entry {
             path: a.path.clone(),
             text,
@@ -1007,6 +1124,11 @@ pub(crate) async fn check(
                 .filter(|e| e.present() && in_range.contains(e.path.as_str()))
         };
         findings.extend(uncited(listed()));
+        // Citations are unique across the whole record; the range filter below keeps the
+        // findings of the period.
+        let mut by_arrival: Vec<&Entry> = entries.iter().filter(|e| e.present()).collect();
+        by_arrival.sort_by(|a, b| (a.introduced, &a.path).cmp(&(b.introduced, &b.path)));
+        findings.extend(cited_twice(&citations(by_arrival.into_iter())));
         let cited = citations(listed());
         if !cited.is_empty() {
             let oldest = entries
@@ -1019,10 +1141,13 @@ pub(crate) async fn check(
         }
     }
     let by_path: HashMap<&str, &Entry> = entries.iter().map(|e| (e.path.as_str(), e)).collect();
+    let in_period =
+        |t: DateTime<Utc>| opts.since.is_none_or(|s| t >= s) && opts.until.is_none_or(|u| t <= u);
     findings.retain(|f| {
         by_path
             .get(f.artifact.as_str())
             .is_none_or(|e| e.in_range(opts.since, opts.until))
+            || f.at.is_some_and(in_period)
     });
     findings.sort_by(|a, b| {
         (&a.artifact, a.kind, &a.secret_ref, &a.message).cmp(&(
@@ -1501,7 +1626,21 @@ mod tests {
         let v0 = render(&m);
         let mut rolled = m.clone();
         rolled.refs[0].rollback = Some("rolled_back".to_owned());
+        rolled.refs[0].pointer = Some("1".to_owned());
         rolled.rolled_back = true;
+        rolled.rollbacks.push(MetaRollback {
+            operator: "bob".to_owned(),
+            reason: "errors".to_owned(),
+            finished_at: "2026-11-27T00:00:00Z".to_owned(),
+            result: "rolled_back".to_owned(),
+            forced: false,
+            run_url: None,
+            refs: vec![MetaRollbackRef {
+                secret_ref: R.to_owned(),
+                result: "rolled_back".to_owned(),
+                audit_events: Vec::new(),
+            }],
+        });
         let v1 = format!(
             "{}\n\n## Rollback\n- Result: rolled_back\n{}",
             body(&v0),
@@ -1542,6 +1681,55 @@ mod tests {
             f.message
         );
         assert_eq!(f.author.as_deref(), Some("mallory <mallory@example.com>"));
+    }
+
+    #[test]
+    fn a_rollback_section_may_move_only_the_refs_it_rolls_back_and_only_back() {
+        let m = meta("r-1", &[(R, "1", "2", "success")]);
+        let v0 = render(&m);
+        let appended = |b: &ArtifactMeta| {
+            format!(
+                "{}\n\n## Rollback\n- Result: rolled_back\n{}",
+                body(&v0),
+                b.data_block()
+            )
+        };
+        let rollback = |refs: Vec<MetaRollbackRef>| MetaRollback {
+            operator: "bob".to_owned(),
+            reason: "errors".to_owned(),
+            finished_at: "2026-11-27T00:00:00Z".to_owned(),
+            result: "rolled_back".to_owned(),
+            forced: false,
+            run_url: None,
+            refs,
+        };
+        let listed = vec![MetaRollbackRef {
+            secret_ref: R.to_owned(),
+            result: "rolled_back".to_owned(),
+            audit_events: Vec::new(),
+        }];
+        let mut good = m.clone();
+        good.rolled_back = true;
+        good.refs[0].pointer = Some("1".to_owned());
+        good.refs[0].rollback = Some("rolled_back".to_owned());
+        good.rollbacks.push(rollback(listed.clone()));
+        assert_eq!(rollback_appended(&v0, &appended(&good)), Ok(()));
+        // A rollback that lists no ref cannot move one.
+        let mut empty = good.clone();
+        empty.rollbacks = vec![rollback(Vec::new())];
+        assert!(rollback_appended(&v0, &appended(&empty)).is_err());
+        // Nor move it anywhere but back to `from`.
+        let mut elsewhere = good.clone();
+        elsewhere.refs[0].pointer = Some("3".to_owned());
+        assert!(rollback_appended(&v0, &appended(&elsewhere)).is_err());
+        // A failed rollback of the ref records its result, the pointer left where it was.
+        let mut failed = m.clone();
+        failed.rolled_back = true;
+        failed.refs[0].rollback = Some("failed".to_owned());
+        let mut listed_failed = listed;
+        listed_failed[0].result = "failed".to_owned();
+        failed.rollbacks.push(rollback(listed_failed));
+        assert_eq!(rollback_appended(&v0, &appended(&failed)), Ok(()));
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod evidence;
 mod examples;
 mod expr;
 mod falsify;
+mod falsify_again;
 mod faults;
 mod gitops;
 mod new;
