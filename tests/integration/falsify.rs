@@ -14,17 +14,17 @@ use crate::verify::{Record, Style, kinds};
 /// rotor's commit identity in the test config (`commit.author`).
 const ROTOR: (&str, &str) = ("rotor", "rotor@users.noreply.github.com");
 
-fn one_rotation(n: usize) -> Record {
+pub(crate) fn one_rotation(n: usize) -> Record {
     let mut r = Record::new(n);
     assert_eq!(r.apply(7, 0)["result"], "success");
     r.merge(7, Style::Merge);
     r
 }
 
-const MARKER: &str = "<!-- rotor:artifact ";
+pub(crate) const MARKER: &str = "<!-- rotor:artifact ";
 
 /// The text above the machine-readable block, and the block as JSON.
-fn split(text: &str) -> (String, Value) {
+pub(crate) fn split(text: &str) -> (String, Value) {
     let at = text.find(MARKER).expect("block");
     let line = text[at..].trim_end();
     let json = line
@@ -39,7 +39,7 @@ fn split(text: &str) -> (String, Value) {
 }
 
 /// `above` followed by `meta` as rotor writes its block.
-fn join(above: &str, meta: &Value) -> String {
+pub(crate) fn join(above: &str, meta: &Value) -> String {
     let json = serde_json::to_string(meta)
         .expect("json")
         .replace('>', "\\u003e")
@@ -48,7 +48,7 @@ fn join(above: &str, meta: &Value) -> String {
 }
 
 /// `rotor evidence --format json ARGS` in a scheduled workspace (online): code, document, stderr.
-fn evidence(r: &Record, args: &[&str]) -> (Option<i32>, Value, String) {
+pub(crate) fn evidence(r: &Record, args: &[&str]) -> (Option<i32>, Value, String) {
     let ws = r.workspace("schedule");
     let (code, stdout, stderr) = r
         .rotor_in(&ws)
@@ -60,7 +60,7 @@ fn evidence(r: &Record, args: &[&str]) -> (Option<i32>, Value, String) {
     (code, doc, stderr)
 }
 
-fn clean(r: &Record, args: &[&str]) {
+pub(crate) fn clean(r: &Record, args: &[&str]) {
     let (code, report, stderr) = r.verify(args);
     assert_eq!(
         (code, kinds(&report)),

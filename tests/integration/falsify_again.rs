@@ -11,44 +11,12 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
+use crate::falsify::{MARKER, clean, evidence, join, one_rotation, split};
 use crate::plan::git;
 use crate::verify::{Record, Style, kinds};
 
 /// rotor's commit identity in the test config (`commit.author`).
 const ROTOR: (&str, &str) = ("rotor", "rotor@users.noreply.github.com");
-
-const MARKER: &str = "<!-- rotor:artifact ";
-
-fn one_rotation(n: usize) -> Record {
-    let mut r = Record::new(n);
-    assert_eq!(r.apply(7, 0)["result"], "success");
-    r.merge(7, Style::Merge);
-    r
-}
-
-/// The text above the machine-readable block, and the block as JSON.
-fn split(text: &str) -> (String, Value) {
-    let at = text.find(MARKER).expect("block");
-    let line = text[at..].trim_end();
-    let json = line
-        .strip_prefix(MARKER)
-        .and_then(|l| l.strip_suffix("-->"))
-        .expect("block line")
-        .trim();
-    (
-        text[..at].to_owned(),
-        serde_json::from_str(json).expect("json"),
-    )
-}
-
-/// `above` followed by `meta` as rotor writes its block.
-fn join(above: &str, meta: &Value) -> String {
-    let json = serde_json::to_string(meta)
-        .expect("json")
-        .replace('>', "\\u003e")
-        .replace('<', "\\u003c");
-    format!("{above}{MARKER}{json} -->\n")
-}
 
 /// The artifact at `path` on main, with its last newline (`show` trims it).
 fn text(r: &Record, path: &str) -> String {
@@ -88,28 +56,6 @@ fn push_main(r: &Record) -> String {
     git(&w, &["push", "-q", "origin", "HEAD:refs/heads/main"]);
     crate::checkout::refresh(&r.origin());
     git(&w, &["rev-parse", "HEAD"])
-}
-
-/// `rotor evidence --format json ARGS` in a scheduled workspace (online).
-fn evidence(r: &Record, args: &[&str]) -> (Option<i32>, Value, String) {
-    let ws = r.workspace("schedule");
-    let (code, stdout, stderr) = r
-        .rotor_in(&ws)
-        .args(["evidence", "--format", "json"])
-        .args(args)
-        .run_unchecked();
-    let doc = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("one JSON object ({e}): {stdout}\n{stderr}"));
-    (code, doc, stderr)
-}
-
-fn clean(r: &Record, args: &[&str]) {
-    let (code, report, stderr) = r.verify(args);
-    assert_eq!(
-        (code, kinds(&report)),
-        (Some(0), Vec::new()),
-        "{args:?}: {report:#}\n{stderr}"
-    );
 }
 
 fn some_finding(r: &Record, args: &[&str]) -> Value {
