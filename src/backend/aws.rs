@@ -22,7 +22,7 @@ use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 use chrono::{DateTime, Utc};
 
 use super::{
-    BackendError, Environment, ErrorKind, Marker, MarkerState, RefState, Revision, Secret, Version,
+    BackendError, Environment, ErrorKind, Marker, MarkerKeys, RefState, Revision, Secret, Version,
     VersionState,
 };
 use crate::config::AwsBackend;
@@ -31,21 +31,15 @@ use crate::retry::Policy;
 
 const PENDING: &str = "AWSPENDING";
 const PREVIOUS: &str = "AWSPREVIOUS";
-const TAG_ID: &str = "rotor:rotation-id";
-const TAG_STATE: &str = "rotor:state";
-const TAG_FROM: &str = "rotor:from";
-const TAG_TO: &str = "rotor:to";
-const TAG_ROLLBACK: &str = "rotor:rollback";
-const TAG_PULL_REQUEST: &str = "rotor:pull-request";
 /// The tags of rotor's marker.
-pub(super) const MARKER_TAGS: [&str; 6] = [
-    TAG_ID,
-    TAG_STATE,
-    TAG_FROM,
-    TAG_TO,
-    TAG_ROLLBACK,
-    TAG_PULL_REQUEST,
-];
+pub(super) const MARKER_TAGS: MarkerKeys = MarkerKeys {
+    id: "rotor:rotation-id",
+    state: "rotor:state",
+    from: "rotor:from",
+    to: "rotor:to",
+    rollback: "rotor:rollback",
+    pull_request: "rotor:pull-request",
+};
 /// Secrets per `ListSecrets` page: AWS's maximum.
 const LIST_PAGE: i32 = 100;
 
@@ -630,34 +624,14 @@ fn marker_tags(marker: Option<&Marker>) -> (Vec<(&'static str, String)>, Vec<&'s
     let mut remove = Vec::new();
     match marker {
         Some(m) => {
-            tags.push((TAG_ID, m.rotation_id.clone()));
-            tags.push((TAG_STATE, m.state.as_str().to_owned()));
-            match &m.from {
-                Some(f) => tags.push((TAG_FROM, f.to_string())),
-                None => remove.push(TAG_FROM),
-            }
-            match &m.to {
-                Some(t) => tags.push((TAG_TO, t.to_string())),
-                None => remove.push(TAG_TO),
-            }
-            if m.rolling_back {
-                tags.push((TAG_ROLLBACK, "true".to_owned()));
-            } else {
-                remove.push(TAG_ROLLBACK);
-            }
-            match m.pull_request {
-                Some(n) => tags.push((TAG_PULL_REQUEST, n.to_string())),
-                None => remove.push(TAG_PULL_REQUEST),
+            for (tag, value) in MARKER_TAGS.fields(m) {
+                match value {
+                    Some(v) => tags.push((tag, v)),
+                    None => remove.push(tag),
+                }
             }
         }
-        None => remove.extend([
-            TAG_ID,
-            TAG_STATE,
-            TAG_FROM,
-            TAG_TO,
-            TAG_ROLLBACK,
-            TAG_PULL_REQUEST,
-        ]),
+        None => remove.extend(MARKER_TAGS.all()),
     }
     (tags, remove)
 }
@@ -843,24 +817,9 @@ fn state_from(
     let previous = labelled(PREVIOUS)?.into_iter().next();
     let pending = labelled(PENDING)?;
     versions.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
-    let marker = match tags.get(TAG_ID) {
-        None => None,
-        Some(id) => Some(Marker {
-            rotation_id: (*id).to_owned(),
-            state: tags
-                .get(TAG_STATE)
-                .and_then(|s| MarkerState::parse(s))
-                .ok_or_else(|| protocol(format!("tag {TAG_STATE} is missing or unknown")))?,
-            from: tags
-                .get(TAG_FROM)
-                .and_then(|s| VersionId::from_backend(s).ok()),
-            to: tags
-                .get(TAG_TO)
-                .and_then(|s| VersionId::from_backend(s).ok()),
-            rolling_back: tags.get(TAG_ROLLBACK).is_some_and(|v| *v == "true"),
-            pull_request: tags.get(TAG_PULL_REQUEST).and_then(|n| n.parse().ok()),
-        }),
-    };
+    let marker = MARKER_TAGS
+        .read(|k| tags.get(k).copied())
+        .map_err(|tag| protocol(format!("tag {tag} is missing or unknown")))?;
     Ok(RefState {
         current,
         previous,

@@ -130,6 +130,73 @@ impl Marker {
     }
 }
 
+/// The names a backend gives the six fields of rotor's marker: AWS tags, Vault/OpenBao
+/// `custom_metadata` keys. Both backends write and read a marker through this one table.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MarkerKeys {
+    /// The rotation id; a marker exists when it does.
+    pub(crate) id: &'static str,
+    /// The state.
+    pub(crate) state: &'static str,
+    /// The version moved from.
+    pub(crate) from: &'static str,
+    /// The version moved to.
+    pub(crate) to: &'static str,
+    /// `true` while a rollback is intended.
+    pub(crate) rollback: &'static str,
+    /// The pull request number.
+    pub(crate) pull_request: &'static str,
+}
+
+impl MarkerKeys {
+    /// Every name, for removing a marker or counting the room it needs.
+    pub(crate) const fn all(&self) -> [&'static str; 6] {
+        [
+            self.id,
+            self.state,
+            self.from,
+            self.to,
+            self.rollback,
+            self.pull_request,
+        ]
+    }
+
+    /// The marker's fields under these names: a value to write, or `None` for a key the marker
+    /// does not hold (removed, or left out).
+    pub(crate) fn fields(&self, m: &Marker) -> [(&'static str, Option<String>); 6] {
+        [
+            (self.id, Some(m.rotation_id.clone())),
+            (self.state, Some(m.state.as_str().to_owned())),
+            (self.from, m.from.as_ref().map(ToString::to_string)),
+            (self.to, m.to.as_ref().map(ToString::to_string)),
+            (self.rollback, m.rolling_back.then(|| "true".to_owned())),
+            (self.pull_request, m.pull_request.map(|n| n.to_string())),
+        ]
+    }
+
+    /// The marker these fields hold (`get` looks a name up): `None` without a rotation id;
+    /// `Err` with the state's name when the state is missing or unknown.
+    pub(crate) fn read<'a>(
+        &self,
+        get: impl Fn(&str) -> Option<&'a str>,
+    ) -> Result<Option<Marker>, &'static str> {
+        let Some(id) = get(self.id) else {
+            return Ok(None);
+        };
+        let version = |name: &str| get(name).and_then(|v| VersionId::from_backend(v).ok());
+        Ok(Some(Marker {
+            rotation_id: id.to_owned(),
+            state: get(self.state)
+                .and_then(MarkerState::parse)
+                .ok_or(self.state)?,
+            from: version(self.from),
+            to: version(self.to),
+            rolling_back: get(self.rollback) == Some("true"),
+            pull_request: get(self.pull_request).and_then(|n| n.parse().ok()),
+        }))
+    }
+}
+
 /// What a backend knows about one ref, read without reading any value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefState {
@@ -245,6 +312,7 @@ impl RefState {
                 custom.len(),
                 64,
                 vault::MARKER_KEYS
+                    .all()
                     .iter()
                     .chain([&vault::PREVIOUS_KEY])
                     .filter(|k| !custom.contains_key(**k))
@@ -254,6 +322,7 @@ impl RefState {
                 tags.len(),
                 50,
                 aws::MARKER_TAGS
+                    .all()
                     .iter()
                     .filter(|k| !tags.contains(**k))
                     .count(),

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::{
-    BackendError, Environment, ErrorKind, Marker, MarkerState, RefState, Revision, Secret, Version,
+    BackendError, Environment, ErrorKind, Marker, MarkerKeys, RefState, Revision, Secret, Version,
     VersionState,
 };
 use crate::config::{VaultAuth, VaultBackend};
@@ -28,14 +28,14 @@ use crate::retry::{self, Policy};
 use crate::secret::SecretString;
 
 /// The `custom_metadata` keys of rotor's marker.
-pub(super) const MARKER_KEYS: [&str; 6] = [
-    "rotor_rotation_id",
-    "rotor_state",
-    "rotor_from",
-    "rotor_to",
-    "rotor_rollback",
-    "rotor_pull_request",
-];
+pub(super) const MARKER_KEYS: MarkerKeys = MarkerKeys {
+    id: "rotor_rotation_id",
+    state: "rotor_state",
+    from: "rotor_from",
+    to: "rotor_to",
+    rollback: "rotor_rollback",
+    pull_request: "rotor_pull_request",
+};
 /// Where rotor keeps the previous pointer, for `rollback`.
 pub(super) const PREVIOUS_KEY: &str = "rotor_previous";
 
@@ -634,23 +634,12 @@ impl Vault {
         marker: Option<&Marker>,
     ) -> BTreeMap<String, String> {
         let mut desired = custom.clone();
-        for key in MARKER_KEYS {
+        for key in MARKER_KEYS.all() {
             desired.remove(key);
         }
-        if let Some(m) = marker {
-            desired.insert("rotor_rotation_id".to_owned(), m.rotation_id.clone());
-            desired.insert("rotor_state".to_owned(), m.state.as_str().to_owned());
-            if let Some(from) = &m.from {
-                desired.insert("rotor_from".to_owned(), from.to_string());
-            }
-            if let Some(to) = &m.to {
-                desired.insert("rotor_to".to_owned(), to.to_string());
-            }
-            if m.rolling_back {
-                desired.insert("rotor_rollback".to_owned(), "true".to_owned());
-            }
-            if let Some(n) = m.pull_request {
-                desired.insert("rotor_pull_request".to_owned(), n.to_string());
+        for (key, value) in marker.map(|m| MARKER_KEYS.fields(m)).into_iter().flatten() {
+            if let Some(value) = value {
+                desired.insert(key.to_owned(), value);
             }
         }
         desired
@@ -881,30 +870,11 @@ fn derive(
         }
         None => Vec::new(),
     };
-    let marker = match custom.get("rotor_rotation_id") {
-        None => None,
-        Some(id) => Some(Marker {
-            rotation_id: id.clone(),
-            state: custom
-                .get("rotor_state")
-                .and_then(|s| MarkerState::parse(s))
-                .ok_or_else(|| ErrorKind::Protocol {
-                    detail: format!(
-                        "{mount}/metadata/{location}: rotor_state is missing or unknown"
-                    ),
-                })?,
-            from: custom
-                .get("rotor_from")
-                .and_then(|v| VersionId::from_backend(v).ok()),
-            to: custom
-                .get("rotor_to")
-                .and_then(|v| VersionId::from_backend(v).ok()),
-            rolling_back: custom.get("rotor_rollback").is_some_and(|v| v == "true"),
-            pull_request: custom
-                .get("rotor_pull_request")
-                .and_then(|n| n.parse().ok()),
-        }),
-    };
+    let marker = MARKER_KEYS
+        .read(|k| custom.get(k).map(String::as_str))
+        .map_err(|key| ErrorKind::Protocol {
+            detail: format!("{mount}/metadata/{location}: {key} is missing or unknown"),
+        })?;
     Ok(RefState {
         current,
         previous,
@@ -926,6 +896,7 @@ pub fn set_pointer_command(mount: &str, pointer_key: &str, location: &str) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::MarkerState;
 
     fn meta(json: Value) -> Metadata {
         serde_json::from_value(json).expect("metadata")
