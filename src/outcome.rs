@@ -177,6 +177,30 @@ pub enum RefFailure {
     Interrupted,
 }
 
+/// A ref that could not be worked on, as the read-only commands' JSON reports list it
+/// (`errors[]`: `{"ref","code","message"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefError {
+    /// The ref.
+    #[serde(rename = "ref")]
+    pub secret_ref: String,
+    /// The failure's stable code.
+    pub code: &'static str,
+    /// What happened, in words.
+    pub message: String,
+}
+
+impl RefError {
+    /// `failure` of `secret_ref`, as a report row.
+    pub fn new(secret_ref: &str, failure: &RefFailure) -> Self {
+        Self {
+            secret_ref: secret_ref.to_owned(),
+            code: failure.code(),
+            message: failure.to_string(),
+        }
+    }
+}
+
 impl RefFailure {
     /// A stable code for reports (`errors[].code`, `refs[].error.code`).
     pub const fn code(&self) -> &'static str {

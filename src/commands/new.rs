@@ -20,6 +20,7 @@ use crate::diagnostic::{Diagnostic, Pos, quote};
 use crate::draft::{self, Draft, Selection, Skip, Source};
 use crate::error::Error;
 use crate::ids::{RotationId, SecretRef, VersionId};
+use crate::outcome::RefError;
 use crate::output::Format;
 use crate::request::{self, Maintenance, RollbackMode};
 
@@ -66,14 +67,6 @@ struct SkipEntry<'a> {
 }
 
 #[derive(Debug, Serialize)]
-struct ErrorEntry {
-    #[serde(rename = "ref")]
-    secret_ref: String,
-    code: &'static str,
-    message: String,
-}
-
-#[derive(Debug, Serialize)]
 struct Report<'a> {
     command: &'static str,
     /// The request written (or, with `--dry-run`, printed); `null` when there is none.
@@ -83,7 +76,7 @@ struct Report<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     content: Option<&'a str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    errors: Vec<ErrorEntry>,
+    errors: Vec<RefError>,
 }
 
 /// Runs `rotor new`.
@@ -417,11 +410,7 @@ fn print(
             errors: selection
                 .failures
                 .iter()
-                .map(|(r, f)| ErrorEntry {
-                    secret_ref: r.clone(),
-                    code: f.code(),
-                    message: f.to_string(),
-                })
+                .map(|(r, f)| RefError::new(r, f))
                 .collect(),
         })?;
         return Ok(());

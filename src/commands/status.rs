@@ -14,7 +14,7 @@ use crate::context::Context;
 use crate::diagnostic::quote;
 use crate::error::Error;
 use crate::ids::SecretRef;
-use crate::outcome::RefFailure;
+use crate::outcome::{RefError, RefFailure};
 use crate::output::Format;
 
 /// Versions shown per ref in text; JSON lists them all.
@@ -44,18 +44,10 @@ struct RefReport {
 }
 
 #[derive(Debug, Serialize)]
-struct ErrorReport {
-    #[serde(rename = "ref")]
-    secret_ref: String,
-    code: &'static str,
-    message: String,
-}
-
-#[derive(Debug, Serialize)]
 struct Report<'a> {
     command: &'static str,
     refs: &'a [RefReport],
-    errors: &'a [ErrorReport],
+    errors: &'a [RefError],
 }
 
 /// Runs `rotor status`.
@@ -87,11 +79,7 @@ pub async fn run(cx: &Context, args: &[String]) -> Result<(), Error> {
             Some(Err(e)) => RefFailure::Backend(e),
             None => RefFailure::Interrupted,
         };
-        errors.push(ErrorReport {
-            secret_ref: secret.secret_ref.to_string(),
-            code: failure.code(),
-            message: failure.to_string(),
-        });
+        errors.push(RefError::new(secret.secret_ref.as_str(), &failure));
         failures.push((secret.secret_ref.to_string(), failure));
     }
     print(cx, &secrets, &reports, &errors)?;
@@ -177,7 +165,7 @@ fn print(
     cx: &Context,
     secrets: &[Secret],
     reports: &[RefReport],
-    errors: &[ErrorReport],
+    errors: &[RefError],
 ) -> Result<(), Error> {
     let out = &cx.output;
     match out.format {

@@ -12,19 +12,11 @@ use serde::Serialize;
 use crate::cli::DateArg;
 use crate::context::Context;
 use crate::error::Error;
+use crate::outcome::RefError;
 use crate::output::{Format, github as gha};
 use crate::record::verify::{self, Finding, Mode, Options, Verified};
 use crate::render::Renderer;
 use crate::secret::SecretString;
-
-/// A ref that could not be checked, in the JSON report.
-#[derive(Debug, Serialize)]
-struct ErrorRow {
-    #[serde(rename = "ref")]
-    secret_ref: String,
-    code: &'static str,
-    message: String,
-}
 
 #[derive(Debug, Serialize)]
 struct Report<'a> {
@@ -33,7 +25,7 @@ struct Report<'a> {
     refs: usize,
     findings: &'a [Finding],
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    errors: Vec<ErrorRow>,
+    errors: Vec<RefError>,
 }
 
 /// Runs `rotor verify`.
@@ -99,11 +91,7 @@ fn publish(cx: &Context, v: &Verified) -> Result<(), Error> {
             errors: v
                 .failures
                 .iter()
-                .map(|(r, f)| ErrorRow {
-                    secret_ref: r.clone(),
-                    code: f.code(),
-                    message: f.to_string(),
-                })
+                .map(|(r, f)| RefError::new(r, f))
                 .collect(),
         })?,
         Format::Text => {
