@@ -590,10 +590,32 @@ impl Vault {
         from: &VersionId,
         to: &VersionId,
     ) -> Result<RefState, BackendError> {
+        self.move_pointer(secret, mount, pointer_key, seen, Some(marker), from, to)
+            .await
+    }
+
+    /// The pointer moved from `from` to `to` in one check-and-set write of the metadata, with
+    /// `from` as the previous version and, when given, `marker` in the same write.
+    #[allow(clippy::too_many_arguments)]
+    async fn move_pointer(
+        &self,
+        secret: &Secret,
+        mount: &str,
+        pointer_key: &str,
+        seen: &RefState,
+        marker: Option<&Marker>,
+        from: &VersionId,
+        to: &VersionId,
+    ) -> Result<RefState, BackendError> {
+        let call = if marker.is_some() {
+            "lock and repoint"
+        } else {
+            "repoint"
+        };
         let error = |kind| BackendError {
             secret_ref: secret.secret_ref.to_string(),
             backend: "vault",
-            call: "lock and repoint".to_owned(),
+            call: call.to_owned(),
             kind,
         };
         if seen.current.as_ref() != Some(from) {
@@ -609,7 +631,10 @@ impl Vault {
                 detail: "state read from another backend".to_owned(),
             }));
         };
-        let mut desired = Self::with_marker(custom, Some(marker));
+        let mut desired = match marker {
+            Some(m) => Self::with_marker(custom, Some(m)),
+            None => custom.clone(),
+        };
         desired.insert(pointer_key.to_owned(), to.to_string());
         desired.insert(PREVIOUS_KEY.to_owned(), from.to_string());
         let written = self
@@ -618,7 +643,7 @@ impl Vault {
                 mount,
                 seen,
                 &desired,
-                &format!("lock and repoint {from} -> {to}"),
+                &format!("{call} {from} -> {to}"),
             )
             .await?;
         match self.known_after(secret, mount, pointer_key, seen, desired, written) {
@@ -678,45 +703,8 @@ impl Vault {
         from: &VersionId,
         to: &VersionId,
     ) -> Result<RefState, BackendError> {
-        if seen.current.as_ref() != Some(from) {
-            return Err(BackendError {
-                secret_ref: secret.secret_ref.to_string(),
-                backend: "vault",
-                call: "repoint".to_owned(),
-                kind: ErrorKind::Conflict {
-                    detail: format!(
-                        "the pointer designates {} rather than {from}",
-                        seen.current.as_ref().map_or("nothing", VersionId::as_str)
-                    ),
-                },
-            });
-        }
-        let Revision::Vault { custom, .. } = &seen.revision else {
-            return Err(BackendError {
-                secret_ref: secret.secret_ref.to_string(),
-                backend: "vault",
-                call: "repoint".to_owned(),
-                kind: ErrorKind::Protocol {
-                    detail: "state read from another backend".to_owned(),
-                },
-            });
-        };
-        let mut desired = custom.clone();
-        desired.insert(pointer_key.to_owned(), to.to_string());
-        desired.insert(PREVIOUS_KEY.to_owned(), from.to_string());
-        let written = self
-            .write_custom(
-                secret,
-                mount,
-                seen,
-                &desired,
-                &format!("repoint {from} -> {to}"),
-            )
-            .await?;
-        match self.known_after(secret, mount, pointer_key, seen, desired, written) {
-            Some(state) => Ok(state),
-            None => self.read(secret, mount, pointer_key).await,
-        }
+        self.move_pointer(secret, mount, pointer_key, seen, None, from, to)
+            .await
     }
 
     /// `LIST <mount>/metadata/<folder>/`: the names in one folder of the metadata tree, each
