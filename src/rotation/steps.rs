@@ -162,63 +162,104 @@ fn transient(e: &BackendError) -> bool {
     matches!(e.kind, ErrorKind::Unavailable { .. })
 }
 
-/// Writes this rotation's final marker `state`, patiently: a ref left `pending` blocks every
-/// later rotation of it, so an outage outlasting one call's retries is waited out for a few
-/// rounds, each starting from a fresh read. The read may show the marker already final, written
-/// by this run's lost attempt or by another run of this rotation; after a check-and-set
-/// conflict the write is sent again only while the marker is still this rotation's `pending`.
-async fn mark(
+/// What a fresh read says about a write being retried patiently.
+enum Found {
+    /// The write is there already (an earlier attempt's answer was lost, or another run of
+    /// this rotation wrote it).
+    Landed,
+    /// Not there: send it again, against this state.
+    Again,
+    /// The state changed in a way this write must not override.
+    Stop,
+}
+
+/// Sends `write` patiently: a ref left half-way blocks every later rotation of it, so an
+/// outage outlasting one call's retries is waited out for a few rounds. Each round after the
+/// first starts from a fresh read, which `judge` reads; `again` says which errors are worth
+/// another round. `call` names the step in errors.
+async fn patiently<W, F>(
     run: &Run<'_>,
-    seen: &RefState,
-    state: MarkerState,
-) -> Result<RefState, BackendError> {
-    let (id, pr) = (run.id(), run.settings.pull_request);
-    let mut latest = seen.clone();
+    call: &str,
+    seen: RefState,
+    judge: impl Fn(&RefState) -> Found,
+    again: impl Fn(&BackendError) -> bool,
+    write: W,
+) -> Result<RefState, BackendError>
+where
+    W: Fn(RefState) -> F,
+    F: std::future::Future<Output = Result<RefState, BackendError>>,
+{
+    let mut latest = seen;
     let mut last: Option<BackendError> = None;
     for round in 0..RELEASE_ROUNDS {
         pause(round).await;
         if round > 0 {
             match run.job.secret.read().await {
-                Ok(now) => {
-                    let marker = now.marker.as_ref().filter(|m| m.is_of(id, pr));
-                    match marker.map(|m| m.state) {
-                        Some(s) if s == state => return Ok(now),
-                        Some(MarkerState::Pending) => latest = now,
-                        // Another writer's marker, or another final state: not ours to change.
-                        _ => {
-                            return Err(last.unwrap_or_else(|| {
-                                run.job.secret.error(
-                                    "mark",
-                                    ErrorKind::Conflict {
-                                        detail: "the marker changed under this rotation".to_owned(),
-                                    },
-                                )
-                            }));
-                        }
+                Ok(now) => match judge(&now) {
+                    Found::Landed => return Ok(now),
+                    Found::Again => latest = now,
+                    Found::Stop => {
+                        return Err(last.unwrap_or_else(|| {
+                            run.job.secret.error(
+                                call,
+                                ErrorKind::Conflict {
+                                    detail: "the marker changed under this rotation".to_owned(),
+                                },
+                            )
+                        }));
                     }
-                }
+                },
                 Err(e) => {
                     last = Some(e);
                     continue;
                 }
             }
         }
-        match run.job.secret.finish(&latest, id, state).await {
+        match write(latest.clone()).await {
             Ok(now) => return Ok(now),
-            Err(e) if transient(&e) || matches!(e.kind, ErrorKind::Conflict { .. }) => {
-                last = Some(e);
-            }
+            Err(e) if again(&e) => last = Some(e),
             Err(e) => return Err(e),
         }
     }
     Err(last.unwrap_or_else(|| {
         run.job.secret.error(
-            "mark",
+            call,
             ErrorKind::Unavailable {
                 detail: "no attempt was made".to_owned(),
             },
         )
     }))
+}
+
+/// Writes this rotation's final marker `state`, patiently. The read may show the marker
+/// already final, written by this run's lost attempt or by another run of this rotation; after
+/// a check-and-set conflict the write is sent again only while the marker is still this
+/// rotation's `pending`.
+async fn mark(
+    run: &Run<'_>,
+    seen: &RefState,
+    state: MarkerState,
+) -> Result<RefState, BackendError> {
+    let (id, pr) = (run.id(), run.settings.pull_request);
+    patiently(
+        run,
+        "mark",
+        seen.clone(),
+        |now| match now
+            .marker
+            .as_ref()
+            .filter(|m| m.is_of(id, pr))
+            .map(|m| m.state)
+        {
+            Some(s) if s == state => Found::Landed,
+            Some(MarkerState::Pending) => Found::Again,
+            // Another writer's marker, or another final state: not ours to change.
+            _ => Found::Stop,
+        },
+        |e| transient(e) || matches!(e.kind, ErrorKind::Conflict { .. }),
+        |latest| async move { run.job.secret.finish(&latest, id, state).await },
+    )
+    .await
 }
 
 /// Where a lock and move that failed without a definite answer left the ref, read patiently:
@@ -476,41 +517,25 @@ pub(crate) async fn finish_failed(
 /// Writes the intent to roll back into this rotation's `pending` marker, patiently.
 async fn intend_rollback(run: &Run<'_>, seen: RefState) -> Result<RefState, BackendError> {
     let id = run.id();
-    let mut latest = seen;
-    let mut last = None;
-    for round in 0..RELEASE_ROUNDS {
-        pause(round).await;
-        if round > 0 {
-            match run.job.secret.read().await {
-                Ok(now)
-                    if now
-                        .marker
-                        .as_ref()
-                        .is_some_and(|m| m.rotation_id == id && m.rolling_back) =>
-                {
-                    return Ok(now);
-                }
-                Ok(now) => latest = now,
-                Err(e) => {
-                    last = Some(e);
-                    continue;
-                }
+    patiently(
+        run,
+        "mark rollback",
+        seen,
+        |now| {
+            let intended = now
+                .marker
+                .as_ref()
+                .is_some_and(|m| m.rotation_id == id && m.rolling_back);
+            if intended {
+                Found::Landed
+            } else {
+                Found::Again
             }
-        }
-        match run.job.secret.intend_rollback(&latest, id).await {
-            Ok(now) => return Ok(now),
-            Err(e) if transient(&e) => last = Some(e),
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| {
-        run.job.secret.error(
-            "mark rollback",
-            ErrorKind::Unavailable {
-                detail: "no attempt was made".to_owned(),
-            },
-        )
-    }))
+        },
+        transient,
+        |latest| async move { run.job.secret.intend_rollback(&latest, id).await },
+    )
+    .await
 }
 
 /// Moves the pointer from `to` back to `from`, patiently: each round starts from a fresh read,
@@ -521,34 +546,21 @@ async fn move_back(
     to: &VersionId,
     from: &VersionId,
 ) -> Result<RefState, BackendError> {
-    let mut latest = seen;
-    let mut last = None;
-    for round in 0..RELEASE_ROUNDS {
-        pause(round).await;
-        if round > 0 {
-            match run.job.secret.read().await {
-                Ok(now) if now.current.as_ref() == Some(from) => return Ok(now),
-                Ok(now) => latest = now,
-                Err(e) => {
-                    last = Some(e);
-                    continue;
-                }
+    patiently(
+        run,
+        "move back",
+        seen,
+        |now| {
+            if now.current.as_ref() == Some(from) {
+                Found::Landed
+            } else {
+                Found::Again
             }
-        }
-        match run.job.secret.repoint(&latest, to, from).await {
-            Ok(now) => return Ok(now),
-            Err(e) if transient(&e) => last = Some(e),
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| {
-        run.job.secret.error(
-            "move back",
-            ErrorKind::Unavailable {
-                detail: "no attempt was made".to_owned(),
-            },
-        )
-    }))
+        },
+        transient,
+        |latest| async move { run.job.secret.repoint(&latest, to, from).await },
+    )
+    .await
 }
 
 /// Verification failed: the pointer goes back with compare-and-swap (runbook rollback 1–4).
