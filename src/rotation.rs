@@ -206,31 +206,17 @@ pub async fn rotate_all(
     concurrency: usize,
     progress: Arc<Progress>,
 ) -> Vec<RefOutcome> {
-    let names: Vec<(String, &'static str)> = jobs
-        .iter()
-        .map(|j| (j.secret.secret_ref.to_string(), j.secret.backend()))
-        .collect();
-    let work = map_bounded(jobs, concurrency, |job: Job| {
-        let (app, settings, progress) = (app.clone(), settings.clone(), progress.clone());
-        async move {
-            let outcome = rotate(&app, &settings, &job).await;
-            progress.settled(&outcome);
-            outcome
-        }
-    });
-    progress
-        .around(work)
-        .await
-        .into_iter()
-        .zip(names)
-        .map(|(outcome, (name, backend))| {
-            outcome.unwrap_or_else(|| RefOutcome {
-                result: RefResult::Failed,
-                failure: Some(RefFailure::Interrupted),
-                ..RefOutcome::new(name, backend)
-            })
-        })
-        .collect()
+    each_ref(
+        jobs,
+        concurrency,
+        progress,
+        |job| interrupted(job, None),
+        |job| {
+            let (app, settings) = (app.clone(), settings.clone());
+            async move { rotate(&app, &settings, &job).await }
+        },
+    )
+    .await
 }
 
 /// Rolls every job back from its `to` to its `from` (a dispatched rollback), at most
@@ -243,40 +229,60 @@ pub async fn roll_back_all(
     concurrency: usize,
     progress: Arc<Progress>,
 ) -> Vec<RefOutcome> {
-    let names: Vec<(String, &'static str, String, String)> = jobs
-        .iter()
-        .map(|(j, from, to)| {
-            (
-                j.secret.secret_ref.to_string(),
-                j.secret.backend(),
-                from.to_string(),
-                to.to_string(),
-            )
-        })
-        .collect();
-    let work = map_bounded(jobs, concurrency, |(job, from, to)| {
-        let (app, settings, progress) = (app.clone(), settings.clone(), progress.clone());
+    each_ref(
+        jobs,
+        concurrency,
+        progress,
+        |(job, from, to)| interrupted(job, Some((from, to))),
+        |(job, from, to)| {
+            let (app, settings) = (app.clone(), settings.clone());
+            async move { roll_back_dispatched(&app, &settings, &job, &from, &to, force).await }
+        },
+    )
+    .await
+}
+
+/// Runs `work` on every item, at most `concurrency` at a time, telling `progress` as each ref
+/// settles; an item whose task stopped unexpectedly is reported as `stand_in` describes it.
+async fn each_ref<T, F, Fut>(
+    items: Vec<T>,
+    concurrency: usize,
+    progress: Arc<Progress>,
+    stand_in: impl Fn(&T) -> RefOutcome,
+    work: F,
+) -> Vec<RefOutcome>
+where
+    T: Send + 'static,
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = RefOutcome> + Send + 'static,
+{
+    let stand_ins: Vec<RefOutcome> = items.iter().map(stand_in).collect();
+    let done = map_bounded(items, concurrency, |item| {
+        let (outcome, progress) = (work(item), progress.clone());
         async move {
-            let outcome = roll_back_dispatched(&app, &settings, &job, &from, &to, force).await;
+            let outcome = outcome.await;
             progress.settled(&outcome);
             outcome
         }
     });
     progress
-        .around(work)
+        .around(done)
         .await
         .into_iter()
-        .zip(names)
-        .map(|(outcome, (name, backend, from, to))| {
-            outcome.unwrap_or_else(|| RefOutcome {
-                from: Some(from),
-                to: Some(to),
-                result: RefResult::Failed,
-                failure: Some(RefFailure::Interrupted),
-                ..RefOutcome::new(name, backend)
-            })
-        })
+        .zip(stand_ins)
+        .map(|(outcome, stand_in)| outcome.unwrap_or(stand_in))
         .collect()
+}
+
+/// A ref whose task stopped unexpectedly (with the rollback's versions, for a rollback).
+fn interrupted(job: &Job, versions: Option<(&VersionId, &VersionId)>) -> RefOutcome {
+    RefOutcome {
+        from: versions.map(|(from, _)| from.to_string()),
+        to: versions.map(|(_, to)| to.to_string()),
+        result: RefResult::Failed,
+        failure: Some(RefFailure::Interrupted),
+        ..RefOutcome::new(job.secret.secret_ref.to_string(), job.secret.backend())
+    }
 }
 
 /// Rotates one ref. Never panics; every way it can end is in the outcome.
