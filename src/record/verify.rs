@@ -1371,6 +1371,26 @@ mod tests {
 
     const R: &str = "tenant.acme.supabase.service_role";
 
+    /// A rollback bob dispatched, finished `at`, with each ref at its result (citing no event).
+    fn dispatched(at: &str, refs: &[(&str, &str)]) -> MetaRollback {
+        MetaRollback {
+            operator: "bob".to_owned(),
+            reason: "errors".to_owned(),
+            finished_at: at.to_owned(),
+            result: "rolled_back".to_owned(),
+            forced: false,
+            run_url: None,
+            refs: refs
+                .iter()
+                .map(|(r, result)| MetaRollbackRef {
+                    secret_ref: (*r).to_owned(),
+                    result: (*result).to_owned(),
+                    audit_events: Vec::new(),
+                })
+                .collect(),
+        }
+    }
+
     #[test]
     fn a_version_rotor_committed_then_a_rollback_by_rotor_is_clean() {
         let m = meta("r-1", &[(R, "1", "2", "success")]);
@@ -1379,19 +1399,8 @@ mod tests {
         m2.rolled_back = true;
         m2.refs[0].pointer = Some("1".to_owned());
         m2.refs[0].rollback = Some("rolled_back".to_owned());
-        m2.rollbacks.push(MetaRollback {
-            operator: "bob".to_owned(),
-            reason: "errors".to_owned(),
-            finished_at: "2026-11-27T00:00:00Z".to_owned(),
-            result: "rolled_back".to_owned(),
-            forced: false,
-            run_url: None,
-            refs: vec![MetaRollbackRef {
-                secret_ref: R.to_owned(),
-                result: "rolled_back".to_owned(),
-                audit_events: Vec::new(),
-            }],
-        });
+        m2.rollbacks
+            .push(dispatched("2026-11-27T00:00:00Z", &[(R, "rolled_back")]));
         let section = "## Rollback\n- Date: 2026-11-27\n- Operator: bob (internal_admin)\n- Result: rolled_back\n";
         let v1 = format!("{}\n\n{section}{}", body(&v0), m2.data_block());
         assert_eq!(rollback_appended(&v0, &v1), Ok(()));
@@ -1628,19 +1637,9 @@ mod tests {
         rolled.refs[0].rollback = Some("rolled_back".to_owned());
         rolled.refs[0].pointer = Some("1".to_owned());
         rolled.rolled_back = true;
-        rolled.rollbacks.push(MetaRollback {
-            operator: "bob".to_owned(),
-            reason: "errors".to_owned(),
-            finished_at: "2026-11-27T00:00:00Z".to_owned(),
-            result: "rolled_back".to_owned(),
-            forced: false,
-            run_url: None,
-            refs: vec![MetaRollbackRef {
-                secret_ref: R.to_owned(),
-                result: "rolled_back".to_owned(),
-                audit_events: Vec::new(),
-            }],
-        });
+        rolled
+            .rollbacks
+            .push(dispatched("2026-11-27T00:00:00Z", &[(R, "rolled_back")]));
         let v1 = format!(
             "{}\n\n## Rollback\n- Result: rolled_back\n{}",
             body(&v0),
@@ -1694,29 +1693,16 @@ mod tests {
                 b.data_block()
             )
         };
-        let rollback = |refs: Vec<MetaRollbackRef>| MetaRollback {
-            operator: "bob".to_owned(),
-            reason: "errors".to_owned(),
-            finished_at: "2026-11-27T00:00:00Z".to_owned(),
-            result: "rolled_back".to_owned(),
-            forced: false,
-            run_url: None,
-            refs,
-        };
-        let listed = vec![MetaRollbackRef {
-            secret_ref: R.to_owned(),
-            result: "rolled_back".to_owned(),
-            audit_events: Vec::new(),
-        }];
+        let at = "2026-11-27T00:00:00Z";
         let mut good = m.clone();
         good.rolled_back = true;
         good.refs[0].pointer = Some("1".to_owned());
         good.refs[0].rollback = Some("rolled_back".to_owned());
-        good.rollbacks.push(rollback(listed.clone()));
+        good.rollbacks.push(dispatched(at, &[(R, "rolled_back")]));
         assert_eq!(rollback_appended(&v0, &appended(&good)), Ok(()));
         // A rollback that lists no ref cannot move one.
         let mut empty = good.clone();
-        empty.rollbacks = vec![rollback(Vec::new())];
+        empty.rollbacks = vec![dispatched(at, &[])];
         assert!(rollback_appended(&v0, &appended(&empty)).is_err());
         // Nor move it anywhere but back to `from`.
         let mut elsewhere = good.clone();
@@ -1726,9 +1712,7 @@ mod tests {
         let mut failed = m.clone();
         failed.rolled_back = true;
         failed.refs[0].rollback = Some("failed".to_owned());
-        let mut listed_failed = listed;
-        listed_failed[0].result = "failed".to_owned();
-        failed.rollbacks.push(rollback(listed_failed));
+        failed.rollbacks.push(dispatched(at, &[(R, "failed")]));
         assert_eq!(rollback_appended(&v0, &appended(&failed)), Ok(()));
     }
 
@@ -1750,15 +1734,9 @@ mod tests {
         assert_eq!(p.trusted_text.as_deref(), Some(v0.as_str()));
         // A rotation whose dispatched rollback finished in the range is in the range.
         let mut rolled = m;
-        rolled.rollbacks.push(MetaRollback {
-            operator: "bob".to_owned(),
-            reason: "errors".to_owned(),
-            finished_at: "2026-12-05T00:00:00Z".to_owned(),
-            result: "rolled_back".to_owned(),
-            forced: false,
-            run_url: None,
-            refs: Vec::new(),
-        });
+        rolled
+            .rollbacks
+            .push(dispatched("2026-12-05T00:00:00Z", &[]));
         let e = entry("r-1.md", rolled, true);
         let day = |d: &str| time(Some(d));
         assert!(e.in_range(day("2026-12-01T00:00:00Z"), None));
@@ -1783,19 +1761,9 @@ mod tests {
         let mut forged = m.clone();
         forged.refs[0].audit_events.clear();
         forged.refs[1].audit_events[0].operation = "rotate".to_owned();
-        forged.rollbacks.push(MetaRollback {
-            operator: "bob".to_owned(),
-            reason: "errors".to_owned(),
-            finished_at: "2026-12-05T00:00:00Z".to_owned(),
-            result: "rolled_back".to_owned(),
-            forced: false,
-            run_url: None,
-            refs: vec![MetaRollbackRef {
-                secret_ref: R.to_owned(),
-                result: "rolled_back".to_owned(),
-                audit_events: Vec::new(),
-            }],
-        });
+        forged
+            .rollbacks
+            .push(dispatched("2026-12-05T00:00:00Z", &[(R, "rolled_back")]));
         let found = uncited([entry("r-1.md", forged, true)].iter());
         let said: Vec<&str> = found.iter().map(|f| f.message.as_str()).collect();
         assert_eq!(found.len(), 3, "{said:#?}");
