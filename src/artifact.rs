@@ -267,8 +267,10 @@ pub struct RollbackRecord {
     pub result: String,
     /// Its checks, summarised.
     pub verification: String,
-    /// Its audit evidence.
+    /// Its audit evidence: the confirmed event ids.
     pub audit_evidence: String,
+    /// The audit query link, shown after the ids.
+    pub audit_query: String,
     /// Why.
     pub reason: String,
     /// Whether `--force` overrode the pointer check.
@@ -394,7 +396,7 @@ impl Artifact {
         } else {
             ids.join(", ")
         };
-        format!("{shown}; {}", self.audit_query)
+        shown
     }
 
     /// Renders the artifact: the template, then rotor's own machine-readable block, which an
@@ -723,7 +725,8 @@ mod tests {
             result: "success".to_owned(),
             verification: "resolve returned 3 for 2 refs".to_owned(),
             audit_evidence: "evt_3, evt_4".to_owned(),
-            reason: "<script>alert(1)</script> | pinging @security".to_owned(),
+            audit_query: "https://app.example.com/api/v1/audit/events?action=secret_ref_upserted&limit=100".to_owned(),
+            reason: "<script>alert(1)</script> | pinging @security &#64;acme/security\nSEC-1 https://evil.example www.evil.example".to_owned(),
             forced: true,
         });
         let text = a

@@ -49,14 +49,22 @@ pub enum RenderError {
     },
 }
 
-/// Escapes text for inline markdown and HTML: no markup, links, images, code spans, table
-/// breaks, mentions or line breaks survive; words and identifiers stay as they are.
+/// Escapes text for inline markdown and HTML: no markup, links, autolinks, images, code
+/// spans, table breaks, mentions, character references or line breaks survive; words and
+/// identifiers stay as they are.
+///
+/// GitHub turns a bare `https://…` or `www.…` into a link, and decodes a character reference
+/// such as `&#64;` to `@` after its mention filter ran: so `&` is escaped, and the `:` of a
+/// scheme before `//` and the `.` of a leading `www.` are backslash-escaped. A backslash escape
+/// renders as the character itself, in text and in the destination of a link rotor builds
+/// (`[run](https\://…)` still points at `https://…`), but no autolink starts from it.
 pub fn escape_md(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
+    let at = |j: usize| chars.get(j).copied();
     for (i, &c) in chars.iter().enumerate() {
         match c {
-            // `&` stays: an entity can only ever render as text, and URLs keep their `&`.
+            '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '\r' => {}
@@ -65,6 +73,15 @@ pub fn escape_md(text: &str) -> String {
             '\\' | '`' | '*' | '[' | ']' | '|' | '~' | '$' => {
                 out.push('\\');
                 out.push(c);
+            }
+            // A scheme's `:` before `//` (`https://`, `HTTP://`, `ftp://`).
+            ':' if at(i + 1) == Some('/') && at(i + 2) == Some('/') => out.push_str("\\:"),
+            // The `.` of `www.` at a word's start, in any case.
+            '.' if i >= 3
+                && chars[i - 3..i].iter().all(|w| w.eq_ignore_ascii_case(&'w'))
+                && (i == 3 || !chars[i - 4].is_alphanumeric()) =>
+            {
+                out.push_str("\\.");
             }
             // GitHub ignores underscores inside words; only those at a word's edge could emphasise.
             '_' => {
@@ -86,6 +103,31 @@ pub fn escape_md(text: &str) -> String {
         }
     }
     out
+}
+
+/// A link rotor built itself (to the run, a review, the audit query): an absolute `http(s)`
+/// URL, printed so that GitHub links it and nothing can close a markdown link around it
+/// (parentheses and angle brackets percent-encoded). Anything else is `None`, to be escaped
+/// as text.
+pub fn link(text: &str) -> Option<String> {
+    let url = url::Url::parse(text).ok()?;
+    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in url.as_str().chars() {
+        match c {
+            '(' => out.push_str("%28"),
+            ')' => out.push_str("%29"),
+            '<' => out.push_str("%3C"),
+            '>' => out.push_str("%3E"),
+            '\\' => out.push_str("%5C"),
+            '`' => out.push_str("%60"),
+            c if c.is_whitespace() || c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    Some(out)
 }
 
 /// Escapes rotor's own sentences, which quote names and commands in backticks (`` `to` ``,
@@ -157,6 +199,10 @@ impl Renderer {
         env.add_filter("prose", |text: Option<String>| {
             minijinja::Value::from_safe_string(prose(text.as_deref().unwrap_or_default()))
         });
+        env.add_filter("link", |text: Option<String>| {
+            let text = text.unwrap_or_default();
+            minijinja::Value::from_safe_string(link(&text).unwrap_or_else(|| escape_md(&text)))
+        });
         for (name, source) in TEMPLATES {
             env.add_template_owned(*name, *source)
                 .map_err(|e| RenderError::Template {
@@ -208,7 +254,7 @@ mod tests {
         );
         assert_eq!(
             escape_md("[click](https://evil)"),
-            "\\[click\\](https://evil)"
+            "\\[click\\](https\\://evil)"
         );
         assert_eq!(escape_md("a | b\nc"), "a \\| b c");
         assert_eq!(
@@ -224,8 +270,24 @@ mod tests {
         assert_eq!(escape_md("![img](x)"), "!\\[img\\](x)");
         assert_eq!(
             escape_md("https://x/pull/7#review-80"),
-            "https://x/pull/7#review-80"
+            "https\\://x/pull/7#review-80"
         );
+    }
+
+    #[test]
+    fn references_autolinks_and_mentions_come_out_as_text() {
+        assert_eq!(
+            escape_md("cc &#64;mallory and &#x40;acme/security"),
+            "cc &amp;#64;mallory and &amp;#x40;acme/security"
+        );
+        assert_eq!(
+            escape_md("see https://evil.example/x and HTTP://b and www.evil.example"),
+            "see https\\://evil.example/x and HTTP\\://b and www\\.evil.example"
+        );
+        assert_eq!(escape_md("WWW.Evil.example"), "WWW\\.Evil.example");
+        // Words that merely contain the letters stay as they are.
+        assert_eq!(escape_md("awww.x a:b c://"), "awww.x a:b c\\://");
+        assert_eq!(escape_md("mailto:x@y"), "mailto:x@\u{200b}y");
     }
 
     #[test]

@@ -280,35 +280,54 @@ fn environment<'d>(
     Some((node.clone(), text.to_owned()))
 }
 
-/// The rules of a free text such as `reason` (a request's, or a dispatched rollback's): not
-/// empty or blank, at most [`MAX_TEXT`] characters, and no control character (a line break
-/// included: the text is shown on one line in comments, logs and annotations).
+/// The rules of a free text such as `reason` (a request's, a dispatched rollback's, a
+/// break-glass comment's): not blank, at most [`MAX_TEXT`] characters (a CR LF pair counts as
+/// one line feed), and no control character but the line feed and the tab: a reason may span
+/// lines, to add a ticket line. Every other C0 or C1 control, DEL, and the Unicode
+/// bidirectional controls (U+202A–U+202E, U+2066–U+2069, which can make a text read otherwise
+/// than it is) are refused, naming the character and where it stands in the text.
 pub fn check_text(text: &str) -> Result<(), (&'static str, String)> {
     if text.trim().is_empty() {
         return Err(("empty_text", "is empty".to_owned()));
     }
-    if text.chars().count() > MAX_TEXT {
+    let normalized = text.replace("\r\n", "\n");
+    if normalized.chars().count() > MAX_TEXT {
         return Err((
             "text_too_long",
             format!("is longer than {MAX_TEXT} characters"),
         ));
     }
-    if let Some(c) = text.chars().find(|c| {
-        c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    }) {
-        return Err((
-            "control_character",
-            format!("contains the control character {}", c.escape_unicode()),
-        ));
+    let (mut line, mut column) = (1, 0);
+    for c in normalized.chars() {
+        column += 1;
+        let refused = (c.is_control() && !matches!(c, '\n' | '\t'))
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if refused {
+            let what = if c.is_control() {
+                "the control character"
+            } else {
+                "the bidirectional control"
+            };
+            return Err((
+                "control_character",
+                format!(
+                    "contains {what} {} at line {line}, column {column} of the text (line feeds and tabs are the only controls allowed)",
+                    c.escape_unicode()
+                ),
+            ));
+        }
+        if c == '\n' {
+            (line, column) = (line + 1, 0);
+        }
     }
     Ok(())
 }
 
 /// A free text: `reason` obeys every rule of [`check_text`]; a rollout note may run over
 /// several lines (it can be the note itself) and only has the length limit.
-fn bounded_text<'d>(node: &Node<'d>, one_line: bool, diags: &mut Diagnostics) -> Option<&'d str> {
+fn bounded_text<'d>(node: &Node<'d>, reason_rules: bool, diags: &mut Diagnostics) -> Option<&'d str> {
     let text = node.non_empty_string(diags)?;
-    let checked = if one_line {
+    let checked = if reason_rules {
         check_text(text)
     } else if text.chars().count() > MAX_TEXT {
         Err((
@@ -321,7 +340,7 @@ fn bounded_text<'d>(node: &Node<'d>, one_line: bool, diags: &mut Diagnostics) ->
     if let Err((code, problem)) = checked {
         diags.push(
             node.error(code, format!("{} {problem}", node.describe()))
-                .help("write one line of at most 4,096 characters, and link to the details"),
+                .help("write at most 4,096 characters of plain text (lines and tabs are fine), and link to the details"),
         );
         return None;
     }

@@ -42,7 +42,12 @@ pub fn request_schema() -> Value {
             "version": {"const": 1, "description": "Format version; always 1."},
             "id": {"type": "string", "pattern": ID_PATTERN, "description": "Rotation id; equal to the file name without .yaml. Never reused."},
             "environment": {"type": "string", "minLength": 1, "pattern": "\\S", "description": "A key of `environments` in .github/rotor.yml."},
-            "reason": text("Why the secrets are rotated."),
+            // Lines and tabs are allowed; every other control and the bidirectional controls
+            // are not (the rule `rotor validate` applies).
+            "reason": {"allOf": [
+                text("Why the secrets are rotated; may span lines (a ticket line)."),
+                {"pattern": "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F\\u202A-\\u202E\\u2066-\\u2069]*$"}
+            ]},
             "refs": {
                 "type": "array",
                 "minItems": 1,

@@ -71,6 +71,8 @@ fn schema_refuses_what_it_can_express() {
         "sites-duplicate",
         "rollback-unknown",
         "reason-blank",
+        "reason-bidi",
+        "reason-c1-control",
         "id-uppercase",
         "maintenance-empty",
     ] {
