@@ -1,9 +1,10 @@
 //! action.yml's two scripts: the installer verifies the release asset's SHA-256 against
-//! dist/checksums.txt and refuses a mismatch; the runner passes inputs as arguments, never as
-//! code.
+//! dist/checksums.txt and refuses a mismatch, and builds from source in a directory and an
+//! environment of its own, never the checked-out workspace's; the runner passes inputs as
+//! arguments, never as code.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::root;
@@ -306,4 +307,208 @@ fn the_install_action_exports_rotor_for_the_job_and_the_main_action_then_install
         steps[1]["env"]["ROTOR_BIN"],
         "${{ steps.install.outputs.bin || env.ROTOR_BIN }}"
     );
+}
+
+/// An action root whose build from source takes a second and no network: a crate named rotor
+/// with no dependency, its Cargo.lock (for `--locked`), and a dist/checksums.txt listing no
+/// asset.
+fn source_only(action: &Path) {
+    fs::create_dir_all(action.join("src")).expect("dir");
+    fs::create_dir_all(action.join("dist")).expect("dir");
+    fs::write(
+        action.join("Cargo.toml"),
+        "[package]\nname = \"rotor\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+    )
+    .expect("toml");
+    fs::write(
+        action.join("Cargo.lock"),
+        "version = 4\n\n[[package]]\nname = \"rotor\"\nversion = \"0.1.0\"\n",
+    )
+    .expect("lock");
+    fs::write(
+        action.join("src/main.rs"),
+        "fn main() {\n    println!(\"built-rotor\");\n}\n",
+    )
+    .expect("main");
+    fs::write(
+        action.join("dist/checksums.txt"),
+        "# no release asset listed\n",
+    )
+    .expect("checksums");
+}
+
+/// install.sh --export as install/action.yml runs it in a job: from the checked-out
+/// workspace, with `extra` in the environment. Returns the exit code, stdout and stderr, and
+/// the step's outputs.
+fn install_from(
+    ws: &Path,
+    action: &Path,
+    temp: &Path,
+    extra: &[(&str, &std::ffi::OsStr)],
+) -> (i32, String, String) {
+    let output = temp.with_extension("output");
+    let env_file = temp.with_extension("env");
+    fs::write(&output, "").expect("output");
+    fs::write(&env_file, "").expect("env");
+    let mut cmd = Command::new("bash");
+    cmd.arg(root().join("action/install.sh"))
+        .arg("--export")
+        .current_dir(ws)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("ROTOR_ROOT", action)
+        .env("GITHUB_WORKSPACE", ws)
+        .env("GITHUB_OUTPUT", &output)
+        .env("GITHUB_ENV", &env_file)
+        .env("RUNNER_OS", "Linux")
+        .env("RUNNER_ARCH", "X64")
+        .env("RUNNER_TEMP", temp);
+    // Where this machine keeps its toolchains, and the one running these tests (rustup names it
+    // in RUSTUP_TOOLCHAIN), so that the build needs nothing installed.
+    for var in ["HOME", "RUSTUP_HOME"] {
+        if let Some(v) = std::env::var_os(var) {
+            cmd.env(var, v);
+        }
+    }
+    if let Ok(toolchain) = std::env::var("RUSTUP_TOOLCHAIN")
+        && !toolchain.contains('/')
+    {
+        cmd.env("ROTOR_RUST_TOOLCHAIN", toolchain);
+    }
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("bash");
+    let outputs = fs::read_to_string(&output).expect("output");
+    let exported = fs::read_to_string(&env_file).expect("env");
+    if let Some(bin) = outputs.trim().strip_prefix("bin=") {
+        assert_eq!(exported.trim(), format!("ROTOR_BIN={bin}"));
+    }
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        outputs,
+    )
+}
+
+/// A workspace as a pull request can leave it: a `.cargo/config.toml` whose rustc-wrapper
+/// leaves a mark and then compiles as asked (so the build would succeed and nobody would
+/// notice), and a rust-toolchain.toml naming a toolchain that does not exist.
+fn hostile_workspace(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let ws = dir.join("workspace");
+    fs::create_dir_all(ws.join(".cargo")).expect("dir");
+    let marker = dir.join("the-pull-request-ran-code");
+    let wrapper = dir.join("wrapper.sh");
+    fs::write(
+        &wrapper,
+        format!("#!/bin/sh\ntouch '{}'\nexec \"$@\"\n", marker.display()),
+    )
+    .expect("wrapper");
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    fs::write(
+        ws.join(".cargo/config.toml"),
+        format!("[build]\nrustc-wrapper = \"{}\"\n", wrapper.display()),
+    )
+    .expect("config");
+    fs::write(
+        ws.join("rust-toolchain.toml"),
+        "[toolchain]\nchannel = \"hostile-0.0.0\"\n",
+    )
+    .expect("toolchain");
+    (ws, wrapper, marker)
+}
+
+#[test]
+fn a_build_from_source_runs_nothing_of_the_checked_out_workspace() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let action = dir.path().join("action-root");
+    source_only(&action);
+    let (ws, wrapper, marker) = hostile_workspace(dir.path());
+    let temp = dir.path().join("runner-temp");
+    fs::create_dir_all(&temp).expect("dir");
+    // What an earlier step could have written to $GITHUB_ENV, too.
+    let target = ws.join("target");
+    let (code, out, outputs) = install_from(
+        &ws,
+        &action,
+        &temp,
+        &[
+            ("RUSTC_WRAPPER", wrapper.as_os_str()),
+            ("CARGO_BUILD_RUSTC_WRAPPER", wrapper.as_os_str()),
+            ("RUSTUP_TOOLCHAIN", std::ffi::OsStr::new("hostile-0.0.0")),
+            ("CARGO_TARGET_DIR", target.as_os_str()),
+        ],
+    );
+    assert_eq!(
+        code, 0,
+        "the workspace's toolchain file chose nothing: {out}"
+    );
+    assert!(
+        out.contains("building from source"),
+        "no asset is listed: {out}"
+    );
+    assert!(
+        !marker.exists(),
+        "the workspace's rustc-wrapper (or an exported one) ran: {out}"
+    );
+    let bin = outputs.trim().strip_prefix("bin=").expect("bin output");
+    assert!(
+        Path::new(bin).starts_with(&temp),
+        "the binary is under RUNNER_TEMP: {bin}"
+    );
+    let ran = Command::new(bin)
+        .output()
+        .expect("the installed binary runs");
+    assert_eq!(String::from_utf8_lossy(&ran.stdout).trim(), "built-rotor");
+    // Nothing was built in, or left below, the workspace or the action; the build directory
+    // (its target and its CARGO_HOME) is gone.
+    assert!(!target.exists() && !action.join("target").exists());
+    let left: Vec<String> = fs::read_dir(&temp)
+        .expect("temp")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["rotor-0.1.0"], "{left:?}");
+}
+
+#[test]
+fn a_build_from_source_refuses_a_directory_inside_the_workspace_and_a_toolchain_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let action = dir.path().join("action-root");
+    source_only(&action);
+    let (ws, _, marker) = hostile_workspace(dir.path());
+    // A runner whose temporary directory lies inside the workspace: cargo would read the
+    // workspace's configuration from above the build directory.
+    let inside = ws.join("tmp");
+    fs::create_dir_all(&inside).expect("dir");
+    let (code, out, outputs) = install_from(&ws, &action, &inside, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("::error title=rotor::the build directory")
+            && out.contains("lies inside the workspace"),
+        "{out}"
+    );
+    assert!(outputs.is_empty(), "no binary is offered: {outputs}");
+    // RUSTUP_TOOLCHAIN also takes a directory, whose `cargo` would then run.
+    let temp = dir.path().join("runner-temp");
+    fs::create_dir_all(&temp).expect("dir");
+    let (code, out, outputs) = install_from(
+        &ws,
+        &action,
+        &temp,
+        &[("ROTOR_RUST_TOOLCHAIN", ws.as_os_str())],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("::error title=rotor::ROTOR_RUST_TOOLCHAIN must name a toolchain"),
+        "{out}"
+    );
+    assert!(outputs.is_empty(), "no binary is offered: {outputs}");
+    assert!(!marker.exists());
 }

@@ -499,7 +499,7 @@ fn credential_step(uses: &str) -> bool {
 }
 
 #[test]
-fn the_examples_install_before_credentials_and_scope_concurrency_per_job() {
+fn the_examples_install_before_checkout_and_credentials_and_scope_concurrency_per_job() {
     for (file, wf) in workflows() {
         // A workflow that every comment starts must not queue whole runs in one group: a newer
         // pending run cancels an older pending one, and an ordinary comment would cancel an
@@ -518,21 +518,29 @@ fn the_examples_install_before_credentials_and_scope_concurrency_per_job() {
                     "{file} {name}: a concurrency group of its own"
                 );
             }
-            let uses: Vec<&str> = job["steps"]
-                .as_array()
-                .expect("steps")
+            // The installer comes before the checkout (a build from source must find no
+            // pull request's .cargo/config.toml or rust-toolchain.toml), before every credential
+            // step and rotor step, and after no `run:` step (which could write $GITHUB_ENV or
+            // $GITHUB_PATH for it).
+            let steps = job["steps"].as_array().expect("steps");
+            let uses: Vec<&str> = steps
                 .iter()
-                .filter_map(|s| s.get("uses").and_then(Value::as_str))
+                .map(|s| s.get("uses").and_then(Value::as_str).unwrap_or(""))
                 .collect();
             let install = uses
                 .iter()
                 .position(|u| u.starts_with("OWNER/rotor/install@"))
                 .unwrap_or_else(|| panic!("{file} {name}: installs rotor in a step of its own"));
-            for (i, u) in uses.iter().enumerate() {
-                if credential_step(u) || u.starts_with("OWNER/rotor@") {
+            for (i, (step, u)) in steps.iter().zip(&uses).enumerate() {
+                if u.starts_with("actions/checkout@")
+                    || credential_step(u)
+                    || u.starts_with("OWNER/rotor@")
+                    || step.get("run").is_some()
+                {
                     assert!(
                         install < i,
-                        "{file} {name}: rotor is installed before {u}, so no build runs with credentials"
+                        "{file} {name}: rotor is installed before step {i} ({step}), so no build \
+                         reads the workspace or runs with credentials"
                     );
                 }
             }
