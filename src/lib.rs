@@ -9,6 +9,7 @@ pub mod app;
 pub mod artifact;
 pub mod backend;
 pub mod batch;
+pub mod body;
 pub mod cli;
 pub mod commands;
 pub mod config;

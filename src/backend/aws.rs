@@ -185,6 +185,7 @@ impl Aws {
         let shared = loader.load().await;
         let config = aws_sdk_secretsmanager::config::Builder::from(&shared)
             .interceptor(LogCalls)
+            .interceptor(CapAnswers)
             .build();
         Self {
             client: Client::from_conf(config),
@@ -786,6 +787,31 @@ impl aws_sdk_secretsmanager::config::Intercept for LogCalls {
             &format!("/ {operation}"),
             context.response().map(|r| r.status().as_u16()),
             took,
+        );
+        Ok(())
+    }
+}
+
+/// Reads no AWS answer past [`crate::body::MAX_BODY`]: the SDK buffers a body whole before
+/// it parses it, so the body is wrapped in a limit before it does (a larger answer ends the
+/// call with an error, never in memory).
+#[derive(Debug)]
+struct CapAnswers;
+
+impl aws_sdk_secretsmanager::config::Intercept for CapAnswers {
+    fn name(&self) -> &'static str {
+        "rotor-cap-answers"
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut aws_sdk_secretsmanager::config::interceptors::BeforeDeserializationInterceptorContextMut<'_>,
+        _components: &aws_sdk_secretsmanager::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_secretsmanager::config::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let body = context.response_mut().take_body();
+        *context.response_mut().body_mut() = aws_smithy_types::body::SdkBody::from_body_1_x(
+            http_body_util::Limited::new(body, crate::body::MAX_BODY),
         );
         Ok(())
     }

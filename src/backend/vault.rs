@@ -333,7 +333,24 @@ impl Vault {
                     let value = if status == StatusCode::NO_CONTENT {
                         Value::Null
                     } else {
-                        resp.json::<Value>().await.unwrap_or(Value::Null)
+                        match crate::body::read_response(resp).await {
+                            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+                            Err(e) => {
+                                let retry = matches!(e, crate::body::BodyError::Broken(_));
+                                if retry && idempotent && !last {
+                                    tokio::time::sleep(self.policy.delay(attempt, None)).await;
+                                    continue;
+                                }
+                                // A write whose answer could not be read may have landed:
+                                // the caller re-reads to learn whether it did.
+                                let detail = format!("{status}: {e}");
+                                return Err(if idempotent {
+                                    Failure::Final(ErrorKind::Unavailable { detail })
+                                } else {
+                                    Failure::Lost(detail)
+                                });
+                            }
+                        }
                     };
                     let transient = status == StatusCode::TOO_MANY_REQUESTS
                         || (status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED);

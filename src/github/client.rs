@@ -130,6 +130,8 @@ pub struct Viewer {
 enum Outcome {
     Done(StatusCode, HeaderMap, String),
     Lost(String),
+    /// An answer larger than rotor reads: sending again would bring the same.
+    TooLarge(String),
 }
 
 impl GitHub {
@@ -242,8 +244,11 @@ impl GitHub {
             Ok(resp) => {
                 let status = resp.status();
                 let headers = resp.headers().clone();
-                match client.body_to_string(resp).await {
-                    Ok(text) => Outcome::Done(status, headers, text),
+                match crate::body::read_capped(resp.into_body(), crate::body::MAX_BODY).await {
+                    Ok(bytes) => {
+                        Outcome::Done(status, headers, String::from_utf8_lossy(&bytes).into_owned())
+                    }
+                    Err(e @ crate::body::BodyError::TooLarge) => Outcome::TooLarge(e.to_string()),
                     Err(e) => Outcome::Lost(e.to_string()),
                 }
             }
@@ -288,6 +293,12 @@ impl GitHub {
                     });
                 }
                 Outcome::Lost(_) => tokio::time::sleep(self.policy.delay(attempt, None)).await,
+                Outcome::TooLarge(detail) => {
+                    return Err(GitHubError::Protocol {
+                        call: call.to_owned(),
+                        detail,
+                    });
+                }
                 Outcome::Done(status, headers, text) => {
                     match self.wait_for(status, &headers, &text, attempt) {
                         Some(Err(wait_secs)) => {
@@ -583,7 +594,8 @@ impl GitHub {
                         detail: "no comment id".to_owned(),
                     });
                 }
-                Outcome::Lost(detail) => {
+                // An answer too large to read still says the comment may have landed.
+                Outcome::Lost(detail) | Outcome::TooLarge(detail) => {
                     if let Some(found) = self.find_marked(number, marker).await? {
                         return Ok(found);
                     }

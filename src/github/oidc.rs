@@ -75,10 +75,11 @@ impl Runner {
                 resp.status()
             ));
         }
-        let body: Value = resp
-            .json()
+        let bytes = crate::body::read_response(resp)
             .await
-            .map_err(|e| format!("the OIDC answer is not JSON: {}", e.without_url()))?;
+            .map_err(|e| format!("the OIDC answer: {e}"))?;
+        let body: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("the OIDC answer is not JSON: {e}"))?;
         let jwt = body
             .get("value")
             .and_then(Value::as_str)
