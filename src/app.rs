@@ -160,6 +160,25 @@ pub struct AppClient {
     token_var: String,
     policy: Policy,
     feed: tokio::sync::Mutex<Feed>,
+    clock: std::sync::Mutex<Clock>,
+}
+
+/// The most pages one search of the audit log reads (`verify`: one run): an application that
+/// pages forever is reported, not followed.
+pub const MAX_AUDIT_PAGES: usize = 1000;
+
+/// How far before rotor's first upsert of the run (by the application's clock) a search for
+/// its events reads back: events are listed under their `createdAt`, and may become visible
+/// some seconds after newer ones.
+pub const AUDIT_LOOKBACK: chrono::Duration = chrono::Duration::minutes(2);
+
+/// The application's clock as this run saw it.
+#[derive(Debug, Default)]
+struct Clock {
+    /// The application's clock minus the runner's, from the `Date` header of its last answer.
+    offset: Option<chrono::Duration>,
+    /// rotor's first upsert of the run, by the application's clock.
+    first_upsert: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Which read of the audit log answers a lookup: one that began less than a while ago, or one
@@ -181,6 +200,30 @@ struct Feed {
     by_ref: std::collections::HashMap<String, Vec<AuditEvent>>,
     /// When the last read began.
     fetched: Option<std::time::Instant>,
+    /// Pages read in all.
+    pages: usize,
+    /// Whether a read met a page newer than the one before it.
+    disordered: bool,
+}
+
+/// The newest and the oldest `createdAt` of a page.
+fn span(
+    page: &[AuditEvent],
+) -> (
+    Option<chrono::DateTime<chrono::Utc>>,
+    Option<chrono::DateTime<chrono::Utc>>,
+) {
+    let times = page.iter().filter_map(|e| {
+        chrono::DateTime::parse_from_rfc3339(&e.created_at)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    });
+    times.fold((None, None), |(newest, oldest), t| {
+        (
+            Some(newest.map_or(t, |n: chrono::DateTime<chrono::Utc>| n.max(t))),
+            Some(oldest.map_or(t, |o: chrono::DateTime<chrono::Utc>| o.min(t))),
+        )
+    })
 }
 
 impl AppClient {
@@ -211,6 +254,7 @@ impl AppClient {
             token_var: config.token_env.clone(),
             policy: Policy::default(),
             feed: tokio::sync::Mutex::new(Feed::default()),
+            clock: std::sync::Mutex::new(Clock::default()),
         })
     }
 
@@ -220,6 +264,41 @@ impl AppClient {
             path.pop_if_empty().extend(segments);
         }
         url
+    }
+
+    fn clock(&self) -> std::sync::MutexGuard<'_, Clock> {
+        self.clock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Measures the application's clock against the runner's from an answer's `Date`.
+    fn saw_date(&self, headers: &reqwest::header::HeaderMap) {
+        let Some(date) = headers
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
+        else {
+            return;
+        };
+        self.clock().offset = Some(date.with_timezone(&chrono::Utc) - chrono::Utc::now());
+    }
+
+    /// The application's clock minus the runner's, in whole seconds, as last measured (`None`
+    /// when no answer carried a `Date`).
+    pub fn clock_offset(&self) -> Option<i64> {
+        self.clock().offset.map(|d| d.num_seconds())
+    }
+
+    /// Now by the application's clock, as far as this run measured it.
+    fn app_now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + self.clock().offset.unwrap_or_default()
+    }
+
+    /// How far back a search for this run's events reads: two minutes before its first upsert,
+    /// by the application's clock; `None` before any upsert.
+    pub fn audit_floor(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.clock().first_upsert.map(|t| t - AUDIT_LOOKBACK)
     }
 
     /// One call, retried while it fails transiently; every call here is safe to repeat.
@@ -277,7 +356,27 @@ impl AppClient {
                         });
                     }
                     let retry_after = retry::retry_after(resp.headers());
-                    let value = resp.json::<Value>().await.unwrap_or(Value::Null);
+                    self.saw_date(resp.headers());
+                    let value = match crate::body::read_response(resp).await {
+                        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+                        // Too large: the same answer again would be no smaller.
+                        Err(e @ crate::body::BodyError::TooLarge) => {
+                            return Err(AppError::Protocol {
+                                call: call.to_owned(),
+                                detail: e.to_string(),
+                            });
+                        }
+                        Err(e) if last => {
+                            return Err(AppError::Unavailable {
+                                call: call.to_owned(),
+                                detail: e.to_string(),
+                            });
+                        }
+                        Err(_) => {
+                            tokio::time::sleep(self.policy.delay(attempt, None)).await;
+                            continue;
+                        }
+                    };
                     // A failing integration answers 503 by contract: that is an answer, not an outage.
                     let transient = status == StatusCode::TOO_MANY_REQUESTS
                         || (status.is_server_error()
@@ -390,6 +489,18 @@ impl AppClient {
             )
             .await?;
         self.check(status, &answer, &call, &format!("the ref {r}"))?;
+        // When the application stored it, by its own clock: `updatedAt`, else its `Date`.
+        let at = answer
+            .get("updatedAt")
+            .and_then(Value::as_str)
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or_else(|| self.app_now(), |t| t.with_timezone(&chrono::Utc));
+        {
+            let mut clock = self.clock();
+            if clock.first_upsert.is_none_or(|first| at < first) {
+                clock.first_upsert = Some(at);
+            }
+        }
         Ok(answer
             .get("auditEventId")
             .and_then(Value::as_str)
@@ -518,32 +629,57 @@ impl AppClient {
     }
 
     /// Reads `GET /api/v1/audit/events?action=…&limit=100` newest first, page after page by
-    /// `cursor`, handing each page to `more`, until it answers `false` or the log ends.
+    /// `cursor`, handing each page to `more`, until it answers `false` or the log ends; returns
+    /// how many pages it read. Bounded: at most [`MAX_AUDIT_PAGES`], and a page holding events
+    /// newer than the page before (a log that is not newest first, or pages forever) ends the
+    /// read with an error that says so.
     pub async fn audit_pages(
         &self,
         action: &str,
         mut more: impl FnMut(&[AuditEvent]) -> bool,
-    ) -> Result<(), AppError> {
+    ) -> Result<usize, AppError> {
+        let call = format!("GET /api/v1/audit/events?action={action}");
         let mut cursor: Option<String> = None;
-        loop {
+        let mut previous: Option<chrono::DateTime<chrono::Utc>> = None;
+        for read in 1..=MAX_AUDIT_PAGES {
             let (page, next) = self.audit_page(action, cursor.as_deref()).await?;
-            if !more(&page) {
-                return Ok(());
+            let (newest, oldest) = span(&page);
+            if let (Some(newest), Some(before)) = (newest, previous)
+                && newest > before
+            {
+                return Err(AppError::Protocol {
+                    call,
+                    detail: format!(
+                        "page {read} of the audit log holds events newer ({newest}) than the page before it ended ({before}): the log is not newest first, or pages forever; stopped reading"
+                    ),
+                });
             }
+            if !more(&page) {
+                return Ok(read);
+            }
+            previous = oldest.or(previous);
             match next {
-                // A cursor that does not move would page forever.
-                Some(next) if cursor.as_deref() != Some(next.as_str()) && !page.is_empty() => {
-                    cursor = Some(next);
-                }
-                _ => return Ok(()),
+                Some(next) if !page.is_empty() => cursor = Some(next),
+                _ => return Ok(read),
             }
         }
+        Err(AppError::Protocol {
+            call,
+            detail: format!(
+                "the audit log did not end within {MAX_AUDIT_PAGES} pages; stopped reading"
+            ),
+        })
     }
 
-    /// The id of the first audit event of `action` that `matches`, reading the log's newest
-    /// pages unless a read by any ref of this run already answers (see [`Read`]). Pages are
-    /// read newest first and only until one holds an event already read, at most `max_pages`
-    /// the first time.
+    /// The id of the first audit event of `action` for `secret_ref` that `matches`, reading the
+    /// log unless a read by any ref of this run already answers (see [`Read`]).
+    ///
+    /// A read starts at the first page and goes back until its events are older than two
+    /// minutes before this run's first upsert by the application's clock
+    /// ([`Self::audit_floor`]), or, before any upsert, `max_pages` pages: an event is listed
+    /// under its `createdAt` and may become visible seconds after newer ones, so a read never
+    /// stops at a page it saw before. It is bounded by [`MAX_AUDIT_PAGES`], and ends at a page
+    /// that is not older than the one before.
     pub async fn find_audit_event(
         &self,
         action: &str,
@@ -571,10 +707,24 @@ impl AppClient {
         }
         // When the read began: an event created after this moment may be missing from it.
         let started = std::time::Instant::now();
+        let floor = self.audit_floor();
+        let pages = if floor.is_some() {
+            MAX_AUDIT_PAGES
+        } else {
+            max_pages.clamp(1, MAX_AUDIT_PAGES)
+        };
         let mut cursor: Option<String> = None;
-        for _ in 0..max_pages.max(1) {
+        let mut previous: Option<chrono::DateTime<chrono::Utc>> = None;
+        let mut read_pages = 0;
+        for _ in 0..pages {
             let (page, next) = self.audit_page(action, cursor.as_deref()).await?;
-            let mut reached_known = false;
+            read_pages += 1;
+            let (newest, oldest) = span(&page);
+            if newest.zip(previous).is_some_and(|(n, p)| n > p) {
+                // Not newest first (or paging forever): what was read stands, no further.
+                feed.disordered = true;
+                break;
+            }
             for event in page {
                 if feed.seen.insert(event.id.clone()) {
                     let key = event.metadata["ref"]
@@ -582,17 +732,25 @@ impl AppClient {
                         .unwrap_or_default()
                         .to_owned();
                     feed.by_ref.entry(key).or_default().push(event);
-                } else {
-                    reached_known = true;
                 }
             }
+            let past_floor = floor.zip(oldest).is_some_and(|(f, o)| o < f);
+            previous = oldest.or(previous);
             match next {
-                Some(next) if !reached_known => cursor = Some(next),
+                Some(next) if !past_floor => cursor = Some(next),
                 _ => break,
             }
         }
         feed.fetched = Some(started);
+        feed.pages += read_pages;
         Ok(found(&feed))
+    }
+
+    /// How many audit pages this run's searches read, and whether one met a log that is not
+    /// newest first.
+    pub async fn audit_reads(&self) -> (usize, bool) {
+        let feed = self.feed.lock().await;
+        (feed.pages, feed.disordered)
     }
 
     /// The application's base URL without a trailing `/`, for `{app}` in check templates.
@@ -631,7 +789,13 @@ impl AppClient {
                 detail: e.without_url().to_string(),
             })?;
             let got = resp.status();
-            (got, resp.json::<Value>().await.unwrap_or(Value::Null))
+            let body = crate::body::read_response(resp)
+                .await
+                .map_err(|e| AppError::Protocol {
+                    call: call.clone(),
+                    detail: e.to_string(),
+                })?;
+            (got, serde_json::from_slice(&body).unwrap_or(Value::Null))
         };
         if got.as_u16() != status {
             return Ok((

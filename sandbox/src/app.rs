@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::Json;
+use futures_util::StreamExt;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -80,6 +81,18 @@ pub struct AppScenario {
     pub audit_missing: bool,
     /// Page size of the audit list (the API's maximum is 100).
     pub audit_page_size: usize,
+    /// Versions whose health check answers `200 {"status":"ok","detail":"…"}` of
+    /// `huge_bytes` bytes, streamed with no declared length (a hostile or broken application).
+    pub huge_versions: BTreeSet<String>,
+    /// The size of those answers.
+    pub huge_bytes: u64,
+    /// How far the application's clock is ahead of the runner's (seconds; negative: behind).
+    /// Its `Date` headers, its events' `createdAt` and its refs' `updatedAt` follow it.
+    pub clock_skew_s: i64,
+    /// The audit log pages forever: every page holds fresh events dated now and a new cursor.
+    pub audit_endless: bool,
+    /// How many bytes of huge answers were sent (read back with `GET /_sandbox/app`).
+    pub huge_sent: u64,
 }
 
 impl Default for AppScenario {
@@ -94,6 +107,11 @@ impl Default for AppScenario {
             audit_delay_ms: 0,
             audit_missing: false,
             audit_page_size: 100,
+            huge_versions: BTreeSet::new(),
+            huge_bytes: 768 << 20,
+            audit_endless: false,
+            clock_skew_s: 0,
+            huge_sent: 0,
         }
     }
 }
@@ -123,11 +141,31 @@ impl App {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+
+    /// Now by the application's own clock.
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + chrono::Duration::seconds(self.inner().scenario.clock_skew_s)
+    }
+}
+
+/// Every answer's `Date` header by the application's clock, as a server sets it.
+async fn date_header(
+    State(app): State<Shared>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let date = app.now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&date) {
+        response.headers_mut().insert(axum::http::header::DATE, v);
+    }
+    response
 }
 
 /// The application's routes and its control routes.
 pub fn router() -> axum::Router {
     use axum::routing::{get, post};
+    let app = Arc::new(App::default());
     axum::Router::new()
         .route("/_sandbox/app", get(get_scenario).put(put_scenario))
         .route("/_sandbox/app/requests", get(get_log).delete(clear_log))
@@ -149,7 +187,8 @@ pub fn router() -> axum::Router {
             get(health),
         )
         .route("/api/v1/audit/events", get(audit_events))
-        .with_state(Arc::new(App::default()))
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), date_header))
+        .with_state(app)
 }
 
 async fn get_scenario(State(app): State<Shared>) -> Json<Value> {
@@ -297,11 +336,13 @@ async fn upsert_ref(
         );
     }
     let mut inner = app.inner();
+    let now = chrono::Utc::now() + chrono::Duration::seconds(inner.scenario.clock_skew_s);
     let Some(r) = inner.scenario.refs.get_mut(&name) else {
         return error(StatusCode::NOT_FOUND, "unknown ref");
     };
     r.version_id = Some(up.version_id.clone());
     let mut answer = ref_json(&name, r);
+    answer["updatedAt"] = json!(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     let (tenant, site) = (r.tenant.clone(), r.site_ids.first().cloned());
     inner.next_event += 1;
     let id = format!("evt_{:06}", inner.next_event);
@@ -309,7 +350,7 @@ async fn upsert_ref(
         let visible = Instant::now() + Duration::from_millis(inner.scenario.audit_delay_ms);
         let event = json!({
             "id": id, "action": "secret_ref_upserted", "actorRole": "internal_admin", "actor": up.operator,
-            "siteId": site, "tenant": tenant, "createdAt": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "siteId": site, "tenant": tenant, "createdAt": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             "metadata": {"ref": name, "rotationId": up.rotation_id, "versionId": up.version_id, "operation": up.operation}
         });
         inner.events.push((visible, event));
@@ -455,6 +496,9 @@ async fn health(
         return error(StatusCode::NOT_FOUND, "no such site or integration");
     };
     match resolved(&app, &name).await {
+        Ok(version) if app.inner().scenario.huge_versions.contains(&version) => {
+            huge_answer(&app)
+        }
         Ok(version) if app.inner().scenario.bad_versions.contains(&version) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "failing", "detail": format!("the {provider} credential (version {version}) is rejected")})),
@@ -463,6 +507,30 @@ async fn health(
         Ok(version) => Json(json!({"status": "ok", "versionId": version})).into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "failing", "detail": e}))).into_response(),
     }
+}
+
+/// `200 {"status":"ok","detail":"xxxx…"}` of `huge_bytes`, produced as it is sent (the
+/// stand-in holds none of it) with no `Content-Length`, counting what the client took.
+fn huge_answer(app: &Shared) -> Response {
+    const CHUNK: usize = 64 * 1024;
+    let total = app.inner().scenario.huge_bytes;
+    let app = app.clone();
+    let head = r#"{"status":"ok","detail":""#;
+    let chunks = (total / CHUNK as u64) + 1;
+    let stream = futures_util::stream::iter(0..=chunks).map(move |i| {
+        let bytes = match i {
+            0 => head.as_bytes().to_vec(),
+            i if i == chunks => br#""}"#.to_vec(),
+            _ => vec![b'x'; CHUNK],
+        };
+        app.inner().scenario.huge_sent += bytes.len() as u64;
+        Ok::<_, std::convert::Infallible>(bytes)
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -480,7 +548,18 @@ async fn audit_events(
     if let Some(r) = refuse(&app, &headers, "GET /api/v1/audit/events".to_owned()) {
         return r;
     }
-    let inner = app.inner();
+    let mut inner = app.inner();
+    if inner.scenario.audit_endless {
+        // A fresh page of events dated now, and a fresh cursor, every time.
+        inner.next_event += 100;
+        let base = inner.next_event;
+        let now = (chrono::Utc::now() + chrono::Duration::seconds(inner.scenario.clock_skew_s))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let page: Vec<Value> = (0..100)
+            .map(|i| json!({"id": format!("evt_loop_{}", base + i), "action": "secret_ref_upserted", "actorRole": "internal_admin", "actor": "loop", "createdAt": now, "metadata": {"ref": "tenant.loop.supabase.service_role", "rotationId": "loop", "operation": "rotate", "versionId": "1"}}))
+            .collect();
+        return Json(json!({"events": page, "nextCursor": format!("loop{base}")})).into_response();
+    }
     let limit = q
         .limit
         .unwrap_or(100)

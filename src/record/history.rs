@@ -196,6 +196,7 @@ pub(crate) fn load(
     let mut identities = Identities::default();
     identities.add(&config.commit.author_name, &config.commit.author_email);
     let mut dirs = BTreeSet::from([config.artifacts_dir.as_str().to_owned()]);
+    let mut request_dirs = BTreeSet::from([config.requests_dir.as_str().to_owned()]);
     let mut last_config = None;
     for c in &first_parent {
         let blob = git.blob_at(&c.sha, config_rel)?;
@@ -205,6 +206,7 @@ pub(crate) fn load(
             {
                 identities.add(&old.commit.author_name, &old.commit.author_email);
                 dirs.insert(old.artifacts_dir.as_str().to_owned());
+                request_dirs.insert(old.requests_dir.as_str().to_owned());
             }
             last_config = blob;
         }
@@ -249,8 +251,12 @@ pub(crate) fn load(
                     None => None,
                 };
                 let by = writer(git, c, &path, blob.as_deref())?;
-                let by_rotor =
-                    identities.made(&by) && paths.of(git, &by.sha)?.as_slice() == [path.clone()];
+                // rotor commits a change to a record (a rollback, a countersignature) on the
+                // default branch itself: a commit in its name that a merge brought in from
+                // another branch is not rotor's, whatever its author says.
+                let by_rotor = by.sha == c.sha
+                    && identities.made(&by)
+                    && paths.of(git, &by.sha)?.as_slice() == [path.clone()];
                 artifacts
                     .entry(path.clone())
                     .or_insert_with(|| ArtifactHistory {
@@ -271,17 +277,20 @@ pub(crate) fn load(
         }
     }
 
-    // Every commit rotor made to an artifact: on the default branch first.
+    // Every commit rotor made to an artifact: on the default branch's own line first (a
+    // commit in rotor's name on a branch merged in is not rotor's: it proves nothing).
     let mut seen = rotor_commits(
         git,
         &identities,
         &dirs,
-        (std::slice::from_ref(&tip), &[]),
+        None,
+        first_parent.iter().cloned(),
         &mut paths,
         &mut artifacts,
     )?;
-    // An artifact that came in by squash or rebase was written by rotor on its pull request's
-    // branch only: look at those pull requests' heads as GitHub keeps them.
+    // An artifact that came in by a pull request (merged, squashed or rebased) was written by
+    // rotor on that pull request's branch: look at those pull requests' heads as GitHub keeps
+    // them, and only at the commits of each head that the default branch's line does not hold.
     let pulls: BTreeSet<u64> = artifacts
         .values()
         .flat_map(|a| {
@@ -323,15 +332,32 @@ pub(crate) fn load(
                 .collect()
         };
         log(&format!(
-            "history: {} came in by squash or rebase; reading {} of their pull requests' heads",
+            "history: {} came in by a pull request; reading {} of their heads",
             crate::output::count(pulls.len(), "artifact"),
             heads.len()
         ));
+        let on_line: BTreeSet<&str> = first_parent.iter().map(|c| c.sha.as_str()).collect();
+        let mut branch_commits = Vec::new();
+        for head in &heads {
+            let mut at = Some(head.clone());
+            // A pull request's own commits: its head's first-parent line down to where it
+            // left the default branch (bounded, as any walk of a history rotor did not write).
+            for _ in 0..MAX_BRANCH_WALK {
+                let Some(sha) = at.take() else { break };
+                if on_line.contains(sha.as_str()) {
+                    break;
+                }
+                let c = git.commit_info(&sha)?;
+                at = c.parents.first().cloned();
+                branch_commits.push(c);
+            }
+        }
         seen += rotor_commits(
             git,
             &identities,
             &dirs,
-            (&heads, std::slice::from_ref(&tip)),
+            Some(&request_dirs),
+            branch_commits.into_iter(),
             &mut paths,
             &mut artifacts,
         )?;
@@ -409,18 +435,25 @@ impl Paths {
 
 static EMPTY: Vec<String> = Vec::new();
 
-/// Records in `artifacts` each commit rotor made to one artifact, reachable from `range.0` and
-/// not from `range.1`; returns how many there were.
+/// How many commits of one pull request's branch are read, from its head.
+const MAX_BRANCH_WALK: usize = 1000;
+
+/// Records in `artifacts` each of `commits` that is rotor's own commit to one artifact;
+/// returns how many there were. With `requests` (a pull request's branch), a commit counts only
+/// where the branch carries the request of the artifact's id (`<requests_dir>/<id>.yaml`, in
+/// any requests directory the config ever named): rotor commits the record onto the approved
+/// head, and a lone commit in its name on a branch that never held the request is not rotor's.
 fn rotor_commits(
     git: &GitRepo,
     identities: &Identities,
     dirs: &BTreeSet<String>,
-    range: (&[String], &[String]),
+    requests: Option<&BTreeSet<String>>,
+    commits: impl Iterator<Item = CommitInfo>,
     paths: &mut Paths,
     artifacts: &mut BTreeMap<String, ArtifactHistory>,
 ) -> Result<usize, GitError> {
     let mut count = 0;
-    for c in git.commits_between(range.0, range.1)? {
+    for c in commits {
         if !identities.made(&c) {
             continue;
         }
@@ -435,6 +468,22 @@ fn rotor_commits(
         });
         if !in_dir {
             continue;
+        }
+        if let Some(requests) = requests {
+            let stem = path
+                .rsplit('/')
+                .next()
+                .and_then(|n| n.strip_suffix(".md"))
+                .unwrap_or_default();
+            let mut carried = false;
+            for dir in requests {
+                carried |= git
+                    .blob_at(&c.sha, &format!("{dir}/{stem}.yaml"))?
+                    .is_some();
+            }
+            if !carried {
+                continue;
+            }
         }
         if let Some(blob) = git.blob_at(&c.sha, path)? {
             count += 1;

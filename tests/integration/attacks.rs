@@ -471,7 +471,9 @@ fn a_dispatched_rollbacks_reason_obeys_a_requests_rules() {
     for reason in [
         "x".repeat(4097),
         "bell\u{7}here".to_owned(),
-        "two\nlines".to_owned(),
+        "bidi\u{202e}here".to_owned(),
+        "delete\u{7f}here".to_owned(),
+        "c1\u{85}here".to_owned(),
     ] {
         let ws = crate::rollback::dispatch_workspace(
             &s,
@@ -487,6 +489,21 @@ fn a_dispatched_rollbacks_reason_obeys_a_requests_rules() {
             "{stdout}{stderr}"
         );
     }
+    // A reason may span lines (a ticket line) and hold tabs: it passes, and the run goes on
+    // to what it lacks here (no artifact on main yet).
+    let ws = crate::rollback::dispatch_workspace(
+        &s,
+        "refs/heads/main",
+        crate::checkout::Inputs::default(),
+    );
+    let (stdout, stderr) = crate::rollback::rollback_in(&s, &ws, "bob", "refs/heads/main")
+        .args(["--reason", "Errors after the rotation\r\nTicket:\tSEC-1234"])
+        .expects_exit(4)
+        .run();
+    assert!(
+        !format!("{stdout}{stderr}").contains("--reason"),
+        "{stdout}{stderr}"
+    );
 }
 
 #[test]
