@@ -86,9 +86,14 @@ pub struct AppScenario {
     pub huge_versions: BTreeSet<String>,
     /// The size of those answers.
     pub huge_bytes: u64,
+    /// The ref lookup (`GET /api/v1/secret-refs/{ref}`) answers with such a body too.
+    pub huge_lookup: bool,
     /// How far the application's clock is ahead of the runner's (seconds; negative: behind).
     /// Its `Date` headers, its events' `createdAt` and its refs' `updatedAt` follow it.
     pub clock_skew_s: i64,
+    /// Other tenants' rotations: this many `secret_ref_upserted` events a second, written
+    /// while the scenario holds (a busy application's log, newest first).
+    pub audit_noise_per_s: u64,
     /// The audit log pages forever: every page holds fresh events dated now and a new cursor.
     pub audit_endless: bool,
     /// How many bytes of huge answers were sent (read back with `GET /_sandbox/app`).
@@ -109,8 +114,10 @@ impl Default for AppScenario {
             audit_page_size: 100,
             huge_versions: BTreeSet::new(),
             huge_bytes: 768 << 20,
+            huge_lookup: false,
             audit_endless: false,
             clock_skew_s: 0,
+            audit_noise_per_s: 0,
             huge_sent: 0,
         }
     }
@@ -124,6 +131,8 @@ struct Inner {
     cache: HashMap<String, (String, Instant)>,
     log: Vec<String>,
     next_event: u64,
+    /// Whether the task writing other tenants' events runs.
+    noise: bool,
 }
 
 /// Shared state of the application stand-in.
@@ -201,9 +210,45 @@ async fn get_scenario(State(app): State<Shared>) -> Json<Value> {
 
 async fn put_scenario(State(app): State<Shared>, Json(s): Json<AppScenario>) -> StatusCode {
     let mut inner = app.inner();
+    let noisy = s.audit_noise_per_s > 0;
     inner.scenario = s;
     inner.cache.clear();
+    if noisy && !inner.noise {
+        inner.noise = true;
+        tokio::spawn(noise(app.clone()));
+    }
     StatusCode::NO_CONTENT
+}
+
+/// Writes other tenants' audit events at the scenario's rate, each visible at once and
+/// listed under its `createdAt`, until the scenario asks for none.
+async fn noise(app: Shared) {
+    let started = Instant::now();
+    let mut written: u64 = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let mut inner = app.inner();
+        let rate = inner.scenario.audit_noise_per_s;
+        if rate == 0 {
+            inner.noise = false;
+            return;
+        }
+        let due = (started.elapsed().as_millis() as u64 * rate / 1000).saturating_sub(written);
+        let now = chrono::Utc::now() + chrono::Duration::seconds(inner.scenario.clock_skew_s);
+        let created = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        for _ in 0..due.min(10_000) {
+            inner.next_event += 1;
+            let n = inner.next_event;
+            let event = json!({
+                "id": format!("evt_{n:06}"), "action": "secret_ref_upserted", "actorRole": "internal_admin",
+                "actor": "other-team", "siteId": format!("site-{}", n % 97), "tenant": format!("other-{}", n % 89),
+                "createdAt": created,
+                "metadata": {"ref": format!("tenant.other-{}.stripe.secret_key", n % 89), "rotationId": format!("other-{}", n / 100), "versionId": "2", "operation": "rotate"}
+            });
+            inner.events.push((Instant::now(), event));
+        }
+        written += due;
+    }
 }
 
 async fn get_log(State(app): State<Shared>) -> Json<Vec<String>> {
@@ -292,6 +337,9 @@ async fn get_ref(
 ) -> Response {
     if let Some(r) = refuse(&app, &headers, format!("GET /api/v1/secret-refs/{name}")) {
         return r;
+    }
+    if app.inner().scenario.huge_lookup {
+        return huge_answer(&app);
     }
     match app.inner().scenario.refs.get(&name) {
         Some(r) => Json(ref_json(&name, r)).into_response(),

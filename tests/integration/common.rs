@@ -94,6 +94,51 @@ impl Rotor {
         (out.status.code(), stdout, stderr)
     }
 
+    /// Runs without checking the exit code, watching the child's peak memory: returns the
+    /// code, stdout, stderr and the largest resident set the kernel recorded for it
+    /// (`VmHWM`, KiB), read from `/proc` until it exits.
+    pub(crate) fn run_measured(mut self) -> (Option<i32>, String, String, u64) {
+        use std::io::Read;
+        let mut child = self
+            .cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("rotor starts");
+        let status = format!("/proc/{}/status", child.id());
+        let drain = |mut r: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut out = Vec::new();
+                let _ = r.read_to_end(&mut out);
+                String::from_utf8_lossy(&out).into_owned()
+            })
+        };
+        let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
+        let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
+        let mut peak = 0;
+        let code = loop {
+            // The high-water mark only grows; the last reading before the exit is the peak.
+            if let Ok(text) = std::fs::read_to_string(&status) {
+                let hwm = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+                peak = peak.max(hwm.unwrap_or(0));
+            }
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status.code();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        let (stdout, stderr) = (
+            stdout.join().expect("stdout"),
+            stderr.join().expect("stderr"),
+        );
+        no_canary(&stdout, &stderr);
+        (code, stdout, stderr, peak)
+    }
+
     /// Runs and checks the exit code; returns stdout and stderr.
     pub(crate) fn run(mut self) -> (String, String) {
         let out: Output = self.cmd.output().expect("rotor runs");
