@@ -128,6 +128,9 @@ pub struct AuditEvent {
     pub action: String,
     /// The actor's role.
     pub actor_role: String,
+    /// Who the application says acted (rotor's `operator`).
+    #[serde(default)]
+    pub actor: Option<String>,
     /// Site context.
     #[serde(default)]
     pub site_id: Option<String>,
@@ -744,6 +747,26 @@ impl AppClient {
         feed.fetched = Some(started);
         feed.pages += read_pages;
         Ok(found(&feed))
+    }
+
+    /// When each of `ids` was created, by the runner's clock (the application's `createdAt`
+    /// less the measured offset), for the events this run's searches read.
+    pub async fn event_times(
+        &self,
+        ids: &[String],
+    ) -> std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> {
+        let offset = self.clock().offset.unwrap_or_default();
+        let feed = self.feed.lock().await;
+        feed.by_ref
+            .values()
+            .flatten()
+            .filter(|e| ids.contains(&e.id))
+            .filter_map(|e| {
+                chrono::DateTime::parse_from_rfc3339(&e.created_at)
+                    .ok()
+                    .map(|t| (e.id.clone(), t.with_timezone(&chrono::Utc) - offset))
+            })
+            .collect()
     }
 
     /// How many audit pages this run's searches read, and whether one met a log that is not

@@ -51,6 +51,15 @@ pub struct ArtifactMeta {
     /// Each dispatched rollback, in the order they were appended.
     #[serde(default)]
     pub rollbacks: Vec<MetaRollback>,
+    /// When the rotation's record begins (RFC 3339): its first step, or the first audit event
+    /// it cites when an earlier run of it began before. With `finished_at`, the span its
+    /// audit events were created in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// The application's clock minus the runner's during the run, in seconds, as measured from
+    /// the `Date` of its answers: what corrects its events' `createdAt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_clock_offset_s: Option<i64>,
 }
 
 /// An approval in the machine-readable part.
@@ -111,6 +120,12 @@ pub struct MetaRollback {
     /// Each ref it moved back.
     #[serde(default)]
     pub refs: Vec<MetaRollbackRef>,
+    /// When it began (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// The application's clock minus the runner's during it, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_clock_offset_s: Option<i64>,
 }
 
 /// One ref of a dispatched rollback.
@@ -306,6 +321,10 @@ pub struct Artifact {
     pub rollback: Option<RollbackRecord>,
     /// When the rotation finished (RFC 3339).
     pub finished_at: String,
+    /// When its record begins (RFC 3339).
+    pub started_at: Option<String>,
+    /// The application's clock minus the runner's, in seconds.
+    pub app_clock_offset_s: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -473,6 +492,8 @@ impl Artifact {
                 .collect(),
             run_url: self.run_url.clone(),
             rollbacks: Vec::new(),
+            started_at: self.started_at.clone(),
+            app_clock_offset_s: self.app_clock_offset_s,
         }
     }
 }
@@ -604,6 +625,8 @@ mod tests {
 
     fn artifact(refs: Vec<RefRecord>) -> Artifact {
         Artifact {
+            app_clock_offset_s: None,
+            started_at: None,
             rotation_id: "2026-11-25-acme-supabase".to_owned(),
             date: "2026-11-26".to_owned(),
             operator: "alice".to_owned(),

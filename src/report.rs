@@ -550,6 +550,27 @@ pub struct ArtifactFacts<'a> {
     pub run_url: Option<String>,
     /// The audit query link.
     pub audit_query: String,
+    /// The application's clock minus the runner's, in seconds, as the run measured it.
+    pub app_clock_offset_s: Option<i64>,
+    /// When each cited audit event was created, by the runner's clock.
+    pub event_times: std::collections::HashMap<String, chrono::DateTime<Utc>>,
+}
+
+/// When a record begins: its first step's start, or an audit event it cites that is older (an
+/// earlier run of the rotation began before this one).
+pub fn started_at(
+    outcomes: &[RefOutcome],
+    event_times: &std::collections::HashMap<String, chrono::DateTime<Utc>>,
+) -> Option<String> {
+    let steps = outcomes.iter().flat_map(|o| &o.steps).filter_map(|s| {
+        chrono::DateTime::parse_from_rfc3339(&s.at)
+            .ok()
+            .map(|t| t.with_timezone(&Utc) - chrono::Duration::from_std(s.took).unwrap_or_default())
+    });
+    steps
+        .chain(event_times.values().copied())
+        .min()
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 /// The artifact of a rotation whose refs ended as `outcomes`.
@@ -587,6 +608,8 @@ pub fn artifact(facts: &ArtifactFacts<'_>, outcomes: &[RefOutcome], result: RunR
         audit_query: facts.audit_query.clone(),
         rollback: None,
         finished_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        started_at: started_at(outcomes, &facts.event_times),
+        app_clock_offset_s: facts.app_clock_offset_s,
     }
 }
 

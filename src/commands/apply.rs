@@ -7,6 +7,8 @@
 //! the changes. The report goes to the sticky comment, the job summary, the outputs and
 //! (`--format json`) one JSON object.
 
+use std::collections::HashMap;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -304,7 +306,7 @@ fn preview(
 ) -> Result<(), Error> {
     let outcomes: Vec<RefOutcome> = jobs.iter().map(preview_outcome).collect();
     report::artifact(
-        &facts(s, request, &s.pr, approval, app),
+        &facts(s, request, &s.pr, approval, app, HashMap::new()),
         &outcomes,
         RunResult::Success,
     )
@@ -325,6 +327,7 @@ fn facts<'a>(
     pr: &'a PullRequest,
     approval: &Approval,
     app: &AppClient,
+    event_times: HashMap<String, chrono::DateTime<chrono::Utc>>,
 ) -> ArtifactFacts<'a> {
     let approvers = &approval.decision.approvers;
     let approvals = approval
@@ -348,6 +351,8 @@ fn facts<'a>(
         approvals,
         run_url: s.env.run_url(),
         audit_query: app.audit_query_link(&s.trusted.config.app.audit_action),
+        app_clock_offset_s: app.clock_offset(),
+        event_times,
     }
 }
 
@@ -393,7 +398,16 @@ async fn conclude(
     }
     let path = s.trusted.artifact_path(request.id.as_str());
     if started {
-        let artifact = report::artifact(&facts(s, request, pr, approval, app), &outcomes, result);
+        let cited: Vec<String> = outcomes
+            .iter()
+            .flat_map(|o| o.audit_event_ids.iter().cloned())
+            .collect();
+        let times = app.event_times(&cited).await;
+        let artifact = report::artifact(
+            &facts(s, request, pr, approval, app, times),
+            &outcomes,
+            result,
+        );
         match commit(s, request, target, &path, &artifact, result) {
             Ok(sha) => {
                 report.commit_sha = Some(sha);

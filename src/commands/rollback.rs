@@ -131,7 +131,12 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
             force: args.force,
             run_url: env.run_url(),
         };
-        commit = Some(record.commit(meta.clone(), &indices, &outcomes, result)?);
+        let cited: Vec<String> = outcomes
+            .iter()
+            .flat_map(|o| o.audit_event_ids.iter().cloned())
+            .collect();
+        let times = app.event_times(&cited).await;
+        commit = Some(record.commit(meta.clone(), &indices, &outcomes, result, &times)?);
     }
     let report = run_report(&d, result, commit.map(|c| (path, c)), args.force, &outcomes);
     let mut view = view(&d, &env, headline(&report), &report, meta.pull_request);
@@ -440,6 +445,7 @@ impl Record<'_> {
         indices: &[usize],
         outcomes: &[RefOutcome],
         result: RunResult,
+        times: &std::collections::HashMap<String, chrono::DateTime<Utc>>,
     ) -> Result<String, Error> {
         for (o, &i) in outcomes.iter().zip(indices) {
             let m = &mut meta.refs[i];
@@ -466,6 +472,8 @@ impl Record<'_> {
                     audit_events: MetaEvent::list(&o.audit_event_ids, &o.rollback_event_ids),
                 })
                 .collect(),
+            started_at: crate::report::started_at(outcomes, times),
+            app_clock_offset_s: self.app.clock_offset(),
         });
         let config = &self.trusted.config;
         let query = self.app.audit_query_link(&config.app.audit_action);

@@ -245,9 +245,11 @@ impl GitHub {
                 let status = resp.status();
                 let headers = resp.headers().clone();
                 match crate::body::read_capped(resp.into_body(), crate::body::MAX_BODY).await {
-                    Ok(bytes) => {
-                        Outcome::Done(status, headers, String::from_utf8_lossy(&bytes).into_owned())
-                    }
+                    Ok(bytes) => Outcome::Done(
+                        status,
+                        headers,
+                        String::from_utf8_lossy(&bytes).into_owned(),
+                    ),
                     Err(e @ crate::body::BodyError::TooLarge) => Outcome::TooLarge(e.to_string()),
                     Err(e) => Outcome::Lost(e.to_string()),
                 }

@@ -596,6 +596,8 @@ mod tests {
 
     fn meta(id: &str, finished: &str, refs: &[(&str, &str)], result: &str) -> ArtifactMeta {
         ArtifactMeta {
+            app_clock_offset_s: None,
+            started_at: None,
             version: 1,
             rotation_id: id.to_owned(),
             pull_request: Some(7),
@@ -689,6 +691,8 @@ mod tests {
         let mut dispatched = meta("dis", "2026-10-01T00:00:00Z", &[(C, "success")], "success");
         dispatched.rolled_back = true;
         dispatched.rollbacks.push(MetaRollback {
+            app_clock_offset_s: None,
+            started_at: None,
             operator: "carol".to_owned(),
             reason: "errors".to_owned(),
             finished_at: "2026-11-20T00:00:00Z".to_owned(),
@@ -764,6 +768,8 @@ mod tests {
         let mut m = meta("dis", "2026-11-05T00:00:00Z", &[(A, "success")], "success");
         m.rolled_back = true;
         m.rollbacks.push(MetaRollback {
+            app_clock_offset_s: None,
+            started_at: None,
             operator: "carol".to_owned(),
             reason: "errors".to_owned(),
             finished_at: "2026-11-06T00:00:00Z".to_owned(),

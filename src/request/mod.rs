@@ -325,7 +325,11 @@ pub fn check_text(text: &str) -> Result<(), (&'static str, String)> {
 
 /// A free text: `reason` obeys every rule of [`check_text`]; a rollout note may run over
 /// several lines (it can be the note itself) and only has the length limit.
-fn bounded_text<'d>(node: &Node<'d>, reason_rules: bool, diags: &mut Diagnostics) -> Option<&'d str> {
+fn bounded_text<'d>(
+    node: &Node<'d>,
+    reason_rules: bool,
+    diags: &mut Diagnostics,
+) -> Option<&'d str> {
     let text = node.non_empty_string(diags)?;
     let checked = if reason_rules {
         check_text(text)

@@ -608,6 +608,14 @@ pub(crate) async fn roll_back(
     run.note(format!("rolled back: pointer {to} → {from}"));
     run.outcome.pointer = Some(from.to_string());
     crate::fault::point("rolled-back");
+    // An automatic rollback cites the rotation's event too: every event rotor caused is cited
+    // by exactly one record (an uncited `rotate` event would be free for a forger to claim).
+    let rotation_upsert = (!run.dispatched).then(|| {
+        (
+            run.expected_event.take(),
+            std::mem::take(&mut run.audit_baseline),
+        )
+    });
     run.audit_baseline = baseline(run, Operation::Rollback, from).await;
     match run
         .app
@@ -638,6 +646,9 @@ pub(crate) async fn roll_back(
             run.outcome.audit_event_ids.push(event);
         }
         _ => problems.push("the rollback's audit event was not confirmed".to_owned()),
+    }
+    if let Some((expected, before)) = rotation_upsert {
+        cite_rotation_event(run, to, expected, &before).await;
     }
     match mark(run, &back, MarkerState::RolledBack).await {
         Ok(_) => {
@@ -768,6 +779,12 @@ pub(crate) async fn report_finished(run: &mut Run<'_>, marker: &Marker) -> StepR
         }
         run.outcome.audit_event_ids.push(event);
     }
+    if operation == Operation::Rollback
+        && !run.dispatched
+        && let Some(to) = marker.to.clone()
+    {
+        cite_rotation_event(run, &to, None, &[]).await;
+    }
     if run.outcome.result == RefResult::RolledBack {
         run.outcome.failure = Some(RefFailure::Verification(
             "verification failed; rolled back".to_owned(),
@@ -782,6 +799,32 @@ pub(crate) async fn recall_rollback_event(run: &mut Run<'_>, from: &VersionId) {
     if let Ok(Some(event)) = await_event(run, Operation::Rollback, from).await {
         run.outcome.rollback_event_ids.push(event.clone());
         run.outcome.audit_event_ids.push(event);
+    }
+}
+
+/// Cites the `rotate` event of a rotation that was rolled back in the same run (or by an
+/// earlier run of it), before the `rollback` one: both moves are on the record. An event not
+/// found is noted; the rollback stands.
+async fn cite_rotation_event(
+    run: &mut Run<'_>,
+    to: &VersionId,
+    expected: Option<String>,
+    before: &[String],
+) {
+    if run
+        .outcome
+        .audit_event_ids
+        .iter()
+        .any(|id| !run.outcome.rollback_event_ids.contains(id))
+    {
+        return;
+    }
+    match await_event_of(run, Operation::Rotate, to, expected, before).await {
+        Ok(Some(event)) => {
+            run.note(format!("rotation audit event {event} confirmed"));
+            run.outcome.audit_event_ids.insert(0, event);
+        }
+        _ => run.note("the rotation's audit event was not found"),
     }
 }
 
@@ -904,10 +947,27 @@ async fn await_event(
     operation: Operation,
     version: &VersionId,
 ) -> Result<Option<String>, AppError> {
+    await_event_of(
+        run,
+        operation,
+        version,
+        run.expected_event.clone(),
+        &run.audit_baseline,
+    )
+    .await
+}
+
+/// As [`await_event`], for an upsert other than the run's last: `expected` is the event its
+/// answer named, `baseline` what was there before it.
+async fn await_event_of(
+    run: &Run<'_>,
+    operation: Operation,
+    version: &VersionId,
+    expected: Option<String>,
+    baseline: &[String],
+) -> Result<Option<String>, AppError> {
     let deadline = Instant::now() + run.settings.audit_timeout;
-    let expected = run.expected_event.clone();
     let known = &run.outcome.audit_event_ids;
-    let baseline = &run.audit_baseline;
     let mut wait = Duration::from_millis(20);
     // Only a read begun after the upsert can hold its event; every ref of a batch shares the
     // reads, so one read answers all the refs that recorded before it began.

@@ -31,6 +31,8 @@ fn artifact(id: &str, days_ago: i64, refs: Vec<RefRecord>) -> String {
         "rolled_back"
     };
     Artifact {
+        app_clock_offset_s: None,
+        started_at: None,
         rotation_id: id.to_owned(),
         date: at.format("%Y-%m-%d").to_string(),
         operator: "alice".to_owned(),

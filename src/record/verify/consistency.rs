@@ -1,0 +1,194 @@
+//! Self-consistency (`inconsistent`): the artifact's visible fields against its
+//! machine-readable block.
+
+use std::collections::BTreeSet;
+
+use super::{Finding, Kind};
+use crate::artifact::ArtifactMeta;
+use crate::render::escape_md;
+
+/// The value of the runbook field `- <name>: ` among `lines`.
+fn field<'a>(lines: &[&'a str], name: &str) -> Option<&'a str> {
+    let prefix = format!("- {name}: ");
+    lines.iter().find_map(|l| l.strip_prefix(prefix.as_str()))
+}
+
+/// The cells of a markdown table row, split on unescaped `|`.
+fn cells(row: &str) -> Vec<String> {
+    let inner = row.trim().trim_start_matches('|');
+    let mut out = Vec::new();
+    let mut cell = String::new();
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                cell.push(c);
+                if let Some(n) = chars.next() {
+                    cell.push(n);
+                }
+            }
+            '|' => out.push(std::mem::take(&mut cell).trim().to_owned()),
+            c => cell.push(c),
+        }
+    }
+    if !cell.trim().is_empty() {
+        out.push(cell.trim().to_owned());
+    }
+    out
+}
+
+/// Self-consistency: the visible fields (heading, Operator, Secret Ref, Provider, Result, the
+/// batch table, each rollback section's Operator and Result) against the machine-readable
+/// block, and the block's rotation id against the file name.
+pub(crate) fn consistency(path: &str, text: &str, meta: &ArtifactMeta) -> Vec<Finding> {
+    let mut problems = Vec::new();
+    let lines: Vec<&str> = text.lines().collect();
+    let sections: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| **l == "## Rollback")
+        .map(|(i, _)| i)
+        .collect();
+    let end = lines
+        .iter()
+        .skip(1)
+        .position(|l| l.starts_with("## "))
+        .map_or(lines.len(), |i| i + 1);
+    let head = &lines[..end.min(lines.len())];
+    let stem = path
+        .rsplit('/')
+        .next()
+        .and_then(|n| n.strip_suffix(".md"))
+        .unwrap_or("");
+    if meta.rotation_id != stem {
+        problems.push(format!(
+            "the block records rotation {:?} but the file is named {stem:?}",
+            meta.rotation_id
+        ));
+    }
+    // Only the results rotor writes: any other word would let a record move the chain unseen.
+    const RESULTS: &[&str] = &["success", "rolled_back", "failed", "not_started"];
+    for r in meta
+        .refs
+        .iter()
+        .filter(|r| !RESULTS.contains(&r.result.as_str()))
+    {
+        problems.push(format!(
+            "{} has the result {:?}, which rotor never writes (it writes {})",
+            r.secret_ref,
+            r.result,
+            RESULTS.join(", ")
+        ));
+    }
+    let heading = format!("# Rotation {}", escape_md(&meta.rotation_id));
+    if lines.first() != Some(&heading.as_str()) {
+        problems.push(format!(
+            "the heading is {:?}, the block says {heading:?}",
+            lines.first().unwrap_or(&"")
+        ));
+    }
+    fn compare(problems: &mut Vec<String>, name: &str, seen: Option<&str>, expected: String) {
+        match seen {
+            Some(v) if v == expected => {}
+            Some(v) => problems.push(format!("{name} shows {v:?}, the block says {expected:?}")),
+            None => problems.push(format!("there is no `- {name}:` line")),
+        }
+    }
+    if let Some(result) = &meta.result {
+        compare(
+            &mut problems,
+            "Result",
+            field(head, "Result"),
+            escape_md(result),
+        );
+    }
+    let refs = &meta.refs;
+    let secret_ref = match refs.as_slice() {
+        [one] => escape_md(&one.secret_ref),
+        many => format!("{} refs", many.len()),
+    };
+    compare(
+        &mut problems,
+        "Secret Ref",
+        field(head, "Secret Ref"),
+        secret_ref,
+    );
+    let mut providers: Vec<&str> = refs
+        .iter()
+        .filter_map(|r| r.secret_ref.split('.').nth(2))
+        .collect();
+    providers.sort_unstable();
+    providers.dedup();
+    compare(
+        &mut problems,
+        "Provider",
+        field(head, "Provider"),
+        escape_md(&providers.join(", ")),
+    );
+    if let Some(operator) = &meta.operator {
+        compare(
+            &mut problems,
+            "Operator",
+            field(head, "Operator"),
+            format!("{} (internal_admin)", escape_md(operator)),
+        );
+    }
+    if refs.len() > 1 {
+        let shown: BTreeSet<Vec<String>> = head
+            .iter()
+            .filter(|l| l.starts_with('|') && !l.starts_with("| ref |") && !l.starts_with("| ---"))
+            .map(|l| cells(l).into_iter().take(3).collect())
+            .collect();
+        let recorded: BTreeSet<Vec<String>> = refs
+            .iter()
+            .map(|r| {
+                vec![
+                    escape_md(&r.secret_ref),
+                    format!("{} → {}", escape_md(&r.from), escape_md(&r.to)),
+                    escape_md(&r.result),
+                ]
+            })
+            .collect();
+        for row in recorded.difference(&shown) {
+            problems.push(format!(
+                "the table has no row `{}` that the block records",
+                row.join(" | ")
+            ));
+        }
+        for row in shown.difference(&recorded) {
+            problems.push(format!(
+                "the table shows `{}`, which the block does not record",
+                row.join(" | ")
+            ));
+        }
+    }
+    let recorded_rollbacks = if meta.rollbacks.is_empty() {
+        usize::from(meta.rolled_back)
+    } else {
+        meta.rollbacks.len()
+    };
+    if sections.len() != recorded_rollbacks {
+        problems.push(format!(
+            "it shows {} `## Rollback` sections, the block records {recorded_rollbacks}",
+            sections.len()
+        ));
+    } else {
+        for (n, (&start, rb)) in sections.iter().zip(&meta.rollbacks).enumerate() {
+            let stop = sections.get(n + 1).copied().unwrap_or(lines.len());
+            let part = &lines[start..stop];
+            let name = |f: &str| format!("rollback {}'s {f}", n + 1);
+            let (r, o) = (field(part, "Result"), field(part, "Operator"));
+            compare(&mut problems, &name("Result"), r, escape_md(&rb.result));
+            compare(
+                &mut problems,
+                &name("Operator"),
+                o,
+                format!("{} (internal_admin)", escape_md(&rb.operator)),
+            );
+        }
+    }
+    problems
+        .into_iter()
+        .map(|p| Finding::new(Kind::Inconsistent, path, format!("{path}: {p}")))
+        .collect()
+}
