@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::Json;
-use futures_util::StreamExt;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -196,7 +196,10 @@ pub fn router() -> axum::Router {
             get(health),
         )
         .route("/api/v1/audit/events", get(audit_events))
-        .route_layer(axum::middleware::from_fn_with_state(app.clone(), date_header))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            date_header,
+        ))
         .with_state(app)
 }
 

@@ -81,8 +81,8 @@ fn a_huge_answer_before_the_move_changes_nothing_and_exits_5() {
     app_knob(&s.url, "huge_versions", json!(["1", "2"]));
     app_knob(&s.url, "huge_lookup", json!(true));
     let event = review_event(s.w.dir.path(), &s.w.head);
-    let (code, stdout, stderr, peak_kib) = apply_command(&s, &event, "pull_request_review")
-        .run_measured();
+    let (code, stdout, stderr, peak_kib) =
+        apply_command(&s, &event, "pull_request_review").run_measured();
     assert_eq!(code, Some(5), "{stdout}\n{stderr}");
     assert!(
         format!("{stdout}{stderr}").contains("larger than 1024 KiB"),
