@@ -18,7 +18,7 @@ mod live;
 mod provenance;
 
 use audit::audit_log;
-pub(crate) use audit::{audit, citations, cited_twice, uncited};
+pub(crate) use audit::{audit, citations, cited_twice, ledger, uncited};
 pub(crate) use consistency::consistency;
 pub(crate) use continuity::continuity;
 pub(crate) use live::drift;
@@ -44,8 +44,12 @@ pub enum Kind {
     /// A cited audit event is not in the application's log, or a rotated or rolled-back ref
     /// cites none.
     AuditMissing,
-    /// A cited audit event records another ref, rotation or operation.
+    /// A cited audit event records another ref, rotation, operation or version, another actor
+    /// or another time than the record; or the log shows a rollback the record does not.
     AuditMismatch,
+    /// An event in the application's log names a rotation the record holds, but no record
+    /// cites it.
+    AuditUnrecorded,
     /// The artifact's visible fields disagree with its machine-readable block.
     Inconsistent,
 }
@@ -59,6 +63,7 @@ impl Kind {
             Self::Drift => "drift",
             Self::AuditMissing => "audit_missing",
             Self::AuditMismatch => "audit_mismatch",
+            Self::AuditUnrecorded => "audit_unrecorded",
             Self::Inconsistent => "inconsistent",
         }
     }
@@ -107,10 +112,17 @@ impl Finding {
         self.naming(&change.by)
     }
 
-    /// Names `commit` and its author.
+    /// Names `commit` and its author, in the fields and in the message a reader sees (a log
+    /// line, an annotation).
     fn naming(mut self, commit: &crate::gitops::CommitInfo) -> Self {
+        let author = format!("{} <{}>", commit.author.name, commit.author.email);
+        self.message = format!(
+            "{} (commit {}, authored by {author})",
+            self.message,
+            short(&commit.sha)
+        );
         self.commit = Some(commit.sha.clone());
-        self.author = Some(format!("{} <{}>", commit.author.name, commit.author.email));
+        self.author = Some(author);
         self.at = DateTime::from_timestamp(commit.time, 0);
         self
     }
@@ -330,14 +342,20 @@ pub(crate) async fn check(
         by_arrival.sort_by(|a, b| (a.introduced, &a.path).cmp(&(b.introduced, &b.path)));
         findings.extend(cited_twice(&citations(by_arrival.into_iter())));
         let cited = citations(listed());
-        if !cited.is_empty() {
+        let rotations: BTreeSet<&str> = listed()
+            .filter_map(Entry::meta)
+            .map(|m| m.rotation_id.as_str())
+            .collect();
+        if !cited.is_empty() || !rotations.is_empty() {
             let oldest = entries
                 .iter()
                 .filter(|e| in_range.contains(e.path.as_str()))
                 .filter_map(|e| e.finished_at)
                 .min();
-            let events = audit_log(&history.config, &cited, oldest, log).await?;
-            findings.extend(audit(&cited, &events));
+            let read = audit_log(&history.config, &cited, &rotations, oldest, log).await?;
+            findings.extend(audit(&cited, &read.found));
+            let present = entries.iter().filter(|e| e.present());
+            findings.extend(ledger(present, &read.recorded));
         }
     }
     let by_path: HashMap<&str, &Entry> = entries.iter().map(|e| (e.path.as_str(), e)).collect();
@@ -379,7 +397,7 @@ pub(crate) async fn check(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::continuity::{continuity, last_records};
     use super::provenance::{body, provenance, removals, rollback_appended};
     use super::*;
@@ -402,7 +420,7 @@ mod tests {
         }
     }
 
-    fn meta(id: &str, refs: &[(&str, &str, &str, &str)]) -> ArtifactMeta {
+    pub(super) fn meta(id: &str, refs: &[(&str, &str, &str, &str)]) -> ArtifactMeta {
         ArtifactMeta {
             app_clock_offset_s: None,
             started_at: None,
@@ -492,10 +510,10 @@ mod tests {
         ids
     }
 
-    const R: &str = "tenant.acme.supabase.service_role";
+    pub(super) const R: &str = "tenant.acme.supabase.service_role";
 
     /// A rollback bob dispatched, finished `at`, with each ref at its result (citing no event).
-    fn dispatched(at: &str, refs: &[(&str, &str)]) -> MetaRollback {
+    pub(super) fn dispatched(at: &str, refs: &[(&str, &str)]) -> MetaRollback {
         MetaRollback {
             app_clock_offset_s: None,
             started_at: None,
@@ -608,7 +626,7 @@ mod tests {
         );
     }
 
-    fn entry(path: &str, m: ArtifactMeta, present: bool) -> Entry {
+    pub(super) fn entry(path: &str, m: ArtifactMeta, present: bool) -> Entry {
         Entry {
             path: path.to_owned(),
             text: present.then(|| render(&m)),
@@ -880,13 +898,27 @@ mod tests {
             ],
         );
         m.refs[1].audit_events[0].operation = "rollback".to_owned();
+        // Rolled back in the run that rotated it: the rotate event is owed too.
+        let owed = uncited([entry("r-1.md", m.clone(), true)].iter());
+        assert_eq!(owed.len(), 1, "{owed:#?}");
+        assert!(
+            owed[0].message.contains("no `rotate` audit event"),
+            "{owed:#?}"
+        );
+        m.refs[1].audit_events.insert(
+            0,
+            MetaEvent {
+                id: "evt-rotate-b".to_owned(),
+                operation: "rotate".to_owned(),
+            },
+        );
         assert_eq!(
             uncited([entry("r-1.md", m.clone(), true)].iter()),
             Vec::new()
         );
         let mut forged = m.clone();
         forged.refs[0].audit_events.clear();
-        forged.refs[1].audit_events[0].operation = "rotate".to_owned();
+        forged.refs[1].audit_events[1].operation = "rotate".to_owned();
         forged
             .rollbacks
             .push(dispatched("2026-12-05T00:00:00Z", &[(R, "rolled_back")]));
