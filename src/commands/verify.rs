@@ -95,13 +95,10 @@ fn publish(cx: &Context, v: &Verified) -> Result<(), Error> {
                 .collect(),
         })?,
         Format::Text => {
+            // The message names the commit and its author when there is one.
             for f in &v.findings {
-                let by = match (&f.commit, &f.author) {
-                    (Some(c), Some(a)) => format!(" [{} by {a}]", c.get(..7).unwrap_or(c)),
-                    _ => String::new(),
-                };
                 cx.output
-                    .report_line(&format!("{}: {}{by}", f.kind.as_str(), f.message))?;
+                    .report_line(&format!("{}: {}", f.kind.as_str(), f.message))?;
             }
             let count = crate::output::count;
             cx.output.report_line(&format!(
