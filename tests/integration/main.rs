@@ -32,6 +32,7 @@ mod rejected;
 mod remote;
 mod report;
 mod resume;
+mod retold;
 mod rollback;
 mod rotation;
 mod runner;

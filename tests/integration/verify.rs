@@ -229,6 +229,57 @@ impl Record {
         self.main()
     }
 
+    /// Opens pull request `number` from `branch` (made off main when it does not exist yet),
+    /// as anyone with push access can: a docs change, say.
+    pub(crate) fn open_branch(&self, number: u64, branch: &str) {
+        let origin = self.origin();
+        if git(&origin, &["branch", "--list", branch]).is_empty() {
+            git(&origin, &["branch", branch, "main"]);
+        }
+        crate::checkout::open_pull(&origin, number, branch, "main");
+    }
+
+    /// Merges `branch` into main with a merge commit, as GitHub merges pull request `number`,
+    /// and closes it.
+    pub(crate) fn merge_branch(&self, number: u64, branch: &str) -> String {
+        let work = self.work();
+        git(&work, &["fetch", "-q", "origin"]);
+        git(&work, &["checkout", "-q", "-B", "main", "origin/main"]);
+        git_as(
+            &work,
+            &[
+                "merge",
+                "-q",
+                "--no-ff",
+                "-m",
+                &format!("Merge pull request #{number}"),
+                &format!("origin/{branch}"),
+            ],
+            Some("alice"),
+            "GitHub",
+        );
+        git(&work, &["push", "-q", "origin", "HEAD:refs/heads/main"]);
+        crate::checkout::close_pull(&self.origin(), number);
+        self.main()
+    }
+
+    /// Closes pull request `number` without merging it (a rotation that was rolled back).
+    pub(crate) fn close(&mut self, number: u64) {
+        crate::checkout::close_pull(&self.origin(), number);
+        if let Some(p) = self.pulls.get_mut(&number) {
+            p["state"] = json!("closed");
+        }
+    }
+
+    /// The application stand-in's audit events, oldest first.
+    pub(crate) fn app_events(&self) -> Vec<Value> {
+        let state: Value = reqwest::blocking::get(format!("{}/_sandbox/app", self.s.url))
+            .expect("sandbox")
+            .json()
+            .expect("json");
+        state["events"].as_array().cloned().unwrap_or_default()
+    }
+
     /// Commits `files` (path, content or `None` to delete) on `branch` of origin as `who`.
     pub(crate) fn push(
         &self,
