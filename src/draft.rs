@@ -43,6 +43,9 @@ pub struct Draft {
     pub maintenance: Option<Maintenance>,
     /// What happens when verification fails.
     pub rollback: RollbackMode,
+    /// The versions the record (the working tree's, the default branch's) says rollbacks
+    /// rejected: never a candidate, whatever the markers say.
+    pub rejections: crate::backend::Rejections,
 }
 
 /// Where a draft's refs come from.
@@ -282,7 +285,7 @@ async fn judge(
     let mut qualified = Vec::new();
     for (secret, read) in refs.iter().zip(reads) {
         let name = secret.secret_ref.to_string();
-        let state = match read {
+        let mut state = match read {
             Some(Ok(state)) => state,
             Some(Err(e)) => {
                 selection.failures.push((name, RefFailure::Backend(e)));
@@ -293,6 +296,7 @@ async fn judge(
                 continue;
             }
         };
+        state.record_rejected = draft.rejections.get(&name).cloned().unwrap_or_default();
         match verdict(&state, draft.to.as_ref()) {
             Ok(to) => qualified.push(Chosen {
                 secret_ref: secret.secret_ref.clone(),
@@ -373,11 +377,11 @@ fn verdict(state: &RefState, to: Option<&VersionId>) -> Result<VersionId, (Skip,
         return Err((Skip::Locked, locked.to_string()));
     }
     if let Some(to) = to
-        && state.rejected() == Some(to)
+        && let Some(by) = state.rejected_by(to)
     {
         return Err((
             Skip::Rejected,
-            format!("version {to} was rejected by a rollback; provision a new value"),
+            format!("version {to} was rejected by a rollback of {by}; provision a new value"),
         ));
     }
     state.target(to).map_err(|problem| {
@@ -605,6 +609,7 @@ mod tests {
     /// ones pending, and a marker if given.
     fn state(current: u32, newest: u32, marker: Option<(&str, MarkerState, &str)>) -> RefState {
         RefState {
+            record_rejected: Vec::new(),
             current: Some(v(&current.to_string())),
             previous: None,
             pending: (current + 1..=newest).map(|n| v(&n.to_string())).collect(),
@@ -783,6 +788,7 @@ mod tests {
                 rollout_note: Some("line one\nline\u{2028}two \u{85}".to_owned()),
             }),
             rollback: RollbackMode::Manual,
+            rejections: Default::default(),
         };
         let mut odd = chosen("tenant.b.p.k");
         odd.to = v("terraform_2026");

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::app::AppClient;
-use crate::backend::{Backends, Environment, ResolveError, Secret, TargetProblem};
+use crate::backend::{Backends, Environment, Rejections, ResolveError, Secret, TargetProblem};
 use crate::batch::map_bounded;
 use crate::config::Config;
 use crate::ids::SiteId;
@@ -158,6 +158,7 @@ pub(crate) async fn check(
     pull_request: Option<u64>,
     app: Option<Arc<AppClient>>,
     env: &Environment,
+    rejections: &Rejections,
 ) -> Vec<RefCheck> {
     // Clients are built once per backend rule, in order; the reads then run concurrently.
     let mut backends = Backends::default();
@@ -172,9 +173,13 @@ pub(crate) async fn check(
     let action = config.app.audit_action.clone();
     let results = map_bounded(work, config.concurrency, |(entry, secret)| {
         let (app, id, action) = (app.clone(), id.clone(), action.clone());
+        let rejected = rejections
+            .get(entry.secret_ref.as_str())
+            .cloned()
+            .unwrap_or_default();
         async move {
             let app = app.as_deref().map(|a| (a, action.as_str()));
-            check_ref(entry, secret, app, &id, pull_request).await
+            check_ref(entry, secret, app, &id, pull_request, rejected).await
         }
     })
     .await;
@@ -203,12 +208,13 @@ pub(crate) async fn jobs(
     pull_request: Option<u64>,
     app: Arc<AppClient>,
     env: &Environment,
+    rejections: &Rejections,
 ) -> Result<Vec<Job>, Vec<RefCheck>> {
     let outside = match window(config, request, Utc::now()) {
         Window::Open => None,
         Window::NotYet(text) | Window::Closed(text) => Some(text),
     };
-    let mut checks = check(config, request, pull_request, Some(app), env).await;
+    let mut checks = check(config, request, pull_request, Some(app), env, rejections).await;
     if let Some(text) = outside {
         for c in &mut checks {
             c.failure = Some(RefFailure::OutsideWindow(text.clone()));
@@ -231,13 +237,14 @@ pub(crate) async fn plan(
     pull_request: Option<u64>,
     app: Option<Arc<AppClient>>,
     env: &Environment,
+    rejections: &Rejections,
 ) -> (Vec<RefCheck>, Option<String>) {
     let (closed, note) = match window(config, request, Utc::now()) {
         Window::Open => (None, None),
         Window::NotYet(text) => (None, Some(text)),
         Window::Closed(text) => (Some(text), None),
     };
-    let mut checks = check(config, request, pull_request, app, env).await;
+    let mut checks = check(config, request, pull_request, app, env, rejections).await;
     if let Some(text) = &closed {
         for c in &mut checks {
             c.failure = Some(RefFailure::OutsideWindow(text.clone()));
@@ -252,6 +259,7 @@ async fn check_ref(
     app: Option<(&AppClient, &str)>,
     rotation_id: &str,
     pull_request: Option<u64>,
+    rejected: Vec<(crate::ids::VersionId, String)>,
 ) -> RefCheck {
     let mut check = RefCheck {
         secret_ref: entry.secret_ref.to_string(),
@@ -312,13 +320,14 @@ async fn check_ref(
             }
         }
     }
-    let state = match secret.read().await {
+    let mut state = match secret.read().await {
         Ok(s) => s,
         Err(e) => {
             check.failure = Some(RefFailure::Backend(e));
             return check;
         }
     };
+    state.record_rejected = rejected;
     check.from = state.current.as_ref().map(ToString::to_string);
     if let Some(other) = state.id_taken(rotation_id, pull_request) {
         check.failure = Some(RefFailure::IdReused {
@@ -357,19 +366,13 @@ async fn check_ref(
         });
         return check;
     }
-    if let (Some(to), Some(rejected)) = (&entry.to, state.rejected())
-        && to == rejected
+    if let Some(to) = &entry.to
+        && let Some(by) = state.rejected_by(to)
     {
         check.warnings.push(crate::report::Warning {
             code: "rejected_version",
             secret_ref: entry.secret_ref.to_string(),
-            message: format!(
-                "`to` names version {to}, which a rollback of rotation {} rejected",
-                state
-                    .marker
-                    .as_ref()
-                    .map_or("an earlier rotation", |m| m.rotation_id.as_str())
-            ),
+            message: format!("`to` names version {to}, which a rollback of rotation {by} rejected"),
         });
     }
     if let Some(room) = state.metadata_room() {

@@ -152,6 +152,15 @@ impl Trusted {
         Ok((body, self.renderer.render("summary.md.j2", view)?))
     }
 
+    /// The versions the record on the default branch's tip says rollbacks rejected.
+    pub(crate) fn rejections(&self) -> Result<crate::backend::Rejections, Error> {
+        crate::record::ledger::rejections_at(
+            &self.git,
+            &self.base_sha,
+            self.config.artifacts_dir.as_str(),
+        )
+    }
+
     /// The artifact's path for `id`.
     pub(crate) fn artifact_path(&self, id: &str) -> String {
         format!("{}/{id}.md", self.config.artifacts_dir.as_str())

@@ -640,6 +640,7 @@ fn marker_tags(marker: Option<&Marker>) -> (Vec<(&'static str, String)>, Vec<&'s
 /// The state after a move that landed, from the state before it, when it cannot be read.
 fn moved(seen: &RefState, from: &VersionId, to: &VersionId) -> RefState {
     RefState {
+        record_rejected: Vec::new(),
         current: Some(to.clone()),
         previous: Some(from.clone()),
         pending: seen.pending.iter().filter(|v| *v != to).cloned().collect(),
@@ -847,6 +848,7 @@ fn state_from(
         .read(|k| tags.get(k).copied())
         .map_err(|tag| protocol(format!("tag {tag} is missing or unknown")))?;
     Ok(RefState {
+        record_rejected: Vec::new(),
         current,
         previous,
         pending,

@@ -197,6 +197,9 @@ impl MarkerKeys {
     }
 }
 
+/// Versions the record rejected, by ref: each with the rotation whose rollback rejected it.
+pub type Rejections = HashMap<String, Vec<(VersionId, String)>>;
+
 /// What a backend knows about one ref, read without reading any value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefState {
@@ -212,6 +215,9 @@ pub struct RefState {
     pub marker: Option<Marker>,
     /// What the next compare-and-swap must check against.
     pub(crate) revision: Revision,
+    /// Versions the record on the default branch says a rollback rejected, with the rotation
+    /// that rejected each: the marker remembers only the last, and can be erased.
+    pub record_rejected: Vec<(VersionId, String)>,
 }
 
 /// The backend-specific part of a read that a later write must carry.
@@ -248,22 +254,41 @@ impl RefState {
         self.versions.iter().find(|v| &v.id == id)
     }
 
-    /// The version a rollback of this ref rejected: the marker's `to` when the marker says
-    /// `rolled_back`. It is never a default target again.
-    pub fn rejected(&self) -> Option<&VersionId> {
+    /// The version the marker says a rollback rejected: its `to` when it says `rolled_back`.
+    fn marker_rejected(&self) -> Option<(&VersionId, &str)> {
         self.marker
             .as_ref()
             .filter(|m| m.state == MarkerState::RolledBack)
-            .and_then(|m| m.to.as_ref())
+            .and_then(|m| m.to.as_ref().map(|to| (to, m.rotation_id.as_str())))
     }
 
-    /// What a rotation without `to` could move to: the pending versions, less the one a
+    /// Every version a rollback of this ref rejected, with the rotation that rejected it: the
+    /// union of the marker and the record, so that erasing a marker forgets nothing. None is
+    /// ever a default target again.
+    pub fn rejected(&self) -> Vec<(&VersionId, &str)> {
+        let mut out: Vec<(&VersionId, &str)> = self.marker_rejected().into_iter().collect();
+        for (v, id) in &self.record_rejected {
+            if !out.iter().any(|(o, _)| *o == v) {
+                out.push((v, id.as_str()));
+            }
+        }
+        out
+    }
+
+    /// The rotation whose rollback rejected `version`, if one did.
+    pub fn rejected_by(&self, version: &VersionId) -> Option<&str> {
+        self.rejected()
+            .into_iter()
+            .find(|(v, _)| *v == version)
+            .map(|(_, id)| id)
+    }
+
+    /// What a rotation without `to` could move to: the pending versions, less every one a
     /// rollback rejected.
     pub fn candidates(&self) -> Vec<VersionId> {
-        let rejected = self.rejected();
         self.pending
             .iter()
-            .filter(|v| Some(*v) != rejected)
+            .filter(|v| self.rejected_by(v).is_none())
             .cloned()
             .collect()
     }
@@ -278,8 +303,12 @@ impl RefState {
             Some(t) => t.clone(),
             None => match candidates.as_slice() {
                 [] => {
-                    return Err(match self.rejected().filter(|r| self.pending.contains(r)) {
-                        Some(r) => TargetProblem::Rejected(r.to_string()),
+                    let rejected = self
+                        .rejected()
+                        .into_iter()
+                        .find(|(r, _)| self.pending.contains(r));
+                    return Err(match rejected {
+                        Some((r, _)) => TargetProblem::Rejected(r.to_string()),
                         None => TargetProblem::NoPending,
                     });
                 }
@@ -1114,6 +1143,7 @@ mod tests {
         versions: &[(&str, VersionState)],
     ) -> RefState {
         RefState {
+            record_rejected: Vec::new(),
             current: current.map(v),
             previous: None,
             pending: pending.iter().map(|p| v(p)).collect(),

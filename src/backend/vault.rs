@@ -881,6 +881,7 @@ fn derive(
             detail: format!("{mount}/metadata/{location}: {key} is missing or unknown"),
         })?;
     Ok(RefState {
+        record_rejected: Vec::new(),
         current,
         previous,
         pending,

@@ -77,11 +77,21 @@ pub async fn run(
     let app = Arc::new(AppClient::new(&s.trusted.config.app)?);
     let backends = crate::context::backend_environment();
     let number = Some(s.number);
-    let jobs =
-        match preflight::jobs(&s.trusted.config, &request, number, app.clone(), &backends).await {
-            Ok(jobs) => jobs,
-            Err(checks) => return blocked(cx, &s, &request, &approval.decision, &checks).await,
-        };
+    let rejections = s.trusted.rejections()?;
+    let config = &s.trusted.config;
+    let jobs = match preflight::jobs(
+        config,
+        &request,
+        number,
+        app.clone(),
+        &backends,
+        &rejections,
+    )
+    .await
+    {
+        Ok(jobs) => jobs,
+        Err(checks) => return blocked(cx, &s, &request, &approval.decision, &checks).await,
+    };
     // Every template is rendered once with the run's data before anything changes: a broken
     // override stops the run here (exit 2), not after the pointers moved.
     preview(&s, &request, &approval, &jobs, &app)?;

@@ -210,6 +210,7 @@ fn draft_of(cx: &Context, config: &Config, args: &Args) -> Result<Draft, Error> 
         to,
         maintenance,
         rollback: args.rollback,
+        rejections: crate::record::ledger::rejections(cx, config)?,
     })
 }
 

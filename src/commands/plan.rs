@@ -49,7 +49,8 @@ pub async fn run(cx: &Context, event_arg: Option<&Path>, config_rel: &Path) -> R
                 })
                 .ok();
             let env = crate::context::backend_environment();
-            preflight::plan(&s.trusted.config, r, Some(number), app, &env).await
+            let rejections = s.trusted.rejections()?;
+            preflight::plan(&s.trusted.config, r, Some(number), app, &env, &rejections).await
         }
         None => (Vec::new(), None),
     };

@@ -147,7 +147,7 @@ fn report(secret: &Secret, state: &RefState) -> RefReport {
             _ => None,
         },
         pending_versions: state.candidates().iter().map(ToString::to_string).collect(),
-        rejected: state.rejected().map(ToString::to_string),
+        rejected: state.rejected().first().map(|(v, _)| v.to_string()),
         versions: state
             .versions
             .iter()

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use crate::artifact::{self, ArtifactMeta, MetaRef};
+use crate::backend::Rejections;
 use crate::config::Config;
 use crate::context::Context;
 use crate::error::Error;
@@ -108,4 +109,71 @@ fn add(ledger: &mut BTreeMap<String, Vec<Entry>>, path: &str, meta: ArtifactMeta
                 record,
             });
     }
+}
+
+/// Adds to `out` the versions `meta` records as rejected: each ref's `to` where the rotation
+/// rolled back in its run, or a dispatched rollback moved it back. With the marker's, these
+/// are a ref's rejected versions: erasing a marker in the backend forgets none of them.
+pub(crate) fn note_rejections(meta: &ArtifactMeta, out: &mut Rejections) {
+    for r in &meta.refs {
+        let dispatched = meta.rollbacks.iter().any(|rb| {
+            rb.refs
+                .iter()
+                .any(|x| x.secret_ref == r.secret_ref && x.result == "rolled_back")
+        });
+        let rejected =
+            r.result == "rolled_back" || r.rollback.as_deref() == Some("rolled_back") || dispatched;
+        let Ok(to) = crate::ids::VersionId::parse(&r.to) else {
+            continue;
+        };
+        if rejected {
+            let versions = out.entry(r.secret_ref.clone()).or_default();
+            if !versions.iter().any(|(v, _)| v == &to) {
+                versions.push((to, meta.rotation_id.clone()));
+            }
+        }
+    }
+}
+
+/// The rejected versions the working tree's record holds (`rotor new`, on the default
+/// branch's checkout).
+pub(crate) fn rejections(cx: &Context, config: &Config) -> Result<Rejections, Error> {
+    let dir = cx.repo.join(config.artifacts_dir.as_str());
+    let mut out = Rejections::new();
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(Error::Output(e)),
+    };
+    for file in entries.filter_map(Result::ok).map(|e| e.path()) {
+        if file.extension().is_none_or(|e| e != "md") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).map_err(Error::Output)?;
+        if let Ok(Some(meta)) = artifact::read_meta(&text) {
+            note_rejections(&meta, &mut out);
+        }
+    }
+    Ok(out)
+}
+
+/// The rejected versions the record holds at commit `sha` (the default branch's tip that
+/// `plan` and `apply` trust), read from git's objects.
+pub(crate) fn rejections_at(
+    git: &crate::gitops::GitRepo,
+    sha: &str,
+    dir: &str,
+) -> Result<Rejections, Error> {
+    let mut out = Rejections::new();
+    for name in git.list_dir(sha, dir)? {
+        if !name.ends_with(".md") {
+            continue;
+        }
+        if let Some(bytes) = git.read_file(sha, &format!("{dir}/{name}"))?
+            && let Ok(Some(meta)) = artifact::read_meta(&String::from_utf8_lossy(&bytes))
+        {
+            note_rejections(&meta, &mut out);
+        }
+    }
+    Ok(out)
 }

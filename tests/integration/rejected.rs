@@ -16,6 +16,7 @@ fn second_pull(s: &crate::apply::Setup, text: &str) -> (String, std::path::PathB
     let head = push(s, "rotate-b", &[(file.as_str(), Some(text))], "rotation b");
     crate::checkout::open_pull(&s.w.origin(), 8, "rotate-b", "main");
     let mut github = base_scenario(&s.w, &format!("{}.yaml", s.id));
+    github["branches"]["main"] = json!(crate::plan::git(&s.w.origin(), &["rev-parse", "main"]));
     github["pulls"]["8"] = json!({
         "author": "alice", "head_sha": head, "base": "main", "head_ref": "rotate-b",
         "files": [{"filename": file, "status": "added"}],
@@ -93,4 +94,76 @@ fn a_rejected_version_is_never_the_default_target_and_plan_warns_when_named() {
             .is_some_and(|b| b.contains("a rollback of rotation")),
         "{comment:#}"
     );
+}
+
+/// The marker is erased in the backend (someone with metadata rights, or a clean-up): the
+/// record on the default branch still says version 2 was rejected, so neither `plan` nor
+/// `rotor new` offers it as an ordinary pending version.
+#[test]
+fn an_erased_marker_forgets_no_rejected_version_the_record_holds() {
+    let s = setup(&["2"]);
+    assert_eq!(apply(&s, 1)["result"], "rolled_back");
+    crate::rollback::merge(&s);
+    let mut custom = crate::services::block_on(s.bao.custom(&s.name));
+    custom.retain(|k, _| !k.starts_with("rotor_"));
+    crate::services::block_on(s.bao.set_custom(&s.name, json!(custom)));
+
+    // plan, a request without `to`: no default target, naming the rotation that rejected 2.
+    let id = format!("{}-b", s.id);
+    let (_, event) = second_pull(&s, &request(&id, std::slice::from_ref(&s.name)));
+    let ws = crate::checkout::workspace(
+        s.w.dir.path(),
+        &s.w.origin(),
+        "pull_request",
+        8,
+        crate::checkout::Inputs::default(),
+    );
+    let (report, _) = crate::plan::run_plan_in(&s.w, &ws, &s.url, &s.token.token, &event, &[], 4);
+    let message = report["refs"][0]["error"]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("the only newer version, 2, was rejected by a rollback"),
+        "{report:#}"
+    );
+
+    // plan, `to: 2`: allowed, and warned about, naming the rotation from the record.
+    let text = request(&id, std::slice::from_ref(&s.name)) + "    to: \"2\"\n";
+    let (_, event) = second_pull(&s, &text);
+    let ws = crate::checkout::workspace(
+        s.w.dir.path(),
+        &s.w.origin(),
+        "pull_request",
+        8,
+        crate::checkout::Inputs::default(),
+    );
+    let (report, _) = crate::plan::run_plan_in(&s.w, &ws, &s.url, &s.token.token, &event, &[], 0);
+    assert_eq!(
+        report["warnings"][0]["code"], "rejected_version",
+        "{report:#}"
+    );
+    assert!(
+        report["warnings"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&s.id)),
+        "{report:#}"
+    );
+
+    // rotor new on the default branch's checkout: the ref is left out as rejected.
+    let main = crate::checkout::workspace(
+        s.w.dir.path(),
+        &s.w.origin(),
+        "schedule",
+        0,
+        crate::checkout::Inputs::default(),
+    );
+    let (stdout, stderr) = rotor()
+        .current_dir(&main)
+        .env("VAULT_TOKEN", &s.token.token)
+        .env("ROTOR_APP_TOKEN", "app-token")
+        .args(["new", "2026-12-01-again", "--environment", "staging"])
+        .args(["--reason", "again", "--ref", &s.name, "--format", "json"])
+        .expects_exit(4)
+        .run();
+    let new: Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
+    assert_eq!(new["skipped"][0]["reason"], "rejected", "{new:#}");
 }
