@@ -748,13 +748,17 @@ mod tests {
             result: "success".to_owned(),
             verification: "resolve returned 3 for 2 refs".to_owned(),
             audit_evidence: "evt_3, evt_4".to_owned(),
-            audit_query: "https://app.example.com/api/v1/audit/events?action=secret_ref_upserted&limit=100".to_owned(),
-            reason: "<script>alert(1)</script> | pinging @security &#64;acme/security\nSEC-1 https://evil.example www.evil.example".to_owned(),
+            audit_query:
+                "https://app.example.com/api/v1/audit/events?action=secret_ref_upserted&limit=100"
+                    .to_owned(),
+            reason: crate::report::tests::HOSTILE.to_owned(),
             forced: true,
         });
         let text = a
             .render(&Renderer::new(Vec::new()).expect("renderer"))
             .expect("render");
+        let above = &text[..text.find(DATA_MARKER).expect("block")];
+        crate::report::tests::assert_neutral(above);
         assert!(
             text.contains("- Secret Ref: 2 refs\n- Provider: stripe, supabase\n"),
             "{text}"

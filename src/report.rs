@@ -614,7 +614,7 @@ pub fn artifact(facts: &ArtifactFacts<'_>, outcomes: &[RefOutcome], result: RunR
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! Every view a person reads, rendered by the built-in templates and snapshotted: plan
     //! (waiting, approved, refused), apply (success, a mixed batch, rolled back, failed,
     //! already applied), a dispatched rollback, and the JSON report of a batch.
@@ -719,6 +719,51 @@ mod tests {
             r.render("comment.md.j2", &view).expect("comment"),
             r.render("summary.md.j2", &view).expect("summary")
         )
+    }
+
+    /// A reason written to ping, link and mark up under rotor's name.
+    pub(crate) const HOSTILE: &str = "cc &#64;mallory and &#x40;acme/security @eve\nsee https://evil.example/x and www.evil.example <script>alert(1)</script> [x](javascript:1) **now**";
+
+    /// What no Markdown view may carry out of an untrusted text: a character reference that
+    /// decodes to a mention, a bare URL or `www.` GitHub would link, a raw element.
+    pub(crate) fn assert_neutral(text: &str) {
+        for bad in [
+            "&#64;",
+            "&#x40;",
+            "@eve",
+            "https://evil",
+            "www.evil",
+            "<script",
+            "[x](javascript",
+        ] {
+            assert!(!text.contains(bad), "{bad:?} came through:\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_hostile_reason_is_text_in_the_comment_and_the_summary() {
+        let r = report("plan", vec![row(1, RefResult::Planned, None)]);
+        let view = View {
+            rotation_id: Some("2026-11-25-acme"),
+            environment: Some("production"),
+            requester: Some("alice"),
+            reason: Some(HOSTILE),
+            links: links(false),
+            ..View::new("plan", "waiting for approval", &r)
+        };
+        let renderer = Renderer::new(Vec::new()).expect("renderer");
+        let text = format!(
+            "{}\n======== summary ========\n{}",
+            renderer.render("comment.md.j2", &view).expect("comment"),
+            renderer.render("summary.md.j2", &view).expect("summary")
+        );
+        assert_neutral(&text);
+        // rotor's own links stay links.
+        assert!(
+            text.contains("(https://github.com/acme/tenants/pull/7)"),
+            "{text}"
+        );
+        insta::assert_snapshot!(text);
     }
 
     fn report(command: &'static str, refs: Vec<RefReport>) -> RunReport {

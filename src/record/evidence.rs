@@ -764,6 +764,52 @@ mod tests {
     }
 
     #[test]
+    fn a_hostile_rollback_reason_is_text_in_the_evidence() {
+        let mut m = meta("dis", "2026-11-05T00:00:00Z", &[(A, "success")], "success");
+        m.rolled_back = true;
+        m.rollbacks.push(MetaRollback {
+            app_clock_offset_s: None,
+            started_at: None,
+            operator: "carol".to_owned(),
+            reason: crate::report::tests::HOSTILE.to_owned(),
+            finished_at: "2026-11-20T00:00:00Z".to_owned(),
+            result: "rolled_back".to_owned(),
+            forced: false,
+            run_url: None,
+            refs: Vec::new(),
+        });
+        let v = verified(vec![entry(m)]);
+        let period = Period {
+            since: at("2026-11-01T00:00:00Z"),
+            until: at("2026-11-30T23:59:59Z"),
+        };
+        let (e, _) = build(&v, period, 90);
+        let mut context = serde_json::to_value(&e).expect("json");
+        if let Some(map) = context.as_object_mut() {
+            for (k, val) in [
+                ("branch", serde_json::json!("main")),
+                ("tip", serde_json::json!("abcdef0")),
+                ("generated", serde_json::json!("2026-12-01T00:00:00Z")),
+                ("version", serde_json::json!("0")),
+                ("max_age_days", serde_json::json!(90)),
+                (
+                    "artifacts_dir",
+                    serde_json::json!("docs/security/rotations"),
+                ),
+                ("charts", serde_json::Value::Null),
+            ] {
+                map.insert(k.to_owned(), val);
+            }
+        }
+        let md = crate::render::Renderer::new(Vec::new())
+            .expect("renderer")
+            .render("evidence.md.j2", &context)
+            .expect("md");
+        assert!(md.contains("reason: cc &amp;#64;mallory"), "{md}");
+        crate::report::tests::assert_neutral(&md);
+    }
+
+    #[test]
     fn a_rotation_rolled_back_by_dispatch_is_drawn_rolled_back() {
         let mut m = meta("dis", "2026-11-05T00:00:00Z", &[(A, "success")], "success");
         m.rolled_back = true;
