@@ -596,7 +596,11 @@ async fn audit_events(
     Query(q): Query<AuditQuery>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(r) = refuse(&app, &headers, "GET /api/v1/audit/events".to_owned()) {
+    let line = match &q.cursor {
+        Some(c) => format!("GET /api/v1/audit/events cursor={c}"),
+        None => "GET /api/v1/audit/events".to_owned(),
+    };
+    if let Some(r) = refuse(&app, &headers, line) {
         return r;
     }
     let mut inner = app.inner();

@@ -180,7 +180,14 @@ async fn a_failing_integration_rolls_back_to_the_previous_version() {
             .iter()
             .any(|c| c.name == "rollback resolve" && c.ok)
     );
-    assert_eq!(out.audit_event_ids.len(), 1, "the rollback's audit event");
+    // Both moves are on the record: the rotation's event, then the rollback's.
+    assert_eq!(
+        out.audit_event_ids.len(),
+        2,
+        "the rotation's and the rollback's audit events"
+    );
+    assert_eq!(out.rollback_event_ids.len(), 1, "{out:#?}");
+    assert_eq!(out.audit_event_ids[1], out.rollback_event_ids[0]);
     let state = f.secret.read().await.expect("read");
     assert_eq!(state.current, Some(v("1")));
     assert_eq!(state.marker.map(|m| m.state), Some(MarkerState::RolledBack));
