@@ -408,14 +408,13 @@ impl Artifact {
             .iter()
             .flat_map(|r| r.audit_event_ids.iter().map(String::as_str))
             .collect();
-        let shown = if ids.len() > 10 {
+        if ids.len() > 10 {
             format!("{} and {} more", ids[..10].join(", "), ids.len() - 10)
         } else if ids.is_empty() {
             "no confirmed event".to_owned()
         } else {
             ids.join(", ")
-        };
-        shown
+        }
     }
 
     /// Renders the artifact: the template, then rotor's own machine-readable block, which an
