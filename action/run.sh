@@ -10,6 +10,17 @@ case "${INPUT_COMMAND:-}" in
     ;;
 esac
 args=("$INPUT_COMMAND")
+# A checkout in a sub-path of the workspace (actions/checkout's `path:`): the same rule as
+# actions/checkout, a relative path that stays under the workspace.
+if [ -n "${INPUT_PATH:-}" ]; then
+  case "/$INPUT_PATH/" in
+    //* | */../*)
+      echo "::error title=rotor::input path must be relative to the workspace and stay under it, as actions/checkout's path"
+      exit 2
+      ;;
+  esac
+  args+=(--repo "${GITHUB_WORKSPACE:?}/$INPUT_PATH")
+fi
 if [ -n "${INPUT_CONFIG:-}" ]; then args+=(--config "$INPUT_CONFIG"); fi
 case "${INPUT_FORMAT:-text}" in
   text | json) args+=(--format "${INPUT_FORMAT:-text}") ;;

@@ -554,15 +554,39 @@ impl AppClient {
                 &call,
             )
             .await?;
-        if status == StatusCode::SERVICE_UNAVAILABLE || status.is_success() {
-            return Ok(Health {
-                ok: status.is_success() && body.get("status").and_then(Value::as_str) == Some("ok"),
-                status: status.as_u16(),
-                detail: body
-                    .get("detail")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-            });
+        // A verdict only in the contract's shape: `200 {"status":"ok"}` or `503
+        // {"status":"failing"}`. Anything else (another body, another 5xx, a 200 that says
+        // something else) is no verdict: an outage, asked again by the caller.
+        let said = body.get("status").and_then(Value::as_str);
+        let detail = body
+            .get("detail")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        match (status, said) {
+            (StatusCode::OK, Some("ok")) => {
+                return Ok(Health {
+                    ok: true,
+                    status: 200,
+                    detail,
+                });
+            }
+            (StatusCode::SERVICE_UNAVAILABLE, Some("failing")) => {
+                return Ok(Health {
+                    ok: false,
+                    status: 503,
+                    detail,
+                });
+            }
+            (s, _) if s.is_success() || s.is_server_error() => {
+                return Err(AppError::Unavailable {
+                    call,
+                    detail: format!(
+                        "no verdict: {s} with {}, not the contract's 200 {{\"status\":\"ok\"}} or 503 {{\"status\":\"failing\"}}",
+                        said.map_or_else(|| "no status".to_owned(), |v| format!("status {v:?}"))
+                    ),
+                });
+            }
+            _ => {}
         }
         self.check(
             status,

@@ -53,7 +53,18 @@ pub(crate) fn load_config(path: &Path, display: &str) -> Result<Config, Vec<Diag
 /// Loads the config, reporting its problems and failing with exit 2 when it is invalid.
 pub(crate) fn require_config(cx: &Context) -> Result<Config, Error> {
     let display = cx.display(&cx.config_path);
-    load_config(&cx.config_path, &display).or_else(|diags| {
+    let loaded = load_config(&cx.config_path, &display).map_err(|mut diags| {
+        // No config where the repository should be, and a checkout one level down: the
+        // workflow checked out into a sub-path.
+        if !cx.config_path.exists()
+            && crate::gitops::nested_checkout(&cx.repo).is_some()
+            && let Some(first) = diags.first_mut()
+        {
+            *first = first.clone().help(crate::gitops::checkout_hint(&cx.repo));
+        }
+        diags
+    });
+    loaded.or_else(|diags| {
         for d in &diags {
             cx.output.diagnostic(d)?;
         }

@@ -392,7 +392,8 @@ fn verdict(state: &RefState, to: Option<&VersionId>) -> Result<VersionId, (Skip,
             | TargetProblem::NoPending
             | TargetProblem::Missing(_)
             | TargetProblem::NotEnabled(..)
-            | TargetProblem::AlreadyCurrent(_) => Skip::NoPending,
+            | TargetProblem::AlreadyCurrent(_)
+            | TargetProblem::OwnedByRotation(..) => Skip::NoPending,
         };
         // The request's `to` is `--to` on rotor new's command line.
         let detail = problem
@@ -610,6 +611,7 @@ mod tests {
     fn state(current: u32, newest: u32, marker: Option<(&str, MarkerState, &str)>) -> RefState {
         RefState {
             record_rejected: Vec::new(),
+            conditions: Default::default(),
             current: Some(v(&current.to_string())),
             previous: None,
             pending: (current + 1..=newest).map(|n| v(&n.to_string())).collect(),

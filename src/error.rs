@@ -211,7 +211,7 @@ pub fn git_code(e: &crate::gitops::GitError) -> u8 {
     use crate::gitops::GitError as G;
     match e {
         G::Open { .. } | G::NotOwned { .. } | G::NoGit { .. } | G::NotAFile { .. } => 2,
-        G::PushRefused { .. } => 1,
+        G::PushRefused { .. } | G::HeadMoved { .. } => 1,
         G::Unavailable { .. } => 5,
         G::MissingCommit { .. } | G::PushRace { .. } | G::Git(_) => 4,
     }
@@ -272,7 +272,9 @@ pub fn backend_code(kind: &crate::backend::ErrorKind) -> u8 {
         | K::NotFound { .. }
         | K::PointerAbsent { .. }
         | K::Conflict { .. }
-        | K::Refused { .. } => 4,
+        | K::Refused { .. }
+        | K::TokenLifetime { .. }
+        | K::NotRotors { .. } => 4,
         K::Unavailable { .. } | K::Protocol { .. } => 5,
     }
 }

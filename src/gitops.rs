@@ -29,14 +29,14 @@ use crate::secret::SecretString;
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
     /// The repository cannot be opened.
-    #[error(
-        "cannot open the git repository at {path}: {detail}; run rotor in a checkout (actions/checkout) or pass --repo"
-    )]
+    #[error("cannot open the git repository at {path}: {detail}; {hint}")]
     Open {
         /// Where.
         path: String,
         /// Why.
         detail: String,
+        /// What to do: where the checkout is, when one lies a level down.
+        hint: String,
     },
     /// The checkout belongs to another user (a container job), so git refuses to use it.
     #[error(
@@ -90,6 +90,19 @@ pub enum GitError {
         branch: String,
         /// The remote's own words.
         message: String,
+    },
+    /// The pull request's branch no longer points at the head that was approved: rotor does not
+    /// commit on top of commits nobody approved.
+    #[error(
+        "{branch} moved from the approved head {approved} to {found} after the approval (a push or a force-push): rotor commits the record only on the approved head"
+    )]
+    HeadMoved {
+        /// The branch.
+        branch: String,
+        /// The head the gate approved.
+        approved: String,
+        /// Where the branch is now.
+        found: String,
     },
     /// The remote stayed unreachable after retries.
     #[error("git {call}: origin stayed unreachable after {attempts} attempts: {detail}")]
@@ -180,6 +193,29 @@ fn is_network_failure(stderr: &str) -> bool {
     !refused.iter().any(|r| stderr.contains(r)) && SIGNS.iter().any(|s| stderr.contains(s))
 }
 
+/// A checkout one level below `dir` (actions/checkout with `path: <dir>`), if there is one.
+pub fn nested_checkout(dir: &Path) -> Option<String> {
+    let mut found: Vec<String> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join(".git").exists())
+        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+        .collect();
+    found.sort();
+    found.into_iter().next()
+}
+
+/// What to do when `dir` is no checkout: name the one a level down, as actions/checkout's
+/// `path:` puts it, or say where rotor must run.
+pub fn checkout_hint(dir: &Path) -> String {
+    match nested_checkout(dir) {
+        Some(sub) => format!(
+            "the workspace holds a checkout in {sub}/ (actions/checkout's `path: {sub}`): give rotor's action the same `path: {sub}`, or pass --repo {sub}"
+        ),
+        None => "run rotor in a checkout (actions/checkout) or pass --repo".to_owned(),
+    }
+}
+
 impl GitRepo {
     /// Opens the repository at (or above) `path`.
     pub fn open(path: &Path, token: Option<SecretString>) -> Result<Self, GitError> {
@@ -196,6 +232,7 @@ impl GitRepo {
                 GitError::Open {
                     path: path.display().to_string(),
                     detail: e.message().to_owned(),
+                    hint: checkout_hint(path),
                 }
             }
         })?;
@@ -489,6 +526,11 @@ impl GitRepo {
     ///
     /// When the file already on the tip satisfies `keep` (another run published it), nothing
     /// is written and the tip is returned.
+    ///
+    /// With `approved` (a pull request's branch), the commit's parent is that head, always: a
+    /// branch that moved on (a push or a force-push after the gate) is [`GitError::HeadMoved`],
+    /// never built upon; only rotor's own record of this outcome on top of that head is kept.
+    #[allow(clippy::too_many_arguments)]
     pub fn publish(
         &self,
         branch: &str,
@@ -497,6 +539,7 @@ impl GitRepo {
         message: &str,
         author: &Author,
         keep: &dyn Fn(&[u8]) -> bool,
+        approved: Option<&str>,
     ) -> Result<String, GitError> {
         let policy = crate::retry::Policy::default();
         for attempt in 1..=PUBLISH_ATTEMPTS {
@@ -505,6 +548,23 @@ impl GitRepo {
                 std::thread::sleep(policy.delay(attempt - 1, None));
             }
             let tip = self.fetch_branch(branch)?;
+            if let Some(head) = approved
+                && tip != head
+            {
+                // Kept only when it is the record itself, committed on the approved head.
+                let on_head =
+                    self.commit_info(&tip)?.parents.first().map(String::as_str) == Some(head);
+                let ours = on_head
+                    && matches!(self.read_file(&tip, path), Ok(Some(existing)) if keep(&existing));
+                if ours {
+                    return Ok(tip);
+                }
+                return Err(GitError::HeadMoved {
+                    branch: branch.to_owned(),
+                    approved: head.to_owned(),
+                    found: tip,
+                });
+            }
             match self.read_file(&tip, path) {
                 Ok(Some(existing)) if keep(&existing) => return Ok(tip),
                 // Whatever else is at the path (a file, a symbolic link a contributor pushed) is

@@ -149,6 +149,12 @@ pub(crate) fn window(config: &Config, request: &Request, now: DateTime<Utc>) -> 
     }
 }
 
+/// The longest a run needs its backend credentials after the first change: the settle and
+/// audit timeouts, and a minute for the rest.
+fn run_span(config: &Config) -> std::time::Duration {
+    config.checks.settle_timeout + config.app.audit_timeout + std::time::Duration::from_secs(60)
+}
+
 /// Checks every ref, read-only. `app` is `None` only for a `plan` without an application token.
 /// `pull_request` is the one carrying the request: a marker of the same id from another one
 /// means the id is taken.
@@ -171,6 +177,7 @@ pub(crate) async fn check(
     }
     let id = request.id.to_string();
     let action = config.app.audit_action.clone();
+    let need = run_span(config);
     let results = map_bounded(work, config.concurrency, |(entry, secret)| {
         let (app, id, action) = (app.clone(), id.clone(), action.clone());
         let rejected = rejections
@@ -179,7 +186,7 @@ pub(crate) async fn check(
             .unwrap_or_default();
         async move {
             let app = app.as_deref().map(|a| (a, action.as_str()));
-            check_ref(entry, secret, app, &id, pull_request, rejected).await
+            check_ref(entry, secret, app, &id, pull_request, rejected, need).await
         }
     })
     .await;
@@ -260,6 +267,7 @@ async fn check_ref(
     rotation_id: &str,
     pull_request: Option<u64>,
     rejected: Vec<(crate::ids::VersionId, String)>,
+    need: std::time::Duration,
 ) -> RefCheck {
     let mut check = RefCheck {
         secret_ref: entry.secret_ref.to_string(),
@@ -320,6 +328,10 @@ async fn check_ref(
             }
         }
     }
+    if let Err(e) = secret.lasts(need) {
+        check.failure = Some(RefFailure::Backend(e));
+        return check;
+    }
     let mut state = match secret.read().await {
         Ok(s) => s,
         Err(e) => {
@@ -329,6 +341,15 @@ async fn check_ref(
     };
     state.record_rejected = rejected;
     check.from = state.current.as_ref().map(ToString::to_string);
+    if let Some(detail) = state.conditions.refusal(&secret.location) {
+        check.failure = Some(RefFailure::Backend(crate::backend::BackendError {
+            secret_ref: entry.secret_ref.to_string(),
+            backend: secret.backend(),
+            call: "DescribeSecret".to_owned(),
+            kind: crate::backend::ErrorKind::NotRotors { detail },
+        }));
+        return check;
+    }
     if let Some(other) = state.id_taken(rotation_id, pull_request) {
         check.failure = Some(RefFailure::IdReused {
             id: rotation_id.to_owned(),
@@ -484,7 +505,17 @@ pub(crate) async fn rollback_plan(
         };
         let (from, to) = (version(&m.from)?, version(&m.to)?);
         let secret = backends.resolve(config, &secret_ref, env).await?;
+        secret.lasts(run_span(config))?;
         let state = secret.read().await?;
+        if let Some(detail) = state.conditions.refusal(&secret.location) {
+            return Err(crate::backend::BackendError {
+                secret_ref: secret_ref.to_string(),
+                backend: secret.backend(),
+                call: "DescribeSecret".to_owned(),
+                kind: crate::backend::ErrorKind::NotRotors { detail },
+            }
+            .into());
+        }
         let marker = state.marker.as_ref().filter(|mk| mk.rotation_id == id);
         let claims_moved = m.result != "not_started";
         let claims_back = m.rollback.as_deref() == Some("rolled_back");

@@ -726,9 +726,11 @@ pub(crate) async fn upsert_comment(
     body: &str,
     part: Part,
 ) -> Result<(), Error> {
-    let me = gh.viewer().await?.id;
     let comments = gh.comments(number).await?;
-    match comments.iter().find(|c| c.is_rotors(COMMENT_MARKER, me)) {
+    let me = gh.own_id(&comments, COMMENT_MARKER).await;
+    let ours =
+        |c: &crate::github::model::Comment| me.is_some_and(|me| c.is_rotors(COMMENT_MARKER, me));
+    match comments.iter().find(|c| ours(c)) {
         Some(existing) => {
             gh.update_comment(existing.id, &part.merge(&existing.body, body))
                 .await?;
@@ -736,7 +738,9 @@ pub(crate) async fn upsert_comment(
         None => {
             let body = part.merge("", body);
             let body = body.as_str();
-            gh.create_comment(number, body, COMMENT_MARKER).await?;
+            let created = gh.create_comment(number, body, COMMENT_MARKER).await?;
+            // Without `viewer`, the comment just written says who rotor is.
+            let me = me.or(created.user_id).unwrap_or_default();
             // GitHub has no compare-and-swap for comments: another run may have created one at
             // the same time. Keep the oldest, with this run's text, and delete the others;
             // every run converges on the same one.

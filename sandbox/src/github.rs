@@ -47,6 +47,9 @@ pub struct Scenario {
     /// Who each token acts as (REST login; a bot's ends in `[bot]`); a token not listed is the
     /// workflow's own, `github-actions[bot]`.
     pub identities: BTreeMap<String, String>,
+    /// GraphQL refuses `viewer` for every token, as it does for tokens that may not read it
+    /// (`200` with `data: null` and a `FORBIDDEN` error).
+    pub viewer_refused: bool,
 }
 
 impl Default for Scenario {
@@ -64,6 +67,7 @@ impl Default for Scenario {
             next_id: 1000,
             posts_lost: 0,
             identities: BTreeMap::new(),
+            viewer_refused: false,
         }
     }
 }
@@ -677,6 +681,13 @@ async fn graphql(
             .into_response();
     }
     let s = gh.scenario().clone();
+    if s.viewer_refused {
+        return (
+            StatusCode::OK,
+            Json(json!({"data": null, "errors": [{"type": "FORBIDDEN", "path": ["viewer"], "message": "Resource not accessible by integration"}]})),
+        )
+            .into_response();
+    }
     let login = identity(&s, token.as_deref());
     with_rate_limit(
         (

@@ -50,6 +50,8 @@ pub struct Aws {
     client: Client,
     policy: Policy,
     pace: crate::ratelimit::RateLimit,
+    /// The region the client writes to, as the chain resolved it.
+    region: String,
 }
 
 /// How a failed call ended, for deciding what to do next.
@@ -183,6 +185,7 @@ impl Aws {
             }
         }
         let shared = loader.load().await;
+        let region = shared.region().map(ToString::to_string).unwrap_or_default();
         let config = aws_sdk_secretsmanager::config::Builder::from(&shared)
             .interceptor(LogCalls)
             .interceptor(CapAnswers)
@@ -191,6 +194,7 @@ impl Aws {
             client: Client::from_conf(config),
             policy: Policy::default(),
             pace: crate::ratelimit::RateLimit::per_second(writes_per_second),
+            region,
         }
     }
 
@@ -295,7 +299,10 @@ impl Aws {
             .await?;
         let mut listed = Vec::new();
         let mut token: Option<String> = None;
-        loop {
+        // A secret scheduled for deletion answers only what DescribeSecret says of it; rotor
+        // refuses it anyway (its labels tell the pointer).
+        let deleted = described.deleted_date().is_some();
+        while !deleted {
             let next = token.take();
             let page = self
                 .fetch(secret, "ListSecretVersionIds", || {
@@ -340,8 +347,25 @@ impl Aws {
             .iter()
             .filter_map(|t| Some((t.key()?, t.value()?)))
             .collect();
-        state_from(stages, &tags, versions, stage)
-            .map_err(|kind| Self::error(secret, "DescribeSecret", kind))
+        let mut state = state_from(stages, &tags, versions, stage)
+            .map_err(|kind| Self::error(secret, "DescribeSecret", kind))?;
+        state.conditions = super::Conditions {
+            deletion: described.deleted_date().map(|d| {
+                DateTime::<Utc>::from_timestamp(d.secs(), 0)
+                    .map_or_else(|| d.to_string(), |t| t.format("%Y-%m-%d").to_string())
+            }),
+            replica_of: described
+                .primary_region()
+                .filter(|primary| !self.region.is_empty() && *primary != self.region)
+                .map(str::to_owned),
+            rotation_function: described.rotation_enabled().unwrap_or(false).then(|| {
+                described
+                    .rotation_lambda_arn()
+                    .unwrap_or("(its rotation function)")
+                    .to_owned()
+            }),
+        };
+        Ok(state)
     }
 
     /// Sends a write, again while it is throttled (refused unprocessed); a lost answer or a
@@ -640,7 +664,6 @@ fn marker_tags(marker: Option<&Marker>) -> (Vec<(&'static str, String)>, Vec<&'s
 /// The state after a move that landed, from the state before it, when it cannot be read.
 fn moved(seen: &RefState, from: &VersionId, to: &VersionId) -> RefState {
     RefState {
-        record_rejected: Vec::new(),
         current: Some(to.clone()),
         previous: Some(from.clone()),
         pending: seen.pending.iter().filter(|v| *v != to).cloned().collect(),
@@ -849,6 +872,7 @@ fn state_from(
         .map_err(|tag| protocol(format!("tag {tag} is missing or unknown")))?;
     Ok(RefState {
         record_rejected: Vec::new(),
+        conditions: Default::default(),
         current,
         previous,
         pending,

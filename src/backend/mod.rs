@@ -13,6 +13,7 @@ pub mod vault;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -218,6 +219,8 @@ pub struct RefState {
     /// Versions the record on the default branch says a rollback rejected, with the rotation
     /// that rejected each: the marker remembers only the last, and can be erased.
     pub record_rejected: Vec<(VersionId, String)>,
+    /// States of the secret that are not rotor's to change.
+    pub conditions: Conditions,
 }
 
 /// The backend-specific part of a read that a later write must carry.
@@ -320,6 +323,14 @@ impl RefState {
                 }
             },
         };
+        if let Some(function) = &self.conditions.rotation_function
+            && self.pending.contains(&target)
+        {
+            return Err(TargetProblem::OwnedByRotation(
+                target.to_string(),
+                function.clone(),
+            ));
+        }
         let version = self
             .version(&target)
             .ok_or_else(|| TargetProblem::Missing(target.to_string()))?;
@@ -415,6 +426,40 @@ pub enum TargetProblem {
     /// The target is already what the pointer designates.
     #[error("the pointer already designates version {0}")]
     AlreadyCurrent(String),
+    /// The target is the version an AWS rotation function left `AWSPENDING`: the function owns
+    /// it, and the service behind it may never have received it.
+    #[error(
+        "version {0} is the one the secret's rotation function {1} left AWSPENDING: the function owns it, and the service behind it may never have received it; turn the function's rotation off (aws secretsmanager cancel-rotate-secret), or let it finish"
+    )]
+    OwnedByRotation(String, String),
+}
+
+/// States a backend can be in that are not rotor's to change: `plan`, `apply` and `rollback`
+/// refuse them before any change (exit 4), naming the state and its remedy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Conditions {
+    /// AWS: the secret is scheduled for deletion, on this date.
+    pub deletion: Option<String>,
+    /// AWS: this region holds a replica; the primary is in this region.
+    pub replica_of: Option<String>,
+    /// AWS: rotation is enabled, with this function.
+    pub rotation_function: Option<String>,
+}
+
+impl Conditions {
+    /// Why rotor must not change the secret at all, with the remedy.
+    pub fn refusal(&self, location: &str) -> Option<String> {
+        if let Some(date) = &self.deletion {
+            return Some(format!(
+                "the secret is scheduled for deletion on {date}: restore it first (aws secretsmanager restore-secret --secret-id {location}), or leave it out of the request"
+            ));
+        }
+        self.replica_of.as_ref().map(|primary| {
+            format!(
+                "this region holds a replica of the secret, whose primary is in {primary}: rotor writes only to the primary; point the backend rule's `region` at {primary}"
+            )
+        })
+    }
 }
 
 /// What went wrong, in terms the user can act on.
@@ -477,6 +522,19 @@ pub enum ErrorKind {
         /// What was unexpected.
         detail: String,
     },
+    /// A state of the secret that is not rotor's to change (scheduled for deletion, a replica).
+    #[error("{detail}")]
+    NotRotors {
+        /// The state and its remedy.
+        detail: String,
+    },
+    /// The Vault/OpenBao token will not outlive the run, or has expired: not a missing
+    /// permission, and said as such.
+    #[error("{detail}")]
+    TokenLifetime {
+        /// When it expires, and what to do.
+        detail: String,
+    },
 }
 
 impl ErrorKind {
@@ -492,6 +550,8 @@ impl ErrorKind {
             Self::Unavailable { .. } => "backend_unavailable",
             Self::Setup { .. } => "backend_setup",
             Self::Protocol { .. } => "backend_protocol",
+            Self::NotRotors { .. } => "backend_state",
+            Self::TokenLifetime { .. } => "token_lifetime",
         }
     }
 }
@@ -678,6 +738,21 @@ impl Secret {
     /// pointer live in one metadata object).
     pub const fn moves_with_its_lock(&self) -> bool {
         matches!(self.client, Client::Vault { .. })
+    }
+
+    /// Whether the backend's credentials can last `need` (a run's longest stretch: the
+    /// settle and audit timeouts and a minute); a Vault/OpenBao token that cannot, and cannot
+    /// be renewed, is a precondition (exit 4) before any change.
+    pub fn lasts(&self, need: Duration) -> Result<(), BackendError> {
+        match &self.client {
+            Client::Vault { client, .. } => client.lasts(need).map_err(|detail| BackendError {
+                secret_ref: self.secret_ref.to_string(),
+                backend: "vault",
+                call: "auth/token/lookup-self".to_owned(),
+                kind: ErrorKind::TokenLifetime { detail },
+            }),
+            Client::Aws { .. } => Ok(()),
+        }
     }
 
     /// Locks the ref for `rotation_id` of `pull_request` and moves its pointer from `from` to
@@ -1103,6 +1178,7 @@ impl Backends {
             return Ok(c.clone());
         }
         let c = Arc::new(vault::Vault::connect(cfg, env, subject, writes_per_second).await?);
+        vault::Vault::keep_alive(&c);
         self.vault.insert(key, c.clone());
         Ok(c)
     }
@@ -1144,6 +1220,7 @@ mod tests {
     ) -> RefState {
         RefState {
             record_rejected: Vec::new(),
+            conditions: Conditions::default(),
             current: current.map(v),
             previous: None,
             pending: pending.iter().map(|p| v(p)).collect(),

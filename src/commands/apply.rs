@@ -413,6 +413,7 @@ async fn conclude(
             .flat_map(|o| o.audit_event_ids.iter().cloned())
             .collect();
         let times = app.event_times(&cited).await;
+        crate::fault::pause("rotated").await;
         let artifact = report::artifact(
             &facts(s, request, pr, approval, app, times),
             &outcomes,
@@ -422,6 +423,25 @@ async fn conclude(
             Ok(sha) => {
                 report.commit_sha = Some(sha);
                 report.artifact_path = Some(path);
+            }
+            Err(Error::Git(e @ GitError::HeadMoved { .. })) => {
+                // The rotation verified and its markers are final; only the record is owed,
+                // and it goes on no commit nobody approved.
+                report.result = RunResult::Failed;
+                report.errors.push(
+                    report::ErrorReport::new("head_moved", e.to_string()).with_next_step(
+                        "put the branch back on the approved head, or approve the new head, then run apply again: it commits the artifact without rotating again",
+                    ),
+                );
+                let headline = "rotated, but the branch moved after the approval: the artifact is not committed on commits nobody approved";
+                s.publish(&audited(
+                    s.view("apply", headline, Some(request), &report),
+                    s,
+                    app,
+                ))
+                .await?;
+                report.emit(&cx.output)?;
+                return Err(Error::Git(e));
             }
             Err(Error::Git(e @ GitError::PushRefused { .. })) => {
                 // The remote refused the record after the pointers moved: reported as failed,
@@ -527,6 +547,9 @@ fn commit(
             .flatten()
             .is_some_and(|m| m.same_outcome(&ours))
     };
+    // On the pull request's branch, the record's parent is the head the gate approved.
+    let approved =
+        (config.commit.target == CommitTarget::PrBranch).then_some(s.pr.head_sha.as_str());
     let sha = s.trusted.git.publish(
         target,
         path,
@@ -534,6 +557,7 @@ fn commit(
         &format!("rotor: rotation {} {result}", request.id),
         &author,
         &keep,
+        approved,
     )?;
     crate::fault::point("committed");
     Ok(sha)

@@ -496,6 +496,7 @@ impl Record<'_> {
             &format!("rotor: rollback of {} {result}", self.d.id),
             &author,
             &|_| false,
+            None,
         )?)
     }
 }

@@ -615,12 +615,39 @@ impl GitHub {
     }
 
     async fn find_marked(&self, number: u64, marker: &str) -> Result<Option<Comment>, GitHubError> {
-        let me = self.viewer().await?.id;
-        Ok(self
-            .comments(number)
-            .await?
+        let comments = self.comments(number).await?;
+        let me = self.own_id(&comments, marker).await;
+        Ok(comments
             .into_iter()
-            .find(|c| c.is_rotors(marker, me)))
+            .find(|c| me.is_some_and(|me| c.is_rotors(marker, me))))
+    }
+
+    /// rotor's own account id, to tell its comments from others': GraphQL `viewer`; where
+    /// that fails for this token (some tokens may not read it), the author of the oldest
+    /// comment among `comments` of type `Bot` that carries `marker` — `None` when there is none
+    /// yet. The fallback is said with `-v`; it never decides anything but which comment to
+    /// edit.
+    pub async fn own_id(&self, comments: &[Comment], marker: &str) -> Option<u64> {
+        match self.viewer().await {
+            Ok(v) => Some(v.id),
+            Err(e) => {
+                let found = comments
+                    .iter()
+                    .filter(|c| c.user_type == "Bot" && c.body.contains(marker))
+                    .min_by_key(|c| c.id)
+                    .and_then(|c| c.user_id);
+                crate::output::verbose(&format!(
+                    "github: the token's identity could not be read ({e}); {}",
+                    match found {
+                        Some(id) => format!(
+                            "taking the bot that wrote rotor's marked comment (account {id}) as rotor"
+                        ),
+                        None => "no bot's comment carries rotor's marker yet".to_owned(),
+                    }
+                ));
+                found
+            }
+        }
     }
 
     /// `DELETE /repos/{owner}/{repo}/issues/comments/{id}`; a comment already gone is fine

@@ -229,6 +229,14 @@ pub fn http_call(service: &str, method: &str, target: &str, status: Option<u16>,
     );
 }
 
+/// Logs a line with `-v` only (what rotor chose where it had to, such as how it found its own
+/// identity), on stderr, neutralised.
+pub fn verbose(line: &str) {
+    if HTTP_LOG.load(Ordering::SeqCst) {
+        let _ = writeln!(io::stderr().lock(), "{}", workflow::neutralise(line));
+    }
+}
+
 /// `n` things in words: `1 artifact`, `3 artifacts` (`what` takes a plain `s`).
 pub fn count(n: usize, what: &str) -> String {
     if n == 1 {

@@ -674,6 +674,8 @@ pub(crate) async fn roll_back(
         .failure
         .take()
         .map_or_else(|| "verification failed".to_owned(), |f| f.to_string());
+    // The pointer is back and the marker says so: the ref is rolled back, whatever followed.
+    // What did not confirm it is said, not turned into another result than the marker's.
     if problems.is_empty() {
         Err(run.stop(
             RefResult::RolledBack,
@@ -681,7 +683,7 @@ pub(crate) async fn roll_back(
         ))
     } else {
         Err(run.stop(
-            RefResult::Failed,
+            RefResult::RolledBack,
             RefFailure::Rollback(format!(
                 "{why}; rolled back, but {}",
                 problems.join(" and ")
@@ -844,7 +846,7 @@ async fn checks(run: &mut Run<'_>, version: &VersionId) -> Vec<Check> {
     let deadline = Instant::now() + settle;
     let mut wait = Duration::from_millis(25);
     let resolve = loop {
-        match run.app.resolve(&run.job.secret.secret_ref).await {
+        match answered(deadline, || run.app.resolve(&run.job.secret.secret_ref)).await {
             Ok(r) if r.version_id.as_deref() == Some(version.as_str()) => {
                 break check("resolve", true, format!("resolve returned {version}"));
             }
@@ -875,7 +877,8 @@ async fn checks(run: &mut Run<'_>, version: &VersionId) -> Vec<Check> {
     let app_base = run.app.base();
     for site in &run.job.sites {
         let name = format!("{site} health");
-        let health = match run.app.health(site, &provider).await {
+        let within = Instant::now() + settle;
+        let health = match answered(within, || run.app.health(site, &provider)).await {
             Ok(h) if h.ok => check(&name, true, "ok".to_owned()),
             Ok(h) => check(
                 &name,
@@ -896,7 +899,11 @@ async fn checks(run: &mut Run<'_>, version: &VersionId) -> Vec<Check> {
                 ("key", r.key()),
             ]);
             let name = format!("{site} {}", extra.name);
-            let extra = match run.app.extra_check(&url, extra.status, &extra.json).await {
+            let within = Instant::now() + settle;
+            let asked = answered(within, || {
+                run.app.extra_check(&url, extra.status, &extra.json)
+            });
+            let extra = match asked.await {
                 Ok((ok, detail)) => check(&name, ok, detail),
                 Err(e) => check(&name, false, e.to_string()),
             };
@@ -905,6 +912,26 @@ async fn checks(run: &mut Run<'_>, version: &VersionId) -> Vec<Check> {
         }
     }
     checks
+}
+
+/// Asks `call` until it answers or `deadline` passes: an outage (the application unavailable
+/// after the client's own retries, or a health answer not in the contract's shape) is no
+/// verdict, so it is asked again; any other answer, a refusal included, is final.
+async fn answered<T, F, Fut>(deadline: Instant, mut call: F) -> Result<T, AppError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AppError>>,
+{
+    let mut wait = Duration::from_millis(50);
+    loop {
+        match call().await {
+            Err(AppError::Unavailable { .. }) if Instant::now() + wait < deadline => {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(2));
+            }
+            answer => return answer,
+        }
+    }
 }
 
 /// A check as a step of the log: `site-001 health: ok`, `resolve FAILED: resolve still

@@ -150,6 +150,29 @@ fn run_action(env: &[(&str, &str)]) -> (i32, String) {
 }
 
 #[test]
+fn the_path_input_is_the_repository_under_the_workspace_as_actions_checkout_has_it() {
+    let (code, out) = run_action(&[
+        ("INPUT_COMMAND", "drift"),
+        ("INPUT_PATH", "repo"),
+        ("GITHUB_WORKSPACE", "/home/runner/work/tenants/tenants"),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("[--repo]\n[/home/runner/work/tenants/tenants/repo]\n"),
+        "{out}"
+    );
+    for outside in ["/etc", "../other", "repo/../../x"] {
+        let (code, out) = run_action(&[
+            ("INPUT_COMMAND", "drift"),
+            ("INPUT_PATH", outside),
+            ("GITHUB_WORKSPACE", "/home/runner/work/tenants/tenants"),
+        ]);
+        assert_eq!(code, 2, "{outside}: {out}");
+        assert!(out.contains("input path must be relative"), "{out}");
+    }
+}
+
+#[test]
 fn verify_and_evidence_inputs_become_their_flags() {
     let (code, out) = run_action(&[
         ("INPUT_COMMAND", "evidence"),

@@ -120,7 +120,15 @@ fn under_injected_faults_every_run_ends_settled() {
                 rate: 0.3,
                 style: Style::Http,
             };
-            let s = setup_through(2, &[], |t| t, Some((service, faults)));
+            // Every other run against the application, the new versions fail their health
+            // check: the rollback and its checks then meet the faults too (an outage is no
+            // verdict, and a rolled-back ref is recorded as its marker says).
+            let bad: &[&str] = if service == Through::App && seed % 2 == 1 {
+                &["2"]
+            } else {
+                &[]
+            };
+            let s = setup_through(2, bad, |t| t, Some((service, faults)));
             let proxy = s
                 .proxy
                 .as_ref()
@@ -195,6 +203,18 @@ pub(crate) fn aws_world_with(
     failing: bool,
     provision: fn(&str) -> (String, String),
 ) -> AwsWorld {
+    aws_world_in("us-east-1", n, seed, rate, failing, provision)
+}
+
+/// As [`aws_world_with`], with the backend rule (and the application) in `region`.
+pub(crate) fn aws_world_in(
+    region: &str,
+    n: usize,
+    seed: u64,
+    rate: f64,
+    failing: bool,
+    provision: fn(&str) -> (String, String),
+) -> AwsWorld {
     use crate::services::{moto_url, unique};
     let slug = unique("fa");
     let names: Vec<String> = (0..n)
@@ -217,7 +237,7 @@ pub(crate) fn aws_world_with(
     let file = format!("{id}.yaml");
     let config = format!(
         "version: 1\nadmins: {{users: [alice, bob]}}\nenvironments: {{staging: {{}}}}\n\
-         backends:\n  - {{match: \"tenant.*.stripe.*\", type: aws-secrets-manager, region: us-east-1}}\n\
+         backends:\n  - {{match: \"tenant.*.stripe.*\", type: aws-secrets-manager, region: {region}}}\n\
          app: {{base_url: \"{url}\", audit_timeout: 3s}}\nchecks: {{settle_timeout: 3s}}\n"
     );
     let w = crate::plan::world(
@@ -245,7 +265,7 @@ pub(crate) fn aws_world_with(
         .put(format!("{url}/_sandbox/app"))
         .json(&serde_json::json!({
             "token": "app-token", "refs": refs, "bad_versions": bad,
-            "backend": {"type": "aws", "endpoint": moto_url(), "region": "us-east-1", "stage": "AWSCURRENT"}
+            "backend": {"type": "aws", "endpoint": moto_url(), "region": region, "stage": "AWSCURRENT"}
         }))
         .send()
         .expect("sandbox");

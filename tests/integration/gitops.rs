@@ -47,6 +47,7 @@ fn the_commit_changes_only_the_artifact_on_top_of_the_tip_as_the_configured_auth
             "rotor: r-1 success",
             &author(),
             &|_| false,
+            None,
         )
         .expect("publish");
     let origin = dir.path().join("origin.git");
@@ -80,6 +81,7 @@ fn the_commit_changes_only_the_artifact_on_top_of_the_tip_as_the_configured_auth
             "rotor: r-1 success",
             &author(),
             &|_| false,
+            None,
         )
         .expect("publish");
     assert_eq!(again, sha);
@@ -97,6 +99,7 @@ fn a_file_another_run_already_published_is_kept_not_overwritten() {
             "rotor: r-1 success",
             &author(),
             &|_| false,
+            None,
         )
         .expect("publish");
     // A second run renders its own text; the artifact already there is final, so it stays.
@@ -108,6 +111,7 @@ fn a_file_another_run_already_published_is_kept_not_overwritten() {
             "rotor: r-1 success",
             &author(),
             &|existing| existing.starts_with(b"# Rotation r-1\n- Result:"),
+            None,
         )
         .expect("publish");
     assert_eq!(kept, first, "no second commit");
@@ -199,6 +203,7 @@ fn concurrent_publishers_both_land_on_a_linear_history() {
                     &format!("rotor: {who}-{i}"),
                     &author(),
                     &|_| false,
+                    None,
                 )
                 .expect("publish");
             }

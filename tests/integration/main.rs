@@ -21,6 +21,7 @@ mod expr;
 mod falsify;
 mod falsify_again;
 mod faults;
+mod field;
 mod gitops;
 mod new;
 mod no_panic;
