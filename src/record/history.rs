@@ -23,9 +23,16 @@ use crate::secret::SecretString;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Identities(BTreeSet<(String, String)>);
 
+/// The identity GitHub commits as (squash and rebase merges, commits made through its API):
+/// never rotor's, whatever a config says, or every rebase-merged commit authored in rotor's name
+/// would count as rotor's own.
+const GITHUB_COMMITTER: (&str, &str) = ("GitHub", "noreply@github.com");
+
 impl Identities {
     pub(crate) fn add(&mut self, name: &str, email: &str) {
-        self.0.insert((name.to_owned(), email.to_owned()));
+        if (name, email) != GITHUB_COMMITTER {
+            self.0.insert((name.to_owned(), email.to_owned()));
+        }
     }
 
     fn is(&self, p: &Person) -> bool {
@@ -469,7 +476,24 @@ fn rotor_commits(
         if !in_dir {
             continue;
         }
+        let blob = git.blob_at(&c.sha, path)?;
         if let Some(requests) = requests {
+            // On a pull request's branch rotor commits the record onto the head that was
+            // approved: the commit's parent is a head its own record says was approved.
+            let approved = match &blob {
+                Some(id) => crate::artifact::read_meta(&String::from_utf8_lossy(&git.blob(id)?))
+                    .ok()
+                    .flatten()
+                    .is_some_and(|m| {
+                        m.approvals
+                            .iter()
+                            .any(|a| c.parents.first() == Some(&a.sha))
+                    }),
+                None => false,
+            };
+            if !approved {
+                continue;
+            }
             let stem = path
                 .rsplit('/')
                 .next()
@@ -485,7 +509,7 @@ fn rotor_commits(
                 continue;
             }
         }
-        if let Some(blob) = git.blob_at(&c.sha, path)? {
+        if let Some(blob) = blob {
             count += 1;
             artifacts
                 .entry(path.clone())

@@ -28,6 +28,7 @@ mod no_panic;
 mod plan;
 mod races;
 mod races_aws;
+mod record_lies;
 mod refs;
 mod rejected;
 mod remote;

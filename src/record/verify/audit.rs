@@ -41,6 +41,9 @@ pub(crate) struct Citation {
     pub(crate) span: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
     /// The application's clock minus the runner's during that run, in seconds.
     pub(crate) offset_s: i64,
+    /// For a dispatched rollback, when the rotation it rolls back finished: its event comes
+    /// after that, never within the rotation's own run.
+    pub(crate) after: Option<DateTime<Utc>>,
 }
 
 /// How far outside a record's span its events' times may fall: times are kept to the second,
@@ -69,6 +72,7 @@ pub(crate) fn citations<'a>(entries: impl Iterator<Item = &'a Entry>) -> Vec<Cit
                 actors: by.actors.clone(),
                 span: by.span,
                 offset_s: by.offset_s,
+                after: by.after,
             });
         };
         // The rotation's run: its requester, or an approver whose review started it.
@@ -84,6 +88,7 @@ pub(crate) fn citations<'a>(entries: impl Iterator<Item = &'a Entry>) -> Vec<Cit
                 time(meta.finished_at.as_deref()),
             ),
             offset_s: meta.app_clock_offset_s.unwrap_or(0),
+            after: None,
         };
         for r in &meta.refs {
             for ev in &r.audit_events {
@@ -95,6 +100,7 @@ pub(crate) fn citations<'a>(entries: impl Iterator<Item = &'a Entry>) -> Vec<Cit
                 actors: vec![rb.operator.clone()],
                 span: (time(rb.started_at.as_deref()), time(Some(&rb.finished_at))),
                 offset_s: rb.app_clock_offset_s.unwrap_or(0),
+                after: time(meta.finished_at.as_deref()),
             };
             for r in &rb.refs {
                 for ev in &r.audit_events {
@@ -111,6 +117,7 @@ struct Run {
     actors: Vec<String>,
     span: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
     offset_s: i64,
+    after: Option<DateTime<Utc>>,
 }
 
 /// Audit, the other way: a ref that rotor records as rotated cites its `rotate` event, one
@@ -166,13 +173,10 @@ pub(crate) fn uncited<'a>(entries: impl Iterator<Item = &'a Entry>) -> Vec<Findi
                         }
                     }
                 }
-                // A failed ref whose record leaves the pointer moved: the move is recorded in
-                // the application before anything can fail after it.
-                "failed"
-                    if r.rollback.is_none()
-                        && left(r) != r.from
-                        && !cites(&r.audit_events, "rotate") =>
-                {
+                // A failed ref whose record leaves the pointer moved (whatever its rollback
+                // field says): the move is recorded in the application before anything can
+                // fail after it.
+                "failed" if left(r) != r.from && !cites(&r.audit_events, "rotate") => {
                     missing(&r.secret_ref, "moved to another version", "rotate");
                 }
                 _ => {}
@@ -279,6 +283,16 @@ pub(crate) fn audit(cited: &[Citation], events: &HashMap<String, AuditEvent>) ->
         // When: inside the record's span, by the runner's clock.
         if let Some(created) = time(Some(&event.created_at)) {
             let at = created - Duration::seconds(c.offset_s);
+            if let Some(finished) = c.after
+                && at < finished
+            {
+                wrong.push(format!(
+                    "it was created at {} ({} by the runner's clock), before the rotation it rolls back finished ({}): a dispatched rollback comes after its rotation, so this is the rotation's own event",
+                    event.created_at,
+                    at.format("%Y-%m-%dT%H:%M:%SZ"),
+                    finished.format("%Y-%m-%dT%H:%M:%SZ")
+                ));
+            }
             let early = c.span.0.is_some_and(|start| at < start - SPAN_MARGIN);
             let late = c.span.1.is_some_and(|end| at > end + SPAN_MARGIN);
             if early || late {
@@ -339,6 +353,7 @@ pub(crate) fn ledger<'a>(
     };
     let mut out = Vec::new();
     let mut operations: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    let mut latest: BTreeMap<(String, String), DateTime<Utc>> = BTreeMap::new();
     for event in log {
         let rotation = field(event, "rotationId");
         let Some((entry, _)) = records.get(rotation.as_str()) else {
@@ -349,9 +364,14 @@ pub(crate) fn ledger<'a>(
             .entry((rotation.clone(), secret_ref.clone()))
             .or_default()
             .insert(field(event, "operation"));
+        if let Some(t) = time(Some(&event.created_at)) {
+            let slot = latest
+                .entry((rotation.clone(), secret_ref.clone()))
+                .or_insert(t);
+            *slot = (*slot).max(t);
+        }
         if !cited.contains(&event.id) {
-            out.push(
-                Finding::new(
+            let mut f = Finding::new(
                     Kind::AuditUnrecorded,
                     &entry.path,
                     format!(
@@ -364,8 +384,10 @@ pub(crate) fn ledger<'a>(
                         entry.path
                     ),
                 )
-                .for_ref(&secret_ref),
-            );
+                .for_ref(&secret_ref);
+            // Reported for the period the event was made in, whatever the record's age.
+            f.at = time(Some(&event.created_at));
+            out.push(f);
         }
     }
     for ((rotation, secret_ref), ops) in operations {
@@ -384,17 +406,17 @@ pub(crate) fn ledger<'a>(
                 .any(|x| x.secret_ref == secret_ref && x.result == "rolled_back")
         });
         if r.result != "rolled_back" && !by_dispatch {
-            out.push(
-                Finding::new(
-                    Kind::AuditMismatch,
-                    &entry.path,
-                    format!(
-                        "the application's log shows {secret_ref} rotated and then rolled back by rotation {rotation}, but {} records it as {} with no rollback",
-                        entry.path, r.result
-                    ),
-                )
-                .for_ref(&secret_ref),
-            );
+            let mut f = Finding::new(
+                Kind::AuditMismatch,
+                &entry.path,
+                format!(
+                    "the application's log shows {secret_ref} rotated and then rolled back by rotation {rotation}, but {} records it as {} with no rollback",
+                    entry.path, r.result
+                ),
+            )
+            .for_ref(&secret_ref);
+            f.at = latest.get(&(rotation.clone(), secret_ref.clone())).copied();
+            out.push(f);
         }
     }
     out

@@ -80,6 +80,55 @@ pub(crate) fn consistency(path: &str, text: &str, meta: &ArtifactMeta) -> Vec<Fi
             RESULTS.join(", ")
         ));
     }
+    // The pointer a ref's record leaves must be the one its results say: rotor writes
+    // `success` on `to`, `rolled_back` (automatically, or by a dispatched rollback it lists)
+    // on `from`; a `rollback` result only with a dispatched rollback that lists the ref with it.
+    for r in &meta.refs {
+        let listed = meta.rollbacks.iter().rev().find_map(|rb| {
+            rb.refs
+                .iter()
+                .find(|x| x.secret_ref == r.secret_ref)
+                .map(|x| x.result.as_str())
+        });
+        if let Some(rb) = r.rollback.as_deref()
+            && listed != Some(rb)
+        {
+            problems.push(format!(
+                "{} records the rollback result {rb:?}, but no rollback of the record lists it so",
+                r.secret_ref
+            ));
+        }
+        let back = r.result == "rolled_back" || r.rollback.as_deref() == Some("rolled_back");
+        let expected = match r.result.as_str() {
+            _ if back => Some(r.from.as_str()),
+            "success" => Some(r.to.as_str()),
+            "failed" => None,
+            _ => Some(r.from.as_str()),
+        };
+        if let (Some(expected), Some(pointer)) = (expected, r.pointer.as_deref())
+            && pointer != expected
+        {
+            problems.push(format!(
+                "{} is recorded as {}{} but its pointer as {pointer}, not {expected}",
+                r.secret_ref,
+                r.result,
+                r.rollback
+                    .as_deref()
+                    .map(|rb| format!(" (rollback: {rb})"))
+                    .unwrap_or_default()
+            ));
+        }
+        if r.result == "failed"
+            && let Some(pointer) = r.pointer.as_deref()
+            && pointer != r.to
+            && pointer != r.from
+        {
+            problems.push(format!(
+                "{} is recorded as failed with its pointer on {pointer}, neither its from ({}) nor its to ({})",
+                r.secret_ref, r.from, r.to
+            ));
+        }
+    }
     let heading = format!("# Rotation {}", escape_md(&meta.rotation_id));
     if lines.first() != Some(&heading.as_str()) {
         problems.push(format!(

@@ -98,3 +98,24 @@ pub(crate) fn last_records(entries: &[Entry]) -> Vec<(String, String, String)> {
         })
         .collect()
 }
+
+/// The records the records in `in_range` lean on: for each ref, the record just before an
+/// in-range one in its chain (what its `from` must match). A period's findings hold only if
+/// these are checked with it. (A ref's live pointer is held to its last record in every
+/// period: drift is never filtered out.)
+pub(crate) fn leaned_on<'a>(
+    entries: &'a [Entry],
+    in_range: &std::collections::BTreeSet<&str>,
+) -> std::collections::BTreeSet<&'a str> {
+    let mut out = std::collections::BTreeSet::new();
+    for records in chains(entries).into_values() {
+        for pair in records.windows(2) {
+            if let [(prev, _), (cur, _)] = pair
+                && in_range.contains(cur.path.as_str())
+            {
+                out.insert(prev.path.as_str());
+            }
+        }
+    }
+    out
+}

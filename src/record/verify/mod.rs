@@ -321,15 +321,23 @@ pub(crate) async fn check(
     }
     findings.extend(continuity(&entries));
     let mut failures = Vec::new();
+    // Artifacts whose findings the period reports besides its own (online: the records its
+    // chains lean on).
+    let mut reported: BTreeSet<String> = BTreeSet::new();
     if opts.mode == Mode::Online {
         let (live, failed) = live_pointers(&history.config, &entries).await;
         failures = failed;
         findings.extend(drift(&entries, &live));
-        let in_range: BTreeSet<&str> = entries
+        let mut in_range: BTreeSet<&str> = entries
             .iter()
             .filter(|e| e.in_range(opts.since, opts.until))
             .map(|e| e.path.as_str())
             .collect();
+        // A record out of the period that an in-range record's chain leans on (or a ref's last
+        // record) is checked, and reported, with the period: one dated just before it could
+        // otherwise bridge a gap inside it unchecked.
+        let leaned = continuity::leaned_on(&entries, &in_range);
+        in_range.extend(leaned);
         let listed = || {
             entries
                 .iter()
@@ -342,7 +350,10 @@ pub(crate) async fn check(
         by_arrival.sort_by(|a, b| (a.introduced, &a.path).cmp(&(b.introduced, &b.path)));
         findings.extend(cited_twice(&citations(by_arrival.into_iter())));
         let cited = citations(listed());
-        let rotations: BTreeSet<&str> = listed()
+        // Every rotation the record holds: an event made in the period may name an older one.
+        let rotations: BTreeSet<&str> = entries
+            .iter()
+            .filter(|e| e.present())
             .filter_map(Entry::meta)
             .map(|m| m.rotation_id.as_str())
             .collect();
@@ -351,20 +362,26 @@ pub(crate) async fn check(
                 .iter()
                 .filter(|e| in_range.contains(e.path.as_str()))
                 .filter_map(|e| e.finished_at)
+                .chain(opts.since)
                 .min();
             let read = audit_log(&history.config, &cited, &rotations, oldest, log).await?;
             findings.extend(audit(&cited, &read.found));
             let present = entries.iter().filter(|e| e.present());
             findings.extend(ledger(present, &read.recorded));
         }
+        reported.extend(in_range.iter().map(|p| (*p).to_owned()));
     }
     let by_path: HashMap<&str, &Entry> = entries.iter().map(|e| (e.path.as_str(), e)).collect();
     let in_period =
         |t: DateTime<Utc>| opts.since.is_none_or(|s| t >= s) && opts.until.is_none_or(|u| t <= u);
+    // Drift is the present, in every period; a finding that names a commit or an event made
+    // in the period belongs to it.
     findings.retain(|f| {
-        by_path
-            .get(f.artifact.as_str())
-            .is_none_or(|e| e.in_range(opts.since, opts.until))
+        f.kind == Kind::Drift
+            || reported.contains(&f.artifact)
+            || by_path
+                .get(f.artifact.as_str())
+                .is_none_or(|e| e.in_range(opts.since, opts.until))
             || f.at.is_some_and(in_period)
     });
     findings.sort_by(|a, b| {
