@@ -301,8 +301,8 @@ impl Aws {
         let mut token: Option<String> = None;
         // A secret scheduled for deletion answers only what DescribeSecret says of it; rotor
         // refuses it anyway (its labels tell the pointer).
-        let deleted = described.deleted_date().is_some();
-        while !deleted {
+        let mut more = described.deleted_date().is_none();
+        while more {
             let next = token.take();
             let page = self
                 .fetch(secret, "ListSecretVersionIds", || {
@@ -317,7 +317,7 @@ impl Aws {
             listed.extend(page.versions().iter().cloned());
             match page.next_token() {
                 Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => break,
+                _ => more = false,
             }
         }
         let stages: HashMap<String, Vec<String>> = described

@@ -83,12 +83,10 @@ fn a_checkout_in_a_sub_path_is_named_and_works_with_its_path() {
 
 /// Holds an apply after its rotation, before its record is committed; returns the thread that
 /// finishes it (exit code, stdout, stderr) once `release` is called.
-fn held_after_rotation(
-    s: &crate::apply::Setup,
-) -> (
-    std::thread::JoinHandle<(Option<i32>, String, String)>,
-    impl FnOnce(),
-) {
+/// A run of rotor going on in a thread: its exit code, stdout and stderr when joined.
+type Running = std::thread::JoinHandle<(Option<i32>, String, String)>;
+
+fn held_after_rotation(s: &crate::apply::Setup) -> (Running, impl FnOnce()) {
     let event = review_event(s.w.dir.path(), &s.w.head);
     let until = s.w.dir.path().join("commit-now");
     let held = apply_command(s, &event, "pull_request_review")
