@@ -674,8 +674,8 @@ pub(crate) async fn roll_back(
         .failure
         .take()
         .map_or_else(|| "verification failed".to_owned(), |f| f.to_string());
-    // The pointer is back and the marker says so: the ref is rolled back, whatever followed.
-    // What did not confirm it is said, not turned into another result than the marker's.
+    // A rollback whose own checks (asked again through any outage, within settle_timeout)
+    // still fail is no verified state: the pointer is back, but the ref needs a person.
     if problems.is_empty() {
         Err(run.stop(
             RefResult::RolledBack,
@@ -683,7 +683,7 @@ pub(crate) async fn roll_back(
         ))
     } else {
         Err(run.stop(
-            RefResult::RolledBack,
+            RefResult::Failed,
             RefFailure::Rollback(format!(
                 "{why}; rolled back, but {}",
                 problems.join(" and ")

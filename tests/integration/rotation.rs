@@ -385,13 +385,11 @@ async fn extra_checks_run_per_site_and_a_failing_one_rolls_back_or_fails() {
     );
     assert_eq!(h.secret.read().await.expect("read").current, Some(v("1")));
 
-    // A check that can never pass fails the rollback's verification too: the pointer is back
-    // and the marker says rolled_back, so the result is rolled_back, and the failure says the
-    // rollback's checks failed.
+    // A check that can never pass fails the rollback's verification too: the result is failed.
     let mut g = fixture(Knobs::default()).await;
     g.settings.extra = vec![extra("teapot", 418, &[])];
     let out = rotation::rotate(&g.app, &g.settings, &job(&g)).await;
-    assert_eq!(out.result, RefResult::RolledBack, "{out:#?}");
+    assert_eq!(out.result, RefResult::Failed, "{out:#?}");
     assert!(
         failure(&out)
             .as_ref()
