@@ -211,10 +211,14 @@ def rotor_apply(world, n, rep):
     report = json.loads(out)
     assert report["result"] == "success" and len(report["refs"]) == n, report["result"]
     time.sleep(0.2)  # the audit device flushes asynchronously
+    app_log = http("GET", f"{world.url}/_sandbox/app/requests")
     return {
         "seconds": seconds, "rss_kib": rss,
         "bao_per_ref": audit_requests(world.accessor_hash, audit_offset) / n,
-        "app_per_ref": len(http("GET", f"{world.url}/_sandbox/app/requests")) / n,
+        "app_per_ref": len(app_log) / n,
+        # Pages of the audit log read: each search reads from the first page back to two
+        # minutes before the run's first upsert, never stopping at a page it saw.
+        "audit_pages": sum(1 for line in app_log if line.startswith("GET /api/v1/audit/events")),
         "github_calls": len(http("GET", f"{world.url}/_sandbox/requests")),
     }
 
@@ -667,11 +671,13 @@ def main():
             results[n] = {"seconds": med("seconds"), "floor": statistics.median(floors),
                           "rss_mib": max(r["rss_kib"] for r in runs) / 1024,
                           "bao": med("bao_per_ref"), "app": med("app_per_ref"),
+                          "pages": med("audit_pages"),
                           "github": sorted({r["github_calls"] for r in runs})}
             r = results[n]
             print(f"N={n}: rotor {r['seconds']:.2f} s ({r['seconds'] / n * 1000:.2f} ms/ref), "
                   f"floor {r['floor']:.2f} s, peak RSS {r['rss_mib']:.1f} MiB, per ref: "
-                  f"{r['bao']:.1f} OpenBao, {r['app']:.1f} application; GitHub calls {r['github']}", flush=True)
+                  f"{r['bao']:.1f} OpenBao, {r['app']:.1f} application; audit pages read "
+                  f"{r['pages']:.0f}; GitHub calls {r['github']}", flush=True)
         validate = validate_2000(world)
         print(f"rotor validate, 2000 refs: median {validate * 1000:.1f} ms", flush=True)
         news = {}

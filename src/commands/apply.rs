@@ -424,35 +424,26 @@ async fn conclude(
                 report.commit_sha = Some(sha);
                 report.artifact_path = Some(path);
             }
-            Err(Error::Git(e @ GitError::HeadMoved { .. })) => {
-                // The rotation verified and its markers are final; only the record is owed,
-                // and it goes on no commit nobody approved.
-                report.result = RunResult::Failed;
-                report.errors.push(
-                    report::ErrorReport::new("head_moved", e.to_string()).with_next_step(
+            // The rotation is done and its markers final; only the record is owed. Reported
+            // as failed, with what to do: a re-run once the cause is fixed commits it without
+            // rotating again.
+            Err(Error::Git(e @ (GitError::HeadMoved { .. } | GitError::PushRefused { .. }))) => {
+                let (code, next, headline) = match e {
+                    GitError::HeadMoved { .. } => (
+                        "head_moved",
                         "put the branch back on the approved head, or approve the new head, then run apply again: it commits the artifact without rotating again",
+                        "rotated, but the branch moved after the approval: the artifact is not committed on commits nobody approved",
                     ),
-                );
-                let headline = "rotated, but the branch moved after the approval: the artifact is not committed on commits nobody approved";
-                s.publish(&audited(
-                    s.view("apply", headline, Some(request), &report),
-                    s,
-                    app,
-                ))
-                .await?;
-                report.emit(&cx.output)?;
-                return Err(Error::Git(e));
-            }
-            Err(Error::Git(e @ GitError::PushRefused { .. })) => {
-                // The remote refused the record after the pointers moved: reported as failed,
-                // and a re-run once the cause is fixed commits it without rotating again.
-                report.result = RunResult::Failed;
-                report.errors.push(
-                    report::ErrorReport::new("push_refused", e.to_string()).with_next_step(
+                    _ => (
+                        "push_refused",
                         "let rotor's token push to the commit target (or commit to the PR branch), then re-run the job: it commits the artifact without rotating again",
+                        "rotated, but the remote refused the artifact: fix the cause and run apply again to commit it",
                     ),
-                );
-                let headline = "rotated, but the remote refused the artifact: fix the cause and run apply again to commit it";
+                };
+                report.result = RunResult::Failed;
+                report
+                    .errors
+                    .push(report::ErrorReport::new(code, e.to_string()).with_next_step(next));
                 s.publish(&audited(
                     s.view("apply", headline, Some(request), &report),
                     s,

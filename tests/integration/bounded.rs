@@ -119,3 +119,119 @@ fn an_endless_audit_log_ends_verify_in_bounded_time_with_a_clear_report() {
         "verify ended, but only after {took:?}"
     );
 }
+
+/// A server that answers every request `200` with a JSON body that never ends (chunked, no
+/// declared length), up to 768 MiB, counting what it managed to send; a closed connection
+/// stops it. Returns its URL and the count.
+fn endless_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use std::io::{BufRead as _, BufReader, Write as _};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let sent = std::sync::Arc::new(AtomicU64::new(0));
+    let counted = sent.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let counted = counted.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    if line == "\r\n" {
+                        break;
+                    }
+                    line.clear();
+                }
+                let mut out = stream;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n";
+                if out.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, "x".repeat(64 * 1024));
+                let open = "{\"data\":\"";
+                let _ = out.write_all(format!("{:x}\r\n{open}\r\n", open.len()).as_bytes());
+                for _ in 0..(768 * 16) {
+                    if out.write_all(chunk.as_bytes()).is_err() {
+                        return;
+                    }
+                    counted.fetch_add(64 * 1024, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    (url, sent)
+}
+
+/// A repository whose config sends supabase refs to `vault` and stripe refs to AWS.
+fn repo_with(vault: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join(".github")).expect("mkdir");
+    std::fs::write(
+        dir.path().join(".github/rotor.yml"),
+        format!(
+            "version: 1\nadmins: {{users: [alice]}}\nenvironments: {{staging: {{}}}}\nbackends:\n\
+             \x20 - {{match: \"tenant.*.supabase.*\", type: vault, address: \"{vault}\", mount: secret}}\n\
+             \x20 - {{match: \"tenant.*.stripe.*\", type: aws-secrets-manager, region: us-east-1}}\n\
+             app: {{base_url: \"http://127.0.0.1:9\"}}\n"
+        ),
+    )
+    .expect("config");
+    dir
+}
+
+/// OpenBao/Vault and AWS answering without end: `rotor status` reads 1 MiB of each answer and
+/// no more, says so, and exits 5 (an unusable service), in little memory.
+#[test]
+fn endless_backend_answers_are_read_no_further() {
+    let (url, sent) = endless_server();
+    let dir = repo_with(&url);
+    for (secret_ref, env) in [
+        ("tenant.acme.supabase.service_role", ("VAULT_TOKEN", "x")),
+        (
+            "tenant.acme.stripe.secret_key",
+            ("AWS_ENDPOINT_URL", url.as_str()),
+        ),
+    ] {
+        let (code, stdout, stderr, peak_kib) = crate::common::rotor()
+            .current_dir(dir.path())
+            .env(env.0, env.1)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .args(["status", secret_ref])
+            .run_measured();
+        assert_eq!(code, Some(5), "{secret_ref}: {stdout}\n{stderr}");
+        assert!(peak_kib < 64 * 1024, "{secret_ref}: peak {peak_kib} KiB");
+        let said = format!("{stdout}{stderr}");
+        assert!(
+            said.contains("larger than 1024 KiB") || said.contains("length limit exceeded"),
+            "{secret_ref}: the answer was cut at the cap: {said}"
+        );
+    }
+    let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(sent < 256 << 20, "rotor stopped reading: {sent} bytes sent");
+}
+
+/// GitHub answering without end: `plan` stops at 1 MiB and exits 5, nothing written.
+#[test]
+fn an_endless_github_answer_is_read_no_further() {
+    let s = crate::apply::setup(&[]);
+    let (url, _) = endless_server();
+    let event = crate::plan::pr_event(s.w.dir.path(), &s.w.head);
+    let (code, stdout, stderr, peak_kib) = crate::common::rotor()
+        .current_dir(&s.w.checkout)
+        .env("GITHUB_REPOSITORY", "my-org/tenants")
+        .env("GITHUB_TOKEN", "ghs_repo_token")
+        .env("GITHUB_API_URL", &url)
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_EVENT_PATH", &event)
+        .env("VAULT_TOKEN", &s.token.token)
+        .args(["plan", "--format", "json"])
+        .run_measured();
+    assert_eq!(code, Some(5), "{stdout}\n{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("larger than 1024 KiB"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(peak_kib < 64 * 1024, "peak {peak_kib} KiB");
+}

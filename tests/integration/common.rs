@@ -139,6 +139,32 @@ impl Rotor {
         (code, stdout, stderr, peak)
     }
 
+    /// Runs in a thread, held at the pause `point` until the file `until` exists (a debug
+    /// build's `ROTOR_PAUSE_AT`); returns once the run is held there, with the thread that
+    /// finishes it (exit code, stdout, stderr).
+    pub(crate) fn held_at(
+        self,
+        point: &str,
+        until: &Path,
+    ) -> std::thread::JoinHandle<(Option<i32>, String, String)> {
+        let held = self
+            .env("ROTOR_PAUSE_AT", point)
+            .env("ROTOR_PAUSE_UNTIL", until);
+        let thread = std::thread::spawn(move || held.run_unchecked());
+        let mut signal = until.as_os_str().to_owned();
+        signal.push(".held");
+        let signal = PathBuf::from(signal);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !signal.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the run was never held at {point}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        thread
+    }
+
     /// Runs and checks the exit code; returns stdout and stderr.
     pub(crate) fn run(mut self) -> (String, String) {
         let out: Output = self.cmd.output().expect("rotor runs");

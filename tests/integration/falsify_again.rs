@@ -7,7 +7,6 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::{Value, json};
 
@@ -28,25 +27,9 @@ fn work(r: &Record) -> std::path::PathBuf {
 }
 
 /// git in `dir` as (name, email), author and committer.
-fn git_who(dir: &Path, who: (&str, &str), args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", who.0)
-        .env("GIT_AUTHOR_EMAIL", who.1)
-        .env("GIT_COMMITTER_NAME", who.0)
-        .env("GIT_COMMITTER_EMAIL", who.1)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+pub(crate) fn git_who(dir: &Path, who: (&str, &str), args: &[&str]) -> String {
+    let id = (who.0.to_owned(), who.1.to_owned());
+    crate::verify::git_id(dir, args, Some(id.clone()), id)
 }
 
 const MALLORY: (&str, &str) = ("mallory", "mallory@example.com");
@@ -58,17 +41,17 @@ fn push_main(r: &Record) -> String {
     git(&w, &["rev-parse", "HEAD"])
 }
 
-fn some_finding(r: &Record, args: &[&str]) -> Value {
+pub(crate) fn some_finding(r: &Record, args: &[&str]) -> Value {
     let (code, report, stderr) = r.verify(args);
     assert_eq!(code, Some(1), "{args:?}: no finding: {report:#}\n{stderr}");
     report
 }
 
-fn rfc(t: chrono::DateTime<chrono::Utc>) -> String {
+pub(crate) fn rfc(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+pub(crate) fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339(s)
         .expect("time")
         .with_timezone(&chrono::Utc)
@@ -85,7 +68,6 @@ fn forge(
     result: &str,
     finished: &str,
 ) -> (String, String) {
-    let text = text(r, path);
     let old_id = path
         .rsplit('/')
         .next()
@@ -93,15 +75,41 @@ fn forge(
         .expect("id")
         .to_owned();
     let new_id = format!("{old_id}-{n}");
-    let (above, mut meta) = split(&text);
+    let forged = forge_text(&text(r, path), &new_id, n, from, to, result, finished);
+    let dir = path.rsplit_once('/').expect("dir").0;
+    (format!("{dir}/{new_id}.md"), forged)
+}
+
+/// A record that rotor never wrote, made from `source` (rotor's artifact of one ref): rotation
+/// `new_id`, pull request `n`, the ref moved `from` → `to` with `result`, finished at
+/// `finished`, citing no audit event; the visible fields follow the block.
+pub(crate) fn forge_text(
+    source: &str,
+    new_id: &str,
+    n: u64,
+    from: &str,
+    to: &str,
+    result: &str,
+    finished: &str,
+) -> String {
+    let (above, mut meta) = split(source);
+    let old_id = meta["rotation_id"].as_str().expect("id").to_owned();
     let old_from = meta["refs"][0]["from"].as_str().expect("from").to_owned();
     let old_to = meta["refs"][0]["to"].as_str().expect("to").to_owned();
+    let old_result = meta["refs"][0]["result"]
+        .as_str()
+        .expect("result")
+        .to_owned();
     let above = above
-        .replace(&old_id, &new_id)
+        .replace(&old_id, new_id)
         .replace(&format!("{old_from} → {old_to}"), &format!("{from} → {to}"))
-        .replace("- Result: success", &format!("- Result: {result}"));
+        .replace(
+            &format!("- Result: {old_result}"),
+            &format!("- Result: {result}"),
+        );
     meta["rotation_id"] = json!(new_id);
     meta["pull_request"] = json!(n);
+    meta["started_at"] = json!(finished);
     meta["finished_at"] = json!(finished);
     meta["result"] = json!(result);
     meta["refs"][0]["from"] = json!(from);
@@ -109,8 +117,7 @@ fn forge(
     meta["refs"][0]["pointer"] = json!(to);
     meta["refs"][0]["result"] = json!(result);
     meta["refs"][0]["audit_events"] = json!([]);
-    let dir = path.rsplit_once('/').expect("dir").0;
-    (format!("{dir}/{new_id}.md"), join(&above, &meta))
+    join(&above, &meta)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -89,19 +89,7 @@ type Running = std::thread::JoinHandle<(Option<i32>, String, String)>;
 fn held_after_rotation(s: &crate::apply::Setup) -> (Running, impl FnOnce()) {
     let event = review_event(s.w.dir.path(), &s.w.head);
     let until = s.w.dir.path().join("commit-now");
-    let held = apply_command(s, &event, "pull_request_review")
-        .env("ROTOR_PAUSE_AT", "rotated")
-        .env("ROTOR_PAUSE_UNTIL", &until);
-    let thread = std::thread::spawn(move || held.run_unchecked());
-    let signal = s.w.dir.path().join("commit-now.held");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !signal.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run was never held"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let thread = apply_command(s, &event, "pull_request_review").held_at("rotated", &until);
     (thread, move || std::fs::write(&until, "").expect("release"))
 }
 
@@ -290,20 +278,9 @@ fn a_write_refused_for_an_expired_token_says_so() {
     let token = token_with(&s, "1h", false, "0");
     let event = review_event(s.w.dir.path(), &s.w.head);
     let until = s.w.dir.path().join("go-on");
-    let held = apply_command(&s, &event, "pull_request_review")
+    let thread = apply_command(&s, &event, "pull_request_review")
         .env("VAULT_TOKEN", &token)
-        .env("ROTOR_PAUSE_AT", "preflighted")
-        .env("ROTOR_PAUSE_UNTIL", &until);
-    let thread = std::thread::spawn(move || held.run_unchecked());
-    let signal = s.w.dir.path().join("go-on.held");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !signal.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run was never held"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+        .held_at("preflighted", &until);
     let (status, _) = crate::services::block_on(s.bao.root(
         reqwest::Method::POST,
         "auth/token/revoke",

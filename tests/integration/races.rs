@@ -74,18 +74,7 @@ fn a_run_held_after_its_preconditions_reports_what_another_run_of_its_rotation_f
     let held_checkout = s.w.workspace("pull_request_review");
     let held = apply_command(&s, &event, "pull_request_review")
         .current_dir(&held_checkout)
-        .env("ROTOR_PAUSE_AT", "preflighted")
-        .env("ROTOR_PAUSE_UNTIL", &until);
-    let held = std::thread::spawn(move || held.run_unchecked());
-    let signal = s.w.dir.path().join("go-on.held");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !signal.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run was never held"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+        .held_at("preflighted", &until);
 
     // Meanwhile another run of the same rotation does all of it.
     let other = s.w.workspace("pull_request_review");

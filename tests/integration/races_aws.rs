@@ -218,21 +218,7 @@ fn held(
         a.w.dir
             .path()
             .join(format!("go-on-{}", crate::services::unique("h")));
-    let cmd = cmd
-        .env("ROTOR_PAUSE_AT", "preflighted")
-        .env("ROTOR_PAUSE_UNTIL", &until);
-    let thread = std::thread::spawn(move || cmd.run_unchecked());
-    let mut signal = until.clone().into_os_string();
-    signal.push(".held");
-    let signal = PathBuf::from(signal);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !signal.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run was never held"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let thread = cmd.held_at("preflighted", &until);
     (thread, until)
 }
 

@@ -6,11 +6,11 @@
 //! verify should report: a test that fails is an attack that works.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::{Value, json};
 
 use crate::falsify::{join, one_rotation, split};
+use crate::falsify_again::{at, forge_text as forge, git_who, rfc, some_finding};
 use crate::plan::git;
 use crate::verify::{Record, Style, kinds};
 
@@ -22,67 +22,9 @@ fn text(r: &Record, branch: &str, path: &str) -> String {
     format!("{}\n", r.show(branch, path))
 }
 
-fn rfc(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .expect("time")
-        .with_timezone(&chrono::Utc)
-}
-
-/// git in `dir` as (name, email), author and committer.
-fn git_who(dir: &Path, who: (&str, &str), args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", who.0)
-        .env("GIT_AUTHOR_EMAIL", who.1)
-        .env("GIT_COMMITTER_NAME", who.0)
-        .env("GIT_COMMITTER_EMAIL", who.1)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 /// git in `dir` committed as (name, email), the author left as the command takes it.
 fn git_committer(dir: &Path, who: (&str, &str), args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .env("GIT_COMMITTER_NAME", who.0)
-        .env("GIT_COMMITTER_EMAIL", who.1)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// The findings of `verify ARGS`, asserting exit 1 (some finding).
-fn some_finding(r: &Record, args: &[&str]) -> Value {
-    let (code, report, stderr) = r.verify(args);
-    assert_eq!(
-        code,
-        Some(1),
-        "{args:?}: the lie passed verify: {report:#}\n{stderr}"
-    );
-    report
+    crate::verify::git_id(dir, args, None, (who.0.to_owned(), who.1.to_owned()))
 }
 
 /// Whether the report holds a finding of `kind` on `artifact`.
@@ -90,46 +32,6 @@ fn has(report: &Value, kind: &str, artifact: &str) -> bool {
     kinds(report)
         .iter()
         .any(|(k, a, _)| k == kind && a == artifact)
-}
-
-/// A record that rotor never wrote, made from `source` (rotor's artifact of one ref): rotation
-/// `new_id`, pull request `n`, the ref moved `from` → `to` with `result`, finished at
-/// `finished`, citing no audit event; the visible fields follow the block.
-fn forge(
-    source: &str,
-    new_id: &str,
-    n: u64,
-    from: &str,
-    to: &str,
-    result: &str,
-    finished: &str,
-) -> String {
-    let (above, mut meta) = split(source);
-    let old_id = meta["rotation_id"].as_str().expect("id").to_owned();
-    let old_from = meta["refs"][0]["from"].as_str().expect("from").to_owned();
-    let old_to = meta["refs"][0]["to"].as_str().expect("to").to_owned();
-    let old_result = meta["refs"][0]["result"]
-        .as_str()
-        .expect("result")
-        .to_owned();
-    let above = above
-        .replace(&old_id, new_id)
-        .replace(&format!("{old_from} → {old_to}"), &format!("{from} → {to}"))
-        .replace(
-            &format!("- Result: {old_result}"),
-            &format!("- Result: {result}"),
-        );
-    meta["rotation_id"] = json!(new_id);
-    meta["pull_request"] = json!(n);
-    meta["started_at"] = json!(finished);
-    meta["finished_at"] = json!(finished);
-    meta["result"] = json!(result);
-    meta["refs"][0]["from"] = json!(from);
-    meta["refs"][0]["to"] = json!(to);
-    meta["refs"][0]["pointer"] = json!(to);
-    meta["refs"][0]["result"] = json!(result);
-    meta["refs"][0]["audit_events"] = json!([]);
-    join(&above, &meta)
 }
 
 /// The rotation's events in the application's log: (rotate id, rollback id, if any).

@@ -39,7 +39,7 @@ fn git_as(dir: &Path, args: &[&str], author: Option<&str>, committer: &str) -> S
 }
 
 /// `git ARGS` in `dir` as these identities (name, email).
-fn git_id(
+pub(crate) fn git_id(
     dir: &Path,
     args: &[&str],
     author: Option<(String, String)>,
@@ -429,19 +429,7 @@ impl Record {
 
     /// Sets one knob of the application stand-in, keeping the rest of its scenario.
     pub(crate) fn app_knob(&self, key: &str, value: Value) {
-        let url = format!("{}/_sandbox/app", self.s.url);
-        let state: Value = reqwest::blocking::get(&url)
-            .expect("sandbox")
-            .json()
-            .expect("json");
-        let mut sc = state["scenario"].clone();
-        sc[key] = value;
-        let resp = reqwest::blocking::Client::new()
-            .put(&url)
-            .json(&sc)
-            .send()
-            .expect("sandbox");
-        assert_eq!(resp.status().as_u16(), 204);
+        crate::bounded::app_knob(&self.s.url, key, value);
     }
 }
 
