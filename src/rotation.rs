@@ -4,6 +4,7 @@
 //! [`RefOutcome`]. A run stopped after any step and run again continues from the first step not
 //! yet done, because every step starts from rotor's marker.
 
+mod checks;
 mod steps;
 
 use std::sync::Arc;
