@@ -670,14 +670,14 @@ impl AppClient {
         let mut previous: Option<chrono::DateTime<chrono::Utc>> = None;
         for read in 1..=MAX_AUDIT_PAGES {
             let (page, next) = self.audit_page(action, cursor.as_deref()).await?;
-            let (newest, oldest) = span(&page);
-            if let (Some(newest), Some(before)) = (newest, previous)
-                && newest > before
+            let oldest = span(&page).1;
+            if let (Some(oldest), Some(before)) = (oldest, previous)
+                && oldest > before
             {
                 return Err(AppError::Protocol {
                     call,
                     detail: format!(
-                        "page {read} of the audit log holds events newer ({newest}) than the page before it ended ({before}): the log is not newest first, or pages forever; stopped reading"
+                        "page {read} of the audit log ends on an event newer ({oldest}) than the page before it ended ({before}): the log is not newest first, or pages forever; stopped reading"
                     ),
                 });
             }
@@ -746,9 +746,12 @@ impl AppClient {
         for _ in 0..pages {
             let (page, next) = self.audit_page(action, cursor.as_deref()).await?;
             read_pages += 1;
-            let (newest, oldest) = span(&page);
-            if newest.zip(previous).is_some_and(|(n, p)| n > p) {
-                // Not newest first (or paging forever): what was read stands, no further.
+            // A page that ends on an event newer than the page before ended goes back in time:
+            // not newest first, or paging forever. (With an offset cursor, events arriving
+            // between two requests repeat a few of the previous page's: that page still ends
+            // older.) What was read stands, no further.
+            let oldest = span(&page).1;
+            if oldest.zip(previous).is_some_and(|(o, p)| o > p) {
                 feed.disordered = true;
                 break;
             }

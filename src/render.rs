@@ -76,10 +76,11 @@ pub fn escape_md(text: &str) -> String {
             }
             // A scheme's `:` before `//` (`https://`, `HTTP://`, `ftp://`).
             ':' if at(i + 1) == Some('/') && at(i + 2) == Some('/') => out.push_str("\\:"),
-            // The `.` of `www.` at a word's start, in any case.
+            // The `.` of `www.` where GitHub starts an autolink: at the start, or after white
+            // space or one of `*_~(` (in `tenant.www.x.y` it links nothing).
             '.' if i >= 3
                 && chars[i - 3..i].iter().all(|w| w.eq_ignore_ascii_case(&'w'))
-                && (i == 3 || !chars[i - 4].is_alphanumeric()) =>
+                && (i == 3 || chars[i - 4].is_whitespace() || "*_~(".contains(chars[i - 4])) =>
             {
                 out.push_str("\\.");
             }
@@ -287,6 +288,8 @@ mod tests {
         assert_eq!(escape_md("WWW.Evil.example"), "WWW\\.Evil.example");
         // Words that merely contain the letters stay as they are.
         assert_eq!(escape_md("awww.x a:b c://"), "awww.x a:b c\\://");
+        assert_eq!(escape_md("tenant.www.x.y"), "tenant.www.x.y");
+        assert_eq!(escape_md("(www.evil.example)"), "(www\\.evil.example)");
         assert_eq!(escape_md("mailto:x@y"), "mailto:x@\u{200b}y");
     }
 

@@ -208,3 +208,37 @@ fn a_rollback_stopped_after_any_step_finishes_the_rollback_and_never_rotates_aga
         assert_no_secret_anywhere(&s, &printed);
     }
 }
+
+/// A rotation stopped after its upsert and run again upserts again (the marker is still
+/// `pending`), so the application's log holds two `rotate` events of the same move, one cited:
+/// once merged, `rotor verify` finds the record clean, online (the second event accounts for the
+/// first), and an automatic rollback resumed the same way likewise.
+#[test]
+fn a_resumed_rotation_verifies_clean_though_it_upserted_twice() {
+    for (bad, point) in [(&[][..], "recorded"), (&["2"][..], "rollback-recorded")] {
+        let s = setup(bad);
+        stop_at(&s, point);
+        let (report, _) = apply_printed(&s, if bad.is_empty() { 0 } else { 1 });
+        assert!(
+            matches!(report["result"].as_str(), Some("success" | "rolled_back")),
+            "{point}: {report:#}"
+        );
+        assert!(upserts(&s, "rotate") >= 1, "{point}");
+        crate::rollback::merge(&s);
+        let ws = crate::checkout::workspace(
+            s.w.dir.path(),
+            &s.w.origin(),
+            "schedule",
+            0,
+            crate::checkout::Inputs::default(),
+        );
+        let (code, stdout, stderr) = crate::common::rotor()
+            .current_dir(&ws)
+            .env("GITHUB_TOKEN", "ghs_repo_token")
+            .env("VAULT_TOKEN", &s.token.token)
+            .env("ROTOR_APP_TOKEN", "app-token")
+            .args(["verify", "--format", "json"])
+            .run_unchecked();
+        assert_eq!(code, Some(0), "{point}: {stdout}\n{stderr}");
+    }
+}

@@ -131,8 +131,13 @@ impl Vault {
         let due = self
             .lease()
             .is_some_and(|l| l.renewable && l.left() < l.ttl / 2);
-        if due {
-            self.renew().await;
+        // A renewal refused (revoked, past its maximum, denied) will not be granted by asking
+        // again: the lease is then taken as it is, and nothing renews it any more.
+        if due
+            && !self.renew().await
+            && let Some(l) = self.lease().as_mut()
+        {
+            l.renewable = false;
         }
     }
 
@@ -158,6 +163,9 @@ impl Vault {
                 tokio::time::sleep(wait).await;
                 let Some(v) = weak.upgrade() else { return };
                 v.refresh().await;
+                if v.lease().is_none_or(|l| !l.renewable) {
+                    return;
+                }
             }
         });
     }

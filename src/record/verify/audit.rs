@@ -39,8 +39,9 @@ pub(crate) struct Citation {
     /// When the record says its events were made, by the runner's clock: from its start (when
     /// recorded) to its finish.
     pub(crate) span: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
-    /// The application's clock minus the runner's during that run, in seconds.
-    pub(crate) offset_s: i64,
+    /// The application's clock minus the runner's during that run, in seconds; `None` for a
+    /// record that did not measure it (an older rotor's): its times are not held to anything.
+    pub(crate) offset_s: Option<i64>,
     /// For a dispatched rollback, when the rotation it rolls back finished: its event comes
     /// after that, never within the rotation's own run.
     pub(crate) after: Option<DateTime<Utc>>,
@@ -87,7 +88,7 @@ pub(crate) fn citations<'a>(entries: impl Iterator<Item = &'a Entry>) -> Vec<Cit
                 time(meta.started_at.as_deref()),
                 time(meta.finished_at.as_deref()),
             ),
-            offset_s: meta.app_clock_offset_s.unwrap_or(0),
+            offset_s: meta.app_clock_offset_s,
             after: None,
         };
         for r in &meta.refs {
@@ -99,7 +100,7 @@ pub(crate) fn citations<'a>(entries: impl Iterator<Item = &'a Entry>) -> Vec<Cit
             let dispatched = Run {
                 actors: vec![rb.operator.clone()],
                 span: (time(rb.started_at.as_deref()), time(Some(&rb.finished_at))),
-                offset_s: rb.app_clock_offset_s.unwrap_or(0),
+                offset_s: rb.app_clock_offset_s,
                 after: time(meta.finished_at.as_deref()),
             };
             for r in &rb.refs {
@@ -116,7 +117,7 @@ pub(crate) fn citations<'a>(entries: impl Iterator<Item = &'a Entry>) -> Vec<Cit
 struct Run {
     actors: Vec<String>,
     span: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
-    offset_s: i64,
+    offset_s: Option<i64>,
     after: Option<DateTime<Utc>>,
 }
 
@@ -165,9 +166,15 @@ pub(crate) fn uncited<'a>(entries: impl Iterator<Item = &'a Entry>) -> Vec<Findi
                 "success" if !cites(&r.audit_events, "rotate") => {
                     missing(&r.secret_ref, "rotated", "rotate");
                 }
-                // Rolled back in the run that rotated it: both moves are on the record.
+                // Rolled back in the run that rotated it: both moves are on the record (rotor
+                // cites the `rotate` one since it records when its runs begin).
                 "rolled_back" => {
-                    for operation in ["rotate", "rollback"] {
+                    let owed: &[&str] = if meta.started_at.is_some() {
+                        &["rotate", "rollback"]
+                    } else {
+                        &["rollback"]
+                    };
+                    for operation in owed {
                         if !cites(&r.audit_events, operation) {
                             missing(&r.secret_ref, "rotated and rolled back", operation);
                         }
@@ -183,8 +190,16 @@ pub(crate) fn uncited<'a>(entries: impl Iterator<Item = &'a Entry>) -> Vec<Findi
             }
         }
         for rb in &meta.rollbacks {
-            for r in rb.refs.iter().filter(|r| r.result == "rolled_back") {
-                if !cites(&r.audit_events, "rollback") {
+            for r in &rb.refs {
+                // A failed rollback that the record says moved the pointer back: the move
+                // back is recorded in the application before its checks run.
+                let moved_back = r.result == "failed"
+                    && meta.refs.iter().any(|m| {
+                        m.secret_ref == r.secret_ref
+                            && m.pointer.as_deref() == Some(m.from.as_str())
+                    });
+                if (r.result == "rolled_back" || moved_back) && !cites(&r.audit_events, "rollback")
+                {
                     missing(&r.secret_ref, "rolled back by dispatch", "rollback");
                 }
             }
@@ -254,8 +269,12 @@ pub(crate) fn audit(cited: &[Citation], events: &HashMap<String, AuditEvent>) ->
             ("operation", &c.operation),
             ("versionId", &version),
         ] {
-            // An application that leaves versionId out cannot be held to it.
-            if key == "versionId" && (c.version.is_none() || event.metadata.get(key).is_none()) {
+            // An application that leaves versionId or operation out cannot be held to them.
+            let optional = matches!(key, "versionId" | "operation");
+            if optional
+                && (event.metadata.get(key).is_none()
+                    || (key == "versionId" && c.version.is_none()))
+            {
                 continue;
             }
             if field(key) != expected {
@@ -281,8 +300,8 @@ pub(crate) fn audit(cited: &[Citation], events: &HashMap<String, AuditEvent>) ->
             ));
         }
         // When: inside the record's span, by the runner's clock.
-        if let Some(created) = time(Some(&event.created_at)) {
-            let at = created - Duration::seconds(c.offset_s);
+        if let (Some(created), Some(offset_s)) = (time(Some(&event.created_at)), c.offset_s) {
+            let at = created - Duration::seconds(offset_s);
             if let Some(finished) = c.after
                 && at < finished
             {
@@ -306,7 +325,7 @@ pub(crate) fn audit(cited: &[Citation], events: &HashMap<String, AuditEvent>) ->
                     "it was created at {} ({} by the runner's clock, the application's being {}s ahead), outside the record's span {} to {} (give or take two minutes)",
                     event.created_at,
                     show(Some(at)),
-                    c.offset_s,
+                    offset_s,
                     show(c.span.0),
                     show(c.span.1)
                 ));
@@ -343,7 +362,20 @@ pub(crate) fn ledger<'a>(
                 .or_insert((e, meta));
         }
     }
-    let cited: BTreeSet<String> = citations(entries).into_iter().map(|c| c.id).collect();
+    let all = citations(entries);
+    let cited: BTreeSet<String> = all.iter().map(|c| c.id.clone()).collect();
+    // The moves the record cites an event for: (rotation, ref, operation, version).
+    let cited_moves: BTreeSet<(String, String, String, String)> = all
+        .into_iter()
+        .map(|c| {
+            (
+                c.rotation_id,
+                c.secret_ref,
+                c.operation,
+                c.version.unwrap_or_default(),
+            )
+        })
+        .collect();
     let field = |e: &'_ AuditEvent, k: &str| -> String {
         e.metadata
             .get(k)
@@ -370,7 +402,19 @@ pub(crate) fn ledger<'a>(
                 .or_insert(t);
             *slot = (*slot).max(t);
         }
-        if !cited.contains(&event.id) {
+        // The same move cited through another event (a resumed run that upserted again, an
+        // upsert re-sent after its answer was lost) is accounted for; so are the `rotate`
+        // events of records an older rotor wrote before it cited them.
+        let same_move = cited_moves.contains(&(
+            rotation.clone(),
+            secret_ref.clone(),
+            field(event, "operation"),
+            field(event, "versionId"),
+        ));
+        let old_format = records
+            .get(rotation.as_str())
+            .is_some_and(|(_, m)| m.started_at.is_none());
+        if !cited.contains(&event.id) && !same_move && !old_format {
             let mut f = Finding::new(
                     Kind::AuditUnrecorded,
                     &entry.path,
@@ -400,12 +444,17 @@ pub(crate) fn ledger<'a>(
         let Some(r) = meta.refs.iter().find(|r| r.secret_ref == secret_ref) else {
             continue;
         };
+        // Rolled back: so recorded, or left on `from`, or moved back by a rollback the record
+        // lists (whatever that rollback's checks said afterwards).
         let by_dispatch = meta.rollbacks.iter().any(|rb| {
             rb.refs
                 .iter()
-                .any(|x| x.secret_ref == secret_ref && x.result == "rolled_back")
+                .any(|x| x.secret_ref == secret_ref && x.result != "not_started")
         });
-        if r.result != "rolled_back" && !by_dispatch {
+        let back = r.result == "rolled_back"
+            || left(r) == r.from
+            || r.audit_events.iter().any(|e| e.operation == "rollback");
+        if !back && !by_dispatch {
             let mut f = Finding::new(
                 Kind::AuditMismatch,
                 &entry.path,
@@ -517,6 +566,7 @@ mod tests {
             url: "https://github.com/o/r/pull/7#pullrequestreview-1".to_owned(),
         }];
         m.started_at = Some("2026-11-26T02:08:00Z".to_owned());
+        m.app_clock_offset_s = Some(0);
         m.refs[0].audit_events = vec![
             MetaEvent {
                 id: "evt-1".to_owned(),
@@ -600,10 +650,12 @@ mod tests {
     fn a_dispatched_rollback_is_the_dispatchers_and_happens_when_it_ran() {
         let mut m = meta("r-1", &[(R, "1", "2", "success")]);
         m.operator = Some("alice".to_owned());
+        m.app_clock_offset_s = Some(0);
         m.refs[0].audit_events[0].id = "evt-1".to_owned();
         let mut rb = dispatched("2026-11-27T09:00:00Z", &[(R, "rolled_back")]);
         rb.operator = "erin".to_owned();
         rb.started_at = Some("2026-11-27T08:59:00Z".to_owned());
+        rb.app_clock_offset_s = Some(0);
         rb.refs[0].audit_events = vec![MetaEvent {
             id: "evt-2".to_owned(),
             operation: "rollback".to_owned(),
@@ -628,12 +680,12 @@ mod tests {
         let events: Vec<AuditEvent> = log().into_values().collect();
         assert_eq!(ledger(entries.iter(), &events), Vec::new());
 
-        // A third event of the rotation that no record cites.
+        // A third event of the rotation, of a move no record cites (to version 3).
         let mut more = events.clone();
         more.push(event(
             "evt-9",
             "rotate",
-            "2",
+            "3",
             "alice",
             "2026-11-26T02:09:30Z",
         ));
@@ -642,9 +694,22 @@ mod tests {
         assert_eq!(found[0].kind, Kind::AuditUnrecorded);
         assert!(found[0].message.contains("evt-9"), "{found:#?}");
 
+        // The same move upserted twice (a resumed run, a re-sent upsert): one cited, the other
+        // accounted for by it.
+        let mut again = events.clone();
+        again.push(event(
+            "evt-8",
+            "rotate",
+            "2",
+            "alice",
+            "2026-11-26T02:09:10Z",
+        ));
+        assert_eq!(ledger(entries.iter(), &again), Vec::new());
+
         // The record re-told as a success: the log still shows the rollback.
         let mut success = rolled_back();
         success.refs[0].result = "success".to_owned();
+        success.refs[0].pointer = Some("2".to_owned());
         success.refs[0].audit_events.pop();
         let entries = [entry("r-1.md", success, true)];
         let found = ledger(entries.iter(), &events);

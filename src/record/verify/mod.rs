@@ -336,6 +336,7 @@ pub(crate) async fn check(
         // A record out of the period that an in-range record's chain leans on (or a ref's last
         // record) is checked, and reported, with the period: one dated just before it could
         // otherwise bridge a gap inside it unchecked.
+        let own = in_range.clone();
         let leaned = continuity::leaned_on(&entries, &in_range);
         in_range.extend(leaned);
         let listed = || {
@@ -349,7 +350,13 @@ pub(crate) async fn check(
         let mut by_arrival: Vec<&Entry> = entries.iter().filter(|e| e.present()).collect();
         by_arrival.sort_by(|a, b| (a.introduced, &a.path).cmp(&(b.introduced, &b.path)));
         findings.extend(cited_twice(&citations(by_arrival.into_iter())));
-        let cited = citations(listed());
+        // The events the period's own records cite are looked up; the records its chains lean
+        // on are held to citing theirs (above), without reading the log back to them.
+        let cited = citations(
+            entries
+                .iter()
+                .filter(|e| e.present() && own.contains(e.path.as_str())),
+        );
         // Every rotation the record holds: an event made in the period may name an older one.
         let rotations: BTreeSet<&str> = entries
             .iter()
@@ -360,7 +367,7 @@ pub(crate) async fn check(
         if !cited.is_empty() || !rotations.is_empty() {
             let oldest = entries
                 .iter()
-                .filter(|e| in_range.contains(e.path.as_str()))
+                .filter(|e| own.contains(e.path.as_str()))
                 .filter_map(|e| e.finished_at)
                 .chain(opts.since)
                 .min();
@@ -915,6 +922,7 @@ pub(super) mod tests {
             ],
         );
         m.refs[1].audit_events[0].operation = "rollback".to_owned();
+        m.started_at = Some("2026-11-26T02:09:00Z".to_owned());
         // Rolled back in the run that rotated it: the rotate event is owed too.
         let owed = uncited([entry("r-1.md", m.clone(), true)].iter());
         assert_eq!(owed.len(), 1, "{owed:#?}");

@@ -118,11 +118,11 @@ pub(crate) fn rollback_appended(old: &str, new: &str) -> Result<(), String> {
         let listed = added
             .and_then(|rb| rb.refs.iter().find(|r| r.secret_ref == new_ref.secret_ref))
             .map(|r| r.result.as_str());
-        // Back to `from` only by a rollback it lists as rolled back (which cites its event); a
-        // failed rollback leaves the pointer where it was.
+        // Back to `from` only by a rollback it lists (rolled back, or failed after the move
+        // back landed); online, such a move back owes its `rollback` event.
         let pointer_ok = new_ref.pointer == old_ref.pointer
             || (new_ref.pointer.as_deref() == Some(new_ref.from.as_str())
-                && listed == Some("rolled_back"));
+                && matches!(listed, Some("rolled_back" | "failed")));
         if listed.is_none() || new_ref.rollback.as_deref() != listed || !pointer_ok {
             return Err(format!(
                 "the machine-readable block changes {}'s recorded pointer or rollback other than a rollback of it back to {} would",
