@@ -447,7 +447,7 @@ MARKER = "<!-- rotor:artifact "
 REFS_PER_ARTIFACT = 4
 
 
-def artifact_text(rid, refs, finished, pr):
+def artifact_text(rid, refs, finished, pr, approved="a" * 40):
     """An artifact as rotor's default template renders it (the fields verify reads back)."""
     lines = [f"# Rotation {rid}", f"- Date: {finished[:10]}", "- Operator: alice (internal_admin)",
              f"- Secret Ref: {len(refs)} refs", "- Provider: supabase", "- Result: success",
@@ -455,7 +455,7 @@ def artifact_text(rid, refs, finished, pr):
              "- Audit Evidence: " + ", ".join(e for _, _, _, e in refs) + "; https://app.example.com/q", "",
              "| ref | from → to | result | checks | audit events |", "| --- | --- | --- | --- | --- |"]
     lines += [f"| {r} | {a} → {b} | success | resolve returned {b} | {e} |" for r, a, b, e in refs]
-    lines += ["", "## Approvals", f"- bob approved {'a' * 7} (https://github.com/my-org/tenants/pull/{pr}#pullrequestreview-1)",
+    lines += ["", "## Approvals", f"- bob approved {approved[:7]} (https://github.com/my-org/tenants/pull/{pr}#pullrequestreview-1)",
               "", "## Links", f"- Pull request: https://github.com/my-org/tenants/pull/{pr}",
               "- Workflow run: https://github.com/my-org/tenants/actions/runs/1", "- Audit query: https://app.example.com/q",
               "", "## Timeline", f"- {finished} done", ""]
@@ -463,7 +463,7 @@ def artifact_text(rid, refs, finished, pr):
             "refs": [{"ref": r, "backend": "vault", "from": a, "to": b, "result": "success", "pointer": b,
                       "rollback": None, "audit_events": [{"id": e, "operation": "rotate"}]} for r, a, b, e in refs],
             "rolled_back": False, "rolled_back_at": None, "operator": "alice",
-            "approvals": [{"reviewer": "bob", "sha": "a" * 40, "url": f"https://github.com/my-org/tenants/pull/{pr}#pullrequestreview-1"}],
+            "approvals": [{"reviewer": "bob", "sha": approved, "url": f"https://github.com/my-org/tenants/pull/{pr}#pullrequestreview-1"}],
             "run_url": "https://github.com/my-org/tenants/actions/runs/1", "rollbacks": []}
     return "\n".join(lines), meta
 
@@ -522,25 +522,43 @@ def record_repository(base, n):
     config = blob("version: 1\nadmins: {users: [alice, bob]}\nenvironments: {staging: {}}\n"
                   "backends: [{match: \"tenant.*.*.*\", type: vault, address: \"http://127.0.0.1:9\", mount: secret}]\n"
                   "app: {base_url: \"http://127.0.0.1:9\"}\n")
-    main = commit("refs/heads/main", alice, "config", None, [(".github/rotor.yml", config)])
+    root = commit("refs/heads/main", alice, "config", None, [(".github/rotor.yml", config)])
     half = n // 2
-    texts = {}
-    for i in range(n):
+
+    def plan(i):
         first = i < half
         k = i if first else i - half
         refs = [(f"tenant.b{k:05d}-{j}.supabase.service_role", "1" if first else "2", "2" if first else "3",
                  f"evt_{i}_{j}") for j in range(REFS_PER_ARTIFACT)]
-        rid = f"2026-01-01-b{i:05d}"
+        return first, k, refs, f"2026-01-01-b{i:05d}"
+
+    # First pass: the pull requests' approved heads (each adds its request, off the root), so
+    # that rotor's record on each can name the head it was approved on, as rotor's does.
+    requests = {}
+    for i in range(n):
+        if i % 3 == 2:
+            _, _, refs, rid = plan(i)
+            request = blob(f"version: 1\nid: {rid}\nenvironment: staging\nreason: bench\nrefs:\n  - ref: {refs[0][0]}\n")
+            requests[i] = (request, commit(f"refs/pull/{i + 1}/head", alice, "request", root,
+                                           [(f"rotations/{rid}.yaml", request)]))
+    marks = base / "marks"
+    subprocess.run(["git", "fast-import", "--quiet", f"--export-marks={marks}"], cwd=origin,
+                   input=b"".join(out), check=True)
+    sha = dict(line.split() for line in marks.read_text().splitlines())
+    out.clear()
+    # Second pass: the record, importing the first pass's marks.
+    main = root
+    for i in range(n):
+        first, k, refs, rid = plan(i)
         finished = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0 + 3600 + i * 600))
         path = f"docs/security/rotations/{rid}.md"
-        body, meta = artifact_text(rid, refs, finished, i + 1)
+        approved = sha[f":{requests[i][1]}"] if i in requests else "a" * 40
+        body, meta = artifact_text(rid, refs, finished, i + 1, approved)
         text = with_block(body, meta)
-        texts[path] = (text, meta, finished)
         b = blob(text)
-        if i % 3 == 2:
-            request = blob(f"version: 1\nid: {rid}\nenvironment: staging\nreason: bench\nrefs:\n  - ref: {refs[0][0]}\n")
+        if i in requests:
+            request, head = requests[i]
             pr = f"refs/pull/{i + 1}/head"
-            head = commit(pr, alice, "request", main, [(f"rotations/{rid}.yaml", request)])
             commit(pr, ROTOR_ID, f"rotor: rotation {rid} success", head, [(path, b)])
             main = commit("refs/heads/main", alice, f"Rotate {rid} (#{i + 1})", main,
                           [(f"rotations/{rid}.yaml", request), (path, b)])
@@ -550,7 +568,8 @@ def record_repository(base, n):
             later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t0 + 3600 + i * 600 + 300))
             rb = blob(rolled_back(text, meta, later))
             main = commit("refs/heads/main", ROTOR_ID, f"rotor: rollback of {rid} rolled_back", main, [(path, rb)])
-    subprocess.run(["git", "fast-import", "--quiet"], cwd=origin, input=b"".join(out), check=True)
+    subprocess.run(["git", "fast-import", "--quiet", f"--import-marks={marks}"], cwd=origin,
+                   input=b"".join(out), check=True)
     return origin
 
 
