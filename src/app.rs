@@ -701,12 +701,12 @@ impl AppClient {
     /// The id of the first audit event of `action` for `secret_ref` that `matches`, reading the
     /// log unless a read by any ref of this run already answers (see [`Read`]).
     ///
-    /// A read starts at the first page and goes back until its events are older than two
-    /// minutes before this run's first upsert by the application's clock
-    /// ([`Self::audit_floor`]), or, before any upsert, `max_pages` pages: an event is listed
-    /// under its `createdAt` and may become visible seconds after newer ones, so a read never
-    /// stops at a page it saw before. It is bounded by [`MAX_AUDIT_PAGES`], and ends at a page
-    /// that is not older than the one before.
+    /// A read starts at the first page and goes back until it finds what it looks for, or its
+    /// events are older than two minutes before this run's first upsert by the application's
+    /// clock ([`Self::audit_floor`]), or, before any upsert, `max_pages` pages: an event is
+    /// listed under its `createdAt` and may become visible seconds after newer ones, so a read
+    /// never stops at a page it saw before. It is bounded by [`MAX_AUDIT_PAGES`], and ends at a
+    /// page that goes back in time.
     pub async fn find_audit_event(
         &self,
         action: &str,
@@ -743,6 +743,7 @@ impl AppClient {
         let mut cursor: Option<String> = None;
         let mut previous: Option<chrono::DateTime<chrono::Utc>> = None;
         let mut read_pages = 0;
+        let mut complete = true;
         for _ in 0..pages {
             let (page, next) = self.audit_page(action, cursor.as_deref()).await?;
             read_pages += 1;
@@ -764,6 +765,12 @@ impl AppClient {
                     feed.by_ref.entry(key).or_default().push(event);
                 }
             }
+            // What this search looks for, found: the search ends (it is not a seen page that
+            // ends it). Newest first, a ref's own event is on the first pages.
+            if found(&feed).is_some() {
+                complete = false;
+                break;
+            }
             let past_floor = floor.zip(oldest).is_some_and(|(f, o)| o < f);
             previous = oldest.or(previous);
             match next {
@@ -771,7 +778,11 @@ impl AppClient {
                 _ => break,
             }
         }
-        feed.fetched = Some(started);
+        // Only a read that reached the floor (or the log's end) answers the refs that recorded
+        // before it began; one that ended on its own find answers only that.
+        if complete {
+            feed.fetched = Some(started);
+        }
         feed.pages += read_pages;
         Ok(found(&feed))
     }
