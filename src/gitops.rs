@@ -551,9 +551,13 @@ impl GitRepo {
             if let Some(head) = approved
                 && tip != head
             {
-                // Kept only when it is the record itself, committed on the approved head.
-                let on_head =
-                    self.commit_info(&tip)?.parents.first().map(String::as_str) == Some(head);
+                // Kept only when it is the record itself: rotor's commit of that one file, on
+                // the approved head.
+                let info = self.commit_info(&tip)?;
+                let on_head = info.parents.first().map(String::as_str) == Some(head)
+                    && info.author.name == author.name
+                    && info.author.email == author.email
+                    && self.changed_paths(&tip)?.as_slice() == [path.to_owned()];
                 let ours = on_head
                     && matches!(self.read_file(&tip, path), Ok(Some(existing)) if keep(&existing));
                 if ours {

@@ -606,7 +606,12 @@ fn disagreement(
         MarkerState::RolledBack => "rolled_back",
         MarkerState::Failed => "failed",
     };
-    if marked != record.result {
+    // A rollback that landed and whose own checks then failed: the pointer is back on
+    // `from`, the marker says rolled_back, the record says failed. That is rotor's own record.
+    let back_but_failed = record.result == "failed"
+        && m.state == MarkerState::RolledBack
+        && state.current.as_ref().map(|v| v.as_str()) == Some(record.from.as_str());
+    if marked != record.result && !back_but_failed {
         return Some(format!(
             "the artifact records {} but the backend's marker says {}",
             record.result, m.state

@@ -666,3 +666,32 @@ fn plan_on_the_artifact_commit_of_an_applied_rotation_is_a_noop_that_says_so() {
         "the apply's comment stays"
     );
 }
+
+/// A rollback that lands but whose own checks then fail (an extra check no version passes):
+/// the pointer is back, the marker says `rolled_back`, the record says `failed`. A re-run of
+/// the same event takes that record for what it is, rotor's own: a `noop`, not a contradiction.
+#[test]
+fn a_rerun_after_a_rollback_whose_checks_failed_is_a_noop() {
+    let s = setup_configured(
+        1,
+        &["2"],
+        |t| t,
+        |c| {
+            c.replace(
+                "checks: {settle_timeout: 3s}",
+                "checks: {settle_timeout: 3s, extra: [{name: teapot, url: \"{app}/api/v1/sites/{site}/integrations/{provider}/health\", expect: {status: 418}}]}",
+            )
+        },
+        None,
+    );
+    let report = apply(&s, 1);
+    assert_eq!(report["result"], "failed", "{report:#}");
+    assert_eq!(
+        block_on(s.bao.custom(&s.name))
+            .get("rotor_state")
+            .map(String::as_str),
+        Some("rolled_back")
+    );
+    let again = apply(&s, 0);
+    assert_eq!(again["result"], "noop", "{again:#}");
+}
