@@ -201,32 +201,16 @@ struct Feed {
     seen: std::collections::HashSet<String>,
     /// Events by `metadata.ref`: a ref's lookup costs its own events, not the whole log's.
     by_ref: std::collections::HashMap<String, Vec<AuditEvent>>,
-    /// When the last read began.
+    /// When the last read that reached the floor began.
     fetched: Option<std::time::Instant>,
-    /// Pages read in all.
-    pages: usize,
-    /// Whether a read met a page newer than the one before it.
-    disordered: bool,
 }
 
-/// The newest and the oldest `createdAt` of a page.
-fn span(
-    page: &[AuditEvent],
-) -> (
-    Option<chrono::DateTime<chrono::Utc>>,
-    Option<chrono::DateTime<chrono::Utc>>,
-) {
-    let times = page.iter().filter_map(|e| {
-        chrono::DateTime::parse_from_rfc3339(&e.created_at)
-            .ok()
-            .map(|t| t.with_timezone(&chrono::Utc))
-    });
-    times.fold((None, None), |(newest, oldest), t| {
-        (
-            Some(newest.map_or(t, |n: chrono::DateTime<chrono::Utc>| n.max(t))),
-            Some(oldest.map_or(t, |o: chrono::DateTime<chrono::Utc>| o.min(t))),
-        )
-    })
+/// The oldest `createdAt` of a page: where a newest-first read has got to.
+fn oldest_of(page: &[AuditEvent]) -> Option<chrono::DateTime<chrono::Utc>> {
+    page.iter()
+        .filter_map(|e| chrono::DateTime::parse_from_rfc3339(&e.created_at).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .min()
 }
 
 impl AppClient {
@@ -670,7 +654,7 @@ impl AppClient {
         let mut previous: Option<chrono::DateTime<chrono::Utc>> = None;
         for read in 1..=MAX_AUDIT_PAGES {
             let (page, next) = self.audit_page(action, cursor.as_deref()).await?;
-            let oldest = span(&page).1;
+            let oldest = oldest_of(&page);
             if let (Some(oldest), Some(before)) = (oldest, previous)
                 && oldest > before
             {
@@ -742,18 +726,15 @@ impl AppClient {
         };
         let mut cursor: Option<String> = None;
         let mut previous: Option<chrono::DateTime<chrono::Utc>> = None;
-        let mut read_pages = 0;
         let mut complete = true;
         for _ in 0..pages {
             let (page, next) = self.audit_page(action, cursor.as_deref()).await?;
-            read_pages += 1;
             // A page that ends on an event newer than the page before ended goes back in time:
             // not newest first, or paging forever. (With an offset cursor, events arriving
             // between two requests repeat a few of the previous page's: that page still ends
             // older.) What was read stands, no further.
-            let oldest = span(&page).1;
+            let oldest = oldest_of(&page);
             if oldest.zip(previous).is_some_and(|(o, p)| o > p) {
-                feed.disordered = true;
                 break;
             }
             for event in page {
@@ -783,7 +764,6 @@ impl AppClient {
         if complete {
             feed.fetched = Some(started);
         }
-        feed.pages += read_pages;
         Ok(found(&feed))
     }
 
@@ -805,13 +785,6 @@ impl AppClient {
                     .map(|t| (e.id.clone(), t.with_timezone(&chrono::Utc) - offset))
             })
             .collect()
-    }
-
-    /// How many audit pages this run's searches read, and whether one met a log that is not
-    /// newest first.
-    pub async fn audit_reads(&self) -> (usize, bool) {
-        let feed = self.feed.lock().await;
-        (feed.pages, feed.disordered)
     }
 
     /// The application's base URL without a trailing `/`, for `{app}` in check templates.
