@@ -48,25 +48,8 @@ impl Entry {
 /// Every ref's entries from every artifact under `artifacts_dir`, the one rotor wrote last
 /// at the end.
 pub(crate) fn load(cx: &Context, config: &Config) -> Result<BTreeMap<String, Vec<Entry>>, Error> {
-    let dir = cx.repo.join(config.artifacts_dir.as_str());
-    let mut files: Vec<_> = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "md"))
-            .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(Error::Output(e)),
-    };
-    files.sort();
     let mut ledger: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
-    for file in files {
-        let rel = format!(
-            "{}/{}",
-            config.artifacts_dir.as_str(),
-            file.file_name().unwrap_or_default().to_string_lossy()
-        );
-        let text = std::fs::read_to_string(&file).map_err(Error::Output)?;
+    for (rel, text) in artifact_files(cx, config)? {
         let meta = match artifact::read_meta(&text) {
             Ok(Some(meta)) => meta,
             Ok(None) => {
@@ -111,6 +94,33 @@ fn add(ledger: &mut BTreeMap<String, Vec<Entry>>, path: &str, meta: ArtifactMeta
     }
 }
 
+/// Each `.md` file directly in the working tree's `artifacts_dir`, in name order: its path
+/// relative to the repository and its text. No directory, no file.
+fn artifact_files(cx: &Context, config: &Config) -> Result<Vec<(String, String)>, Error> {
+    let dir = cx.repo.join(config.artifacts_dir.as_str());
+    let mut files: Vec<_> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "md"))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::Output(e)),
+    };
+    files.sort();
+    files
+        .into_iter()
+        .map(|file| {
+            let rel = format!(
+                "{}/{}",
+                config.artifacts_dir.as_str(),
+                file.file_name().unwrap_or_default().to_string_lossy()
+            );
+            Ok((rel, std::fs::read_to_string(&file).map_err(Error::Output)?))
+        })
+        .collect()
+}
+
 /// Adds to `out` the versions `meta` records as rejected: each ref's `to` where the rotation
 /// rolled back in its run, or a dispatched rollback moved it back. With the marker's, these
 /// are a ref's rejected versions: erasing a marker in the backend forgets none of them.
@@ -138,18 +148,8 @@ pub(crate) fn note_rejections(meta: &ArtifactMeta, out: &mut Rejections) {
 /// The rejected versions the working tree's record holds (`rotor new`, on the default
 /// branch's checkout).
 pub(crate) fn rejections(cx: &Context, config: &Config) -> Result<Rejections, Error> {
-    let dir = cx.repo.join(config.artifacts_dir.as_str());
     let mut out = Rejections::new();
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(Error::Output(e)),
-    };
-    for file in entries.filter_map(Result::ok).map(|e| e.path()) {
-        if file.extension().is_none_or(|e| e != "md") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&file).map_err(Error::Output)?;
+    for (_, text) in artifact_files(cx, config)? {
         if let Ok(Some(meta)) = artifact::read_meta(&text) {
             note_rejections(&meta, &mut out);
         }
