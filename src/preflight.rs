@@ -341,13 +341,8 @@ async fn check_ref(
     };
     state.record_rejected = rejected;
     check.from = state.current.as_ref().map(ToString::to_string);
-    if let Some(detail) = state.conditions.refusal(&secret.location) {
-        check.failure = Some(RefFailure::Backend(crate::backend::BackendError {
-            secret_ref: entry.secret_ref.to_string(),
-            backend: secret.backend(),
-            call: "DescribeSecret".to_owned(),
-            kind: crate::backend::ErrorKind::NotRotors { detail },
-        }));
+    if let Err(e) = secret.changeable(&state) {
+        check.failure = Some(RefFailure::Backend(e));
         return check;
     }
     if let Some(other) = state.id_taken(rotation_id, pull_request) {
@@ -507,15 +502,7 @@ pub(crate) async fn rollback_plan(
         let secret = backends.resolve(config, &secret_ref, env).await?;
         secret.lasts(run_span(config))?;
         let state = secret.read().await?;
-        if let Some(detail) = state.conditions.refusal(&secret.location) {
-            return Err(crate::backend::BackendError {
-                secret_ref: secret_ref.to_string(),
-                backend: secret.backend(),
-                call: "DescribeSecret".to_owned(),
-                kind: crate::backend::ErrorKind::NotRotors { detail },
-            }
-            .into());
-        }
+        secret.changeable(&state)?;
         let marker = state.marker.as_ref().filter(|mk| mk.rotation_id == id);
         let claims_moved = m.result != "not_started";
         let claims_back = m.rollback.as_deref() == Some("rolled_back");

@@ -740,6 +740,20 @@ impl Secret {
         matches!(self.client, Client::Vault { .. })
     }
 
+    /// Whether `state` (read from this secret) is one rotor may change: a state that is not
+    /// rotor's to change (scheduled for deletion, a replica) is a precondition, exit 4.
+    pub fn changeable(&self, state: &RefState) -> Result<(), BackendError> {
+        match state.conditions.refusal(&self.location) {
+            Some(detail) => Err(BackendError {
+                secret_ref: self.secret_ref.to_string(),
+                backend: self.backend(),
+                call: "DescribeSecret".to_owned(),
+                kind: ErrorKind::NotRotors { detail },
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Whether the backend's credentials can last `need` (a run's longest stretch: the
     /// settle and audit timeouts and a minute); a Vault/OpenBao token that cannot, and cannot
     /// be renewed, is a precondition (exit 4) before any change.
