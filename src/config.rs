@@ -31,6 +31,9 @@ pub struct Config {
     pub artifacts_dir: RepoDir,
     /// Where and as whom rotor commits the artifact.
     pub commit: Commit,
+    /// `record.signing_keys`: repository files holding the OpenPGP public keys that may sign
+    /// rotor's commits made through GitHub's API; empty means GitHub's own web-flow keys.
+    pub signing_keys: Vec<String>,
     /// The environments a request may name.
     pub environments: BTreeMap<String, Environment>,
     /// Backend rules, first match wins.
@@ -91,11 +94,23 @@ pub enum CommitTarget {
     DefaultBranch,
 }
 
+/// How the artifact commit is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CommitVia {
+    /// rotor makes the commit and pushes it with git.
+    Git,
+    /// GitHub makes the commit (GraphQL `createCommitOnBranch`) and signs it.
+    Api,
+}
+
 /// Commit settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Commit {
     /// Where the artifact commit goes.
     pub target: CommitTarget,
+    /// Who makes the commit: rotor with git, or GitHub through its API.
+    pub via: CommitVia,
     /// Author and committer name.
     pub author_name: String,
     /// Author and committer email.
@@ -309,6 +324,7 @@ const TOP_KEYS: &[&str] = &[
     "requests_dir",
     "artifacts_dir",
     "commit",
+    "record",
     "environments",
     "backends",
     "app",
@@ -391,10 +407,15 @@ fn from_document(doc: &Document, diags: &mut Diagnostics) -> Option<Config> {
     let commit = match root.get("commit") {
         None => Some(Commit {
             target: CommitTarget::PrBranch,
+            via: CommitVia::Git,
             author_name: "rotor".to_owned(),
             author_email: "rotor@users.noreply.github.com".to_owned(),
         }),
         Some(n) => commit(&n, diags),
+    };
+    let signing_keys = match root.get("record") {
+        None => Some(Vec::new()),
+        Some(n) => record(&n, diags),
     };
     let environments = root
         .require(
@@ -434,6 +455,7 @@ fn from_document(doc: &Document, diags: &mut Diagnostics) -> Option<Config> {
         requests_dir: requests_dir?,
         artifacts_dir: artifacts_dir?,
         commit: commit?,
+        signing_keys: signing_keys?,
         environments: environments?,
         backends: backends?,
         app: app?,
@@ -574,7 +596,7 @@ fn dir(root: &Mapping<'_>, key: &str, default: &str, diags: &mut Diagnostics) ->
 }
 
 fn commit(node: &Node<'_>, diags: &mut Diagnostics) -> Option<Commit> {
-    let map = node.mapping(diags, &["target", "author"])?;
+    let map = node.mapping(diags, &["target", "via", "author"])?;
     let target = match map.get("target") {
         None => Some(CommitTarget::PrBranch),
         Some(n) => match n.string(diags)? {
@@ -591,6 +613,25 @@ fn commit(node: &Node<'_>, diags: &mut Diagnostics) -> Option<Commit> {
                 None
             }
         },
+    };
+    let via = match map.get("via") {
+        None => Some(CommitVia::Git),
+        Some(n) => {
+            match n.string(diags)? {
+                "git" => Some(CommitVia::Git),
+                "api" => Some(CommitVia::Api),
+                other => {
+                    diags.push(
+                    n.error(
+                        "invalid_commit_via",
+                        format!("unknown commit method {}", quote(other)),
+                    )
+                    .help("write `git` (rotor pushes) or `api` (GitHub makes and signs the commit)"),
+                );
+                    None
+                }
+            }
+        }
     };
     let author = match map.get("author") {
         None => Some((
@@ -616,9 +657,46 @@ fn commit(node: &Node<'_>, diags: &mut Diagnostics) -> Option<Commit> {
     let (author_name, author_email) = author?;
     Some(Commit {
         target: target?,
+        via: via?,
         author_name,
         author_email,
     })
+}
+
+/// `record: {signing_keys: [...]}`: each a repository file (relative, no `.` or `..`).
+fn record(node: &Node<'_>, diags: &mut Diagnostics) -> Option<Vec<String>> {
+    let map = node.mapping(diags, &["signing_keys"])?;
+    let Some(list) = map.get("signing_keys") else {
+        return Some(Vec::new());
+    };
+    let mut keys = Vec::new();
+    let mut ok = true;
+    for item in list.sequence(diags)? {
+        let Some(text) = item.non_empty_string(diags) else {
+            ok = false;
+            continue;
+        };
+        let bad = text.starts_with('/')
+            || text.ends_with('/')
+            || text.contains('\\')
+            || text
+                .split('/')
+                .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+            || text.chars().any(char::is_control);
+        if bad {
+            diags.push(
+                item.error(
+                    "invalid_path",
+                    format!("{} is not a file inside the repository", quote(text)),
+                )
+                .help("name the key file by its path from the repository root, e.g. `.github/rotor-signing.asc`"),
+            );
+            ok = false;
+            continue;
+        }
+        keys.push(text.to_owned());
+    }
+    ok.then_some(keys)
 }
 
 fn parse_author(s: &str) -> Option<(String, String)> {

@@ -63,6 +63,10 @@ pub enum Error {
         /// What to do.
         hint: &'static str,
     },
+    /// With `commit.via: api`, `commit.author` is not the identity GitHub will author the
+    /// commit as (the token's, as GraphQL `viewer` names it), or that identity cannot be read.
+    #[error("{0}")]
+    Identity(String),
     /// The event payload cannot start this command.
     #[error(transparent)]
     Event(#[from] crate::github::event::EventError),
@@ -157,7 +161,11 @@ impl Error {
                 .map(|(_, f)| ref_failure_code(f))
                 .max()
                 .unwrap_or(4),
-            Self::Env { .. } | Self::Event(_) | Self::Render(_) | Self::WriteRequest { .. } => 2,
+            Self::Env { .. }
+            | Self::Identity(_)
+            | Self::Event(_)
+            | Self::Render(_)
+            | Self::WriteRequest { .. } => 2,
             Self::GitHub(e) => github_code(e),
             Self::Git(e) => git_code(e),
             Self::Precondition(_) | Self::NothingQualified(_) => 4,
@@ -211,7 +219,7 @@ pub fn git_code(e: &crate::gitops::GitError) -> u8 {
     use crate::gitops::GitError as G;
     match e {
         G::Open { .. } | G::NotOwned { .. } | G::NoGit { .. } | G::NotAFile { .. } => 2,
-        G::PushRefused { .. } | G::HeadMoved { .. } => 1,
+        G::PushRefused { .. } | G::CommitRefused { .. } | G::HeadMoved { .. } => 1,
         G::Unavailable { .. } => 5,
         G::MissingCommit { .. } | G::PushRace { .. } | G::Git(_) => 4,
     }
@@ -244,6 +252,7 @@ impl Error {
             }
             Self::Refs { .. } => "refs_failed",
             Self::Env { .. } => "environment",
+            Self::Identity(_) => "commit_identity",
             Self::Event(_) => "invalid_event",
             Self::GitHub(_) => "github",
             Self::Git(_) => "git",

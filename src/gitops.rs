@@ -91,6 +91,16 @@ pub enum GitError {
         /// The remote's own words.
         message: String,
     },
+    /// GitHub refused to make the commit (`createCommitOnBranch`, `commit.via: api`) for a reason
+    /// other than a moved branch: a ruleset, a protected branch, a token without
+    /// `contents: write`. Retrying cannot help.
+    #[error("GitHub refused the commit to {branch} (createCommitOnBranch): {message}")]
+    CommitRefused {
+        /// The branch.
+        branch: String,
+        /// GitHub's own words.
+        message: String,
+    },
     /// The pull request's branch no longer points at the head that was approved: rotor does not
     /// commit on top of commits nobody approved.
     #[error(
@@ -135,7 +145,7 @@ pub struct Author {
 }
 
 /// How often `publish` re-applies its commit onto a branch that moved under it.
-const PUBLISH_ATTEMPTS: u32 = 8;
+pub const PUBLISH_ATTEMPTS: u32 = 8;
 
 /// The namespace of the refs rotor fetches into; nothing else in the checkout is touched.
 const REF_NAMESPACE: &str = "refs/rotor";
@@ -520,16 +530,61 @@ impl GitRepo {
         })
     }
 
+    /// What the record at `path` on `tip` (the tip of `branch` just fetched) already settles:
+    /// `Some(tip)` when nothing is to be committed (the file there satisfies `keep`, or holds
+    /// exactly `content`), `None` when a commit of `content` on `tip` is due.
+    ///
+    /// With `approved` (a pull request's branch), the record's parent is that head, always: a
+    /// branch that moved on (a push or a force-push after the gate) is [`GitError::HeadMoved`],
+    /// never built upon; only rotor's own record of this outcome on top of that head is kept.
+    #[allow(clippy::too_many_arguments)]
+    pub fn settled(
+        &self,
+        branch: &str,
+        tip: &str,
+        path: &str,
+        content: &[u8],
+        author: &Author,
+        keep: &dyn Fn(&[u8]) -> bool,
+        approved: Option<&str>,
+    ) -> Result<Option<String>, GitError> {
+        if let Some(head) = approved
+            && tip != head
+        {
+            // Kept only when it is the record itself: rotor's commit of that one file, on
+            // the approved head.
+            let info = self.commit_info(tip)?;
+            let on_head = info.parents.first().map(String::as_str) == Some(head)
+                && info.author.name == author.name
+                && info.author.email == author.email
+                && self.changed_paths(tip)?.as_slice() == [path.to_owned()];
+            let ours = on_head
+                && matches!(self.read_file(tip, path), Ok(Some(existing)) if keep(&existing) || existing == content);
+            if ours {
+                return Ok(Some(tip.to_owned()));
+            }
+            return Err(GitError::HeadMoved {
+                branch: branch.to_owned(),
+                approved: head.to_owned(),
+                found: tip.to_owned(),
+            });
+        }
+        match self.read_file(tip, path) {
+            Ok(Some(existing)) if keep(&existing) || existing == content => {
+                Ok(Some(tip.to_owned()))
+            }
+            // Whatever else is at the path (a file, a symbolic link a contributor pushed) is
+            // replaced by rotor's record.
+            Ok(_) | Err(GitError::NotAFile { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Commits `content` at `path` on top of `branch` on origin and pushes it. When the branch
     /// moves under it, fetches the new tip, re-applies the file onto it and pushes again, a
     /// bounded number of times. Returns the commit now holding the file.
     ///
-    /// When the file already on the tip satisfies `keep` (another run published it), nothing
-    /// is written and the tip is returned.
-    ///
-    /// With `approved` (a pull request's branch), the commit's parent is that head, always: a
-    /// branch that moved on (a push or a force-push after the gate) is [`GitError::HeadMoved`],
-    /// never built upon; only rotor's own record of this outcome on top of that head is kept.
+    /// What is already there is judged by [`GitRepo::settled`].
     #[allow(clippy::too_many_arguments)]
     pub fn publish(
         &self,
@@ -548,33 +603,8 @@ impl GitRepo {
                 std::thread::sleep(policy.delay(attempt - 1, None));
             }
             let tip = self.fetch_branch(branch)?;
-            if let Some(head) = approved
-                && tip != head
-            {
-                // Kept only when it is the record itself: rotor's commit of that one file, on
-                // the approved head.
-                let info = self.commit_info(&tip)?;
-                let on_head = info.parents.first().map(String::as_str) == Some(head)
-                    && info.author.name == author.name
-                    && info.author.email == author.email
-                    && self.changed_paths(&tip)?.as_slice() == [path.to_owned()];
-                let ours = on_head
-                    && matches!(self.read_file(&tip, path), Ok(Some(existing)) if keep(&existing));
-                if ours {
-                    return Ok(tip);
-                }
-                return Err(GitError::HeadMoved {
-                    branch: branch.to_owned(),
-                    approved: head.to_owned(),
-                    found: tip,
-                });
-            }
-            match self.read_file(&tip, path) {
-                Ok(Some(existing)) if keep(&existing) => return Ok(tip),
-                // Whatever else is at the path (a file, a symbolic link a contributor pushed) is
-                // replaced by rotor's record.
-                Ok(_) | Err(GitError::NotAFile { .. }) => {}
-                Err(e) => return Err(e),
+            if let Some(done) = self.settled(branch, &tip, path, content, author, keep, approved)? {
+                return Ok(done);
             }
             let Some(commit) = self.commit_file(&tip, path, content, message, author)? else {
                 return Ok(tip);
@@ -881,6 +911,19 @@ impl GitRepo {
     /// The bytes of blob `id`.
     pub fn blob(&self, id: &str) -> Result<Vec<u8>, GitError> {
         Ok(self.repo.find_blob(Oid::from_str(id)?)?.content().to_vec())
+    }
+
+    /// The commit's signature (`gpgsig`, armored) and the bytes it signs, or `None` when the
+    /// commit is not signed.
+    pub fn signature(&self, sha: &str) -> Result<Option<(String, Vec<u8>)>, GitError> {
+        match self.repo.extract_signature(&Oid::from_str(sha)?, None) {
+            Ok((sig, data)) => Ok(Some((
+                String::from_utf8_lossy(&sig).into_owned(),
+                data.to_vec(),
+            ))),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The paths commit `sha` changes against its first parent (against nothing for a root

@@ -27,6 +27,7 @@ pub mod output;
 pub mod policy;
 pub mod preflight;
 pub mod progress;
+pub mod publish;
 pub mod ratelimit;
 pub mod record;
 pub mod render;

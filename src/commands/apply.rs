@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::gate::Approval;
 use crate::github::event;
 use crate::github::model::PullRequest;
-use crate::gitops::{Author, GitError};
+use crate::gitops::GitError;
 use crate::outcome::{RefOutcome, RefResult, RunResult};
 use crate::policy::Decision;
 use crate::preflight::{self, RefCheck};
@@ -70,6 +70,9 @@ pub async fn run(
     {
         return Ok(());
     }
+    // With `commit.via: api` GitHub authors the record as the token: checked before the gate,
+    // so that no rotation starts whose record would carry another name.
+    crate::publish::check_author(&s.gh, &s.trusted.config.commit).await?;
     let approval = s.gate(request_files).await?;
     let Some(request) = request.filter(|_| approval.decision.approved) else {
         return refuse(cx, &s, &s.pr, &approval.decision).await;
@@ -419,7 +422,7 @@ async fn conclude(
             &outcomes,
             result,
         );
-        match commit(s, request, target, &path, &artifact, result) {
+        match commit(s, request, target, &path, &artifact, result).await {
             Ok(sha) => {
                 report.commit_sha = Some(sha);
                 report.artifact_path = Some(path);
@@ -427,7 +430,11 @@ async fn conclude(
             // The rotation is done and its markers final; only the record is owed. Reported
             // as failed, with what to do: a re-run once the cause is fixed commits it without
             // rotating again.
-            Err(Error::Git(e @ (GitError::HeadMoved { .. } | GitError::PushRefused { .. }))) => {
+            Err(Error::Git(
+                e @ (GitError::HeadMoved { .. }
+                | GitError::PushRefused { .. }
+                | GitError::CommitRefused { .. }),
+            )) => {
                 let (code, next, headline) = match e {
                     GitError::HeadMoved { .. } => (
                         "head_moved",
@@ -514,10 +521,10 @@ fn failed_refs(outcomes: &[RefOutcome], deferred_only: bool) -> Error {
     }
 }
 
-/// Renders the artifact and commits it to the target branch. An artifact already there is kept
-/// only when it records exactly this run's outcome (another run of this rotation committed it);
-/// any other file at that path is replaced by rotor's record.
-fn commit(
+/// Renders the artifact and commits it to the target branch (`commit.via`). An artifact already
+/// there is kept only when it records exactly this run's outcome (another run of this rotation
+/// committed it); any other file at that path is replaced by rotor's record.
+async fn commit(
     s: &Session,
     request: &Request,
     target: &str,
@@ -527,10 +534,6 @@ fn commit(
 ) -> Result<String, Error> {
     let text = artifact.render(&s.trusted.renderer)?;
     let config = &s.trusted.config;
-    let author = Author {
-        name: config.commit.author_name.clone(),
-        email: config.commit.author_email.clone(),
-    };
     let ours = artifact.meta();
     let keep = |existing: &[u8]| {
         artifact::read_meta(&String::from_utf8_lossy(existing))
@@ -541,15 +544,16 @@ fn commit(
     // On the pull request's branch, the record's parent is the head the gate approved.
     let approved =
         (config.commit.target == CommitTarget::PrBranch).then_some(s.pr.head_sha.as_str());
-    let sha = s.trusted.git.publish(
-        target,
+    let message = format!("rotor: rotation {} {result}", request.id);
+    let record = crate::publish::Record {
+        branch: target,
         path,
-        text.as_bytes(),
-        &format!("rotor: rotation {} {result}", request.id),
-        &author,
-        &keep,
+        content: text.as_bytes(),
+        message: &message,
+        keep: &keep,
         approved,
-    )?;
+    };
+    let sha = crate::publish::publish(&s.trusted.git, &s.gh, &config.commit, &record).await?;
     crate::fault::point("committed");
     Ok(sha)
 }

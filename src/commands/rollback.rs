@@ -20,7 +20,6 @@ use crate::context::Context;
 use crate::error::Error;
 use crate::gate;
 use crate::github::event::{self, Trigger};
-use crate::gitops::Author;
 use crate::ids::{RotationId, SecretRef};
 use crate::outcome::{RefOutcome, RefResult, RunResult};
 use crate::output::github as gha;
@@ -73,6 +72,7 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
     let trusted = session::load_trusted(cx, &env, &gh, None, &default_branch, config_rel).await?;
     let config = &trusted.config;
     authorize(&gh, config, &d.dispatcher).await?;
+    crate::publish::check_author(&gh, &config.commit).await?;
     let (path, text, meta) = read_artifact(&trusted, &d, &default_branch)?;
     let app = Arc::new(AppClient::new(&config.app)?);
     let backends = crate::context::backend_environment();
@@ -124,6 +124,7 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
     if moved && settled {
         let record = Record {
             trusted: &trusted,
+            gh: &gh,
             d: &d,
             app: &app,
             path: &path,
@@ -136,7 +137,11 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
             .flat_map(|o| o.audit_event_ids.iter().cloned())
             .collect();
         let times = app.event_times(&cited).await;
-        commit = Some(record.commit(meta.clone(), &indices, &outcomes, result, &times)?);
+        commit = Some(
+            record
+                .commit(meta.clone(), &indices, &outcomes, result, &times)
+                .await?,
+        );
     }
     let report = run_report(&d, result, commit.map(|c| (path, c)), args.force, &outcomes);
     let mut view = view(&d, &env, headline(&report), &report, meta.pull_request);
@@ -428,6 +433,7 @@ fn view<'a>(
 /// What committing the rollback's section needs.
 struct Record<'a> {
     trusted: &'a Trusted,
+    gh: &'a crate::github::GitHub,
     d: &'a Dispatch,
     app: &'a AppClient,
     path: &'a str,
@@ -439,7 +445,7 @@ struct Record<'a> {
 impl Record<'_> {
     /// Appends the `## Rollback` section and the updated machine-readable block, and commits
     /// them to the default branch.
-    fn commit(
+    async fn commit(
         &self,
         mut meta: ArtifactMeta,
         indices: &[usize],
@@ -480,24 +486,21 @@ impl Record<'_> {
         let section = section(self.d, outcomes, result, &query, self.force);
         let updated =
             artifact::append_rollback(self.text, &section, &meta, &self.trusted.renderer)?;
-        let author = Author {
-            name: config.commit.author_name.clone(),
-            email: config.commit.author_email.clone(),
-        };
         let branch = self
             .d
             .git_ref
             .strip_prefix("refs/heads/")
             .unwrap_or(&self.d.git_ref);
-        Ok(self.trusted.git.publish(
+        let message = format!("rotor: rollback of {} {result}", self.d.id);
+        let record = crate::publish::Record {
             branch,
-            self.path,
-            updated.as_bytes(),
-            &format!("rotor: rollback of {} {result}", self.d.id),
-            &author,
-            &|_| false,
-            None,
-        )?)
+            path: self.path,
+            content: updated.as_bytes(),
+            message: &message,
+            keep: &|_| false,
+            approved: None,
+        };
+        crate::publish::publish(&self.trusted.git, self.gh, &config.commit, &record).await
     }
 }
 

@@ -111,7 +111,7 @@ pub struct GitHub {
     org_client: Octocrab,
     /// The repository rotor works on.
     pub repo: RepoName,
-    graphql_url: String,
+    pub(super) graphql_url: String,
     policy: Policy,
     calls: AtomicUsize,
     viewer: tokio::sync::OnceCell<Viewer>,
@@ -274,8 +274,9 @@ impl GitHub {
         )
     }
 
-    /// A safe-to-repeat request (GET, or an idempotent PATCH), with retries.
-    async fn request(
+    /// A safe-to-repeat request (GET, an idempotent PATCH, a mutation guarded by a
+    /// compare-and-swap), with retries.
+    pub(super) async fn request(
         &self,
         org: bool,
         method: &str,
@@ -748,7 +749,7 @@ fn next_link(headers: &HeaderMap) -> Option<String> {
     })
 }
 
-fn message(body: &str) -> String {
+pub(super) fn message(body: &str) -> String {
     serde_json::from_str::<Value>(body)
         .ok()
         .and_then(|v| v.get("message").and_then(Value::as_str).map(str::to_owned))

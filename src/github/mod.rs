@@ -1,7 +1,8 @@
-//! GitHub: the events rotor is started by, and the REST API it reads approvals from and
-//! reports to.
+//! GitHub: the events rotor is started by, the REST API it reads approvals from and reports
+//! to, and the GraphQL API that makes and signs its commits (`commit.via: api`).
 
 mod client;
+pub mod commit;
 pub mod event;
 pub mod model;
 pub mod oidc;
