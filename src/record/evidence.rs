@@ -655,7 +655,10 @@ mod tests {
                     b"version: 1\nadmins: {users: [a]}\nenvironments: {s: {}}\nbackends: [{match: \"*\", type: vault, address: \"http://127.0.0.1:1\"}]\napp: {base_url: \"http://127.0.0.1:1\"}\n",
                 )
                 .expect("config"),
-                identities: crate::record::history::Identities::default(),
+                judge: crate::record::history::Judge {
+                    identities: crate::record::history::Identities::default(),
+                    keys: crate::record::signing::SigningKeys::github(),
+                },
                 artifacts: BTreeMap::new(),
             },
             artifacts: entries.len(),

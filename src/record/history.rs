@@ -12,10 +12,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
-use crate::config::{self, Config};
+use crate::config::{self, CommitVia, Config};
 use crate::diagnostic::{Diagnostic, Pos};
 use crate::error::Error;
 use crate::gitops::{CommitInfo, GitError, GitRepo, Person};
+use crate::record::signing::{SigProblem, SigningKeys};
 use crate::secret::SecretString;
 
 /// Who rotor commits as: the `commit.author` of every version of the config the default
@@ -44,6 +45,14 @@ impl Identities {
         c.parents.len() == 1 && self.is(&c.author) && self.is(&c.committer)
     }
 
+    /// Whether `c` is GitHub's commit in rotor's name (`commit.via: api`): authored by rotor,
+    /// committed by GitHub, with one parent.
+    fn made_by_github(&self, c: &CommitInfo) -> bool {
+        c.parents.len() == 1
+            && self.is(&c.author)
+            && (c.committer.name.as_str(), c.committer.email.as_str()) == GITHUB_COMMITTER
+    }
+
     /// `Name <email>` of each identity, for messages.
     pub(crate) fn describe(&self) -> String {
         self.0
@@ -51,6 +60,59 @@ impl Identities {
             .map(|(n, e)| format!("{n} <{e}>"))
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+/// Whether a commit in rotor's name is rotor's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// rotor's own commit: with `commit.via: git`, authored and committed as rotor; with
+    /// `commit.via: api`, GitHub's commit in rotor's name, signed by a signing key.
+    Rotors,
+    /// Not in rotor's name at all.
+    NotRotors,
+    /// In rotor's name where `commit.via: api` was in force, without a valid signature.
+    Refused(SigProblem),
+}
+
+/// Who judges commits in rotor's name: its identities, and where `commit.via: api` was in
+/// force, the keys that must have signed them.
+#[derive(Debug)]
+pub(crate) struct Judge {
+    /// rotor's commit identities.
+    pub(crate) identities: Identities,
+    /// The keys that may sign rotor's commits (`record.signing_keys` at the tip, or GitHub's).
+    pub(crate) keys: SigningKeys,
+}
+
+impl Judge {
+    /// Whether `c` is rotor's own commit, `api` saying whether `commit.via: api` was in force
+    /// for it.
+    fn verdict(&self, git: &GitRepo, c: &CommitInfo, api: bool) -> Result<Verdict, GitError> {
+        if !api {
+            return Ok(if self.identities.made(c) {
+                Verdict::Rotors
+            } else {
+                Verdict::NotRotors
+            });
+        }
+        // With `via: api` every commit in rotor's name must be GitHub's, signed; one git
+        // pushed in rotor's name (committer rotor) is as unsigned as it looks.
+        if !self.identities.made(c) && !self.identities.made_by_github(c) {
+            return Ok(Verdict::NotRotors);
+        }
+        let signature = git.signature(&c.sha)?;
+        match self
+            .keys
+            .check(signature.as_ref().map(|(s, d)| (s.as_str(), d.as_slice())))
+        {
+            Ok(()) if self.identities.made_by_github(c) => Ok(Verdict::Rotors),
+            Ok(()) => Ok(Verdict::Refused(SigProblem::BadSignature(format!(
+                "is valid, but the commit is committed as {} <{}>, not by GitHub",
+                c.committer.name, c.committer.email
+            )))),
+            Err(problem) => Ok(Verdict::Refused(problem)),
+        }
     }
 }
 
@@ -66,6 +128,9 @@ pub(crate) struct Change {
     pub(crate) by: CommitInfo,
     /// Whether `by` is rotor's own commit changing only this artifact.
     pub(crate) by_rotor: bool,
+    /// Why `by`, a commit in rotor's name changing only this artifact, is not rotor's own
+    /// (`commit.via: api` was in force and its signature is missing or wrong).
+    pub(crate) refused: Option<SigProblem>,
     /// The content, or `None` when the artifact was removed (or is not a regular file).
     pub(crate) text: Option<String>,
     /// The blob id of the content.
@@ -81,6 +146,9 @@ pub(crate) struct ArtifactHistory {
     pub(crate) changes: Vec<Change>,
     /// The blobs rotor's own commits wrote at this path, each with the commit that wrote it.
     pub(crate) rotor_blobs: HashMap<String, String>,
+    /// The blobs commits in rotor's name wrote at this path that are not rotor's for want of a
+    /// valid signature, each with that commit and what is wrong with it.
+    pub(crate) refused: HashMap<String, (CommitInfo, SigProblem)>,
 }
 
 impl ArtifactHistory {
@@ -122,8 +190,8 @@ pub(crate) struct History {
     pub(crate) tip: String,
     /// The config at the tip.
     pub(crate) config: Config,
-    /// rotor's commit identities.
-    pub(crate) identities: Identities,
+    /// Who judges commits in rotor's name.
+    pub(crate) judge: Judge,
     /// Every artifact path the default branch ever had, by path.
     pub(crate) artifacts: BTreeMap<String, ArtifactHistory>,
 }
@@ -205,6 +273,9 @@ pub(crate) fn load(
     let mut dirs = BTreeSet::from([config.artifacts_dir.as_str().to_owned()]);
     let mut request_dirs = BTreeSet::from([config.requests_dir.as_str().to_owned()]);
     let mut last_config = None;
+    // The first-parent commits at which the config said `commit.via: api`.
+    let mut api_line: BTreeSet<String> = BTreeSet::new();
+    let mut api = false;
     for c in &first_parent {
         let blob = git.blob_at(&c.sha, config_rel)?;
         if blob.is_some() && blob != last_config {
@@ -214,10 +285,18 @@ pub(crate) fn load(
                 identities.add(&old.commit.author_name, &old.commit.author_email);
                 dirs.insert(old.artifacts_dir.as_str().to_owned());
                 request_dirs.insert(old.requests_dir.as_str().to_owned());
+                api = old.commit.via == CommitVia::Api;
             }
             last_config = blob;
         }
+        if api {
+            api_line.insert(c.sha.clone());
+        }
     }
+    let judge = Judge {
+        identities,
+        keys: signing_keys(git, &tip, &config, &branch)?,
+    };
     log(&format!(
         "history: {} on {branch}, artifacts under {}",
         crate::output::count(first_parent.len(), "commit"),
@@ -261,9 +340,17 @@ pub(crate) fn load(
                 // rotor commits a change to a record (a rollback, a countersignature) on the
                 // default branch itself: a commit in its name that a merge brought in from
                 // another branch is not rotor's, whatever its author says.
-                let by_rotor = by.sha == c.sha
-                    && identities.made(&by)
-                    && paths.of(git, &by.sha)?.as_slice() == [path.clone()];
+                let alone = by.sha == c.sha && paths.of(git, &by.sha)?.as_slice() == [path.clone()];
+                let verdict = if alone {
+                    judge.verdict(git, &by, api_line.contains(&by.sha))?
+                } else {
+                    Verdict::NotRotors
+                };
+                let by_rotor = verdict == Verdict::Rotors;
+                let refused = match verdict {
+                    Verdict::Refused(problem) => Some(problem),
+                    _ => None,
+                };
                 artifacts
                     .entry(path.clone())
                     .or_insert_with(|| ArtifactHistory {
@@ -276,6 +363,7 @@ pub(crate) fn load(
                         seq,
                         by,
                         by_rotor,
+                        refused,
                         text,
                         blob,
                     });
@@ -288,10 +376,12 @@ pub(crate) fn load(
     // commit in rotor's name on a branch merged in is not rotor's: it proves nothing).
     let mut seen = rotor_commits(
         git,
-        &identities,
+        &judge,
         &dirs,
         None,
-        first_parent.iter().cloned(),
+        first_parent
+            .iter()
+            .map(|c| (c.clone(), api_line.contains(&c.sha))),
         &mut paths,
         &mut artifacts,
     )?;
@@ -345,23 +435,34 @@ pub(crate) fn load(
         ));
         let on_line: BTreeSet<&str> = first_parent.iter().map(|c| c.sha.as_str()).collect();
         let mut branch_commits = Vec::new();
+        let mut via = ConfigVia::default();
         for head in &heads {
             let mut at = Some(head.clone());
+            let mut walked = Vec::new();
+            let mut fork_api = false;
             // A pull request's own commits: its head's first-parent line down to where it
             // left the default branch (bounded, as any walk of a history rotor did not write).
             for _ in 0..MAX_BRANCH_WALK {
                 let Some(sha) = at.take() else { break };
                 if on_line.contains(sha.as_str()) {
+                    fork_api = api_line.contains(&sha);
                     break;
                 }
                 let c = git.commit_info(&sha)?;
                 at = c.parents.first().cloned();
-                branch_commits.push(c);
+                walked.push(c);
+            }
+            // `via: api` is in force on a branch where the branch's own config says so, or
+            // where the default branch said so when the branch left it: a pull request cannot
+            // switch it off for its own commits.
+            for c in walked {
+                let api = fork_api || via.api_at(git, &c.sha, config_rel)?;
+                branch_commits.push((c, api));
             }
         }
         seen += rotor_commits(
             git,
-            &identities,
+            &judge,
             &dirs,
             Some(&request_dirs),
             branch_commits.into_iter(),
@@ -378,9 +479,67 @@ pub(crate) fn load(
         branch,
         tip,
         config,
-        identities,
+        judge,
         artifacts,
     })
+}
+
+/// `record.signing_keys` as the default branch's tip holds them, or GitHub's keys when none is
+/// named; a named key file that is missing or holds no key is invalid input.
+fn signing_keys(
+    git: &GitRepo,
+    tip: &str,
+    config: &Config,
+    branch: &str,
+) -> Result<SigningKeys, Error> {
+    if config.signing_keys.is_empty() {
+        return Ok(SigningKeys::github());
+    }
+    let mut files = Vec::new();
+    for path in &config.signing_keys {
+        let bytes = git.read_file(tip, path)?.ok_or_else(|| Error::Invalid {
+            diagnostics: vec![
+                Diagnostic::new(
+                    "unreadable_file",
+                    path,
+                    Pos::START,
+                    format!("record.signing_keys names {path}, which is not on {branch}"),
+                )
+                .help("commit the public key file, or remove it from record.signing_keys"),
+            ],
+        })?;
+        files.push((path.clone(), bytes));
+    }
+    SigningKeys::from_files(&files).map_err(|(path, why)| Error::Invalid {
+        diagnostics: vec![
+            Diagnostic::new(
+                "invalid_signing_key",
+                &path,
+                Pos::START,
+                format!("{path} {why}"),
+            )
+            .help("export the key with `gpg --armor --export <fingerprint>`"),
+        ],
+    })
+}
+
+/// Whether a commit's own config says `commit.via: api`, parsed once per config version.
+#[derive(Default)]
+struct ConfigVia(HashMap<String, bool>);
+
+impl ConfigVia {
+    fn api_at(&mut self, git: &GitRepo, sha: &str, rel: &str) -> Result<bool, GitError> {
+        let Some(blob) = git.blob_at(sha, rel)? else {
+            return Ok(false);
+        };
+        if let Some(api) = self.0.get(&blob) {
+            return Ok(*api);
+        }
+        let api =
+            config::parse(rel, &git.blob(&blob)?).is_ok_and(|c| c.commit.via == CommitVia::Api);
+        self.0.insert(blob, api);
+        Ok(api)
+    }
 }
 
 /// The config at the default branch's tip; a missing or invalid one is invalid input.
@@ -452,16 +611,17 @@ const MAX_BRANCH_WALK: usize = 1000;
 /// head, and a lone commit in its name on a branch that never held the request is not rotor's.
 fn rotor_commits(
     git: &GitRepo,
-    identities: &Identities,
+    judge: &Judge,
     dirs: &BTreeSet<String>,
     requests: Option<&BTreeSet<String>>,
-    commits: impl Iterator<Item = CommitInfo>,
+    commits: impl Iterator<Item = (CommitInfo, bool)>,
     paths: &mut Paths,
     artifacts: &mut BTreeMap<String, ArtifactHistory>,
 ) -> Result<usize, GitError> {
     let mut count = 0;
-    for c in commits {
-        if !identities.made(&c) {
+    for (c, api) in commits {
+        let maybe = judge.identities.made(&c) || (api && judge.identities.made_by_github(&c));
+        if !maybe {
             continue;
         }
         let changed = paths.of(git, &c.sha)?;
@@ -509,17 +669,22 @@ fn rotor_commits(
                 continue;
             }
         }
-        if let Some(blob) = blob {
-            count += 1;
-            artifacts
-                .entry(path.clone())
-                .or_insert_with(|| ArtifactHistory {
-                    path: path.clone(),
-                    ..ArtifactHistory::default()
-                })
-                .rotor_blobs
-                .entry(blob)
-                .or_insert(c.sha);
+        let Some(blob) = blob else { continue };
+        let entry = artifacts
+            .entry(path.clone())
+            .or_insert_with(|| ArtifactHistory {
+                path: path.clone(),
+                ..ArtifactHistory::default()
+            });
+        match judge.verdict(git, &c, api)? {
+            Verdict::Rotors => {
+                count += 1;
+                entry.rotor_blobs.entry(blob).or_insert(c.sha);
+            }
+            Verdict::Refused(problem) => {
+                entry.refused.entry(blob).or_insert((c, problem));
+            }
+            Verdict::NotRotors => {}
         }
     }
     Ok(count)

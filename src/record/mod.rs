@@ -5,4 +5,5 @@
 pub mod evidence;
 pub mod history;
 pub mod ledger;
+pub(crate) mod signing;
 pub mod verify;

@@ -87,6 +87,10 @@ pub struct Finding {
     pub author: Option<String>,
     /// What is wrong, in words.
     pub message: String,
+    /// Why a commit in rotor's name is not rotor's (`tampered`): `unsigned` or
+    /// `bad_signature`, where `commit.via: api` was in force.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
     /// When the commit it names was made: a change made in a period is reported for that
     /// period, whatever the age of the record it changed.
     #[serde(skip)]
@@ -103,8 +107,15 @@ impl Finding {
             commit: None,
             author: None,
             message,
+            reason: None,
             at: None,
         }
+    }
+
+    /// Says why a commit in rotor's name is not rotor's.
+    fn because(mut self, problem: &crate::record::signing::SigProblem) -> Self {
+        self.reason = Some(problem.reason());
+        self
     }
 
     /// Names the commit that wrote the change (for a merge, the merged commit that made it).
@@ -265,7 +276,7 @@ pub(crate) async fn check(
         if a.changes.is_empty() || !a.is_artifact() {
             continue;
         }
-        let p = provenance(a, &history.identities);
+        let p = provenance(a, &history.judge);
         findings.extend(p.findings);
         let text = a.current().map(str::to_owned);
         let last = a
@@ -523,15 +534,19 @@ pub(super) mod tests {
             by: c.clone(),
             commit: c,
             by_rotor,
+            refused: None,
             blob: text.map(|t| format!("blob-{}", t.len())),
             text: text.map(str::to_owned),
         }
     }
 
-    fn rotor_ids() -> Identities {
+    fn rotor_ids() -> crate::record::history::Judge {
         let mut ids = Identities::default();
         ids.add("rotor", "rotor@example.com");
-        ids
+        crate::record::history::Judge {
+            identities: ids,
+            keys: crate::record::signing::SigningKeys::github(),
+        }
     }
 
     pub(super) const R: &str = "tenant.acme.supabase.service_role";
@@ -578,6 +593,7 @@ pub(super) mod tests {
                 change(commit("b", "rotor"), Some(&v1), true),
             ],
             rotor_blobs: [(format!("blob-{}", v0.len()), "c".repeat(40))].into(),
+            ..ArtifactHistory::default()
         };
         let p = provenance(&a, &rotor_ids());
         assert_eq!(p.findings, Vec::new());
@@ -597,6 +613,7 @@ pub(super) mod tests {
                 change(commit("b", "mallory"), Some(&v1), false),
             ],
             rotor_blobs: [(format!("blob-{}", v0.len()), "a".repeat(40))].into(),
+            ..ArtifactHistory::default()
         };
         let p = provenance(&a, &rotor_ids());
         assert_eq!(p.findings.len(), 1, "{:?}", p.findings);
@@ -619,6 +636,7 @@ pub(super) mod tests {
             path: "p.md".to_owned(),
             changes: vec![change(commit("s", "alice"), Some(&v0), false)],
             rotor_blobs: [("other".to_owned(), "a".repeat(40))].into(),
+            ..ArtifactHistory::default()
         };
         let p = provenance(&a, &rotor_ids());
         assert_eq!(p.findings.len(), 1);
@@ -827,6 +845,7 @@ pub(super) mod tests {
                 change(commit("e", "mallory"), Some(back), false),
             ],
             rotor_blobs: blobs.clone(),
+            ..ArtifactHistory::default()
         };
         // Restored exactly: the removal is undone, nothing to say.
         let p = provenance(&history(&v1), &rotor_ids());
@@ -897,6 +916,7 @@ pub(super) mod tests {
                 change(commit("b", "mallory"), Some(&v1), false),
             ],
             rotor_blobs: [(format!("blob-{}", v0.len()), "a".repeat(40))].into(),
+            ..ArtifactHistory::default()
         };
         let p = provenance(&a, &rotor_ids());
         assert_eq!(p.trusted_text.as_deref(), Some(v0.as_str()));

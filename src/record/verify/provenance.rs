@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Entry, Finding, Kind, short};
 use crate::artifact::{self, ArtifactMeta, DATA_MARKER};
-use crate::record::history::{ArtifactHistory, Change, Identities};
+use crate::record::history::{ArtifactHistory, Change, Judge};
 
 /// What provenance found for one artifact.
 #[derive(Debug, Default)]
@@ -136,8 +136,8 @@ pub(crate) fn rollback_appended(old: &str, new: &str) -> Result<(), String> {
 /// Provenance of one artifact: the version the default branch first received is one rotor
 /// committed (on the default branch, or on the pull request's branch), and every later change
 /// is rotor's own commit appending a rollback. An artifact removed and brought back must come
-/// back as it was removed. `identities` names rotor's commit identities.
-pub(crate) fn provenance(a: &ArtifactHistory, identities: &Identities) -> Provenance {
+/// back as it was removed. `judge` names rotor's commit identities and signing keys.
+pub(crate) fn provenance(a: &ArtifactHistory, judge: &Judge) -> Provenance {
     let mut out = Provenance::default();
     let mut current: Option<&str> = None;
     // Whether the current version is rotor's (a rotor commit may restore an untrusted one).
@@ -175,13 +175,31 @@ pub(crate) fn provenance(a: &ArtifactHistory, identities: &Identities) -> Proven
                 if let Some(rotor) = a.rotor_blobs.get(blob) {
                     out.origin = Some(rotor.clone());
                     trusted = true;
+                } else if let Some((commit, problem)) = a.refused.get(blob) {
+                    trusted = false;
+                    out.findings.push(
+                        Finding::new(
+                            Kind::Tampered,
+                            &a.path,
+                            format!(
+                                "{} was written by {}, a commit in rotor's name that is not rotor's: with commit.via: api rotor's commits are GitHub's, signed by {}, and {}; {} brought it in",
+                                a.path,
+                                short(&commit.sha),
+                                judge.keys.source,
+                                problem.describe(),
+                                short(&change.commit.sha)
+                            ),
+                        )
+                        .naming(commit)
+                        .because(problem),
+                    );
                 } else {
                     trusted = false;
                     let message = if a.rotor_blobs.is_empty() {
                         format!(
                             "{} is not what rotor committed: no commit by rotor ({}) ever wrote it; {} brought it in",
                             a.path,
-                            identities.describe(),
+                            judge.identities.describe(),
                             short(&change.commit.sha)
                         )
                     } else {
@@ -216,8 +234,21 @@ pub(crate) fn provenance(a: &ArtifactHistory, identities: &Identities) -> Proven
                     }
                 } else {
                     trusted = false;
-                    out.findings.push(
-                        Finding::new(
+                    let finding = match &change.refused {
+                        Some(problem) => Finding::new(
+                            Kind::Tampered,
+                            &a.path,
+                            format!(
+                                "{} was changed by {}, a commit in rotor's name that is not rotor's: with commit.via: api rotor's commits are GitHub's, signed by {}, and {}: {}",
+                                a.path,
+                                short(&change.by.sha),
+                                judge.keys.source,
+                                problem.describe(),
+                                first_difference(old, new)
+                            ),
+                        )
+                        .because(problem),
+                        None => Finding::new(
                             Kind::Tampered,
                             &a.path,
                             format!(
@@ -226,9 +257,9 @@ pub(crate) fn provenance(a: &ArtifactHistory, identities: &Identities) -> Proven
                                 short(&change.by.sha),
                                 first_difference(old, new)
                             ),
-                        )
-                        .by(change),
-                    );
+                        ),
+                    };
+                    out.findings.push(finding.by(change));
                 }
             }
             (Some(old), None, _) => {
