@@ -50,6 +50,14 @@ pub struct Scenario {
     /// GraphQL refuses `viewer` for every token, as it does for tokens that may not read it
     /// (`200` with `data: null` and a `FORBIDDEN` error).
     pub viewer_refused: bool,
+    /// The bare repository `createCommitOnBranch` commits to (the tests' origin).
+    pub git_dir: Option<String>,
+    /// The armored OpenPGP secret key GitHub's commits are signed with; unset, the test key
+    /// whose public half is `tests/fixtures/signing/current.asc`.
+    pub signing_key: Option<String>,
+    /// How many `createCommitOnBranch` calls find another writer's commit landed on the branch
+    /// just before theirs (their expected head then stale).
+    pub commit_races: u32,
 }
 
 impl Default for Scenario {
@@ -68,6 +76,9 @@ impl Default for Scenario {
             posts_lost: 0,
             identities: BTreeMap::new(),
             viewer_refused: false,
+            git_dir: None,
+            signing_key: None,
+            commit_races: 0,
         }
     }
 }
@@ -218,16 +229,16 @@ pub struct GitHub {
     log: Mutex<Vec<Logged>>,
 }
 
-type Shared = Arc<GitHub>;
+pub(crate) type Shared = Arc<GitHub>;
 
 impl GitHub {
-    fn scenario(&self) -> MutexGuard<'_, Scenario> {
+    pub(crate) fn scenario(&self) -> MutexGuard<'_, Scenario> {
         self.scenario
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn record(&self, method: &str, path: String, headers: &HeaderMap) -> Option<String> {
+    pub(crate) fn record(&self, method: &str, path: String, headers: &HeaderMap) -> Option<String> {
         let token = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
@@ -254,7 +265,7 @@ pub fn router() -> axum::Router {
     axum::Router::new()
         .route("/_sandbox/github", get(get_scenario).put(put_scenario))
         .route("/_sandbox/requests", get(get_log).delete(clear_log))
-        .route("/graphql", axum::routing::post(graphql))
+        .route("/graphql", axum::routing::post(crate::graphql::handle))
         .route("/repos/{owner}/{repo}", get(get_repo))
         .route("/repos/{owner}/{repo}/pulls/{number}", get(get_pull))
         .route(
@@ -333,7 +344,7 @@ fn github_error(status: StatusCode, message: &str) -> Response {
     with_rate_limit((status, Json(body)).into_response())
 }
 
-fn with_rate_limit(mut resp: Response) -> Response {
+pub(crate) fn with_rate_limit(mut resp: Response) -> Response {
     let h = resp.headers_mut();
     h.insert("x-ratelimit-limit", HeaderValue::from_static("5000"));
     h.insert("x-ratelimit-remaining", HeaderValue::from_static("4999"));
@@ -645,7 +656,7 @@ struct CommentBody {
 const BOT: &str = "github-actions[bot]";
 
 /// The login a token acts as.
-fn identity(s: &Scenario, token: Option<&str>) -> String {
+pub(crate) fn identity(s: &Scenario, token: Option<&str>) -> String {
     token
         .and_then(|t| s.identities.get(t))
         .cloned()
@@ -662,43 +673,6 @@ pub fn user_id(login: &str) -> u64 {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     }) % 90_000_000
         + 1_000_000
-}
-
-/// `POST /graphql` with `query { viewer { login databaseId } }`: who the token is. GraphQL
-/// gives a bot's login without `[bot]`.
-async fn graphql(
-    State(gh): State<Shared>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Response {
-    let token = gh.record("POST", "/graphql".to_owned(), &headers);
-    let query = body.get("query").and_then(Value::as_str).unwrap_or("");
-    if !query.contains("viewer") {
-        return (
-            StatusCode::OK,
-            Json(json!({"errors": [{"message": "the stand-in answers only `viewer`"}]})),
-        )
-            .into_response();
-    }
-    let s = gh.scenario().clone();
-    if s.viewer_refused {
-        return (
-            StatusCode::OK,
-            Json(json!({"data": null, "errors": [{"type": "FORBIDDEN", "path": ["viewer"], "message": "Resource not accessible by integration"}]})),
-        )
-            .into_response();
-    }
-    let login = identity(&s, token.as_deref());
-    with_rate_limit(
-        (
-            StatusCode::OK,
-            Json(json!({"data": {"viewer": {
-                "login": login.trim_end_matches("[bot]"),
-                "databaseId": user_id(&login)
-            }}})),
-        )
-            .into_response(),
-    )
 }
 
 async fn create_comment(

@@ -4,9 +4,11 @@
 //! through the real secret manager's pointer), driven through `/_sandbox/*` control endpoints.
 
 pub mod app;
+mod commits;
 pub mod fault;
 pub mod git_http;
 pub mod github;
+mod graphql;
 pub mod redirect;
 pub mod schema;
 
