@@ -154,12 +154,21 @@ impl SigningKeys {
 
 /// Every certificate in `bytes`, its self-signatures checked, with when it stops counting.
 fn parse(bytes: &[u8]) -> Result<Vec<Key>, String> {
+    const BEGIN: &str = "-----BEGIN PGP PUBLIC KEY BLOCK-----";
     let text = String::from_utf8_lossy(bytes);
     let certs: Vec<SignedPublicKey> = if text.trim_start().starts_with("-----BEGIN") {
-        let (iter, _) = SignedPublicKey::from_string_many(&text)
-            .map_err(|e| format!("is not an OpenPGP public key ({e})"))?;
-        iter.collect::<Result<_, _>>()
-            .map_err(|e| format!("is not an OpenPGP public key ({e})"))?
+        // A key file often holds several armored blocks one after the other (`gpg --export`
+        // of two keys appended); each is read on its own.
+        let mut certs = Vec::new();
+        for block in text.split(BEGIN).filter(|b| !b.trim().is_empty()) {
+            let armored = format!("{BEGIN}{block}");
+            let (iter, _) = SignedPublicKey::from_string_many(&armored)
+                .map_err(|e| format!("is not an OpenPGP public key ({e})"))?;
+            for cert in iter {
+                certs.push(cert.map_err(|e| format!("is not an OpenPGP public key ({e})"))?);
+            }
+        }
+        certs
     } else {
         SignedPublicKey::from_bytes_many(bytes)
             .map_err(|e| format!("is not an OpenPGP public key ({e})"))?
@@ -250,6 +259,18 @@ mod tests {
         assert_eq!(keys.check(None), Err(SigProblem::Unsigned));
         let bad = keys.check(Some(("not a signature", b"data")));
         assert!(matches!(bad, Err(SigProblem::BadSignature(_))), "{bad:?}");
+    }
+
+    #[test]
+    fn armored_blocks_one_after_another_are_each_read() {
+        let one = include_str!("../../tests/fixtures/signing/current.asc");
+        let two = include_str!("../../tests/fixtures/signing/expired.asc");
+        let keys =
+            SigningKeys::from_files(&[("k.asc".to_owned(), format!("{one}{two}").into_bytes())])
+                .expect("keys");
+        assert_eq!(keys.keys.len(), 2);
+        // The expired key carries its expiry (2021-01-01T12:00Z, as gpg set it) in its self-signature.
+        assert_eq!(keys.keys[1].until, Some(1_609_502_400));
     }
 
     #[test]

@@ -40,6 +40,7 @@ mod rotation;
 mod runner;
 mod schema;
 mod services;
+mod signed;
 mod status;
 mod validate;
 mod verify;

@@ -72,6 +72,9 @@ pub(crate) struct Record {
     pulls: BTreeMap<u64, Value>,
     /// Each pull request's branch and request id.
     branches: BTreeMap<u64, (String, String)>,
+    /// More of the GitHub stand-in's scenario, kept across syncs (the repository it commits
+    /// to, the token's identity, the key it signs with).
+    github: serde_json::Map<String, Value>,
 }
 
 impl Record {
@@ -89,7 +92,18 @@ impl Record {
         pulls.insert(7, github["pulls"]["7"].clone());
         let mut branches = BTreeMap::new();
         branches.insert(7, ("rotate".to_owned(), s.id.clone()));
-        Self { s, pulls, branches }
+        Self {
+            s,
+            pulls,
+            branches,
+            github: serde_json::Map::new(),
+        }
+    }
+
+    /// Sets `key` of the GitHub stand-in's scenario, now and on every later sync.
+    pub(crate) fn github(&mut self, key: &str, value: Value) {
+        self.github.insert(key.to_owned(), value);
+        self.sync();
     }
 
     pub(crate) fn origin(&self) -> PathBuf {
@@ -114,6 +128,9 @@ impl Record {
                 .map(|(n, p)| (n.to_string(), p.clone()))
                 .collect::<serde_json::Map<_, _>>()
         );
+        for (k, v) in &self.github {
+            github[k] = v.clone();
+        }
         scenario(&self.s.url, &github);
     }
 

@@ -1,0 +1,385 @@
+//! The signed record (`commit.via: api`): rotor's record committed by the GitHub stand-in's
+//! `createCommitOnBranch` (authored as the token's identity, committed by GitHub, signed with a
+//! test key), on both commit targets, for apply and rollback; the branch moved under the
+//! commit; a token that is not `commit.author`; a ruleset requiring signed commits; and
+//! `verify --offline` holding every commit in rotor's name to the signature.
+
+use std::fs;
+
+use serde_json::{Value, json};
+
+use crate::common::fixture;
+use crate::plan::git;
+use crate::services::block_on;
+use crate::verify::{Record, Style, kinds};
+
+/// The GitHub App rotor runs as in these tests.
+const APP: &str = "rotor-app[bot]";
+
+/// Where the tests keep the public key the stand-in signs with.
+const KEY_PATH: &str = ".github/rotor-signing.asc";
+
+/// `commit.author` for the App: GitHub's no-reply address of its bot account.
+fn app_email() -> String {
+    format!(
+        "{}+{APP}@users.noreply.github.com",
+        rotor_sandbox::github::user_id(APP)
+    )
+}
+
+fn via_api(config: String) -> String {
+    format!(
+        "{config}commit: {{via: api, author: \"{APP} <{}>\"}}\nrecord: {{signing_keys: [{KEY_PATH}]}}\n",
+        app_email()
+    )
+}
+
+fn via_api_to_main(config: String) -> String {
+    format!(
+        "{config}commit: {{target: default-branch, via: api, author: \"{APP} <{}>\"}}\nrecord: {{signing_keys: [{KEY_PATH}]}}\n",
+        app_email()
+    )
+}
+
+fn key(name: &str) -> String {
+    fs::read_to_string(fixture(&format!("signing/{name}"))).expect("key fixture")
+}
+
+/// A record whose config says `via: api`, the stand-in committing to its origin as the App,
+/// the test key's public half on main.
+fn api_record(config: fn(String) -> String) -> Record {
+    let mut r = Record::with(1, config);
+    r.github("git_dir", json!(r.origin()));
+    r.github("identities", json!({"ghs_repo_token": APP}));
+    r.push(
+        "main",
+        &[(KEY_PATH, Some(&key("current.asc")))],
+        "alice",
+        "Add rotor's signing key",
+    );
+    r
+}
+
+/// `%an <%ae> | %cn <%ce>` of `rev` in origin, and whether it carries a `gpgsig`.
+fn who(r: &Record, rev: &str) -> (String, bool) {
+    let line = git(
+        &r.origin(),
+        &["log", "-1", "--format=%an <%ae> | %cn <%ce>", rev],
+    );
+    let object = git(&r.origin(), &["cat-file", "commit", rev]);
+    (line, object.lines().any(|l| l.starts_with("gpgsig ")))
+}
+
+fn github_signed(r: &Record, rev: &str) {
+    let (line, signed) = who(r, rev);
+    assert_eq!(
+        line,
+        format!("{APP} <{}> | GitHub <noreply@github.com>", app_email()),
+        "authored as the token, committed by GitHub"
+    );
+    assert!(signed, "GitHub signs the commits it makes");
+}
+
+/// A ruleset requiring signed commits, as a `pre-receive` hook (GitHub's words, GH013).
+fn require_signed_commits(r: &Record) {
+    let hook = r.origin().join("hooks/pre-receive");
+    fs::write(
+        &hook,
+        "#!/bin/sh\nwhile read old new ref; do\n  case \"$new\" in 0000000000000000000000000000000000000000) continue;; esac\n  for c in $(git rev-list \"$old..$new\"); do\n    if ! git cat-file commit \"$c\" | grep -q '^gpgsig '; then\n      echo \"GH013: Repository rule violations found for $ref. Commits must have verified signatures. $c\" >&2\n      exit 1\n    fi\n  done\ndone\n",
+    )
+    .expect("hook");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+}
+
+/// The findings of a verify report as (kind, reason).
+fn reasons(report: &Value) -> Vec<(String, Option<String>)> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap_or_default().to_owned(),
+                f["reason"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+/// Commits `files` on `branch` through the stand-in's `createCommitOnBranch`, as the App's
+/// token can: GitHub's commit, signed with whatever key the stand-in holds now.
+fn api_commit(r: &Record, branch: &str, files: &[(&str, &str)]) -> String {
+    let head = git(&r.origin(), &["rev-parse", branch]);
+    let additions: Vec<Value> = files
+        .iter()
+        .map(|(p, c)| {
+            use base64::Engine as _;
+            json!({"path": p, "contents": base64::engine::general_purpose::STANDARD.encode(c)})
+        })
+        .collect();
+    let answer: Value = reqwest::blocking::Client::new()
+        .post(format!("{}/graphql", r.s.url))
+        .bearer_auth("ghs_repo_token")
+        .json(&json!({
+            "query": "mutation($input: CreateCommitOnBranchInput!) { createCommitOnBranch(input: $input) { commit { oid } } }",
+            "variables": {"input": {
+                "branch": {"repositoryNameWithOwner": "my-org/tenants", "branchName": branch},
+                "expectedHeadOid": head,
+                "message": {"headline": "Fix the record"},
+                "fileChanges": {"additions": additions}
+            }}
+        }))
+        .send()
+        .expect("stand-in")
+        .json()
+        .expect("json");
+    answer["data"]["createCommitOnBranch"]["commit"]["oid"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a commit: {answer:#}"))
+        .to_owned()
+}
+
+#[test]
+fn on_the_pull_requests_branch_github_makes_and_signs_the_record_and_verify_offline_is_clean() {
+    let mut r = api_record(via_api);
+    let report = r.apply(7, 0);
+    assert_eq!(report["result"], "success", "{report:#}");
+    let sha = report["commit_sha"].as_str().expect("commit").to_owned();
+    assert_eq!(git(&r.origin(), &["rev-parse", "rotate"]), sha);
+    github_signed(&r, &sha);
+    assert_eq!(
+        git(&r.origin(), &["rev-parse", &format!("{sha}^")]),
+        r.s.w.head,
+        "the record sits on the approved head"
+    );
+    // A re-run finds the record and changes nothing.
+    assert_eq!(r.apply(7, 0)["result"], "noop");
+    assert_eq!(git(&r.origin(), &["rev-parse", "rotate"]), sha);
+    r.merge(7, Style::Merge);
+    // A second rotation of the same ref, squash-merged: GitHub's copy on main is judged by its
+    // content against rotor's signed commit on the pull request's head.
+    r.provision(0);
+    r.open(8, &[0], None);
+    assert_eq!(r.apply(8, 0)["result"], "success");
+    r.merge(8, Style::Squash);
+    let (code, report, stderr) = r.verify(&["--offline"]);
+    assert_eq!(code, Some(0), "{report:#}\n{stderr}");
+    assert_eq!(report["artifacts"], 2);
+}
+
+#[test]
+fn on_the_default_branch_a_stale_head_is_retried_and_a_rollback_is_signed_too() {
+    let mut r = api_record(via_api_to_main);
+    // Another writer lands on main between rotor's read and its commit.
+    r.github("commit_races", json!(1));
+    let report = r.apply(7, 0);
+    assert_eq!(report["result"], "success", "{report:#}");
+    let sha = report["commit_sha"].as_str().expect("commit").to_owned();
+    assert_eq!(r.main(), sha);
+    github_signed(&r, &sha);
+    assert_eq!(
+        git(
+            &r.origin(),
+            &["log", "-1", "--format=%s", &format!("{sha}^")]
+        ),
+        "another writer's commit",
+        "rotor read the moved branch and committed on its new tip"
+    );
+    r.github("commit_races", json!(0));
+    let rolled = r.rollback(7, 0);
+    assert_eq!(rolled["result"], "rolled_back", "{rolled:#}");
+    let tip = r.main();
+    assert_ne!(tip, sha);
+    github_signed(&r, &tip);
+    assert!(r.show("main", &r.artifact(7)).contains("## Rollback"));
+    let (code, report, stderr) = r.verify(&["--offline"]);
+    assert_eq!(code, Some(0), "{report:#}\n{stderr}");
+}
+
+#[test]
+fn on_the_pull_requests_branch_a_branch_moved_before_the_commit_is_refused_then_recorded() {
+    let mut r = api_record(via_api);
+    r.github("commit_races", json!(1));
+    let report = r.apply(7, 1);
+    assert_eq!(report["result"], "failed", "{report:#}");
+    assert_eq!(report["errors"][0]["code"], "head_moved", "{report:#}");
+    let moved = git(&r.origin(), &["rev-parse", "rotate"]);
+    assert_ne!(moved, r.s.w.head);
+    assert_eq!(
+        git(&r.origin(), &["log", "-1", "--format=%s", &moved]),
+        "another writer's commit",
+        "nothing of rotor's on commits nobody approved"
+    );
+    let custom = block_on(r.s.bao.custom(&r.s.names[0]));
+    assert_eq!(custom["current_version"], "2", "the rotation itself stands");
+    // The branch is put back on the approved head: the re-run commits the record, once.
+    git(
+        &r.origin(),
+        &["update-ref", "refs/heads/rotate", &r.s.w.head],
+    );
+    crate::checkout::refresh(&r.origin());
+    r.github("commit_races", json!(0));
+    let report = r.apply(7, 0);
+    assert_eq!(report["result"], "success", "{report:#}");
+    github_signed(&r, "rotate");
+    assert_eq!(
+        git(&r.origin(), &["rev-parse", "rotate^"]),
+        r.s.w.head,
+        "on the approved head"
+    );
+}
+
+#[test]
+fn a_token_that_is_not_commit_author_stops_before_any_change() {
+    fn api_as_rotor(config: String) -> String {
+        format!(
+            "{config}commit: {{via: api, author: \"rotor <rotor@users.noreply.github.com>\"}}\n"
+        )
+    }
+    let mut r = Record::with(1, api_as_rotor);
+    r.github("git_dir", json!(r.origin()));
+    let head = r.s.w.head.clone();
+    let (report, stderr) = crate::attacks::apply_review(&r.s, 7, &head, 2);
+    let text = format!("{report}\n{stderr}");
+    assert!(
+        text.contains("github-actions") && text.contains("41898282"),
+        "names the token's identity: {text}"
+    );
+    let custom = block_on(r.s.bao.custom(&r.s.names[0]));
+    assert_eq!(custom["current_version"], "1", "nothing moved");
+    assert_eq!(
+        git(&r.origin(), &["rev-parse", "rotate"]),
+        head,
+        "nothing committed"
+    );
+}
+
+#[test]
+fn a_ruleset_requiring_signed_commits_refuses_the_git_path_and_passes_the_api_path() {
+    // rotor's own push (`via: git`) is unsigned: GitHub's rule refuses it, rotor says so.
+    let mut pushed = Record::new(1);
+    require_signed_commits(&pushed);
+    let report = pushed.apply(7, 1);
+    assert_eq!(report["result"], "failed", "{report:#}");
+    assert_eq!(report["errors"][0]["code"], "push_refused", "{report:#}");
+    assert!(
+        report["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Commits must have verified signatures")),
+        "{report:#}"
+    );
+    // GitHub's own commit (`via: api`) is signed: the same rule lets it through.
+    let mut signed = api_record(via_api);
+    require_signed_commits(&signed);
+    let report = signed.apply(7, 0);
+    assert_eq!(report["result"], "success", "{report:#}");
+    github_signed(&signed, "rotate");
+}
+
+#[test]
+fn verify_offline_finds_every_commit_in_rotors_name_that_github_did_not_sign_with_a_valid_key() {
+    let mut r = api_record(via_api_to_main);
+    assert_eq!(r.apply(7, 0)["result"], "success");
+    let path = r.artifact(7);
+    let text = r.show("main", &path);
+    let clean = r.verify(&["--offline"]);
+    assert_eq!(clean.0, Some(0), "{:#}", clean.1);
+
+    // Each forger adds a line above the machine-readable block.
+    let edited = |n: &str| {
+        text.replacen(
+            "<!-- rotor:artifact",
+            &format!("{n}\n\n<!-- rotor:artifact"),
+            1,
+        )
+    };
+    // 1. A commit in rotor's name, pushed with git: no signature.
+    let unsigned = edited("Checked by hand.");
+    let c1 = r.push_as(
+        "main",
+        &[(path.as_str(), Some(unsigned.as_str()))],
+        (APP, &app_email()),
+        "rotor: rotation fixed",
+    );
+    // 2. GitHub's commit in rotor's name, signed by a key that is not a signing key.
+    r.github("signing_key", json!(key("other.secret.asc")));
+    let c2 = api_commit(&r, "main", &[(&path, &edited("Checked twice."))]);
+    // 3. Signed by a listed key after it expired (a key retired, or leaked once expired).
+    let listed = format!("{}{}", key("current.asc"), key("expired.asc"));
+    r.github("signing_key", json!(key("current.secret.asc")));
+    r.push(
+        "main",
+        &[(KEY_PATH, Some(&listed))],
+        "alice",
+        "Keep the old key",
+    );
+    r.github("signing_key", json!(key("expired.secret.asc")));
+    let c3 = api_commit(&r, "main", &[(&path, &edited("Checked three times."))]);
+    let (code, report, stderr) = r.verify(&["--offline"]);
+    assert_eq!(code, Some(1), "{report:#}\n{stderr}");
+    let mut found: Vec<(String, Option<String>)> = reasons(&report);
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            ("tampered".to_owned(), Some("bad_signature".to_owned())),
+            ("tampered".to_owned(), Some("bad_signature".to_owned())),
+            ("tampered".to_owned(), Some("unsigned".to_owned())),
+        ],
+        "{report:#}"
+    );
+    let mut commits: Vec<&str> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["commit"].as_str())
+        .collect();
+    commits.sort_unstable();
+    let mut forged = vec![c1.as_str(), c2.as_str(), c3.as_str()];
+    forged.sort_unstable();
+    assert_eq!(commits, forged, "each forged commit named");
+    let messages = report["findings"].to_string();
+    assert!(messages.contains("not signed"), "{messages}");
+    assert!(
+        messages.contains("was not made by any of the keys"),
+        "{messages}"
+    );
+    assert!(messages.contains("stopped being valid"), "{messages}");
+    assert!(
+        stderr.contains("::error file=") && stderr.contains(&c1[..7]),
+        "each finding is an annotation naming its commit: {stderr}"
+    );
+}
+
+#[test]
+fn a_validly_signed_lone_commit_in_rotors_name_on_a_branch_without_the_request_is_not_rotors() {
+    let mut r = api_record(via_api);
+    assert_eq!(r.apply(7, 0)["result"], "success");
+    r.merge(7, Style::Merge);
+    // A docs branch; GitHub (the App's token) writes a fabricated record on it: signed by the
+    // right key, in rotor's name, on a pull request that never held the request.
+    let text = r.show("main", &r.artifact(7));
+    let forged_id = format!("{}-forged", r.id(7));
+    let forged = text
+        .replace(&r.id(7), &forged_id)
+        .replace("\"pull_request\":7", "\"pull_request\":9");
+    r.open_branch(9, "docs");
+    let path = format!("docs/security/rotations/{forged_id}.md");
+    let sha = api_commit(&r, "docs", &[(&path, &forged)]);
+    github_signed(&r, &sha);
+    crate::checkout::refresh(&r.origin());
+    r.merge_branch(9, "docs");
+    let (code, report, stderr) = r.verify(&["--offline"]);
+    assert_eq!(code, Some(1), "{report:#}\n{stderr}");
+    let found = kinds(&report);
+    assert!(
+        found
+            .iter()
+            .any(|(kind, artifact, _)| kind == "tampered" && artifact == &path),
+        "{report:#}"
+    );
+}
