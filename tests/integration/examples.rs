@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::apply::{Setup, review_event, setup};
+use crate::apply::{Setup, review_event};
 use crate::checkout::{Inputs, runner_ref};
 use crate::common::{fixture, root};
 use crate::expr::{eval, interpolate, truthy};
@@ -339,9 +339,33 @@ fn read(path: &Path) -> Value {
     serde_json::from_str(&fs::read_to_string(path).expect("event")).expect("json")
 }
 
+/// The App the example workflows mint `github-token` from (the simulated token's identity).
+const EXAMPLE_APP: &str = "my-rotor[bot]";
+
+/// The config the examples assume: GitHub makes and signs rotor's commits as its App, signed
+/// here with the stand-in's test key.
+fn signed_by_the_app(config: String) -> String {
+    let id = rotor_sandbox::github::user_id(EXAMPLE_APP);
+    format!(
+        "{config}commit: {{via: api, author: \"{EXAMPLE_APP} <{id}+{EXAMPLE_APP}@users.noreply.github.com>\"}}\nrecord: {{signing_keys: [.github/rotor-signing.asc]}}\n"
+    )
+}
+
+/// The GitHub stand-in as the examples need it: committing to origin, the App's token known.
+fn app_scenario(s: &Setup, mut github: Value) -> Value {
+    github["git_dir"] = json!(s.w.origin());
+    github["identities"] = json!({"ghs_app_installation_token": EXAMPLE_APP});
+    crate::plan::scenario(&s.url, &github);
+    github
+}
+
 #[test]
 fn the_example_workflows_plan_apply_roll_back_and_check_drift_as_written() {
-    let s = setup(&[]);
+    let s = crate::apply::setup_configured(1, &[], |t| t, signed_by_the_app, None);
+    app_scenario(
+        &s,
+        crate::plan::base_scenario(&s.w, &format!("{}.yaml", s.id)),
+    );
     // A push to the rotation pull request: plan, with no application token in a job that runs
     // pull-request code.
     let plan = one(
@@ -394,8 +418,15 @@ fn the_example_workflows_plan_apply_roll_back_and_check_drift_as_written() {
         (apply.command.as_str(), apply.result.as_str()),
         ("apply", "success")
     );
-    // The members App is set up (its key is a secret), so the job minted its one-hour token.
+    // The members App is set up (its key is a secret), so the job minted its one-hour token;
+    // and rotor's own App's token is the one GitHub commits and signs the record as.
     assert_eq!(apply.env["ROTOR_ORG_TOKEN"], "ghs_app_installation_token");
+    assert_eq!(apply.env["GITHUB_TOKEN"], "ghs_app_installation_token");
+    let commit = git(&s.w.origin(), &["cat-file", "commit", "rotate"]);
+    assert!(
+        commit.contains("committer GitHub <noreply@github.com>") && commit.contains("\ngpgsig "),
+        "the example's record is GitHub's signed commit: {commit}"
+    );
     assert_eq!(
         block_on_pointer(&s),
         Some("2".to_owned()),
@@ -421,7 +452,24 @@ fn the_example_workflows_plan_apply_roll_back_and_check_drift_as_written() {
     github["branches"]["main"] = json!(git(&origin, &["rev-parse", "main"]));
     github["pulls"]["7"]["state"] = json!("closed");
     github["pulls"]["7"]["merged"] = json!(true);
-    crate::plan::scenario(&s.url, &github);
+    app_scenario(&s, github);
+    // The signing key's public half goes on main, where verify reads `record.signing_keys`.
+    let work = s.w.dir.path().join("work");
+    git(&work, &["fetch", "-q", "origin"]);
+    git(&work, &["checkout", "-q", "-B", "main", "origin/main"]);
+    fs::write(
+        work.join(".github/rotor-signing.asc"),
+        fs::read_to_string(fixture("signing/current.asc")).expect("key"),
+    )
+    .expect("key");
+    git(&work, &["add", "-A"]);
+    git(&work, &["commit", "-q", "-m", "rotor's signing key"]);
+    git(&work, &["push", "-q", "origin", "HEAD:refs/heads/main"]);
+    let mut github = crate::plan::base_scenario(&s.w, &format!("{}.yaml", s.id));
+    github["branches"]["main"] = json!(git(&origin, &["rev-parse", "main"]));
+    github["pulls"]["7"]["state"] = json!("closed");
+    github["pulls"]["7"]["merged"] = json!(true);
+    app_scenario(&s, github);
     let mut dispatch_payload: Value = serde_json::from_str(
         &fs::read_to_string(fixture("github/webhooks/workflow_dispatch.json")).expect("fixture"),
     )

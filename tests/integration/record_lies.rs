@@ -1,5 +1,5 @@
-//! A third adversarial pass over `rotor verify`, after `falsify.rs`, `falsify_again.rs` and
-//! `retold.rs`: records that lie, written by a contributor with push access (in rotor's name,
+//! Records that lie (beside the erasures of `falsify.rs`, the forgeries of `forged_records.rs`
+//! and the re-told rollback of `retold.rs`): written by a contributor with push access (in rotor's name,
 //! on a pull request's branch that carries the request, or on the default branch), with the
 //! help of someone who can write the secret manager's metadata or of a compromised
 //! application, and `--since` periods that lose what happened in them. Each test asserts what
@@ -10,7 +10,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use crate::falsify::{join, one_rotation, split};
-use crate::falsify_again::{at, forge_text as forge, git_who, rfc, some_finding};
+use crate::forged_records::{at, forge_text as forge, git_who, rfc, some_finding};
 use crate::plan::git;
 use crate::verify::{Record, Style, kinds};
 

@@ -166,6 +166,10 @@ fn on_the_pull_requests_branch_github_makes_and_signs_the_record_and_verify_offl
     r.open(8, &[0], None);
     assert_eq!(r.apply(8, 0)["result"], "success");
     r.merge(8, Style::Squash);
+    // Rolled back by dispatch: GitHub's signed commit on main appends the rollback.
+    let rolled = r.rollback(8, 0);
+    assert_eq!(rolled["result"], "rolled_back", "{rolled:#}");
+    github_signed(&r, "main");
     let (code, report, stderr) = r.verify(&["--offline"]);
     assert_eq!(code, Some(0), "{report:#}\n{stderr}");
     assert_eq!(report["artifacts"], 2);

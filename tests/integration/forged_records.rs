@@ -1,5 +1,5 @@
-//! A second adversarial pass over `rotor verify` / `rotor evidence`, after the fixes that
-//! `falsify.rs` proves: forged records dated out of a period, tampering committed during a
+//! Records forged or tampered in ways that aim at `rotor verify` / `rotor evidence` (beside
+//! the erasures of `falsify.rs`): forged records dated out of a period, tampering committed during a
 //! period on an older record, records in rotor's name that move the chain without an audit
 //! event (a `failed` or unknown result, a rollback listing no ref, an event cited twice or for
 //! another version), and the legitimate histories that must stay clean (a README in the

@@ -1,8 +1,9 @@
-//! A second round of attacks by a contributor with write access (push branches, open pull
-//! requests, comment, change any file of a pull request; dispatch only as an
-//! `internal_admin`). Each test here states what the contract requires and FAILS against the rotor
-//! it was written for: it passes once the hole is closed. `docs/threat-model.md` lists the
-//! attacks of the first round.
+//! One run against a contributor with write access (push branches, open pull requests,
+//! comment, change any file of a pull request; dispatch only as an `internal_admin`): what is
+//! on a branch never outweighs rotor's markers (a "final" artifact pushed during the run, an
+//! artifact the marker contradicts, a rollback skipped or widened on the artifact's word), an
+//! approval dismissed before the change is not recorded, a request renamed away is refused and
+//! an id stays taken. `docs/threat-model.md` maps each to the rule that stops it.
 
 use std::fs;
 use std::path::Path;
