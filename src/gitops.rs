@@ -536,7 +536,8 @@ impl GitRepo {
     ///
     /// With `approved` (a pull request's branch), the record's parent is that head, always: a
     /// branch that moved on (a push or a force-push after the gate) is [`GitError::HeadMoved`],
-    /// never built upon; only rotor's own record of this outcome on top of that head is kept.
+    /// never built upon; only rotor's own record of this outcome on top of that head (authored
+    /// by `author`, committed by `committer`) is kept.
     #[allow(clippy::too_many_arguments)]
     pub fn settled(
         &self,
@@ -545,6 +546,7 @@ impl GitRepo {
         path: &str,
         content: &[u8],
         author: &Author,
+        committer: (&str, &str),
         keep: &dyn Fn(&[u8]) -> bool,
         approved: Option<&str>,
     ) -> Result<Option<String>, GitError> {
@@ -557,6 +559,7 @@ impl GitRepo {
             let on_head = info.parents.first().map(String::as_str) == Some(head)
                 && info.author.name == author.name
                 && info.author.email == author.email
+                && (info.committer.name.as_str(), info.committer.email.as_str()) == committer
                 && self.changed_paths(tip)?.as_slice() == [path.to_owned()];
             let ours = on_head
                 && matches!(self.read_file(tip, path), Ok(Some(existing)) if keep(&existing) || existing == content);
@@ -603,7 +606,10 @@ impl GitRepo {
                 std::thread::sleep(policy.delay(attempt - 1, None));
             }
             let tip = self.fetch_branch(branch)?;
-            if let Some(done) = self.settled(branch, &tip, path, content, author, keep, approved)? {
+            let committer = (author.name.as_str(), author.email.as_str());
+            if let Some(done) = self.settled(
+                branch, &tip, path, content, author, committer, keep, approved,
+            )? {
                 return Ok(done);
             }
             let Some(commit) = self.commit_file(&tip, path, content, message, author)? else {

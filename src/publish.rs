@@ -9,8 +9,8 @@
 
 use crate::config::{Commit, CommitVia};
 use crate::error::Error;
-use crate::github::GitHub;
 use crate::github::commit::Committed;
+use crate::github::{GitHub, GitHubError};
 use crate::gitops::{Author, GitError, GitRepo, PUBLISH_ATTEMPTS};
 
 /// One commit of the record: `content` at `path` on `branch`.
@@ -62,18 +62,10 @@ pub async fn publish(
             tokio::time::sleep(policy.delay(attempt - 1, None)).await;
         }
         let tip = git.fetch_branch(record.branch)?;
-        if let Some(done) = git.settled(
-            record.branch,
-            &tip,
-            record.path,
-            record.content,
-            &author,
-            record.keep,
-            record.approved,
-        )? {
+        if let Some(done) = settled(git, record, &tip, &author)? {
             return Ok(done);
         }
-        match gh
+        let answer = gh
             .create_commit_on_branch(
                 record.branch,
                 &tip,
@@ -81,8 +73,32 @@ pub async fn publish(
                 record.content,
                 record.message,
             )
-            .await?
-        {
+            .await;
+        let answer = match answer {
+            Ok(answer) => answer,
+            // A refusal in GitHub's words: the record is owed, as when a push is refused.
+            Err(
+                e @ (GitHubError::Unauthorized { .. }
+                | GitHubError::Forbidden { .. }
+                | GitHubError::NotFound { .. }),
+            ) => {
+                return Err(GitError::CommitRefused {
+                    branch: record.branch.to_owned(),
+                    message: e.to_string(),
+                }
+                .into());
+            }
+            // No answer, or one that says nothing of the commit: it may have landed. Look
+            // once more before giving up.
+            Err(e) => {
+                let tip = git.fetch_branch(record.branch)?;
+                if let Some(done) = settled(git, record, &tip, &author)? {
+                    return Ok(done);
+                }
+                return Err(e.into());
+            }
+        };
+        match answer {
             Committed::Made(sha) => return Ok(sha),
             // The branch moved between the read and the commit: read it again. On a pull
             // request's branch the next look finds rotor's own record (a lost answer whose
@@ -102,6 +118,26 @@ pub async fn publish(
         attempts: PUBLISH_ATTEMPTS,
     }
     .into())
+}
+
+/// What the branch's tip already settles (see [`GitRepo::settled`]); GitHub's commits are
+/// committed as GitHub, so only such a commit on the approved head is the record.
+fn settled(
+    git: &GitRepo,
+    record: &Record<'_>,
+    tip: &str,
+    author: &Author,
+) -> Result<Option<String>, GitError> {
+    git.settled(
+        record.branch,
+        tip,
+        record.path,
+        record.content,
+        author,
+        ("GitHub", "noreply@github.com"),
+        record.keep,
+        record.approved,
+    )
 }
 
 /// With `commit.via: api`, GitHub authors the commit as the token's identity, so
@@ -129,20 +165,18 @@ pub async fn check_author(gh: &GitHub, commit: &Commit) -> Result<(), Error> {
     ) {
         return Ok(());
     }
-    let bare = viewer.login.trim_end_matches("[bot]");
+    let login = &viewer.login;
     Err(Error::Identity(format!(
-        "commit.author is `{} <{}>`, but with commit.via: api GitHub authors the commit as the token's identity, {bare} (id {}): set commit.author to `{bare} <{}+{bare}@users.noreply.github.com>` (for a GitHub App, `{bare}[bot] <{}+{bare}[bot]@users.noreply.github.com>`), or use the token of the identity commit.author names",
-        commit.author_name, commit.author_email, viewer.id, viewer.id, viewer.id
+        "commit.author is `{} <{}>`, but with commit.via: api GitHub authors the commit as the token's identity, {login} (id {}): set commit.author to `{login} <{}+{login}@users.noreply.github.com>`, or give rotor the token of the identity commit.author names",
+        commit.author_name, commit.author_email, viewer.id, viewer.id
     )))
 }
 
 /// Whether `name <email>` is the identity GraphQL `viewer` names (`login`, `id`): the login as
-/// the name (a bot's with `[bot]`, which `viewer` may leave off) and GitHub's no-reply address
-/// of that account.
+/// the name (a GitHub App's bot account's, `<slug>[bot]`, as GitHub writes it) and GitHub's
+/// no-reply address of that account.
 fn authored_as(name: &str, email: &str, login: &str, id: u64) -> bool {
-    let bare = login.trim_end_matches("[bot]");
-    let named = name == bare || name == format!("{bare}[bot]");
-    named && email.eq_ignore_ascii_case(&format!("{id}+{name}@users.noreply.github.com"))
+    name == login && email.eq_ignore_ascii_case(&format!("{id}+{login}@users.noreply.github.com"))
 }
 
 #[cfg(test)]
@@ -160,7 +194,14 @@ mod tests {
         assert!(authored_as(
             "rotor-app[bot]",
             "41898282+rotor-app[bot]@users.noreply.github.com",
+            "rotor-app[bot]",
+            41_898_282
+        ));
+        // GitHub writes a bot's name with `[bot]`: without it, the record would not match.
+        assert!(!authored_as(
             "rotor-app",
+            "41898282+rotor-app@users.noreply.github.com",
+            "rotor-app[bot]",
             41_898_282
         ));
         assert!(!authored_as(

@@ -68,6 +68,19 @@ pub(crate) async fn create_commit_on_branch(
                 format!("Could not resolve to a Repository with the name '{repo}'."),
             ));
         }
+        if let Some(kind) = s.commit_refused.clone() {
+            return Err(FieldError {
+                kind: if kind == "BRANCH_PROTECTION_RULE_VIOLATION" {
+                    "BRANCH_PROTECTION_RULE_VIOLATION"
+                } else {
+                    "UNPROCESSABLE"
+                },
+                message: format!(
+                    "Changes must be made through a pull request. ({kind} on {})",
+                    text("/branch/branchName").unwrap_or_default()
+                ),
+            });
+        }
         let Some(git_dir) = s.git_dir.clone() else {
             return Err(refused(
                 "NOT_FOUND",

@@ -58,6 +58,9 @@ pub struct Scenario {
     /// How many `createCommitOnBranch` calls find another writer's commit landed on the branch
     /// just before theirs (their expected head then stale).
     pub commit_races: u32,
+    /// `createCommitOnBranch` is refused with this GraphQL error type (as classic branch
+    /// protection answers `BRANCH_PROTECTION_RULE_VIOLATION`).
+    pub commit_refused: Option<String>,
 }
 
 impl Default for Scenario {
@@ -79,6 +82,7 @@ impl Default for Scenario {
             git_dir: None,
             signing_key: None,
             commit_races: 0,
+            commit_refused: None,
         }
     }
 }

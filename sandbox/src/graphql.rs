@@ -576,7 +576,8 @@ pub(crate) async fn handle(
     crate::github::with_rate_limit((StatusCode::OK, Json(json!(answer))).into_response())
 }
 
-/// The `viewer` object for `token`: GraphQL gives a bot's login without `[bot]`.
+/// The `viewer` object for `token`: a GitHub App's installation token (and the workflow's
+/// `GITHUB_TOKEN`) is its bot account, whose login ends in `[bot]`, as GraphQL gives it.
 fn viewer(gh: &Shared, token: Option<&str>) -> Result<Value, FieldError> {
     let s = gh.scenario().clone();
     if s.viewer_refused {
@@ -588,7 +589,7 @@ fn viewer(gh: &Shared, token: Option<&str>) -> Result<Value, FieldError> {
     let login = identity(&s, token);
     let id = user_id(&login);
     Ok(json!({
-        "login": login.trim_end_matches("[bot]"),
+        "login": login,
         "databaseId": id,
         "id": format!("U_{id}"),
         "name": Value::Null,

@@ -121,7 +121,7 @@ pub struct GitHub {
 /// installation token (`github-actions[bot]` for the workflow's own `GITHUB_TOKEN`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Viewer {
-    /// The login as GraphQL gives it (a bot's without `[bot]`).
+    /// The login as GraphQL gives it (a GitHub App's bot account's ends in `[bot]`).
     pub login: String,
     /// The account's id, the same in REST (`user.id`) and GraphQL (`databaseId`).
     pub id: u64,

@@ -31,14 +31,10 @@ pub enum Committed {
 /// The mutation, asking only for the new commit's id.
 const MUTATION: &str = "mutation($input: CreateCommitOnBranchInput!) { createCommitOnBranch(input: $input) { commit { oid } } }";
 
-/// The GraphQL error types that mean "the request was understood and refused": a rule, a
-/// permission, a validation. Anything else unexpected is a protocol failure.
-const REFUSALS: &[&str] = &[
-    "UNPROCESSABLE",
-    "FORBIDDEN",
-    "NOT_FOUND",
-    "INSUFFICIENT_SCOPES",
-];
+/// The GraphQL error types that say nothing about the commit itself: it may yet land, or may
+/// have landed (GitHub's own timeout, a rate limit). Every other typed error is a refusal
+/// (`UNPROCESSABLE`, `FORBIDDEN`, `NOT_FOUND`, `BRANCH_PROTECTION_RULE_VIOLATION`, …).
+const TRANSIENT: &[&str] = &["TIMEOUT", "RATE_LIMITED", "SERVICE_UNAVAILABLE", "INTERNAL"];
 
 impl GitHub {
     /// Commits `contents` at `path` on `branch`, on top of `expected_head`, with `headline` as
@@ -119,9 +115,10 @@ fn interpret(v: &Value) -> Result<Committed, String> {
     }
     if let Some(e) = errors
         .iter()
-        .find(|e| kind(e).is_some_and(|k| REFUSALS.contains(&k.as_str())))
+        .find(|e| kind(e).is_some_and(|k| !TRANSIENT.contains(&k.as_str())))
     {
-        return Ok(Committed::Refused(said(e)));
+        let k = kind(e).unwrap_or_default();
+        return Ok(Committed::Refused(format!("{k}: {}", said(e))));
     }
     if let Some(e) = errors.first() {
         return Err(format!("GraphQL error: {}", said(e)));
@@ -162,9 +159,19 @@ mod tests {
         assert_eq!(
             interpret(&v),
             Ok(Committed::Refused(
-                "Repository rule violations found".to_owned()
+                "UNPROCESSABLE: Repository rule violations found".to_owned()
             ))
         );
+        // A type rotor has never seen is a refusal too, in GitHub's words.
+        let v = json!({"data": {"createCommitOnBranch": null}, "errors": [{
+            "type": "BRANCH_PROTECTION_RULE_VIOLATION",
+            "message": "Changes must be made through a pull request."}]});
+        assert!(
+            matches!(interpret(&v), Ok(Committed::Refused(m)) if m.contains("through a pull request"))
+        );
+        // A timeout says nothing of the commit: not a refusal.
+        let v = json!({"data": null, "errors": [{"type": "TIMEOUT", "message": "timed out"}]});
+        assert!(interpret(&v).is_err());
     }
 
     #[test]

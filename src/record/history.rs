@@ -66,17 +66,21 @@ impl Identities {
 /// Whether a commit in rotor's name is rotor's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Verdict {
-    /// rotor's own commit: with `commit.via: git`, authored and committed as rotor; with
-    /// `commit.via: api`, GitHub's commit in rotor's name, signed by a signing key.
-    Rotors,
-    /// Not in rotor's name at all.
+    /// rotor's own commit: authored and committed as rotor (`commit.via: git`), or GitHub's
+    /// commit in rotor's name carrying a valid signature by a signing key (`signed`).
+    Rotors {
+        /// Whether GitHub made and signed it.
+        signed: bool,
+    },
+    /// Not rotor's: not in its name, or (with `commit.via: api` in force) in the name of an
+    /// identity other than the `commit.author` then in force.
     NotRotors,
-    /// In rotor's name where `commit.via: api` was in force, without a valid signature.
+    /// In rotor's name where a signature is required, without a valid one.
     Refused(SigProblem),
 }
 
-/// Who judges commits in rotor's name: its identities, and where `commit.via: api` was in
-/// force, the keys that must have signed them.
+/// Who judges commits in rotor's name: its identities, and the keys that sign its commits
+/// where `commit.via: api` is in force.
 #[derive(Debug)]
 pub(crate) struct Judge {
     /// rotor's commit identities.
@@ -86,33 +90,42 @@ pub(crate) struct Judge {
 }
 
 impl Judge {
-    /// Whether `c` is rotor's own commit, `api` saying whether `commit.via: api` was in force
-    /// for it.
-    fn verdict(&self, git: &GitRepo, c: &CommitInfo, api: bool) -> Result<Verdict, GitError> {
-        if !api {
-            return Ok(if self.identities.made(c) {
-                Verdict::Rotors
-            } else {
-                Verdict::NotRotors
-            });
-        }
-        // With `via: api` every commit in rotor's name must be GitHub's, signed; one git
-        // pushed in rotor's name (committer rotor) is as unsigned as it looks.
-        if !self.identities.made(c) && !self.identities.made_by_github(c) {
+    /// Whether `c` is rotor's own commit. `api` is the `commit.author` in force when
+    /// `commit.via: api` governs `c`: a signature is then required, and the author must be
+    /// that identity. Without it, a commit git made in rotor's name counts, and so does
+    /// GitHub's commit in rotor's name that carries a valid signature (a pull request opened
+    /// before a switch to `api` and applied after it).
+    pub(crate) fn verdict(
+        &self,
+        git: &GitRepo,
+        c: &CommitInfo,
+        api: Option<&Person>,
+    ) -> Result<Verdict, GitError> {
+        let by_rotor = self.identities.made(c);
+        let by_github = self.identities.made_by_github(c);
+        if !by_rotor && !by_github {
             return Ok(Verdict::NotRotors);
         }
+        if api.is_none() && by_rotor {
+            return Ok(Verdict::Rotors { signed: false });
+        }
         let signature = git.signature(&c.sha)?;
-        match self
+        let checked = self
             .keys
-            .check(signature.as_ref().map(|(s, d)| (s.as_str(), d.as_slice())))
-        {
-            Ok(()) if self.identities.made_by_github(c) => Ok(Verdict::Rotors),
-            Ok(()) => Ok(Verdict::Refused(SigProblem::BadSignature(format!(
+            .check(signature.as_ref().map(|(s, d)| (s.as_str(), d.as_slice())));
+        Ok(match checked {
+            Ok(()) if by_github => match api {
+                Some(author) if *author != c.author => Verdict::NotRotors,
+                _ => Verdict::Rotors { signed: true },
+            },
+            // A valid signature on a commit git made in rotor's name: not GitHub's commit.
+            Ok(()) => Verdict::Refused(SigProblem::BadSignature(format!(
                 "is valid, but the commit is committed as {} <{}>, not by GitHub",
                 c.committer.name, c.committer.email
-            )))),
-            Err(problem) => Ok(Verdict::Refused(problem)),
-        }
+            ))),
+            Err(problem) if api.is_some() || by_github => Verdict::Refused(problem),
+            Err(_) => Verdict::NotRotors,
+        })
     }
 }
 
@@ -128,6 +141,10 @@ pub(crate) struct Change {
     pub(crate) by: CommitInfo,
     /// Whether `by` is rotor's own commit changing only this artifact.
     pub(crate) by_rotor: bool,
+    /// The `commit.author` in force at `commit` when `commit.via: api` governs it (from the
+    /// first config on the default branch that said `api` on): what came in here must be
+    /// GitHub's signed commit in that name.
+    pub(crate) api: Option<Person>,
     /// Why `by`, a commit in rotor's name changing only this artifact, is not rotor's own
     /// (`commit.via: api` was in force and its signature is missing or wrong).
     pub(crate) refused: Option<SigProblem>,
@@ -146,8 +163,11 @@ pub(crate) struct ArtifactHistory {
     pub(crate) changes: Vec<Change>,
     /// The blobs rotor's own commits wrote at this path, each with the commit that wrote it.
     pub(crate) rotor_blobs: HashMap<String, String>,
-    /// The blobs commits in rotor's name wrote at this path that are not rotor's for want of a
-    /// valid signature, each with that commit and what is wrong with it.
+    /// The blobs GitHub's signed commits in rotor's name wrote at this path, each with that
+    /// commit's author.
+    pub(crate) signed_blobs: HashMap<String, Person>,
+    /// The blobs commits in rotor's name wrote at this path without a valid signature, each
+    /// with that commit and what is wrong with it (a commit git made counts as `unsigned`).
     pub(crate) refused: HashMap<String, (CommitInfo, SigProblem)>,
 }
 
@@ -273,9 +293,16 @@ pub(crate) fn load(
     let mut dirs = BTreeSet::from([config.artifacts_dir.as_str().to_owned()]);
     let mut request_dirs = BTreeSet::from([config.requests_dir.as_str().to_owned()]);
     let mut last_config = None;
-    // The first-parent commits at which the config said `commit.via: api`.
-    let mut api_line: BTreeSet<String> = BTreeSet::new();
+    // From the first config that says `commit.via: api` on, every first-parent commit is
+    // governed by it (a later config saying `git` does not lift it: a contributor who can push
+    // the config could otherwise switch it off around a forgery), with the `commit.author`
+    // then in force.
+    let mut api_line: HashMap<String, Person> = HashMap::new();
     let mut api = false;
+    let mut author = Person {
+        name: config.commit.author_name.clone(),
+        email: config.commit.author_email.clone(),
+    };
     for c in &first_parent {
         let blob = git.blob_at(&c.sha, config_rel)?;
         if blob.is_some() && blob != last_config {
@@ -285,12 +312,16 @@ pub(crate) fn load(
                 identities.add(&old.commit.author_name, &old.commit.author_email);
                 dirs.insert(old.artifacts_dir.as_str().to_owned());
                 request_dirs.insert(old.requests_dir.as_str().to_owned());
-                api = old.commit.via == CommitVia::Api;
+                api |= old.commit.via == CommitVia::Api;
+                author = Person {
+                    name: old.commit.author_name.clone(),
+                    email: old.commit.author_email.clone(),
+                };
             }
             last_config = blob;
         }
         if api {
-            api_line.insert(c.sha.clone());
+            api_line.insert(c.sha.clone(), author.clone());
         }
     }
     let judge = Judge {
@@ -342,11 +373,11 @@ pub(crate) fn load(
                 // another branch is not rotor's, whatever its author says.
                 let alone = by.sha == c.sha && paths.of(git, &by.sha)?.as_slice() == [path.clone()];
                 let verdict = if alone {
-                    judge.verdict(git, &by, api_line.contains(&by.sha))?
+                    judge.verdict(git, &by, api_line.get(&by.sha))?
                 } else {
                     Verdict::NotRotors
                 };
-                let by_rotor = verdict == Verdict::Rotors;
+                let by_rotor = matches!(verdict, Verdict::Rotors { .. });
                 let refused = match verdict {
                     Verdict::Refused(problem) => Some(problem),
                     _ => None,
@@ -363,6 +394,7 @@ pub(crate) fn load(
                         seq,
                         by,
                         by_rotor,
+                        api: api_line.get(&c.sha).cloned(),
                         refused,
                         text,
                         blob,
@@ -381,7 +413,7 @@ pub(crate) fn load(
         None,
         first_parent
             .iter()
-            .map(|c| (c.clone(), api_line.contains(&c.sha))),
+            .map(|c| (c.clone(), api_line.get(&c.sha).cloned())),
         &mut paths,
         &mut artifacts,
     )?;
@@ -434,30 +466,22 @@ pub(crate) fn load(
             heads.len()
         ));
         let on_line: BTreeSet<&str> = first_parent.iter().map(|c| c.sha.as_str()).collect();
+        // Whether a signature is required of a pull request's commit is decided where its
+        // record came in on the default branch (`Change::api`), not by the branch's own config
+        // or where it left the default branch, both of which its author chooses.
         let mut branch_commits = Vec::new();
-        let mut via = ConfigVia::default();
         for head in &heads {
             let mut at = Some(head.clone());
-            let mut walked = Vec::new();
-            let mut fork_api = false;
             // A pull request's own commits: its head's first-parent line down to where it
             // left the default branch (bounded, as any walk of a history rotor did not write).
             for _ in 0..MAX_BRANCH_WALK {
                 let Some(sha) = at.take() else { break };
                 if on_line.contains(sha.as_str()) {
-                    fork_api = api_line.contains(&sha);
                     break;
                 }
                 let c = git.commit_info(&sha)?;
                 at = c.parents.first().cloned();
-                walked.push(c);
-            }
-            // `via: api` is in force on a branch where the branch's own config says so, or
-            // where the default branch said so when the branch left it: a pull request cannot
-            // switch it off for its own commits.
-            for c in walked {
-                let api = fork_api || via.api_at(git, &c.sha, config_rel)?;
-                branch_commits.push((c, api));
+                branch_commits.push((c, None));
             }
         }
         seen += rotor_commits(
@@ -521,25 +545,6 @@ fn signing_keys(
             .help("export the key with `gpg --armor --export <fingerprint>`"),
         ],
     })
-}
-
-/// Whether a commit's own config says `commit.via: api`, parsed once per config version.
-#[derive(Default)]
-struct ConfigVia(HashMap<String, bool>);
-
-impl ConfigVia {
-    fn api_at(&mut self, git: &GitRepo, sha: &str, rel: &str) -> Result<bool, GitError> {
-        let Some(blob) = git.blob_at(sha, rel)? else {
-            return Ok(false);
-        };
-        if let Some(api) = self.0.get(&blob) {
-            return Ok(*api);
-        }
-        let api =
-            config::parse(rel, &git.blob(&blob)?).is_ok_and(|c| c.commit.via == CommitVia::Api);
-        self.0.insert(blob, api);
-        Ok(api)
-    }
 }
 
 /// The config at the default branch's tip; a missing or invalid one is invalid input.
@@ -614,14 +619,13 @@ fn rotor_commits(
     judge: &Judge,
     dirs: &BTreeSet<String>,
     requests: Option<&BTreeSet<String>>,
-    commits: impl Iterator<Item = (CommitInfo, bool)>,
+    commits: impl Iterator<Item = (CommitInfo, Option<Person>)>,
     paths: &mut Paths,
     artifacts: &mut BTreeMap<String, ArtifactHistory>,
 ) -> Result<usize, GitError> {
     let mut count = 0;
     for (c, api) in commits {
-        let maybe = judge.identities.made(&c) || (api && judge.identities.made_by_github(&c));
-        if !maybe {
+        if !judge.identities.made(&c) && !judge.identities.made_by_github(&c) {
             continue;
         }
         let changed = paths.of(git, &c.sha)?;
@@ -676,9 +680,21 @@ fn rotor_commits(
                 path: path.clone(),
                 ..ArtifactHistory::default()
             });
-        match judge.verdict(git, &c, api)? {
-            Verdict::Rotors => {
+        match judge.verdict(git, &c, api.as_ref())? {
+            Verdict::Rotors { signed } => {
                 count += 1;
+                if signed {
+                    entry
+                        .signed_blobs
+                        .entry(blob.clone())
+                        .or_insert_with(|| c.author.clone());
+                } else {
+                    // Where a signature is required, a commit git made does not do.
+                    entry
+                        .refused
+                        .entry(blob.clone())
+                        .or_insert_with(|| (c.clone(), SigProblem::Unsigned));
+                }
                 entry.rotor_blobs.entry(blob).or_insert(c.sha);
             }
             Verdict::Refused(problem) => {

@@ -11,6 +11,7 @@
 
 use chrono::{DateTime, Utc};
 use pgp::composed::{Deserializable as _, DetachedSignature, SignedPublicKey};
+use pgp::packet::{RevocationCode, SignatureType};
 use pgp::types::KeyDetails as _;
 
 /// GitHub's web-flow public keys, as GitHub publishes them (`https://github.com/web-flow.gpg`;
@@ -122,12 +123,33 @@ impl SigningKeys {
                 continue;
             }
             let fingerprint = hex(&key.cert.primary_key.fingerprint().to_string());
-            let born = i64::from(key.cert.primary_key.created_at().as_secs());
-            let sub_until = by_subkey.and_then(|sub| {
-                let born = i64::from(sub.key.created_at().as_secs());
-                expiry(born, sub.signatures.iter())
-            });
-            let until = [key.until, sub_until].into_iter().flatten().min();
+            let mut born = i64::from(key.cert.primary_key.created_at().as_secs());
+            let mut until = key.until;
+            if let Some(sub) = by_subkey.filter(|_| !by_primary) {
+                // A subkey signs only when its binding says it may, within its own life.
+                let bindings = || {
+                    sub.signatures
+                        .iter()
+                        .filter(|s| s.typ() == Some(SignatureType::SubkeyBinding))
+                };
+                if !bindings().any(|b| b.key_flags().sign()) {
+                    return Err(SigProblem::BadSignature(format!(
+                        "was made by a subkey of {fingerprint} that is not for signing"
+                    )));
+                }
+                born = born.max(i64::from(sub.key.created_at().as_secs()));
+                let sub_until = lifetime(
+                    i64::from(sub.key.created_at().as_secs()),
+                    bindings(),
+                    sub.signatures
+                        .iter()
+                        .filter(|s| s.typ() == Some(SignatureType::SubkeyRevocation)),
+                );
+                until = match (until, sub_until) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
             if made < born {
                 return Err(SigProblem::BadSignature(format!(
                     "was made at {}, before its key {fingerprint} existed",
@@ -181,22 +203,18 @@ fn parse(bytes: &[u8]) -> Result<Vec<Key>, String> {
         cert.verify_bindings()
             .map_err(|e| format!("holds a key whose self-signatures do not verify ({e})"))?;
         let born = i64::from(cert.primary_key.created_at().as_secs());
-        let self_sigs = cert
+        let certifications = cert
             .details
             .users
             .iter()
             .flat_map(|u| u.signatures.iter())
-            .chain(cert.details.direct_signatures.iter());
-        let mut until = expiry(born, self_sigs);
-        if let Some(revoked) = cert
-            .details
-            .revocation_signatures
-            .iter()
-            .filter_map(|s| s.created().map(|t| i64::from(t.as_secs())))
-            .min()
-        {
-            until = Some(until.map_or(revoked, |u| u.min(revoked)));
-        }
+            .chain(cert.details.direct_signatures.iter())
+            .filter(|s| s.is_certification() || s.typ() == Some(SignatureType::Key));
+        let mut until = lifetime(
+            born,
+            certifications,
+            cert.details.revocation_signatures.iter(),
+        );
         if hex(&cert.primary_key.fingerprint().to_string()) == RETIRED_WEB_FLOW.0 {
             until = Some(until.map_or(RETIRED_WEB_FLOW.1, |u| u.min(RETIRED_WEB_FLOW.1)));
         }
@@ -205,13 +223,34 @@ fn parse(bytes: &[u8]) -> Result<Vec<Key>, String> {
     Ok(keys)
 }
 
-/// When a key made at `born` expires, by its newest self-signature that says (`None`: never).
-fn expiry<'a>(born: i64, sigs: impl Iterator<Item = &'a pgp::packet::Signature>) -> Option<i64> {
-    let newest = sigs
+/// When a key (or subkey) made at `born` stops counting (`None`: never): its expiry by its
+/// newest self-signature (a certification or binding; a user id's revocation says nothing of
+/// the key), or its revocation. A revocation that says the key was superseded or retired ends
+/// it at the revocation's time; any other (compromised, or no reason given) ends it from its
+/// birth: whoever holds a compromised key can date a signature as they like.
+fn lifetime<'a>(
+    born: i64,
+    self_sigs: impl Iterator<Item = &'a pgp::packet::Signature>,
+    revocations: impl Iterator<Item = &'a pgp::packet::Signature>,
+) -> Option<i64> {
+    let newest = self_sigs
         .filter_map(|s| s.created().map(|t| (t.as_secs(), s)))
-        .max_by_key(|(t, _)| *t)?;
-    let secs = std::time::Duration::from(newest.1.key_expiration_time()?).as_secs();
-    (secs > 0).then(|| born + i64::try_from(secs).unwrap_or(i64::MAX / 2))
+        .max_by_key(|(t, _)| *t);
+    let mut until = newest
+        .and_then(|(_, s)| s.key_expiration_time())
+        .map(|d| std::time::Duration::from(d).as_secs())
+        .filter(|secs| *secs > 0)
+        .map(|secs| born + i64::try_from(secs).unwrap_or(i64::MAX / 2));
+    for r in revocations {
+        let at = match r.revocation_reason_code() {
+            Some(RevocationCode::KeySuperseded | RevocationCode::KeyRetired) => {
+                r.created().map_or(born, |t| i64::from(t.as_secs()))
+            }
+            _ => born,
+        };
+        until = Some(until.map_or(at, |u| u.min(at)));
+    }
+    until
 }
 
 /// A fingerprint as upper-case hex without separators.

@@ -387,3 +387,134 @@ fn a_validly_signed_lone_commit_in_rotors_name_on_a_branch_without_the_request_i
         "{report:#}"
     );
 }
+
+#[test]
+fn githubs_refusal_of_the_commit_is_reported_in_its_words_and_a_rerun_records_it() {
+    let mut r = api_record(via_api);
+    r.github("commit_refused", json!("BRANCH_PROTECTION_RULE_VIOLATION"));
+    let report = r.apply(7, 1);
+    assert_eq!(report["result"], "failed", "{report:#}");
+    assert_eq!(report["errors"][0]["code"], "push_refused", "{report:#}");
+    assert!(
+        report["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Changes must be made through a pull request")),
+        "{report:#}"
+    );
+    r.github("commit_refused", Value::Null);
+    assert_eq!(r.apply(7, 0)["result"], "success");
+    github_signed(&r, "rotate");
+}
+
+/// The config on main with `via: api` as the App, and the key that signs.
+fn switch_to_api(r: &mut Record) {
+    let config = r.show("main", ".github/rotor.yml");
+    r.github("git_dir", json!(r.origin()));
+    r.github("identities", json!({"ghs_repo_token": APP}));
+    r.push(
+        "main",
+        &[
+            (".github/rotor.yml", Some(&via_api(format!("{config}\n")))),
+            (KEY_PATH, Some(&key("current.asc"))),
+        ],
+        "alice",
+        "Record rotations through GitHub, signed",
+    );
+}
+
+#[test]
+fn a_pull_request_opened_before_the_switch_to_api_and_applied_after_it_verifies_clean() {
+    let mut r = Record::new(1);
+    switch_to_api(&mut r);
+    let report = r.apply(7, 0);
+    assert_eq!(report["result"], "success", "{report:#}");
+    github_signed(&r, "rotate");
+    r.merge(7, Style::Merge);
+    let (code, report, stderr) = r.verify(&["--offline"]);
+    assert_eq!(code, Some(0), "{report:#}\n{stderr}");
+}
+
+#[test]
+fn an_unsigned_record_on_a_branch_forked_before_the_switch_is_caught_where_it_comes_in() {
+    let mut r = Record::new(1);
+    assert_eq!(r.apply(7, 0)["result"], "success");
+    r.merge(7, Style::Merge);
+    let source = r.show("main", &r.artifact(7));
+    // mallory's branch leaves main while it still says `via: git`, and carries a request and a
+    // record in rotor's (git) name on top of it, as rotor would have committed it then.
+    let id = format!("{}-x", r.s.id);
+    r.open_branch(9, "forged");
+    let head = r.push(
+        "forged",
+        &[(
+            &format!("rotations/{id}.yaml"),
+            Some(&crate::plan::request(&id, &r.s.names)),
+        )],
+        "mallory",
+        "Rotate",
+    );
+    let forged = crate::forged_records::forge_text(
+        &source,
+        &id,
+        9,
+        "2",
+        "3",
+        "success",
+        "2026-11-30T10:00:00Z",
+    );
+    let (above, mut meta) = crate::falsify::split(&forged);
+    meta["approvals"][0]["sha"] = json!(head);
+    let forged = crate::falsify::join(&above, &meta);
+    let path = format!("docs/security/rotations/{id}.md");
+    r.push_as(
+        "forged",
+        &[(&path, Some(&forged))],
+        ("rotor", "rotor@users.noreply.github.com"),
+        "rotor: rotation success",
+    );
+    // main switches to `via: api`; then the branch is merged.
+    switch_to_api(&mut r);
+    r.merge_branch(9, "forged");
+    let (code, report, stderr) = r.verify(&["--offline"]);
+    assert_eq!(code, Some(1), "{report:#}\n{stderr}");
+    let unsigned = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .any(|f| f["artifact"] == path.as_str() && f["reason"] == "unsigned");
+    assert!(unsigned, "{report:#}");
+}
+
+#[test]
+fn switching_back_to_git_does_not_lift_the_signature_requirement() {
+    let mut r = api_record(via_api_to_main);
+    assert_eq!(r.apply(7, 0)["result"], "success");
+    let config = r.show("main", ".github/rotor.yml");
+    r.push(
+        "main",
+        &[(
+            ".github/rotor.yml",
+            Some(&format!("{}\n", config.replace("via: api", "via: git"))),
+        )],
+        "mallory",
+        "Simplify the config",
+    );
+    let path = r.artifact(7);
+    let text = r.show("main", &path);
+    r.push_as(
+        "main",
+        &[(
+            path.as_str(),
+            Some(&text.replacen("<!-- rotor:artifact", "Checked.\n\n<!-- rotor:artifact", 1)),
+        )],
+        (APP, &app_email()),
+        "rotor: rotation fixed",
+    );
+    let (code, report, stderr) = r.verify(&["--offline"]);
+    assert_eq!(code, Some(1), "{report:#}\n{stderr}");
+    assert_eq!(
+        reasons(&report),
+        vec![("tampered".to_owned(), Some("unsigned".to_owned()))],
+        "{report:#}"
+    );
+}

@@ -534,6 +534,7 @@ pub(super) mod tests {
             by: c.clone(),
             commit: c,
             by_rotor,
+            api: None,
             refused: None,
             blob: text.map(|t| format!("blob-{}", t.len())),
             text: text.map(str::to_owned),

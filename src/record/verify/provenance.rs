@@ -172,9 +172,34 @@ pub(crate) fn provenance(a: &ArtifactHistory, judge: &Judge) -> Provenance {
                 out.removed = None;
             }
             (None, Some(_), Some(blob)) => {
-                if let Some(rotor) = a.rotor_blobs.get(blob) {
+                // Where `commit.via: api` governed the commit that brought it in, only GitHub's
+                // signed commit in the name then in force vouches for it.
+                let vouched = match &change.api {
+                    None => a.rotor_blobs.get(blob),
+                    Some(author) => a
+                        .signed_blobs
+                        .get(blob)
+                        .filter(|by| *by == author)
+                        .and_then(|_| a.rotor_blobs.get(blob)),
+                };
+                let signed_as = change.api.as_ref().and_then(|_| a.signed_blobs.get(blob));
+                if let Some(rotor) = vouched {
                     out.origin = Some(rotor.clone());
                     trusted = true;
+                } else if let (Some(author), Some(by)) = (&change.api, signed_as) {
+                    trusted = false;
+                    out.findings.push(
+                        Finding::new(
+                            Kind::Tampered,
+                            &a.path,
+                            format!(
+                                "{} was committed by GitHub as {} <{}>, but commit.author was {} <{}> when {} brought it in",
+                                a.path, by.name, by.email, author.name, author.email,
+                                short(&change.commit.sha)
+                            ),
+                        )
+                        .by(change),
+                    );
                 } else if let Some((commit, problem)) = a.refused.get(blob) {
                     trusted = false;
                     out.findings.push(
