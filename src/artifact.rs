@@ -60,6 +60,10 @@ pub struct ArtifactMeta {
     /// the `Date` of its answers: what corrects its events' `createdAt`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_clock_offset_s: Option<i64>,
+    /// A rollout in waves that halted: after which wave and why. Its skipped refs are in
+    /// `refs` with result `skipped`: nothing was done to them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub halted: Option<String>,
 }
 
 /// An approval in the machine-readable part.
@@ -169,6 +173,9 @@ pub struct MetaRef {
     /// The confirmed audit events of the rotation (a rollback it made itself included).
     #[serde(default)]
     pub audit_events: Vec<MetaEvent>,
+    /// Why a skipped ref was skipped (`halted`, `window_closed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl ArtifactMeta {
@@ -238,6 +245,9 @@ pub struct RefRecord {
     /// The version the pointer designated at the end.
     #[serde(default)]
     pub pointer: Option<String>,
+    /// Why a skipped ref was skipped (`halted`, `window_closed`).
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// An approval as recorded.
@@ -325,10 +335,14 @@ pub struct Artifact {
     pub started_at: Option<String>,
     /// The application's clock minus the runner's, in seconds.
     pub app_clock_offset_s: Option<i64>,
+    /// A rollout in waves that halted: after which wave and why.
+    pub halted: Option<String>,
 }
 
 #[derive(Serialize)]
 struct View<'a> {
+    /// A rollout in waves that halted: after which wave and why.
+    halted: Option<&'a str>,
     rotation_id: &'a str,
     date: &'a str,
     operator: &'a str,
@@ -436,6 +450,7 @@ impl Artifact {
             timeline: &self.timeline,
             timeline_groups: self.timeline_groups(),
             audit_query: &self.audit_query,
+            halted: self.halted.as_deref(),
         };
         let mut text = renderer.render("artifact.md.j2", view)?;
         refuse_marker("artifact.md.j2", &text)?;
@@ -475,6 +490,7 @@ impl Artifact {
                     pointer: r.pointer.clone(),
                     rollback: None,
                     audit_events: MetaEvent::list(&r.audit_event_ids, &r.rollback_event_ids),
+                    reason: r.reason.clone(),
                 })
                 .collect(),
             rolled_back: self.rollback.is_some(),
@@ -493,6 +509,7 @@ impl Artifact {
             rollbacks: Vec::new(),
             started_at: self.started_at.clone(),
             app_clock_offset_s: self.app_clock_offset_s,
+            halted: self.halted.clone(),
         }
     }
 }
@@ -619,6 +636,7 @@ mod tests {
             audit_event_ids: events.iter().map(|e| (*e).to_owned()).collect(),
             rollback_event_ids: Vec::new(),
             pointer: Some(if result == "success" { "4" } else { "3" }.to_owned()),
+            reason: None,
         }
     }
 
@@ -656,6 +674,7 @@ mod tests {
                     .to_owned(),
             rollback: None,
             finished_at: "2026-11-26T02:10:06Z".to_owned(),
+            halted: None,
         }
     }
 

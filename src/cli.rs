@@ -284,12 +284,18 @@ pub enum Command {
         /// The rotation id, also the file's name: 3 to 63 of a-z, 0-9 and `-`.
         #[arg(value_name = "ID")]
         id: String,
-        /// The environment, a key of the config's `environments`.
-        #[arg(long, value_name = "ENV")]
-        environment: String,
-        /// Why the secrets are rotated: one line of at most 4,096 characters.
-        #[arg(long, value_name = "TEXT")]
-        reason: String,
+        /// The environment, a key of the config's `environments` (with --rest-of: the other
+        /// rotation's, unless given).
+        #[arg(long, value_name = "ENV", required_unless_present = "rest_of")]
+        environment: Option<String>,
+        /// Why the secrets are rotated: at most 4,096 characters (with --rest-of: the other
+        /// rotation's, unless given).
+        #[arg(long, value_name = "TEXT", required_unless_present = "rest_of")]
+        reason: Option<String>,
+        /// The refs another rotation's halted rollout skipped, read from its artifact in the
+        /// working tree (the default branch's checkout).
+        #[arg(long, value_name = "OTHER_ID", group = "source")]
+        rest_of: Option<String>,
         /// A ref to rotate (repeatable).
         #[arg(long = "ref", value_name = "REF", group = "source")]
         refs: Vec<String>,

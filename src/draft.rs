@@ -808,6 +808,7 @@ mod tests {
             "production".to_owned(),
             crate::config::Environment {
                 requires_maintenance: true,
+                ..crate::config::Environment::default()
             },
         )]);
         let request = crate::request::parse(

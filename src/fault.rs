@@ -24,6 +24,7 @@ pub const POINTS: &[&str] = &[
     "rollback-recorded",
     "audited",
     "marked",
+    "waved",
     "committed",
 ];
 
@@ -38,10 +39,10 @@ pub fn point(name: &'static str) {
 }
 
 /// Where a run may be held: after `apply`'s preconditions read every ref, before the first
-/// change (the window in which another run can change what they read); and after the
-/// rotation, before its record is committed (the window in which someone can push to the
-/// pull request's branch).
-pub const PAUSES: &[&str] = &["preflighted", "rotated"];
+/// change (the window in which another run can change what they read); between two waves of
+/// a rollout (where a run killed between waves stops); and after the rotation, before its
+/// record is committed (the window in which someone can push to the pull request's branch).
+pub const PAUSES: &[&str] = &["preflighted", "between-waves", "rotated"];
 
 /// Holds the process here, when `ROTOR_PAUSE_AT` names this point, until the file named by
 /// `ROTOR_PAUSE_UNTIL` exists (at most a minute; debug builds only).

@@ -25,6 +25,9 @@ pub enum RefResult {
     NotStarted,
     /// `plan` and `--dry-run`: every precondition holds; it would rotate.
     Planned,
+    /// A rollout halted before this ref's wave: nothing was done to it (no lock, no move, no
+    /// call to the application).
+    Skipped,
 }
 
 impl RefResult {
@@ -36,6 +39,7 @@ impl RefResult {
             Self::Failed => "failed",
             Self::NotStarted => "not_started",
             Self::Planned => "planned",
+            Self::Skipped => "skipped",
         }
     }
 }
@@ -44,6 +48,27 @@ impl std::fmt::Display for RefResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// How a rollout in waves went, as the JSON report gives it (`apply`, `plan`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RolloutSummary {
+    /// How many waves the rollout has.
+    pub waves: usize,
+    /// How many of them finished.
+    pub completed: usize,
+    /// Whether the rollout stopped before its last wave.
+    pub halted: bool,
+    /// `max_failures` as configured, or `None` without a budget.
+    pub budget: Option<String>,
+    /// Why it halted, and after which wave.
+    pub reason: Option<String>,
+    /// The waves' sizes (`plan`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sizes: Option<Vec<usize>>,
+    /// The pause between waves, as configured (`plan`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pause: Option<String>,
 }
 
 /// A run's result: the step output `result` and the JSON report's.
@@ -82,7 +107,7 @@ impl RunResult {
         for r in results {
             match r {
                 RefResult::Success => {}
-                RefResult::Failed | RefResult::NotStarted => {
+                RefResult::Failed | RefResult::NotStarted | RefResult::Skipped => {
                     all_success = false;
                     failed = true;
                 }
@@ -362,6 +387,8 @@ pub struct RefOutcome {
     pub settled: bool,
     /// The version the pointer designated when rotor last saw it: what `drift` expects later.
     pub pointer: Option<String>,
+    /// Why a skipped ref was skipped: `halted` (the error budget) or `window_closed`.
+    pub skipped: Option<&'static str>,
 }
 
 impl RefOutcome {
@@ -380,6 +407,7 @@ impl RefOutcome {
             failure: None,
             settled: false,
             pointer: None,
+            skipped: None,
         }
     }
 

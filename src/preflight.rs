@@ -58,6 +58,7 @@ impl RefCheck {
             checks: Vec::new(),
             audit_event_ids: Vec::new(),
             error: self.failure.as_ref().map(ErrorReport::from),
+            reason: None,
         }
     }
 }
@@ -504,7 +505,7 @@ pub(crate) async fn rollback_plan(
         let state = secret.read().await?;
         secret.changeable(&state)?;
         let marker = state.marker.as_ref().filter(|mk| mk.rotation_id == id);
-        let claims_moved = m.result != "not_started";
+        let claims_moved = !matches!(m.result.as_str(), "not_started" | "skipped");
         let claims_back = m.rollback.as_deref() == Some("rolled_back");
         let Some(mk) = marker else {
             if !claims_moved {

@@ -26,6 +26,8 @@ pub struct Counts {
     pub not_started: usize,
     /// `planned`.
     pub planned: usize,
+    /// `skipped`: a halted rollout never started them.
+    pub skipped: usize,
 }
 
 impl Counts {
@@ -45,12 +47,18 @@ impl Counts {
             RefResult::Failed => self.failed += 1,
             RefResult::NotStarted => self.not_started += 1,
             RefResult::Planned => self.planned += 1,
+            RefResult::Skipped => self.skipped += 1,
         }
     }
 
     /// How many refs are counted.
     pub const fn total(&self) -> usize {
-        self.success + self.rolled_back + self.failed + self.not_started + self.planned
+        self.success
+            + self.rolled_back
+            + self.failed
+            + self.not_started
+            + self.planned
+            + self.skipped
     }
 
     /// The counts that are not zero, most common outcome first in a fixed order:
@@ -62,6 +70,7 @@ impl Counts {
             (self.rolled_back, "rolled back"),
             (self.failed, "failed"),
             (self.not_started, "not started"),
+            (self.skipped, "skipped"),
         ]
         .iter()
         .filter(|(n, _)| *n > 0)
@@ -121,6 +130,16 @@ impl Progress {
         format!("[{}/{}] {}", counts.total(), self.total, counts.words())
     }
 
+    /// A line of the run's own (a wave starting, a pause, a halt).
+    pub fn note(&self, line: &str) {
+        self.output.log(line);
+    }
+
+    /// A group of the run's own (a wave's counts).
+    pub fn group(&self, title: &str, lines: &[String]) {
+        self.output.group(title, lines);
+    }
+
     /// One ref settled: its group, its result line and its annotation.
     pub fn settled(&self, outcome: &RefOutcome) {
         if let Ok(mut counts) = self.counts.lock() {
@@ -166,6 +185,8 @@ impl Progress {
             RefResult::RolledBack if self.moving_back => return,
             RefResult::RolledBack => Level::Warning,
             RefResult::Failed | RefResult::NotStarted => Level::Error,
+            // Said once, for the whole rollout, where it halted.
+            RefResult::Skipped => return,
         };
         let reason = failure.map_or_else(String::new, |f| format!(": {f}"));
         let next = failure.map_or_else(String::new, |f| format!("; next: {}", f.next_step()));

@@ -105,11 +105,15 @@ pub struct RefReport {
     pub audit_event_ids: Vec<String>,
     /// Why it did not succeed.
     pub error: Option<ErrorReport>,
+    /// Why a skipped ref was skipped (`halted`, `window_closed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
 }
 
 impl From<&RefOutcome> for RefReport {
     fn from(o: &RefOutcome) -> Self {
         Self {
+            reason: o.skipped,
             secret_ref: o.secret_ref.clone(),
             backend: o.backend,
             from: o.from.clone(),
@@ -149,6 +153,7 @@ impl RefReport {
             "success" => RefResult::Success,
             "rolled_back" => RefResult::RolledBack,
             "not_started" => RefResult::NotStarted,
+            "skipped" => RefResult::Skipped,
             _ => RefResult::Failed,
         };
         Self {
@@ -164,6 +169,11 @@ impl RefReport {
             checks: Vec::new(),
             audit_event_ids: m.audit_events.iter().map(|e| e.id.clone()).collect(),
             error: None,
+            reason: match m.reason.as_deref() {
+                Some("halted") => Some("halted"),
+                Some("window_closed") => Some("window_closed"),
+                _ => None,
+            },
         }
     }
 
@@ -185,6 +195,7 @@ impl RefReport {
             audit_event_ids: self.audit_event_ids.clone(),
             rollback_event_ids: Vec::new(),
             pointer,
+            reason: self.reason.map(str::to_owned),
         }
     }
 }
@@ -230,6 +241,9 @@ pub struct RunReport {
     /// How many refs the request has, for the `refs` output.
     #[serde(skip)]
     pub ref_count: usize,
+    /// The rollout in waves (`apply`, `plan`): present even without one (`waves: 1`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<crate::outcome::RolloutSummary>,
 }
 
 impl RunReport {
@@ -251,6 +265,7 @@ impl RunReport {
             text: vec![format!("rotor {command}: {}", result.as_str())],
             moving_back: false,
             ref_count: 0,
+            rollout: None,
         }
     }
 
@@ -415,7 +430,7 @@ impl Row {
         match self.result {
             RefResult::Success | RefResult::Planned => false,
             RefResult::RolledBack => !moving_back,
-            RefResult::Failed | RefResult::NotStarted => true,
+            RefResult::Failed | RefResult::NotStarted | RefResult::Skipped => true,
         }
     }
 }
@@ -453,6 +468,8 @@ pub struct View<'a> {
     pub reason: Option<&'a str>,
     /// The approval decision.
     pub approval: Option<&'a Decision>,
+    /// The rollout in waves, in words, when there is more than one wave.
+    pub rollout: Option<String>,
     /// The rows that need the reader, first: each with its reason and next step.
     pub attention: Vec<Row>,
     /// The other rows, in the request's order.
@@ -520,6 +537,7 @@ impl<'a> View<'a> {
             dispatcher: None,
             reason: None,
             approval: report.approval.as_ref(),
+            rollout: report.rollout.as_ref().and_then(rollout_words),
             refs: attention.iter().chain(&others).cloned().collect(),
             others_counts: crate::progress::Counts::of(others.iter().map(|r| r.result)).words(),
             attention,
@@ -533,6 +551,35 @@ impl<'a> View<'a> {
             version: env!("CARGO_PKG_VERSION"),
         }
     }
+}
+
+/// A rollout of more than one wave, in words: `10 waves (5, 4, 4, …); budget max_failures: 2%;
+/// pause 0s` for a plan, `3 of 10 waves; halted after wave 3 …` for a run.
+fn rollout_words(r: &crate::outcome::RolloutSummary) -> Option<String> {
+    if r.waves < 2 {
+        return None;
+    }
+    let budget = r.budget.as_ref().map_or_else(
+        || "no budget".to_owned(),
+        |b| format!("budget max_failures: {b}"),
+    );
+    if let Some(sizes) = &r.sizes {
+        let mut shown: Vec<String> = sizes.iter().take(4).map(ToString::to_string).collect();
+        if sizes.len() > 4 {
+            shown.push("…".to_owned());
+        }
+        return Some(format!(
+            "{} waves ({}); {budget}; pause {}",
+            r.waves,
+            shown.join(", "),
+            r.pause.as_deref().unwrap_or("0s")
+        ));
+    }
+    Some(match (&r.reason, r.halted) {
+        (Some(why), true) => format!("{} of {} waves; halted {why}", r.completed, r.waves),
+        (Some(why), false) => format!("{} of {} waves; {why}", r.completed, r.waves),
+        (None, _) => format!("{} of {} waves; {budget}", r.completed, r.waves),
+    })
 }
 
 /// What a rotation's artifact is built from, besides its refs.
@@ -554,6 +601,8 @@ pub struct ArtifactFacts<'a> {
     pub app_clock_offset_s: Option<i64>,
     /// When each cited audit event was created, by the runner's clock.
     pub event_times: std::collections::HashMap<String, chrono::DateTime<Utc>>,
+    /// A rollout in waves that halted: after which wave and why.
+    pub halted: Option<String>,
 }
 
 /// When a record begins: its first step's start, or an audit event it cites that is older (an
@@ -610,6 +659,7 @@ pub fn artifact(facts: &ArtifactFacts<'_>, outcomes: &[RefOutcome], result: RunR
         finished_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         started_at: started_at(outcomes, &facts.event_times),
         app_clock_offset_s: facts.app_clock_offset_s,
+        halted: facts.halted.clone(),
     }
 }
 
@@ -659,6 +709,7 @@ pub(crate) mod tests {
             checks,
             audit_event_ids: audit,
             error: failure.as_ref().map(ErrorReport::from),
+            reason: None,
         }
     }
 
@@ -950,6 +1001,7 @@ pub(crate) mod tests {
             pointer: Some("4".to_owned()),
             rollback: None,
             audit_events: Vec::new(),
+            reason: None,
         };
         let mut r = RunReport::new("apply", RunResult::Noop)
             .with_refs(vec![RefReport::recorded(&recorded)]);

@@ -6,6 +6,7 @@
 
 mod checks;
 mod steps;
+pub mod waves;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -580,6 +580,29 @@ fn disagreement(
     id: &str,
     number: u64,
 ) -> Option<String> {
+    if record.result == "skipped" {
+        // A halted rollout never started it: no marker of this rotation, the pointer where the
+        // record found it.
+        if state
+            .marker
+            .as_ref()
+            .is_some_and(|m| m.is_of(id, Some(number)))
+        {
+            return Some(
+                "the artifact records it skipped, but the backend carries this rotation's marker"
+                    .to_owned(),
+            );
+        }
+        let current = state.current.as_ref().map(|c| c.as_str());
+        if current != Some(record.from.as_str()) {
+            return Some(format!(
+                "the artifact records it skipped on {}, but the pointer designates {}",
+                record.from,
+                current.unwrap_or("nothing")
+            ));
+        }
+        return None;
+    }
     let expected_pointer = record.pointer.clone().unwrap_or_else(|| {
         if matches!(record.result.as_str(), "success" | "failed") {
             record.to.clone()

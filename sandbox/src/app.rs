@@ -75,6 +75,9 @@ pub struct AppScenario {
     pub cache_ms: u64,
     /// Versions whose integration health fails.
     pub bad_versions: BTreeSet<String>,
+    /// Refs whose integration health fails on every version but `1` (the one the tests
+    /// provision first): a new credential that this tenant's integration rejects.
+    pub bad_refs: BTreeSet<String>,
     /// How long an audit event takes to become visible (ms).
     pub audit_delay_ms: u64,
     /// Emit no audit events at all.
@@ -109,6 +112,7 @@ impl Default for AppScenario {
             backend: None,
             cache_ms: 0,
             bad_versions: BTreeSet::new(),
+            bad_refs: BTreeSet::new(),
             audit_delay_ms: 0,
             audit_missing: false,
             audit_page_size: 100,
@@ -550,7 +554,10 @@ async fn health(
         Ok(version) if app.inner().scenario.huge_versions.contains(&version) => {
             huge_answer(&app)
         }
-        Ok(version) if app.inner().scenario.bad_versions.contains(&version) => (
+        Ok(version)
+            if app.inner().scenario.bad_versions.contains(&version)
+                || (app.inner().scenario.bad_refs.contains(&name) && version != "1") =>
+        (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "failing", "detail": format!("the {provider} credential (version {version}) is rejected")})),
         )

@@ -116,8 +116,31 @@ pub async fn run(
         false,
     ));
     crate::fault::pause("preflighted").await;
-    let outcomes = rotation::rotate_all(app.clone(), settings, jobs, concurrency, progress).await;
-    conclude(cx, &s, &request, &pr, &approval, &app, &target, outcomes).await
+    let environment = s
+        .trusted
+        .config
+        .environments
+        .get(request.environment.as_str())
+        .copied()
+        .unwrap_or_default();
+    // The window is enforced where the environment requires one: no wave starts after it.
+    let closes = request
+        .maintenance
+        .as_ref()
+        .and_then(|m| m.window)
+        .filter(|_| environment.requires_maintenance)
+        .map(|w| w.end);
+    let rolled = rotation::waves::rotate_in_waves(
+        app.clone(),
+        settings,
+        jobs,
+        &environment.rollout,
+        closes,
+        concurrency,
+        progress,
+    )
+    .await;
+    conclude(cx, &s, &request, &pr, &approval, &app, &target, rolled).await
 }
 
 /// `--dry-run`: everything up to the first change held; what would rotate.
@@ -225,6 +248,7 @@ fn not_started(secret_ref: &str, code: &'static str, message: &str) -> RefReport
         checks: Vec::new(),
         audit_event_ids: Vec::new(),
         error: Some(report::ErrorReport::new(code, message)),
+        reason: None,
     }
 }
 
@@ -365,6 +389,7 @@ fn facts<'a>(
         run_url: s.env.run_url(),
         audit_query: app.audit_query_link(&s.trusted.config.app.audit_action),
         app_clock_offset_s: app.clock_offset(),
+        halted: None,
         event_times,
     }
 }
@@ -380,14 +405,19 @@ async fn conclude(
     approval: &Approval,
     app: &AppClient,
     target: &str,
-    outcomes: Vec<RefOutcome>,
+    rolled: rotation::waves::Rolled,
 ) -> Result<(), Error> {
+    let rotation::waves::Rolled { outcomes, summary } = rolled;
     let rows: Vec<RefReport> = outcomes.iter().map(RefReport::from).collect();
     let result = RunResult::of(outcomes.iter().map(|o| o.result));
-    let started = outcomes.iter().any(|o| o.result != RefResult::NotStarted);
+    let started = outcomes
+        .iter()
+        .any(|o| !matches!(o.result, RefResult::NotStarted | RefResult::Skipped));
+    let halted = summary.halted.then(|| summary.reason.clone()).flatten();
     let mut report = RunReport::new("apply", result).with_refs(rows);
     report.rotation_id = Some(request.id.to_string());
     report.approval = Some(approval.decision.clone());
+    report.rollout = Some(summary);
     // Another run of this rotation won some ref and carries it on; the refs this run finished
     // keep their final markers, and the next apply commits the one artifact. A ref left locked
     // (no final marker could be written) must not be recorded as final either.
@@ -417,11 +447,11 @@ async fn conclude(
             .collect();
         let times = app.event_times(&cited).await;
         crate::fault::pause("rotated").await;
-        let artifact = report::artifact(
-            &facts(s, request, pr, approval, app, times),
-            &outcomes,
-            result,
-        );
+        let facts = ArtifactFacts {
+            halted: halted.clone(),
+            ..facts(s, request, pr, approval, app, times)
+        };
+        let artifact = report::artifact(&facts, &outcomes, result);
         match commit(s, request, target, &path, &artifact, result).await {
             Ok(sha) => {
                 report.commit_sha = Some(sha);
@@ -463,7 +493,11 @@ async fn conclude(
             Err(other) => return Err(other),
         }
     }
+    let halted_line = halted.as_ref().map(|why| {
+        format!("halted {why}: the refs of later waves are skipped, untouched; `rotor new <id> --rest-of {}` writes a request for them", request.id)
+    });
     let headline = match result {
+        _ if halted_line.is_some() => halted_line.as_deref().unwrap_or_default(),
         RunResult::Success => "rotated",
         RunResult::RolledBack => "verification failed: rolled back",
         RunResult::Failed if started => "failed",

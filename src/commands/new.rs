@@ -25,14 +25,16 @@ use crate::output::Format;
 use crate::request::{self, Maintenance, RollbackMode};
 
 /// The command line of `rotor new`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Args {
     /// The rotation id.
     pub id: String,
-    /// The environment.
-    pub environment: String,
-    /// Why.
-    pub reason: String,
+    /// The environment (`None` only with `rest_of`: the other rotation's).
+    pub environment: Option<String>,
+    /// Why (`None` only with `rest_of`: the other rotation's).
+    pub reason: Option<String>,
+    /// `--rest-of`: the rotation whose skipped refs this request takes up.
+    pub rest_of: Option<String>,
     /// `--ref`, repeated.
     pub refs: Vec<String>,
     /// `--match`, repeated.
@@ -135,18 +137,48 @@ fn draft_of(cx: &Context, config: &Config, args: &Args) -> Result<Draft, Error> 
         name: "ID",
         problem: format!("{}: {}; {}", quote(&args.id), e.reason, e.help),
     })?;
-    let Some(environment) = config.environments.get(&args.environment) else {
+    let rest = args
+        .rest_of
+        .as_deref()
+        .map(|other| rest_of(cx, config, other))
+        .transpose()?;
+    let env_name = args
+        .environment
+        .clone()
+        .or_else(|| rest.as_ref().and_then(|r| r.environment.clone()))
+        .ok_or_else(|| Error::BadArgument {
+            name: "--environment",
+            problem: "the other rotation's request is not in the working tree to take its environment from: give --environment".to_owned(),
+        })?;
+    let reason = args
+        .reason
+        .clone()
+        .or_else(|| rest.as_ref().and_then(|r| r.reason.clone()))
+        .ok_or_else(|| Error::BadArgument {
+            name: "--reason",
+            problem: "the other rotation's request is not in the working tree to take its reason from: give --reason".to_owned(),
+        })?;
+    let args = &Args {
+        environment: Some(env_name.clone()),
+        reason: Some(reason),
+        ..args.clone()
+    };
+    let (env_name, reason) = (
+        env_name.as_str(),
+        args.reason.as_deref().unwrap_or_default(),
+    );
+    let Some(environment) = config.environments.get(env_name) else {
         let known: Vec<&str> = config.environments.keys().map(String::as_str).collect();
         return Err(Error::BadArgument {
             name: "--environment",
             problem: format!(
                 "{} is not an environment of the config; use one of: {}",
-                quote(&args.environment),
+                quote(env_name),
                 known.join(", ")
             ),
         });
     };
-    request::check_text(&args.reason).map_err(|(_, problem)| Error::BadArgument {
+    request::check_text(reason).map_err(|(_, problem)| Error::BadArgument {
         name: "--reason",
         problem: format!("the reason {problem}; write one line of at most 4,096 characters"),
     })?;
@@ -188,7 +220,7 @@ fn draft_of(cx: &Context, config: &Config, args: &Args) -> Result<Draft, Error> 
             name: "--window",
             problem: format!(
                 "environment {} requires a maintenance window or a rollout note: give --window START/END or --rollout-note URL",
-                quote(&args.environment)
+                quote(env_name)
             ),
         });
     }
@@ -204,13 +236,85 @@ fn draft_of(cx: &Context, config: &Config, args: &Args) -> Result<Draft, Error> 
         .transpose()?;
     Ok(Draft {
         id,
-        environment: args.environment.clone(),
-        reason: args.reason.clone(),
-        source: source(cx, args)?,
+        environment: env_name.to_owned(),
+        reason: reason.to_owned(),
+        source: match rest {
+            Some(rest) => Source::Refs(rest.refs),
+            None => source(cx, args)?,
+        },
         to,
         maintenance,
         rollback: args.rollback,
         rejections: crate::record::ledger::rejections(cx, config)?,
+    })
+}
+
+/// What `--rest-of OTHER_ID` takes from the other rotation: the refs its artifact records as
+/// skipped (ordered by ref), and its request's environment and reason when the working tree
+/// still holds the request.
+struct RestOf {
+    refs: Vec<SecretRef>,
+    environment: Option<String>,
+    reason: Option<String>,
+}
+
+fn rest_of(cx: &Context, config: &Config, other: &str) -> Result<RestOf, Error> {
+    let bad = |problem: String| Error::BadArgument {
+        name: "--rest-of",
+        problem,
+    };
+    let other = RotationId::parse(other)
+        .map_err(|e| bad(format!("{}: {}; {}", quote(other), e.reason, e.help)))?;
+    let rel = format!("{}/{other}.md", config.artifacts_dir.as_str());
+    let text = std::fs::read_to_string(cx.repo.join(&rel)).map_err(|e| {
+        bad(format!(
+            "{rel} cannot be read ({e}): run `rotor new` in a checkout of the default branch, where rotation {other}'s artifact is"
+        ))
+    })?;
+    let meta = match crate::artifact::read_meta(&text) {
+        Ok(Some(meta)) if meta.rotation_id == other.as_str() => meta,
+        Ok(_) => return Err(bad(format!("{rel} holds no record of rotation {other}"))),
+        Err(e) => return Err(bad(format!("{rel} is not rotor's record: {e}"))),
+    };
+    let mut refs: Vec<SecretRef> = Vec::new();
+    for r in meta.refs.iter().filter(|r| r.result == "skipped") {
+        let parsed = SecretRef::parse(&r.secret_ref).map_err(|e| {
+            bad(format!(
+                "{rel} records {} as skipped, which is not a ref: {}",
+                quote(&r.secret_ref),
+                e.reason
+            ))
+        })?;
+        refs.push(parsed);
+    }
+    refs.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    refs.dedup();
+    if refs.is_empty() {
+        return Err(bad(format!(
+            "rotation {other} skipped nothing: its rollout did not halt, so there is no rest to rotate"
+        )));
+    }
+    let request = std::fs::read(
+        cx.repo
+            .join(config.requests_dir.as_str())
+            .join(format!("{other}.yaml")),
+    )
+    .ok()
+    .and_then(|bytes| {
+        request::parse(
+            &format!("{}/{other}.yaml", config.requests_dir.as_str()),
+            &bytes,
+            request::Context {
+                stem: Some(other.as_str()),
+                environments: Some(&config.environments),
+            },
+        )
+        .ok()
+    });
+    Ok(RestOf {
+        refs,
+        environment: request.as_ref().map(|r| r.environment.clone()),
+        reason: request.map(|r| r.reason),
     })
 }
 

@@ -84,6 +84,16 @@ pub async fn run(cx: &Context, event_arg: Option<&Path>, config_rel: &Path) -> R
     report.rotation_id = request.map(|r| r.id.to_string());
     report.artifact_path = request.map(|r| s.trusted.artifact_path(r.id.as_str()));
     report.approval = Some(approval.decision.clone());
+    if let Some(r) = request {
+        let rollout = s
+            .trusted
+            .config
+            .environments
+            .get(r.environment.as_str())
+            .map(|e| e.rollout)
+            .unwrap_or_default();
+        report.rollout = Some(crate::rotation::waves::planned(&rollout, r.refs.len()));
+    }
     report.warnings = checks.iter().flat_map(|c| c.warnings.clone()).collect();
     for w in &report.warnings {
         cx.output

@@ -617,6 +617,7 @@ mod tests {
                         id: format!("evt-{id}-{r}"),
                         operation: "rotate".to_owned(),
                     }],
+                    reason: None,
                 })
                 .collect(),
             rolled_back: false,
@@ -629,6 +630,7 @@ mod tests {
             }],
             run_url: Some("https://github.com/o/r/actions/runs/1".to_owned()),
             rollbacks: Vec::new(),
+            halted: None,
         }
     }
 

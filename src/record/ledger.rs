@@ -80,7 +80,9 @@ fn add(ledger: &mut BTreeMap<String, Vec<Entry>>, path: &str, meta: ArtifactMeta
     };
     let finished_at = time(&meta.finished_at);
     let updated_at = time(&meta.rolled_back_at).or(finished_at);
-    for record in meta.refs {
+    // A ref a halted rollout skipped was never touched: the record says nothing of its pointer
+    // that an earlier record does not.
+    for record in meta.refs.into_iter().filter(|r| r.result != "skipped") {
         ledger
             .entry(record.secret_ref.clone())
             .or_default()

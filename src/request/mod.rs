@@ -573,14 +573,10 @@ mod tests {
                 "production".to_owned(),
                 Environment {
                     requires_maintenance: true,
+                    ..Environment::default()
                 },
             ),
-            (
-                "staging".to_owned(),
-                Environment {
-                    requires_maintenance: false,
-                },
-            ),
+            ("staging".to_owned(), Environment::default()),
         ])
     }
 

@@ -44,4 +44,5 @@ mod status;
 mod validate;
 mod verify;
 mod views;
+mod waves;
 mod write_access;

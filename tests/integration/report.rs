@@ -20,6 +20,7 @@ fn record(r: &str, result: &str) -> RefRecord {
         audit_event_ids: vec!["evt_000001".to_owned()],
         rollback_event_ids: Vec::new(),
         pointer: Some(if result == "success" { "2" } else { "1" }.to_owned()),
+        reason: None,
     }
 }
 
@@ -48,6 +49,7 @@ fn artifact(id: &str, days_ago: i64, refs: Vec<RefRecord>) -> String {
                 .to_owned(),
         rollback: None,
         finished_at: at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        halted: None,
     }
     .render(&Renderer::new(Vec::new()).expect("renderer"))
     .expect("render")

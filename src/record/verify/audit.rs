@@ -447,9 +447,10 @@ pub(crate) fn ledger<'a>(
         // Rolled back: so recorded, or left on `from`, or moved back by a rollback the record
         // lists (whatever that rollback's checks said afterwards).
         let by_dispatch = meta.rollbacks.iter().any(|rb| {
-            rb.refs
-                .iter()
-                .any(|x| x.secret_ref == secret_ref && x.result != "not_started")
+            rb.refs.iter().any(|x| {
+                x.secret_ref == secret_ref
+                    && !matches!(x.result.as_str(), "not_started" | "skipped")
+            })
         });
         let back = r.result == "rolled_back"
             || left(r) == r.from

@@ -67,7 +67,7 @@ pub(crate) fn consistency(path: &str, text: &str, meta: &ArtifactMeta) -> Vec<Fi
         ));
     }
     // Only the results rotor writes: any other word would let a record move the chain unseen.
-    const RESULTS: &[&str] = &["success", "rolled_back", "failed", "not_started"];
+    const RESULTS: &[&str] = &["success", "rolled_back", "failed", "not_started", "skipped"];
     for r in meta
         .refs
         .iter()

@@ -478,6 +478,7 @@ pub(super) mod tests {
                         id: format!("evt-{r}"),
                         operation: "rotate".to_owned(),
                     }],
+                    reason: None,
                 })
                 .collect(),
             rolled_back: false,
@@ -486,6 +487,7 @@ pub(super) mod tests {
             approvals: Vec::new(),
             run_url: None,
             rollbacks: Vec::new(),
+            halted: None,
         }
     }
 
@@ -505,6 +507,7 @@ pub(super) mod tests {
                 audit_event_ids: r.audit_events.iter().map(|e| e.id.clone()).collect(),
                 rollback_event_ids: Vec::new(),
                 pointer: r.pointer.clone(),
+                reason: None,
             })
             .collect();
         let a = crate::artifact::Artifact {
@@ -523,6 +526,7 @@ pub(super) mod tests {
             audit_query: "https://app.example.com/q".to_owned(),
             rollback: None,
             finished_at: m.finished_at.clone().unwrap_or_default(),
+            halted: None,
         };
         a.render(&crate::render::Renderer::new(Vec::new()).expect("renderer"))
             .expect("render")

@@ -15,6 +15,11 @@ use url::Url;
 use crate::diagnostic::{Diagnostic, Diagnostics, quote};
 use crate::yaml::{Document, Mapping, Node};
 
+mod environment;
+
+use environment::environments;
+pub use environment::{Environment, Rollout, Share};
+
 /// The config path when `--config` is not given, relative to the repository.
 pub const DEFAULT_PATH: &str = ".github/rotor.yml";
 
@@ -115,13 +120,6 @@ pub struct Commit {
     pub author_name: String,
     /// Author and committer email.
     pub author_email: String,
-}
-
-/// An environment's policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-pub struct Environment {
-    /// Requests for it need a maintenance window or a rollout note.
-    pub requires_maintenance: bool,
 }
 
 /// One `backends` entry: a glob over refs and where their secrets live.
@@ -709,52 +707,6 @@ fn parse_author(s: &str) -> Option<(String, String)> {
     let clean = |t: &str| !t.chars().any(|c| c.is_control() || matches!(c, '<' | '>'));
     (!name.is_empty() && ok_email && clean(name) && clean(email) && !email.contains(' '))
         .then(|| (name.to_owned(), email.to_owned()))
-}
-
-fn environments(node: &Node<'_>, diags: &mut Diagnostics) -> Option<BTreeMap<String, Environment>> {
-    let map = node.mapping(diags, &[])?;
-    let before = diags.len();
-    let mut out = BTreeMap::new();
-    for (name, value) in map.entries() {
-        let valid_name = !name.is_empty()
-            && name.len() <= 63
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !valid_name {
-            diags.push(
-                value
-                    .error(
-                        "invalid_environment_name",
-                        format!("environment name {} is not valid", quote(name)),
-                    )
-                    .help("use letters, digits, `-` and `_`"),
-            );
-            continue;
-        }
-        let policy = if value.is_null() {
-            Some(Environment::default())
-        } else {
-            value
-                .mapping(diags, &["requires_maintenance"])
-                .and_then(|m| match m.get("requires_maintenance") {
-                    None => Some(Environment::default()),
-                    Some(b) => b.boolean(diags).map(|requires_maintenance| Environment {
-                        requires_maintenance,
-                    }),
-                })
-        };
-        if let Some(policy) = policy {
-            out.insert(name.to_owned(), policy);
-        }
-    }
-    if out.is_empty() && diags.len() == before {
-        diags.push(
-            node.error("no_environments", "`environments` is empty")
-                .help("define at least one, e.g. `production: {requires_maintenance: true}`"),
-        );
-    }
-    (diags.len() == before).then_some(out)
 }
 
 fn backends(node: &Node<'_>, diags: &mut Diagnostics) -> Option<Vec<BackendRule>> {
