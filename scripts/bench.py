@@ -132,20 +132,26 @@ class World:
         self.sandbox.terminate()
         self.sandbox.wait()
 
-    def app_scenario(self, names):
+    def app_scenario(self, names, failing=False):
         # Each measurement starts with an empty audit log, so that later runs do not page
         # through earlier runs' events.
         http("DELETE", f"{self.url}/_sandbox/app/events")
         http("PUT", f"{self.url}/_sandbox/app", {
             "token": APP_TOKEN,
-            "refs": {n: {"tenant": n.split(".")[1], "provider": "supabase", "site_ids": ["site-001"]} for n in names},
+            "bad_versions": ["2"] if failing else [],
+            # A failing batch gives each tenant its own site, so that each ref's health check
+            # asks about its own credential (a shared site would answer for one ref only).
+            "refs": {n: {"tenant": n.split(".")[1], "provider": "supabase",
+                         "site_ids": [f"site-{i:05}" if failing else "site-001"]}
+                     for i, n in enumerate(names)},
             "backend": {"type": "vault", "address": BAO, "token": self.reader, "mount": "secret",
                         "pointer_key": "current_version"},
         })
 
 
-def repository(world, run_id, names):
-    """A scratch origin with the config on main and an approved rotation PR of `names`."""
+def repository(world, run_id, names, staging="{}"):
+    """A scratch origin with the config on main and an approved rotation PR of `names`;
+    `staging` is the environment's policy (a rollout)."""
     base = world.scratch / run_id
     origin, work, checkout = base / "origin.git", base / "work", base / "checkout"
     base.mkdir(parents=True)
@@ -155,7 +161,7 @@ def repository(world, run_id, names):
         git(work, "config", k, v)
     (work / ".github").mkdir()
     (work / ".github/rotor.yml").write_text(
-        "version: 1\nadmins: {users: [alice, bob]}\nenvironments: {staging: {}}\n"
+        f"version: 1\nadmins: {{users: [alice, bob]}}\nenvironments: {{staging: {staging}}}\n"
         f"backends: [{{match: \"tenant.*.*.*\", type: vault, address: \"{BAO}\", mount: secret}}]\n"
         f"app: {{base_url: \"{world.url}\", audit_timeout: 60s}}\n"
         f"checks: {{settle_timeout: 60s}}\nconcurrency: {CONCURRENCY}\n")
@@ -192,12 +198,14 @@ def repository(world, run_id, names):
     return checkout, event, base / request.split("/")[-1]
 
 
-def rotor_apply(world, n, rep):
+def rotor_apply(world, n, rep, staging="{}", failing=False):
+    """One `rotor apply` of `n` refs; with `failing`, every new version fails its health check
+    (a systematic failure). Returns its measurements."""
     run_id = f"n{n}r{rep}{secrets.token_hex(3)}"
     names = [f"tenant.{run_id}-{i}.supabase.service_role" for i in range(n)]
     provision(names)
-    world.app_scenario(names)
-    checkout, event, _ = repository(world, run_id, names)
+    world.app_scenario(names, failing)
+    checkout, event, _ = repository(world, run_id, names, staging)
     http("DELETE", f"{world.url}/_sandbox/requests")
     http("DELETE", f"{world.url}/_sandbox/app/requests")
     audit_offset = AUDIT_LOG.stat().st_size
@@ -206,10 +214,11 @@ def rotor_apply(world, n, rep):
            "GITHUB_EVENT_NAME": "pull_request_review", "GITHUB_EVENT_PATH": str(event),
            "GITHUB_WORKSPACE": str(checkout), "VAULT_TOKEN": world.token, "ROTOR_APP_TOKEN": APP_TOKEN}
     code, seconds, rss, out, err = run_measured([str(TARGET / "rotor"), "apply", "--format", "json"], env)
-    if code != 0:
+    if code != (1 if failing else 0):
         sys.exit(f"bench: rotor apply exited {code}\n{err[-3000:]}")
     report = json.loads(out)
-    assert report["result"] == "success" and len(report["refs"]) == n, report["result"]
+    assert len(report["refs"]) == n, report["result"]
+    assert failing or report["result"] == "success", report["result"]
     time.sleep(0.2)  # the audit device flushes asynchronously
     app_log = http("GET", f"{world.url}/_sandbox/app/requests")
     return {
@@ -220,6 +229,12 @@ def rotor_apply(world, n, rep):
         # minutes before the run's first upsert, never stopping at a page it saw.
         "audit_pages": sum(1 for line in app_log if line.startswith("GET /api/v1/audit/events")),
         "github_calls": len(http("GET", f"{world.url}/_sandbox/requests")),
+        # What a systematic failure cost: refs whose pointer moved, calls the application took,
+        # audit events written (each move and each move back writes one).
+        "moved": sum(1 for r in report["refs"] if r["result"] not in ("skipped", "not_started")),
+        "skipped": sum(1 for r in report["refs"] if r["result"] == "skipped"),
+        "app_calls": len(app_log),
+        "events": len(http("GET", f"{world.url}/_sandbox/app")["events"]),
     }
 
 
@@ -657,6 +672,47 @@ def report_record(record):
     return ok
 
 
+CANARY = "{rollout: {canary: 10, max_failures: 0}}"
+WAVES = "{rollout: {canary: 10, wave: 10%, pause: 0s}}"
+# The same waves with an error budget: each wave must finish before the next starts.
+BUDGETED = "{rollout: {canary: 10, wave: 10%, max_failures: 2%, pause: 0s}}"
+
+
+def waves_bench(world, n, repeat):
+    """A systematic failure (every new version fails) with and without a canary, and the cost
+    of waves on a healthy batch, each measured in this run."""
+    out = {}
+    out["failing"] = rotor_apply(world, n, 0, failing=True)
+    out["canary"] = rotor_apply(world, n, 0, CANARY, failing=True)
+    one = [rotor_apply(world, n, rep)["seconds"] for rep in range(repeat)]
+    waved = [rotor_apply(world, n, rep, WAVES)["seconds"] for rep in range(repeat)]
+    budgeted = [rotor_apply(world, n, rep, BUDGETED)["seconds"] for rep in range(repeat)]
+    out["one_wave"] = statistics.median(one)
+    out["waves"] = statistics.median(waved)
+    out["budgeted"] = statistics.median(budgeted)
+    return out
+
+
+def report_waves(n, w, check):
+    print(f"\nrollouts in waves, N={n}, every new version failing its health check")
+    print("| rollout | refs moved (and rolled back) | refs skipped | application calls | audit events written | wall time |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, key in (("one wave (no rollout)", "failing"), (f"`{CANARY}`", "canary")):
+        r = w[key]
+        print(f"| {name} | {r['moved']} | {r['skipped']} | {r['app_calls']} | {r['events']} | {r['seconds']:.2f} s |")
+    c = w["canary"]
+    check("a systematic failure stops after the canary (at most 10 refs moved, the rest skipped)",
+          c["moved"] <= 10 and c["skipped"] == n - c["moved"],
+          f"{c['moved']} moved, {c['skipped']} skipped")
+    overhead = w["waves"] / w["one_wave"] - 1
+    budget_cost = w["budgeted"] / w["one_wave"] - 1
+    print(f"healthy N={n}: one wave {w['one_wave']:.2f} s, `{WAVES}` {w['waves']:.2f} s, "
+          f"`{BUDGETED}` {w['budgeted']:.2f} s ({budget_cost * 100:+.1f}%: each wave waits for "
+          f"its slowest ref before the budget is judged)")
+    check("waves cost under 5% of the one-wave time (pause 0s)", overhead < 0.05,
+          f"{overhead * 100:+.1f}%")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10,100,500,2000")
@@ -664,13 +720,30 @@ def main():
     parser.add_argument("--sample", type=int, default=10)
     parser.add_argument("--records", default="500,1000",
                         help="verify and evidence: record sizes in artifacts (4 refs each, every ref rotated twice)")
-    parser.add_argument("--only", choices=["all", "record"], default="all",
-                        help="record: only the verify and evidence benchmark")
+    parser.add_argument("--only", choices=["all", "record", "waves"], default="all",
+                        help="record: only the verify and evidence benchmark; waves: only the rollout one")
+    parser.add_argument("--waves-size", type=int, default=2000,
+                        help="the batch the rollout benchmark runs (every ref failing, then healthy)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     scratch = Path(tempfile.mkdtemp(prefix="rotor-bench."))
     records = [int(s) for s in args.records.split(",")]
     ok = True
+
+    def check(name, holds, detail):
+        nonlocal ok
+        ok &= holds
+        print(f"  [{'ok' if holds else 'MISSED'}] {name}: {detail}")
+
+    if args.only == "waves":
+        world = World(scratch)
+        try:
+            waves = waves_bench(world, args.waves_size, args.repeat)
+        finally:
+            world.close()
+            shutil.rmtree(scratch, ignore_errors=True)
+        report_waves(args.waves_size, waves, check)
+        sys.exit(0 if ok else 1)
     record = verify_bench(scratch, records, args.repeat)
     if args.only == "record":
         shutil.rmtree(scratch, ignore_errors=True)
@@ -708,14 +781,10 @@ def main():
                   f"{r['app_requests']} to the application, peak RSS {r['rss_mib']:.1f} MiB", flush=True)
         writes, aws_seconds, busiest = aws_rate_limit(world, 40, 20)
         print(f"AWS, 40 refs, rate_limit 20/s: {writes} writes in {aws_seconds:.1f} s, busiest second {busiest} writes", flush=True)
+        waves = waves_bench(world, args.waves_size, args.repeat)
     finally:
         world.close()
         shutil.rmtree(scratch, ignore_errors=True)
-
-    def check(name, holds, detail):
-        nonlocal ok
-        ok &= holds
-        print(f"  [{'ok' if holds else 'MISSED'}] {name}: {detail}")
 
     print("\ntargets")
     if 500 in results:
@@ -739,6 +808,7 @@ def main():
               f"{r['seconds']:.2f} s")
     check("AWS writes never above rate_limit (20/s)", busiest <= 20, f"busiest second {busiest}")
     ok &= report_record(record)
+    report_waves(args.waves_size, waves, check)
 
     print("\n| N | rotor | per ref | floor | rotor / floor | scripted runbook per ref | speed-up | peak RSS | OpenBao req/ref | app req/ref | GitHub calls |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")

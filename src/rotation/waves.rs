@@ -64,6 +64,19 @@ pub async fn rotate_in_waves(
         sizes: None,
         pause: None,
     };
+    if waves > 1 && rollout.max_failures.is_none() && rollout.pause.is_zero() && closes.is_none() {
+        // Nothing can halt this rollout and nothing waits between its waves: the waves would
+        // only make each ref of a wave wait for the slowest one. One pool, in the request's
+        // order, starts the canary first all the same.
+        progress.note(&format!(
+            "{waves} waves with no budget, no pause and no window to close: run as one, in the request's order"
+        ));
+        let outcomes = rotate_all(app, settings, jobs, concurrency, progress).await;
+        if outcomes.iter().all(|o| o.settled && !o.deferred()) {
+            summary.completed = waves;
+        }
+        return Rolled { outcomes, summary };
+    }
     let mut outcomes: Vec<RefOutcome> = Vec::with_capacity(jobs.len());
     let mut left = jobs.into_iter();
     for (i, size) in sizes.iter().copied().enumerate() {
