@@ -60,10 +60,11 @@ pub struct ArtifactMeta {
     /// the `Date` of its answers: what corrects its events' `createdAt`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_clock_offset_s: Option<i64>,
-    /// A rollout in waves that halted: after which wave and why. Its skipped refs are in
-    /// `refs` with result `skipped`: nothing was done to them.
+    /// A rollout in waves that halted: how many waves it had and finished, and after which
+    /// wave and why. Its skipped refs are in `refs` with result `skipped`: nothing was done to
+    /// them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub halted: Option<String>,
+    pub rollout: Option<crate::outcome::RolloutSummary>,
 }
 
 /// An approval in the machine-readable part.
@@ -336,7 +337,7 @@ pub struct Artifact {
     /// The application's clock minus the runner's, in seconds.
     pub app_clock_offset_s: Option<i64>,
     /// A rollout in waves that halted: after which wave and why.
-    pub halted: Option<String>,
+    pub halted: Option<crate::outcome::RolloutSummary>,
 }
 
 #[derive(Serialize)]
@@ -450,7 +451,7 @@ impl Artifact {
             timeline: &self.timeline,
             timeline_groups: self.timeline_groups(),
             audit_query: &self.audit_query,
-            halted: self.halted.as_deref(),
+            halted: self.halted.as_ref().and_then(|r| r.reason.as_deref()),
         };
         let mut text = renderer.render("artifact.md.j2", view)?;
         refuse_marker("artifact.md.j2", &text)?;
@@ -509,7 +510,7 @@ impl Artifact {
             rollbacks: Vec::new(),
             started_at: self.started_at.clone(),
             app_clock_offset_s: self.app_clock_offset_s,
-            halted: self.halted.clone(),
+            rollout: self.halted.clone(),
         }
     }
 }

@@ -50,8 +50,9 @@ impl std::fmt::Display for RefResult {
     }
 }
 
-/// How a rollout in waves went, as the JSON report gives it (`apply`, `plan`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// How a rollout in waves went, as the JSON report gives it (`apply`, `plan`) and a halted
+/// rotation's artifact records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RolloutSummary {
     /// How many waves the rollout has.
     pub waves: usize,
@@ -64,10 +65,10 @@ pub struct RolloutSummary {
     /// Why it halted, and after which wave.
     pub reason: Option<String>,
     /// The waves' sizes (`plan`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sizes: Option<Vec<usize>>,
     /// The pause between waves, as configured (`plan`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause: Option<String>,
 }
 

@@ -156,6 +156,18 @@ fn run_span(config: &Config) -> std::time::Duration {
     config.checks.settle_timeout + config.app.audit_timeout + std::time::Duration::from_secs(60)
 }
 
+/// As [`run_span`], for a request rolled out in waves: each wave may take that long, and the
+/// pauses come between them.
+fn rollout_span(config: &Config, request: &Request) -> std::time::Duration {
+    let rollout = config
+        .environments
+        .get(&request.environment)
+        .map(|e| e.rollout)
+        .unwrap_or_default();
+    let waves = u32::try_from(rollout.sizes(request.refs.len()).len().max(1)).unwrap_or(u32::MAX);
+    run_span(config) * waves + rollout.pause * (waves - 1)
+}
+
 /// Checks every ref, read-only. `app` is `None` only for a `plan` without an application token.
 /// `pull_request` is the one carrying the request: a marker of the same id from another one
 /// means the id is taken.
@@ -178,7 +190,7 @@ pub(crate) async fn check(
     }
     let id = request.id.to_string();
     let action = config.app.audit_action.clone();
-    let need = run_span(config);
+    let need = rollout_span(config, request);
     let results = map_bounded(work, config.concurrency, |(entry, secret)| {
         let (app, id, action) = (app.clone(), id.clone(), action.clone());
         let rejected = rejections
@@ -223,7 +235,17 @@ pub(crate) async fn jobs(
         Window::NotYet(text) | Window::Closed(text) => Some(text),
     };
     let mut checks = check(config, request, pull_request, Some(app), env, rejections).await;
-    if let Some(text) = outside {
+    // A rollout an earlier run began (a ref carries this rotation's marker) is finished by
+    // its waves, which stop at the window's end themselves and record why: refusing it here
+    // would leave what it did unrecorded.
+    let begun = checks.iter().any(|c| {
+        c.job
+            .as_ref()
+            .and_then(|j| j.seen.as_ref())
+            .and_then(|s| s.marker.as_ref())
+            .is_some_and(|m| m.is_of(request.id.as_str(), pull_request))
+    });
+    if let Some(text) = outside.filter(|_| !begun) {
         for c in &mut checks {
             c.failure = Some(RefFailure::OutsideWindow(text.clone()));
         }
@@ -491,6 +513,14 @@ pub(crate) async fn rollback_plan(
     let mut plan = RollbackPlan::default();
     for (index, m) in meta.refs.iter().enumerate() {
         if !only.is_empty() && !only.iter().any(|r| r.as_str() == m.secret_ref) {
+            continue;
+        }
+        if m.result == "skipped" {
+            // A halted rollout never started it: nothing to read, nothing to roll back.
+            plan.skipped.push((
+                m.secret_ref.clone(),
+                "the rollout halted before it: nothing to roll back".to_owned(),
+            ));
             continue;
         }
         let secret_ref = SecretRef::parse(&m.secret_ref)

@@ -417,8 +417,16 @@ impl Row {
             from,
             to,
             result: r.result,
-            reason: r.error.as_ref().map(|e| e.message.clone()),
-            next_step: r.error.as_ref().and_then(|e| e.next_step),
+            reason: r.error.as_ref().map(|e| e.message.clone()).or_else(|| {
+                r.reason.map(|why| match why {
+                    "window_closed" => "the maintenance window closed before its wave".to_owned(),
+                    _ => "the rollout halted before its wave".to_owned(),
+                })
+            }),
+            next_step: r.error.as_ref().and_then(|e| e.next_step).or_else(|| {
+                r.reason
+                    .map(|_| "rotate it with a new request: `rotor new <id> --rest-of <this id>`")
+            }),
             checks: crate::outcome::summarise(&r.checks),
             audit_event_ids: r.audit_event_ids.join(", "),
         }
@@ -601,8 +609,8 @@ pub struct ArtifactFacts<'a> {
     pub app_clock_offset_s: Option<i64>,
     /// When each cited audit event was created, by the runner's clock.
     pub event_times: std::collections::HashMap<String, chrono::DateTime<Utc>>,
-    /// A rollout in waves that halted: after which wave and why.
-    pub halted: Option<String>,
+    /// A rollout in waves that halted: its summary, saying after which wave and why.
+    pub halted: Option<crate::outcome::RolloutSummary>,
 }
 
 /// When a record begins: its first step's start, or an audit event it cites that is older (an

@@ -582,7 +582,7 @@ fn disagreement(
 ) -> Option<String> {
     if record.result == "skipped" {
         // A halted rollout never started it: no marker of this rotation, the pointer where the
-        // record found it.
+        // record found it, unless a later rotation (`rotor new --rest-of`) has since moved it.
         if state
             .marker
             .as_ref()
@@ -592,6 +592,13 @@ fn disagreement(
                 "the artifact records it skipped, but the backend carries this rotation's marker"
                     .to_owned(),
             );
+        }
+        if state
+            .marker
+            .as_ref()
+            .is_some_and(|m| m.rotation_id != id && m.state != MarkerState::Pending)
+        {
+            return None;
         }
         let current = state.current.as_ref().map(|c| c.as_str());
         if current != Some(record.from.as_str()) {

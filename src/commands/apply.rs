@@ -164,6 +164,30 @@ fn dry_run_report(
     report.emit(&cx.output)
 }
 
+/// The rollout of `request`'s environment as the JSON report gives it for a run that did not
+/// roll out (`completed` 0) or whose record says it finished: present even without a rollout
+/// (`waves: 1`).
+fn rollout_summary(
+    s: &Session,
+    request: &Request,
+    finished: bool,
+) -> crate::outcome::RolloutSummary {
+    let rollout = s
+        .trusted
+        .config
+        .environments
+        .get(request.environment.as_str())
+        .map(|e| e.rollout)
+        .unwrap_or_default();
+    let planned = rotation::waves::planned(&rollout, request.refs.len());
+    crate::outcome::RolloutSummary {
+        completed: if finished { planned.waves } else { 0 },
+        sizes: None,
+        pause: None,
+        ..planned
+    }
+}
+
 /// The request's file, which the annotations point at.
 fn request_file(s: &Session, request: &Request) -> String {
     format!(
@@ -208,7 +232,17 @@ async fn already_applied(
             report.artifact_path = Some(path);
             report.commit_sha = Some(tip);
             report.ref_count = request.refs.len();
-            let headline = "already applied: nothing to do";
+            // What the rollout did is the record's: a halt stays said.
+            let halted = meta.rollout.clone().filter(|r| r.halted);
+            report.rollout = Some(
+                halted
+                    .clone()
+                    .unwrap_or_else(|| rollout_summary(s, request, true)),
+            );
+            let said = halted
+                .and_then(|r| r.reason)
+                .map(|why| format!("already applied (halted {why}): nothing to do"));
+            let headline = said.as_deref().unwrap_or("already applied: nothing to do");
             s.publish(&s.view("apply", headline, Some(request), &report))
                 .await?;
             report.emit(&cx.output)?;
@@ -217,6 +251,7 @@ async fn already_applied(
         Applied::Contradicted { path, problems } => {
             let mut report = RunReport::new("apply", RunResult::Failed);
             report.rotation_id = Some(request.id.to_string());
+            report.rollout = Some(rollout_summary(s, request, false));
             report.refs = problems
                 .iter()
                 .map(|(r, p)| not_started(r, "artifact_contradicted", p))
@@ -287,6 +322,7 @@ async fn blocked(
 ) -> Result<(), Error> {
     let mut report = RunReport::new("apply", RunResult::Failed)
         .with_refs(checks.iter().map(RefCheck::report).collect());
+    report.rollout = Some(rollout_summary(s, request, false));
     report.rotation_id = Some(request.id.to_string());
     report.approval = Some(decision.clone());
     s.publish(&s.view("apply", "a precondition fails", Some(request), &report))
@@ -413,7 +449,7 @@ async fn conclude(
     let started = outcomes
         .iter()
         .any(|o| !matches!(o.result, RefResult::NotStarted | RefResult::Skipped));
-    let halted = summary.halted.then(|| summary.reason.clone()).flatten();
+    let halted = summary.halted.then(|| summary.clone());
     let mut report = RunReport::new("apply", result).with_refs(rows);
     report.rotation_id = Some(request.id.to_string());
     report.approval = Some(approval.decision.clone());
@@ -493,7 +529,7 @@ async fn conclude(
             Err(other) => return Err(other),
         }
     }
-    let halted_line = halted.as_ref().map(|why| {
+    let halted_line = halted.as_ref().and_then(|r| r.reason.as_ref()).map(|why| {
         format!("halted {why}: the refs of later waves are skipped, untouched; `rotor new <id> --rest-of {}` writes a request for them", request.id)
     });
     let headline = match result {

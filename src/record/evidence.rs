@@ -259,7 +259,8 @@ pub(crate) fn ages(entries: &[Entry], until: DateTime<Utc>) -> Vec<Age> {
         if at > until {
             continue;
         }
-        for r in &meta.refs {
+        // A ref a halted rollout skipped was not managed by that record.
+        for r in meta.refs.iter().filter(|r| r.result != "skipped") {
             let slot = last.entry(&r.secret_ref).or_insert(None);
             let stood = r.result == "success"
                 && rolled_back_at(meta, &r.secret_ref).is_none_or(|rb| rb > until);
@@ -630,7 +631,7 @@ mod tests {
             }],
             run_url: Some("https://github.com/o/r/actions/runs/1".to_owned()),
             rollbacks: Vec::new(),
-            halted: None,
+            rollout: None,
         }
     }
 

@@ -77,11 +77,26 @@ pub async fn rotate_in_waves(
         }
         return Rolled { outcomes, summary };
     }
+    // The waves an earlier run of this rotation began (one of its refs carries the rotation's
+    // marker): they are finished whatever the budget, the pause or the window say now, and
+    // only the first wave no run began is judged before it starts.
+    let ours = |job: &Job| {
+        job.seen
+            .as_ref()
+            .and_then(|s| s.marker.as_ref())
+            .is_some_and(|m| m.is_of(&settings.rotation_id, settings.pull_request))
+    };
+    let mut begun = Vec::with_capacity(waves);
+    let mut at = 0;
+    for size in &sizes {
+        begun.push(jobs[at..at + size].iter().any(ours));
+        at += size;
+    }
     let mut outcomes: Vec<RefOutcome> = Vec::with_capacity(jobs.len());
     let mut left = jobs.into_iter();
     for (i, size) in sizes.iter().copied().enumerate() {
         let wave = i + 1;
-        if i > 0 {
+        if i > 0 && !begun[i] {
             let halt = halt_before(rollout, &outcomes, i, waves, closes);
             if let Some((reason, why)) = halt {
                 progress.note(&format!("rollout halted {why}"));
@@ -147,10 +162,15 @@ pub async fn rotate_in_waves(
             // A ref without its final marker (or one another run is finishing): the wave is not
             // finished, so no budget can be judged and no further wave starts. Nothing is
             // committed for such a run; running it again goes on from here.
-            outcomes.extend(left.map(|job| skipped(&job, "interrupted")));
-            summary.reason = Some(format!(
-                "wave {wave} of {waves} did not finish: run apply again to go on"
-            ));
+            let why = format!("wave {wave} of {waves} did not finish: run apply again to go on");
+            outcomes.extend(left.map(|job| {
+                RefOutcome::not_started(
+                    job.secret.secret_ref.to_string(),
+                    job.secret.backend(),
+                    crate::outcome::RefFailure::Unsettled(why.clone()),
+                )
+            }));
+            summary.reason = Some(why);
             return Rolled { outcomes, summary };
         }
         summary.completed = wave;
@@ -221,10 +241,10 @@ fn wave_refs(done: &[RefOutcome]) -> String {
         .filter(|o| o.result != RefResult::Success)
         .map(|o| format!("{} {}", o.secret_ref, o.result))
         .collect();
-    if not.is_empty() {
-        "every ref succeeded".to_owned()
-    } else {
+    if !not.is_empty() {
         not.join(", ")
+    } else {
+        "every ref succeeded".to_owned()
     }
 }
 

@@ -57,7 +57,7 @@ fn untouched(s: &Setup, name: &str) {
     );
 }
 
-fn canary_two_no_budget(c: String) -> String {
+fn canary_two_budget_zero(c: String) -> String {
     c.replace(
         "staging: {}",
         "staging: {rollout: {canary: 2, wave: 2, max_failures: 0}}",
@@ -66,7 +66,7 @@ fn canary_two_no_budget(c: String) -> String {
 
 #[test]
 fn a_canary_failure_halts_the_rollout_and_leaves_every_later_ref_untouched() {
-    let s = world(6, canary_two_no_budget);
+    let s = world(6, canary_two_budget_zero);
     // A systematic failure: every new version fails its health check.
     app_knob(&s.url, "bad_versions", json!(["2"]));
     let (report, printed) = apply_printed(&s, 1);
@@ -116,9 +116,14 @@ fn a_canary_failure_halts_the_rollout_and_leaves_every_later_ref_untouched() {
         "{artifact}"
     );
     assert!(artifact.contains("\"result\":\"skipped\""), "{artifact}");
-    // The same event again: already applied.
+    // The same event again: already applied, the halt still said, nothing touched.
     let (again, _) = apply_printed(&s, 0);
     assert_eq!(again["result"], "noop", "{again:#}");
+    assert_eq!(again["rollout"]["halted"], true, "{again:#}");
+    assert_eq!(again["rollout"]["completed"], 1);
+    for name in &s.names[2..] {
+        untouched(&s, name);
+    }
 }
 
 fn budget_of_one(c: String) -> String {
@@ -150,17 +155,18 @@ fn failures_within_the_budget_let_the_rollout_finish() {
     );
 }
 
-fn two_percent(c: String) -> String {
+fn fifteen_percent(c: String) -> String {
     c.replace(
         "staging: {}",
-        "staging: {rollout: {canary: 2, wave: 3, max_failures: 10%}}",
+        "staging: {rollout: {canary: 2, wave: 3, max_failures: 15%}}",
     )
 }
 
 #[test]
 fn a_percentage_budget_halts_when_failures_exceed_its_share_of_the_finished_refs() {
-    let s = world(8, two_percent);
-    // One failure in wave 2: 1 × 100 > 10 × 5 finished.
+    let s = world(8, fifteen_percent);
+    // One failure in wave 2: 1 × 100 > 15 × 5 finished, so it halts (a share of the request's
+    // 8 refs, 15 × 8 = 120, would not).
     app_knob(&s.url, "bad_refs", json!([s.names[3]]));
     let (report, _) = apply_printed(&s, 1);
     assert_eq!(
@@ -177,7 +183,7 @@ fn a_percentage_budget_halts_when_failures_exceed_its_share_of_the_finished_refs
         ],
         "{report:#}"
     );
-    assert_eq!(report["rollout"]["budget"], "10%");
+    assert_eq!(report["rollout"]["budget"], "15%");
     assert_eq!(report["rollout"]["completed"], 2);
     for name in &s.names[5..] {
         untouched(&s, name);
@@ -203,7 +209,7 @@ fn a_pause_between_waves_is_in_the_log() {
 
 #[test]
 fn a_run_stopped_between_waves_goes_on_from_the_next_without_rotating_a_ref_twice() {
-    let s = world(4, canary_two_no_budget);
+    let s = world(4, canary_two_budget_zero);
     let event = review_event(s.w.dir.path(), &s.w.head);
     apply_command(&s, &event, "pull_request_review")
         .env("ROTOR_FAULT_AT", "waved")
@@ -233,7 +239,7 @@ fn a_run_stopped_between_waves_goes_on_from_the_next_without_rotating_a_ref_twic
 
 #[test]
 fn rest_of_writes_a_request_for_exactly_the_refs_a_halted_rollout_skipped() {
-    let s = world(4, canary_two_no_budget);
+    let s = world(4, canary_two_budget_zero);
     app_knob(&s.url, "bad_versions", json!(["2"]));
     apply_printed(&s, 1);
     // The default branch after the merge: the request and its artifact.
@@ -269,14 +275,6 @@ fn rest_of_writes_a_request_for_exactly_the_refs_a_halted_rollout_skipped() {
         .current_dir(&ws)
         .args(["validate", &format!("rotations/{new_id}.yaml")])
         .run();
-    // A rotation that skipped nothing has no rest.
-    let (code, _, stderr) = rotor()
-        .current_dir(&ws)
-        .env("VAULT_TOKEN", &s.token.token)
-        .env("ROTOR_APP_TOKEN", "app-token")
-        .args(["new", "nothing-left", "--rest-of", &new_id])
-        .run_unchecked();
-    assert_eq!(code, Some(2), "{stderr}");
 }
 
 #[test]
@@ -293,7 +291,7 @@ fn without_a_rollout_every_ref_is_one_wave() {
 
 #[test]
 fn plan_shows_the_waves_it_would_run() {
-    let s = world(6, canary_two_no_budget);
+    let s = world(6, canary_two_budget_zero);
     let event = crate::plan::pr_event(s.w.dir.path(), &s.w.head);
     let (report, _) = crate::plan::run_plan(
         &s.w,
@@ -399,4 +397,102 @@ fn on_aws_a_canary_failure_halts_the_rollout_too() {
         });
         assert_eq!(labels[current.as_str()], ["AWSCURRENT"], "{name} untouched");
     }
+}
+
+#[test]
+fn a_halt_decided_after_a_stop_between_waves_is_decided_again_on_resume() {
+    let s = world(4, canary_two_budget_zero);
+    app_knob(&s.url, "bad_versions", json!(["2"]));
+    let event = review_event(s.w.dir.path(), &s.w.head);
+    // The canary fails; the run stops before it judges the budget.
+    apply_command(&s, &event, "pull_request_review")
+        .env("ROTOR_FAULT_AT", "waved")
+        .expects_exit(86)
+        .run();
+    for name in &s.names[2..] {
+        untouched(&s, name);
+    }
+    // Run again: the canary's refs report what they recorded, and the budget halts.
+    let (report, _) = apply_printed(&s, 1);
+    assert_eq!(
+        results(&report),
+        ["rolled_back", "rolled_back", "skipped", "skipped"],
+        "{report:#}"
+    );
+    assert_eq!(report["rollout"]["halted"], true);
+    for name in &s.names[2..] {
+        untouched(&s, name);
+    }
+}
+
+fn no_budget(c: String) -> String {
+    c.replace("staging: {}", "staging: {rollout: {canary: 1, wave: 2}}")
+}
+
+#[test]
+fn a_rollout_that_cannot_halt_runs_as_one_pool() {
+    let s = world(5, no_budget);
+    app_knob(&s.url, "bad_refs", json!([s.names[0]]));
+    let (report, printed) = apply_printed(&s, 1);
+    // Nothing can halt it: the canary's failure stops nothing.
+    assert_eq!(
+        results(&report),
+        ["rolled_back", "success", "success", "success", "success"],
+        "{report:#}"
+    );
+    assert_eq!(report["rollout"]["waves"], 3);
+    assert_eq!(report["rollout"]["completed"], 3);
+    assert_eq!(report["rollout"]["halted"], false);
+    assert!(printed.contains("run as one"), "{printed}");
+}
+
+fn closing_window(c: String) -> String {
+    c.replace(
+        "staging: {}, production: {requires_maintenance: true}",
+        "staging: {}, production: {requires_maintenance: true, rollout: {canary: 1}}",
+    )
+}
+
+#[test]
+fn a_window_that_closes_between_waves_halts_the_rollout() {
+    // The window closes a few seconds after the run starts; the run is held between its waves
+    // until it has.
+    fn windowed(text: String) -> String {
+        let at = |secs: i64| {
+            (chrono::Utc::now() + chrono::Duration::seconds(secs))
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        };
+        text.replace("environment: staging", "environment: production")
+            .replace(
+                "refs:\n",
+                &format!(
+                    "maintenance:\n  window: {{start: \"{}\", end: \"{}\"}}\nrefs:\n",
+                    at(-300),
+                    at(8)
+                ),
+            )
+    }
+    let s = crate::apply::setup_configured(3, &[], windowed, closing_window, None);
+    let event = review_event(s.w.dir.path(), &s.w.head);
+    let until = s.w.dir.path().join("release");
+    let run = apply_command(&s, &event, "pull_request_review").held_at("between-waves", &until);
+    std::thread::sleep(std::time::Duration::from_secs(9));
+    fs::write(&until, "").expect("release");
+    let (code, stdout, stderr) = run.join().expect("run");
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    let report: Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(
+        results(&report),
+        ["success", "skipped", "skipped"],
+        "{report:#}"
+    );
+    for r in &report["refs"].as_array().expect("refs")[1..] {
+        assert_eq!(r["reason"], "window_closed", "{r:#}");
+    }
+    assert!(
+        report["rollout"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("maintenance window closed")),
+        "{report:#}"
+    );
 }

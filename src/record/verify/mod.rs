@@ -487,7 +487,7 @@ pub(super) mod tests {
             approvals: Vec::new(),
             run_url: None,
             rollbacks: Vec::new(),
-            halted: None,
+            rollout: None,
         }
     }
 
