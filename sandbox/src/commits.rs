@@ -25,7 +25,14 @@ use pgp::types::Password;
 use serde_json::{Map, Value, json};
 
 use crate::github::{Shared, identity, user_id};
-use crate::graphql::FieldError;
+
+/// A field's failure as GitHub reports it: the error `type` and its message.
+pub(crate) struct FieldError {
+    /// GitHub's error type (`STALE_DATA`, `NOT_FOUND`, `UNPROCESSABLE`, `FORBIDDEN`).
+    pub(crate) kind: &'static str,
+    /// The message.
+    pub(crate) message: String,
+}
 
 /// The test key the stand-in signs with unless the scenario names another (its public half
 /// is `tests/fixtures/signing/current.asc`).

@@ -265,11 +265,14 @@ impl GitHub {
 
 /// The routes, GitHub's and the control ones.
 pub fn router() -> axum::Router {
+    router_with(axum::Router::new())
+}
+
+/// The routes, with `more` that share the same state (GitHub's GraphQL endpoint).
+pub(crate) fn router_with(more: axum::Router<Shared>) -> axum::Router {
     use axum::routing::{get, patch};
-    axum::Router::new()
-        .route("/_sandbox/github", get(get_scenario).put(put_scenario))
+    more.route("/_sandbox/github", get(get_scenario).put(put_scenario))
         .route("/_sandbox/requests", get(get_log).delete(clear_log))
-        .route("/graphql", axum::routing::post(crate::graphql::handle))
         .route("/repos/{owner}/{repo}", get(get_repo))
         .route("/repos/{owner}/{repo}/pulls/{number}", get(get_pull))
         .route(

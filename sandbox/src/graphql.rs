@@ -22,6 +22,7 @@ use graphql_parser::query as q;
 use graphql_parser::schema as s;
 use serde_json::{Map, Value, json};
 
+use crate::commits::FieldError;
 use crate::github::{Shared, identity, user_id};
 
 /// GitHub's schema, as published.
@@ -479,12 +480,9 @@ pub(crate) fn validate(query: &str, variables: &Value) -> Result<Operation, Vec<
     Ok(Operation { mutation, fields })
 }
 
-/// A field's failure as GitHub reports it: the error `type` and its message.
-pub(crate) struct FieldError {
-    /// GitHub's error type (`STALE_DATA`, `NOT_FOUND`, `UNPROCESSABLE`, `FORBIDDEN`).
-    pub(crate) kind: &'static str,
-    /// The message.
-    pub(crate) message: String,
+/// The GraphQL endpoint's route, on the GitHub stand-in's state.
+pub(crate) fn routes() -> axum::Router<Shared> {
+    axum::Router::new().route("/graphql", axum::routing::post(handle))
 }
 
 /// `POST /graphql`.

@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 
 /// The whole stand-in's routes.
 pub fn router() -> axum::Router {
-    github::router().merge(app::router())
+    github::router_with(graphql::routes()).merge(app::router())
 }
 
 /// A running stand-in on its own thread and runtime, stopped when dropped.
