@@ -166,13 +166,19 @@ fn on_the_pull_requests_branch_github_makes_and_signs_the_record_and_verify_offl
     r.open(8, &[0], None);
     assert_eq!(r.apply(8, 0)["result"], "success");
     r.merge(8, Style::Squash);
+    // A third, rebase-merged: GitHub's copy on main is not signed (rebase merges never are),
+    // and is judged by its content against rotor's signed commit on the pull request's head.
+    r.provision(0);
+    r.open(9, &[0], None);
+    assert_eq!(r.apply(9, 0)["result"], "success");
+    r.merge(9, Style::Rebase);
     // Rolled back by dispatch: GitHub's signed commit on main appends the rollback.
-    let rolled = r.rollback(8, 0);
+    let rolled = r.rollback(9, 0);
     assert_eq!(rolled["result"], "rolled_back", "{rolled:#}");
     github_signed(&r, "main");
     let (code, report, stderr) = r.verify(&["--offline"]);
     assert_eq!(code, Some(0), "{report:#}\n{stderr}");
-    assert_eq!(report["artifacts"], 2);
+    assert_eq!(report["artifacts"], 3);
 }
 
 #[test]

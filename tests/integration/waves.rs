@@ -124,6 +124,34 @@ fn a_canary_failure_halts_the_rollout_and_leaves_every_later_ref_untouched() {
     for name in &s.names[2..] {
         untouched(&s, name);
     }
+    // Merged, the record verifies clean online: the skipped refs' pointers are where the record
+    // found them, and no continuity or audit check asks anything of them.
+    let origin = s.w.origin();
+    git(
+        &origin,
+        &["update-ref", "refs/heads/main", "refs/heads/rotate"],
+    );
+    let ws = crate::checkout::workspace(
+        s.w.dir.path(),
+        &origin,
+        "schedule",
+        0,
+        crate::checkout::Inputs::default(),
+    );
+    let (code, stdout, stderr) = rotor()
+        .current_dir(&ws)
+        .env("GITHUB_TOKEN", "ghs_repo_token")
+        .env("VAULT_TOKEN", &s.token.token)
+        .env("ROTOR_APP_TOKEN", "app-token")
+        .args(["verify", "--format", "json"])
+        .run_unchecked();
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let (code, stdout, stderr) = rotor()
+        .current_dir(&ws)
+        .env("VAULT_TOKEN", &s.token.token)
+        .args(["drift", "--format", "json"])
+        .run_unchecked();
+    assert_eq!(code, Some(0), "no drift: {stdout}\n{stderr}");
 }
 
 fn budget_of_one(c: String) -> String {
