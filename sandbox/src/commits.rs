@@ -324,10 +324,12 @@ fn write_commit(
             .map_err(|e| refused("UNPROCESSABLE", e))?;
         }
         for path in deletions {
+            // Mode 0 removes the entry; `--force-remove` would want a work tree.
+            let line = format!("0 {}\t{path}\n", "0".repeat(40));
             git(
                 dir,
-                &["update-index", "--force-remove", path],
-                None,
+                &["update-index", "--index-info"],
+                Some(line.as_bytes()),
                 Some(&index),
             )
             .map_err(internal)?;

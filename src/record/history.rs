@@ -472,16 +472,24 @@ pub(crate) fn load(
         let mut branch_commits = Vec::new();
         for head in &heads {
             let mut at = Some(head.clone());
+            let mut walked = Vec::new();
+            let mut left_main = false;
             // A pull request's own commits: its head's first-parent line down to where it
             // left the default branch (bounded, as any walk of a history rotor did not write).
             for _ in 0..MAX_BRANCH_WALK {
                 let Some(sha) = at.take() else { break };
                 if on_line.contains(sha.as_str()) {
+                    left_main = true;
                     break;
                 }
                 let c = git.commit_info(&sha)?;
                 at = c.parents.first().cloned();
-                branch_commits.push((c, None));
+                walked.push((c, None));
+            }
+            // A head whose own line never reaches the default branch's (another repository's
+            // history pushed in, a line longer than the bound) holds nothing of rotor's here.
+            if left_main {
+                branch_commits.extend(walked);
             }
         }
         seen += rotor_commits(

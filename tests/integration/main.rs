@@ -40,6 +40,7 @@ mod runner;
 mod schema;
 mod services;
 mod signed;
+mod signed_attacks;
 mod status;
 mod validate;
 mod verify;
