@@ -38,7 +38,7 @@ pub fn planned(rollout: &Rollout, refs: usize) -> RolloutSummary {
         budget: rollout.max_failures.map(|b| b.to_string()),
         reason: None,
         sizes: Some(sizes),
-        pause: Some(format!("{}s", rollout.pause.as_secs())),
+        pause: Some(pause_text(rollout.pause)),
     }
 }
 
@@ -107,8 +107,8 @@ pub async fn rotate_in_waves(
             }
             if !rollout.pause.is_zero() {
                 progress.note(&format!(
-                    "pausing {}s before wave {wave} of {waves}",
-                    rollout.pause.as_secs()
+                    "pausing {} before wave {wave} of {waves}",
+                    pause_text(rollout.pause)
                 ));
                 progress.around(tokio::time::sleep(rollout.pause)).await;
             }
@@ -224,6 +224,15 @@ fn closed(
             ),
         )
     })
+}
+
+/// A pause as the config writes one: `0s`, `30s`, `500ms`.
+fn pause_text(pause: std::time::Duration) -> String {
+    if pause.subsec_millis() == 0 {
+        format!("{}s", pause.as_secs())
+    } else {
+        format!("{}ms", pause.as_millis())
+    }
 }
 
 /// The refs that ended `rolled_back` or `failed`.
