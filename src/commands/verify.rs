@@ -51,6 +51,11 @@ pub async fn run(
 
 /// The annotations, the job summary, the outputs and the report.
 fn publish(cx: &Context, v: &Verified) -> Result<(), Error> {
+    // Not findings: a reviewed change of who signs is honest. Said where a reader sees it.
+    for change in &v.history.trust_changes {
+        cx.output
+            .annotate_warning(&format!("trust changed: {change}"));
+    }
     for f in &v.findings {
         cx.output
             .annotate_error(&f.artifact, &format!("{}: {}", f.kind.as_str(), f.message));

@@ -663,6 +663,7 @@ mod tests {
                     keys: crate::record::signing::SigningKeys::github(),
                 },
                 artifacts: BTreeMap::new(),
+                trust_changes: Vec::new(),
             },
             artifacts: entries.len(),
             refs: 0,

@@ -214,6 +214,9 @@ pub(crate) struct History {
     pub(crate) judge: Judge,
     /// Every artifact path the default branch ever had, by path.
     pub(crate) artifacts: BTreeMap<String, ArtifactHistory>,
+    /// Each change of what the signature check trusts (`commit.author`, `record.signing_keys`,
+    /// the key files) while `commit.via: api` was in force, in words.
+    pub(crate) trust_changes: Vec<String>,
 }
 
 /// The repository the history is read from, and the temporary directory holding it (removed
@@ -303,8 +306,16 @@ pub(crate) fn load(
         name: config.commit.author_name.clone(),
         email: config.commit.author_email.clone(),
     };
+    // What the signature check trusts, as the default branch had it: who signs (`commit.author`)
+    // and with which keys (`record.signing_keys` and the files' contents). Once `via: api` is
+    // in force, each change of it is said (not a finding: an honest change, such as moving
+    // from the workflow's token to an App, would be one for ever).
+    let mut keys: Vec<String> = Vec::new();
+    let mut key_blobs: Vec<Option<String>> = Vec::new();
+    let mut trust_changes = Vec::new();
     for c in &first_parent {
         let blob = git.blob_at(&c.sha, config_rel)?;
+        let mut changed = Vec::new();
         if blob.is_some() && blob != last_config {
             if let Some(id) = &blob
                 && let Ok(old) = config::parse(config_rel, &git.blob(id)?)
@@ -313,14 +324,45 @@ pub(crate) fn load(
                 dirs.insert(old.artifacts_dir.as_str().to_owned());
                 request_dirs.insert(old.requests_dir.as_str().to_owned());
                 api |= old.commit.via == CommitVia::Api;
-                author = Person {
+                let next = Person {
                     name: old.commit.author_name.clone(),
                     email: old.commit.author_email.clone(),
                 };
+                if next != author {
+                    changed.push(format!(
+                        "commit.author from {} <{}> to {} <{}>",
+                        author.name, author.email, next.name, next.email
+                    ));
+                }
+                if old.signing_keys != keys {
+                    changed.push(format!(
+                        "record.signing_keys to [{}]",
+                        old.signing_keys.join(", ")
+                    ));
+                }
+                author = next;
+                keys = old.signing_keys;
             }
             last_config = blob;
         }
+        let mut blobs = Vec::with_capacity(keys.len());
+        for path in &keys {
+            blobs.push(git.blob_at(&c.sha, path)?);
+        }
+        if blobs != key_blobs && blobs.len() == key_blobs.len() && changed.is_empty() {
+            changed.push(format!("the key file(s) {}", keys.join(", ")));
+        }
+        key_blobs = blobs;
         if api {
+            if !changed.is_empty() && !api_line.is_empty() {
+                trust_changes.push(format!(
+                    "{} (authored by {} <{}>) changed {} while commit.via: api was in force: records signed accordingly count from there; make sure that change was reviewed",
+                    &c.sha[..c.sha.len().min(7)],
+                    c.author.name,
+                    c.author.email,
+                    changed.join(" and ")
+                ));
+            }
             api_line.insert(c.sha.clone(), author.clone());
         }
     }
@@ -513,6 +555,7 @@ pub(crate) fn load(
         config,
         judge,
         artifacts,
+        trust_changes,
     })
 }
 

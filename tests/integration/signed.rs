@@ -524,3 +524,51 @@ fn switching_back_to_git_does_not_lift_the_signature_requirement() {
         "{report:#}"
     );
 }
+
+#[test]
+fn verify_says_each_change_of_who_signs_while_api_is_in_force() {
+    let mut r = api_record(via_api_to_main);
+    assert_eq!(r.apply(7, 0)["result"], "success");
+    let config = r.show("main", ".github/rotor.yml");
+    let mallory = r.push(
+        "main",
+        &[(
+            ".github/rotor.yml",
+            Some(&config.replace(
+                &format!("{APP} <{}>", app_email()),
+                "mallory <mallory@example.com>",
+            )),
+        )],
+        "mallory",
+        "Tidy the config",
+    );
+    let keys = r.push(
+        "main",
+        &[(
+            KEY_PATH,
+            Some(&format!("{}{}", key("current.asc"), key("other.asc"))),
+        )],
+        "mallory",
+        "Another key",
+    );
+    let (code, report, stderr) = r.verify(&["--offline"]);
+    assert_eq!(
+        code,
+        Some(0),
+        "an honest-looking change is no finding: {report:#}\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "trust changed: {} (authored by mallory",
+            &mallory[..7]
+        )) && stderr.contains("commit.author from rotor-app[bot]"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "trust changed: {} (authored by mallory",
+            &keys[..7]
+        )) && stderr.contains("the key file(s) .github/rotor-signing.asc"),
+        "{stderr}"
+    );
+}
