@@ -179,6 +179,14 @@ pub struct MetaRef {
     pub reason: Option<String>,
 }
 
+impl MetaRef {
+    /// Whether the record says the rotation moved this ref's pointer: any result but
+    /// `not_started` and `skipped` (a halted rollout never started it).
+    pub fn claims_move(&self) -> bool {
+        !matches!(self.result.as_str(), "not_started" | "skipped")
+    }
+}
+
 impl ArtifactMeta {
     /// Whether `other` records the same outcome: the same rotation of the same pull request,
     /// the same result, and for every ref the same backend, move, result and final pointer.

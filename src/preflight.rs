@@ -134,9 +134,8 @@ pub(crate) enum Window {
 /// Where `now` stands against the request's window.
 pub(crate) fn window(config: &Config, request: &Request, now: DateTime<Utc>) -> Window {
     let required = config
-        .environments
-        .get(&request.environment)
-        .is_some_and(|e| e.requires_maintenance);
+        .environment(&request.environment)
+        .requires_maintenance;
     match request.maintenance.as_ref().and_then(|m| m.window) {
         Some(w) if required && now < w.start => Window::NotYet(format!(
             "outside the maintenance window {} – {}: it has not opened yet",
@@ -159,11 +158,7 @@ fn run_span(config: &Config) -> std::time::Duration {
 /// As [`run_span`], for a request rolled out in waves: each wave may take that long, and the
 /// pauses come between them.
 fn rollout_span(config: &Config, request: &Request) -> std::time::Duration {
-    let rollout = config
-        .environments
-        .get(&request.environment)
-        .map(|e| e.rollout)
-        .unwrap_or_default();
+    let rollout = config.environment(&request.environment).rollout;
     let waves = u32::try_from(rollout.sizes(request.refs.len()).len().max(1)).unwrap_or(u32::MAX);
     run_span(config) * waves + rollout.pause * (waves - 1)
 }
@@ -241,9 +236,7 @@ pub(crate) async fn jobs(
     let begun = checks.iter().any(|c| {
         c.job
             .as_ref()
-            .and_then(|j| j.seen.as_ref())
-            .and_then(|s| s.marker.as_ref())
-            .is_some_and(|m| m.is_of(request.id.as_str(), pull_request))
+            .is_some_and(|j| j.marked_by(request.id.as_str(), pull_request))
     });
     if let Some(text) = outside.filter(|_| !begun) {
         for c in &mut checks {
@@ -535,7 +528,7 @@ pub(crate) async fn rollback_plan(
         let state = secret.read().await?;
         secret.changeable(&state)?;
         let marker = state.marker.as_ref().filter(|mk| mk.rotation_id == id);
-        let claims_moved = !matches!(m.result.as_str(), "not_started" | "skipped");
+        let claims_moved = m.claims_move();
         let claims_back = m.rollback.as_deref() == Some("rolled_back");
         let Some(mk) = marker else {
             if !claims_moved {

@@ -61,6 +61,32 @@ pub struct Job {
     pub seen: Option<RefState>,
 }
 
+impl Job {
+    /// The move the preconditions found: from the pointer they read, to the requested target
+    /// or the one the pending versions give.
+    pub fn planned_move(&self) -> (Option<String>, Option<String>) {
+        let seen = self.seen.as_ref();
+        let from = seen
+            .and_then(|s| s.current.as_ref())
+            .map(ToString::to_string);
+        let to = self
+            .to
+            .clone()
+            .or_else(|| seen.and_then(|s| s.target(None).ok()))
+            .map(|v| v.to_string());
+        (from, to)
+    }
+
+    /// Whether the preconditions found a marker of rotation `id` of `pull_request` on the ref:
+    /// an earlier run of this rotation began it.
+    pub fn marked_by(&self, id: &str, pull_request: Option<u64>) -> bool {
+        self.seen
+            .as_ref()
+            .and_then(|s| s.marker.as_ref())
+            .is_some_and(|m| m.is_of(id, pull_request))
+    }
+}
+
 /// A step ended the ref's work; its outcome already says how.
 pub(crate) struct Stopped;
 

@@ -116,13 +116,7 @@ pub async fn run(
         false,
     ));
     crate::fault::pause("preflighted").await;
-    let environment = s
-        .trusted
-        .config
-        .environments
-        .get(request.environment.as_str())
-        .copied()
-        .unwrap_or_default();
+    let environment = s.trusted.config.environment(&request.environment);
     // The window is enforced where the environment requires one: no wave starts after it.
     let closes = request
         .maintenance
@@ -172,13 +166,7 @@ fn rollout_summary(
     request: &Request,
     finished: bool,
 ) -> crate::outcome::RolloutSummary {
-    let rollout = s
-        .trusted
-        .config
-        .environments
-        .get(request.environment.as_str())
-        .map(|e| e.rollout)
-        .unwrap_or_default();
+    let rollout = s.trusted.config.environment(&request.environment).rollout;
     let planned = rotation::waves::planned(&rollout, request.refs.len());
     crate::outcome::RolloutSummary {
         completed: if finished { planned.waves } else { 0 },
@@ -350,16 +338,9 @@ async fn blocked(
 /// What a ref's row looks like if it rotates as planned: the data every template is rendered
 /// with before the first change.
 fn preview_outcome(job: &Job) -> RefOutcome {
-    let seen = job.seen.as_ref();
-    let to = job
-        .to
-        .clone()
-        .or_else(|| seen.and_then(|s| s.target(None).ok()))
-        .map(|v| v.to_string());
+    let (from, to) = job.planned_move();
     RefOutcome {
-        from: seen
-            .and_then(|s| s.current.as_ref())
-            .map(ToString::to_string),
+        from,
         to: to.clone(),
         result: RefResult::Success,
         audit_event_ids: vec!["preview".to_owned()],

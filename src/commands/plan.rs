@@ -85,13 +85,7 @@ pub async fn run(cx: &Context, event_arg: Option<&Path>, config_rel: &Path) -> R
     report.artifact_path = request.map(|r| s.trusted.artifact_path(r.id.as_str()));
     report.approval = Some(approval.decision.clone());
     if let Some(r) = request {
-        let rollout = s
-            .trusted
-            .config
-            .environments
-            .get(r.environment.as_str())
-            .map(|e| e.rollout)
-            .unwrap_or_default();
+        let rollout = s.trusted.config.environment(&r.environment).rollout;
         report.rollout = Some(crate::rotation::waves::planned(&rollout, r.refs.len()));
     }
     report.warnings = checks.iter().flat_map(|c| c.warnings.clone()).collect();

@@ -1194,6 +1194,12 @@ fn expectations(
 }
 
 impl Config {
+    /// The policy of environment `name` (the default policy for a name the config lacks: a
+    /// request naming one is invalid before it gets here).
+    pub fn environment(&self, name: &str) -> Environment {
+        self.environments.get(name).copied().unwrap_or_default()
+    }
+
     /// The first backend rule matching `secret_ref`.
     pub fn backend_for(&self, secret_ref: &str) -> Option<&BackendRule> {
         self.backends.iter().find(|r| r.matches(secret_ref))

@@ -80,12 +80,7 @@ pub async fn rotate_in_waves(
     // The waves an earlier run of this rotation began (one of its refs carries the rotation's
     // marker): they are finished whatever the budget, the pause or the window say now, and
     // only the first wave no run began is judged before it starts.
-    let ours = |job: &Job| {
-        job.seen
-            .as_ref()
-            .and_then(|s| s.marker.as_ref())
-            .is_some_and(|m| m.is_of(&settings.rotation_id, settings.pull_request))
-    };
+    let ours = |job: &Job| job.marked_by(&settings.rotation_id, settings.pull_request);
     let mut begun = Vec::with_capacity(waves);
     let mut at = 0;
     for size in &sizes {
@@ -97,24 +92,20 @@ pub async fn rotate_in_waves(
     for (i, size) in sizes.iter().copied().enumerate() {
         let wave = i + 1;
         if i > 0 && !begun[i] {
-            let halt = halt_before(rollout, &outcomes, i, waves, closes);
+            let mut halt = halt_before(rollout, &outcomes, i, waves, closes);
+            if halt.is_none() {
+                if !rollout.pause.is_zero() {
+                    progress.note(&format!(
+                        "pausing {} before wave {wave} of {waves}",
+                        pause_text(rollout.pause)
+                    ));
+                    progress.around(tokio::time::sleep(rollout.pause)).await;
+                }
+                crate::fault::pause("between-waves").await;
+                // The window may have closed during the pause.
+                halt = closed(closes, i, waves);
+            }
             if let Some((reason, why)) = halt {
-                progress.note(&format!("rollout halted {why}"));
-                summary.halted = true;
-                summary.reason = Some(why);
-                outcomes.extend(left.map(|job| skipped(&job, reason)));
-                return Rolled { outcomes, summary };
-            }
-            if !rollout.pause.is_zero() {
-                progress.note(&format!(
-                    "pausing {} before wave {wave} of {waves}",
-                    pause_text(rollout.pause)
-                ));
-                progress.around(tokio::time::sleep(rollout.pause)).await;
-            }
-            crate::fault::pause("between-waves").await;
-            // The window may have closed during the pause.
-            if let Some((reason, why)) = closed(closes, i, waves) {
                 progress.note(&format!("rollout halted {why}"));
                 summary.halted = true;
                 summary.reason = Some(why);
@@ -259,15 +250,7 @@ fn wave_refs(done: &[RefOutcome]) -> String {
 
 /// A ref the rollout never started: where its pointer stays and where it would have gone.
 pub fn skipped(job: &Job, reason: &'static str) -> RefOutcome {
-    let seen = job.seen.as_ref();
-    let from = seen
-        .and_then(|s| s.current.as_ref())
-        .map(ToString::to_string);
-    let to = job
-        .to
-        .clone()
-        .or_else(|| seen.and_then(|s| s.target(None).ok()))
-        .map(|v| v.to_string());
+    let (from, to) = job.planned_move();
     RefOutcome {
         from: from.clone(),
         to,

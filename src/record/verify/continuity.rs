@@ -20,11 +20,7 @@ fn chains(entries: &[Entry]) -> BTreeMap<&str, Vec<(&Entry, &artifact::MetaRef)>
     let mut by_ref: BTreeMap<&str, Vec<(&Entry, &artifact::MetaRef)>> = BTreeMap::new();
     for e in entries.iter().filter(|e| e.present()) {
         let Some(meta) = e.meta() else { continue };
-        for r in meta
-            .refs
-            .iter()
-            .filter(|r| !matches!(r.result.as_str(), "not_started" | "skipped"))
-        {
+        for r in meta.refs.iter().filter(|r| r.claims_move()) {
             by_ref.entry(&r.secret_ref).or_default().push((e, r));
         }
     }
