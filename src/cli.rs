@@ -114,6 +114,7 @@ mod exits {
     pub(super) const SCHEMA: &str = "Exit codes: 0; 1 when the schema cannot be written.";
     pub(super) const PLAN: &str = "Exit codes: 0 planned, approved or not (or noop: not a trigger, or the rotation is already applied); 2 invalid request, config or event; 3 GitHub refused the token; 4 a precondition fails; 5 GitHub, a secret manager or the application stayed unreachable.";
     pub(super) const APPLY: &str = "Exit codes: 0 success, or noop; 1 a ref was rolled back or failed, or the remote refused the artifact's push; 2 invalid input; 3 not authorized (each unmet rule is named); 4 a precondition or a conflict, nothing changed; 5 a service stayed unreachable, nothing changed.";
+    pub(super) const COUNTERSIGN: &str = "Exit codes: 0 countersigned, or noop (already countersigned); 1 the remote refused the commit; 2 invalid input, or a rotation that was not break-glass; 3 not authorized (not an internal_admin, the break-glass operator themselves, not the default branch); 4 the artifact is not on the default branch yet; 5 a service stayed unreachable.";
     pub(super) const ROLLBACK: &str = "Exit codes: 0 rolled back, or noop; 1 a ref's rollback failed its checks or its audit; 2 invalid input; 3 not authorized (the dispatcher, the branch); 4 a precondition (the pointer moved: see --force), nothing changed; 5 a service stayed unreachable, nothing changed.";
     pub(super) const DRIFT: &str = "Exit codes: 0 no drift, or nothing to check yet; 1 drift found; 2 invalid config; 4 a ref could not be read (missing, denied); 5 a secret manager stayed unreachable.";
     pub(super) const REPORT: &str = "Exit codes: 0 whatever the ages; 2 invalid config.";
@@ -189,6 +190,27 @@ pub enum Command {
         /// Check everything up to, not including, the first change.
         #[arg(long)]
         dry_run: bool,
+        /// Say that the event is a `/rotor break-glass` comment (rotor recognises it without
+        /// this); refused on any other event.
+        #[arg(long)]
+        break_glass: bool,
+    },
+    /// Countersign a break-glass rotation, from workflow_dispatch on the default branch.
+    ///
+    /// The dispatcher (GITHUB_TRIGGERING_ACTOR, else GITHUB_ACTOR) must hold internal_admin
+    /// and must not be the one who broke the glass. A `## Countersigned` section is appended to
+    /// the rotation's artifact on the default branch and committed there.
+    #[command(after_help = exits::COUNTERSIGN)]
+    Countersign {
+        /// The break-glass rotation [default: the dispatch input `rotation_id`].
+        #[arg(long, value_name = "ID")]
+        rotation_id: Option<String>,
+        /// Why [default: the dispatch input `reason`].
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        /// The event payload [default: $GITHUB_EVENT_PATH].
+        #[arg(long, value_name = "PATH")]
+        event: Option<PathBuf>,
     },
     /// Roll a rotation back, from workflow_dispatch on the default branch.
     ///
@@ -335,6 +357,7 @@ impl Command {
             Self::Plan { .. } => "plan",
             Self::Apply { .. } => "apply",
             Self::Rollback { .. } => "rollback",
+            Self::Countersign { .. } => "countersign",
             Self::Drift => "drift",
             Self::Report => "report",
             Self::New { .. } => "new",

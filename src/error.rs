@@ -53,6 +53,15 @@ pub enum Error {
     /// A backend call failed.
     #[error(transparent)]
     Backend(#[from] crate::backend::BackendError),
+    /// A `/rotor break-glass` comment gives no reason after its first line, or one that breaks
+    /// the rules of a reason.
+    #[error("{problem}")]
+    Reason {
+        /// `reason_missing` or `reason_invalid`.
+        code: &'static str,
+        /// What is wrong, and what to do.
+        problem: String,
+    },
     /// A variable the run needs is missing or malformed.
     #[error("${var} {problem}; {hint}")]
     Env {
@@ -150,7 +159,8 @@ impl Error {
             | Self::Invalid { .. }
             | Self::BadRef { .. }
             | Self::NoRefs { .. }
-            | Self::BadArgument { .. } => 2,
+            | Self::BadArgument { .. }
+            | Self::Reason { .. } => 2,
             Self::Output(_) => 1,
             Self::Resolve(crate::backend::ResolveError::NoRule(_)) => 2,
             Self::Resolve(crate::backend::ResolveError::Setup(e)) | Self::Backend(e) => {
@@ -246,6 +256,7 @@ impl Error {
             Self::BadRef { .. } => "invalid_ref",
             Self::NoRefs { .. } => "no_refs",
             Self::BadArgument { .. } => "invalid_argument",
+            Self::Reason { code, .. } => code,
             Self::Resolve(crate::backend::ResolveError::NoRule(_)) => "no_backend_rule",
             Self::Resolve(crate::backend::ResolveError::Setup(e)) | Self::Backend(e) => {
                 e.kind.code()

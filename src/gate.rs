@@ -31,8 +31,10 @@ pub struct Subject<'a> {
     pub default_branch: &'a str,
     /// The event's head SHA.
     pub event_head_sha: &'a str,
-    /// For `/rotor apply`: the comment's author.
+    /// For `/rotor apply` and `/rotor break-glass`: the comment's author.
     pub trigger: Option<Option<&'a str>>,
+    /// For `/rotor break-glass`: whether the request's environment allows it.
+    pub break_glass: Option<Option<bool>>,
 }
 
 /// Fetches the reviews and the people's `internal_admin` status, then evaluates the policy.
@@ -75,6 +77,7 @@ pub async fn check(
         required: config.approvals_required,
         admins: &admins,
         trigger: subject.trigger,
+        break_glass: subject.break_glass,
     });
     Ok(Approval { decision, reviews })
 }

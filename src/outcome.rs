@@ -86,6 +86,8 @@ pub enum RunResult {
     Planned,
     /// Nothing to do: not a trigger, or already applied.
     Noop,
+    /// A break-glass rotation's approval, given after the fact by a second `internal_admin`.
+    Countersigned,
 }
 
 impl RunResult {
@@ -97,6 +99,7 @@ impl RunResult {
             Self::Failed => "failed",
             Self::Planned => "planned",
             Self::Noop => "noop",
+            Self::Countersigned => "countersigned",
         }
     }
 

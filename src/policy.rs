@@ -46,6 +46,20 @@ pub struct Facts<'a> {
     pub admins: &'a BTreeMap<String, AdminStatus>,
     /// For `/rotor apply`: the comment's author (`None` inside: a deleted account).
     pub trigger: Option<Option<&'a str>>,
+    /// For `/rotor break-glass`: whether the request's environment allows it (`None`: there
+    /// is no valid request to ask). The comment's author is `trigger`.
+    pub break_glass: Option<Option<bool>>,
+}
+
+/// A break-glass rotation as the JSON report and the artifact record it: who, why, when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct BreakGlass {
+    /// The requester who broke the glass.
+    pub by: String,
+    /// Why, as the comment gave it.
+    pub reason: String,
+    /// When the run that broke it began (RFC 3339).
+    pub at: String,
 }
 
 /// One unmet rule.
@@ -66,6 +80,9 @@ pub struct Decision {
     pub approvers: Vec<String>,
     /// Every unmet rule, in the policy's order.
     pub unmet: Vec<Unmet>,
+    /// For `/rotor break-glass` once every rule holds: who broke the glass, why and when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<BreakGlass>,
 }
 
 /// At most five paths, then how many more.
@@ -213,7 +230,11 @@ pub fn evaluate(f: &Facts<'_>) -> Decision {
         );
     }
     let required = f.required as usize;
-    if approvers.len() < required {
+    // Break-glass lifts the count of approvals, and only that: a request for changes still
+    // blocks, and whoever approved is not recorded as an approval of this run.
+    if f.break_glass.is_some() {
+        approvers.clear();
+    } else if approvers.len() < required {
         let mut message = format!(
             "{} of {required} required internal_admin approval{} of the head {}",
             approvers.len(),
@@ -300,16 +321,44 @@ pub fn evaluate(f: &Facts<'_>) -> Decision {
     }
 
     // Rule 6: `/rotor apply` comes from an internal_admin; the comment is never an approval.
+    let word = if f.break_glass.is_some() {
+        "/rotor break-glass"
+    } else {
+        "/rotor apply"
+    };
     if let Some(trigger) = f.trigger {
         match trigger.map(status) {
             Some(AdminStatus::Admin) => {}
             _ => push(
                 "trigger_not_admin",
                 format!(
-                    "`/rotor apply` was commented by {}, who does not hold internal_admin",
+                    "`{word}` was commented by {}, who does not hold internal_admin",
                     trigger.unwrap_or("a deleted account")
                 ),
             ),
+        }
+    }
+    // Break-glass: only where the environment allows it, and only by the requester.
+    if let Some(allowed) = f.break_glass {
+        if allowed == Some(false) {
+            push(
+                "break_glass_not_allowed",
+                "the request's environment does not allow break-glass (`break_glass.allowed` is not true in the config); a second internal_admin must approve".to_owned(),
+            );
+        }
+        let by = f.trigger.flatten();
+        let is_requester = by
+            .zip(requester)
+            .is_some_and(|(b, r)| b.eq_ignore_ascii_case(r));
+        if !is_requester {
+            push(
+                "break_glass_not_requester",
+                format!(
+                    "`/rotor break-glass` was commented by {}, not by the requester {}: only the requester may break the glass",
+                    by.unwrap_or("a deleted account"),
+                    requester.unwrap_or("(a deleted account)")
+                ),
+            );
         }
     }
 
@@ -317,6 +366,7 @@ pub fn evaluate(f: &Facts<'_>) -> Decision {
         approved: unmet.is_empty(),
         approvers,
         unmet,
+        break_glass: None,
     }
 }
 
@@ -337,6 +387,7 @@ mod tests {
         required: u32,
         admins: BTreeMap<String, AdminStatus>,
         trigger: Option<Option<String>>,
+        break_glass: Option<Option<bool>>,
     }
 
     fn review(who: Option<&str>, state: &str, commit: &str) -> Review {
@@ -386,6 +437,7 @@ mod tests {
                 ("mallory".to_owned(), NotAdmin),
             ]),
             trigger: None,
+            break_glass: None,
         }
     }
 
@@ -407,7 +459,15 @@ mod tests {
             required: c.required,
             admins: &c.admins,
             trigger: c.trigger.as_ref().map(|t| t.as_deref()),
+            break_glass: c.break_glass,
         })
+    }
+
+    /// `/rotor break-glass` by alice, the requester, where it is allowed, with no review.
+    fn glass(c: &mut Case) {
+        c.reviews.clear();
+        c.trigger = Some(Some("alice".to_owned()));
+        c.break_glass = Some(Some(true));
     }
 
     fn rules(d: &Decision) -> Vec<&'static str> {
@@ -696,6 +756,64 @@ mod tests {
                     "files_outside_requests_dir",
                 ],
             ),
+            ("break-glass by the requester, allowed", glass, vec![]),
+            (
+                "break-glass where the environment does not allow it",
+                |c| {
+                    glass(c);
+                    c.break_glass = Some(Some(false));
+                },
+                vec!["break_glass_not_allowed"],
+            ),
+            (
+                "break-glass by another admin",
+                |c| {
+                    glass(c);
+                    c.trigger = Some(Some("carol".to_owned()));
+                },
+                vec!["break_glass_not_requester"],
+            ),
+            (
+                "break-glass by a non-admin who is not the requester",
+                |c| {
+                    glass(c);
+                    c.trigger = Some(Some("mallory".to_owned()));
+                },
+                vec!["trigger_not_admin", "break_glass_not_requester"],
+            ),
+            (
+                "break-glass by a requester who is no admin",
+                |c| {
+                    glass(c);
+                    c.admins.insert("alice".into(), NotAdmin);
+                },
+                vec!["requester_not_admin", "trigger_not_admin"],
+            ),
+            (
+                "break-glass still blocked by an admin's request for changes",
+                |c| {
+                    glass(c);
+                    c.reviews = vec![review(Some("carol"), "CHANGES_REQUESTED", HEAD)];
+                },
+                vec!["changes_requested"],
+            ),
+            (
+                "break-glass keeps every other rule",
+                |c| {
+                    glass(c);
+                    c.files.push(file(".github/rotor.yml"));
+                    c.pr.draft = true;
+                },
+                vec!["draft", "files_outside_requests_dir"],
+            ),
+            (
+                "break-glass from a deleted account",
+                |c| {
+                    glass(c);
+                    c.trigger = Some(None);
+                },
+                vec!["trigger_not_admin", "break_glass_not_requester"],
+            ),
         ];
         assert!(table.len() >= 25);
         for (name, tweak, expected) in table {
@@ -704,6 +822,12 @@ mod tests {
             let d = decide(&c);
             assert_eq!(rules(&d), expected, "{name}: {:#?}", d.unmet);
             assert_eq!(d.approved, expected.is_empty(), "{name}");
+            if c.break_glass.is_some() {
+                assert!(
+                    d.approvers.is_empty(),
+                    "{name}: break-glass counts no approver"
+                );
+            }
         }
     }
 

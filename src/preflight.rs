@@ -216,7 +216,8 @@ pub(crate) async fn check(
 }
 
 /// Every precondition for `apply`, for every ref, before any change: the jobs, or every ref's
-/// check when any precondition fails (the window counts for every ref).
+/// check when any precondition fails (the window counts for every ref, unless `window_binds`
+/// is false: break-glass records being outside it, and is not refused).
 pub(crate) async fn jobs(
     config: &Config,
     request: &Request,
@@ -224,11 +225,13 @@ pub(crate) async fn jobs(
     app: Arc<AppClient>,
     env: &Environment,
     rejections: &Rejections,
+    window_binds: bool,
 ) -> Result<Vec<Job>, Vec<RefCheck>> {
     let outside = match window(config, request, Utc::now()) {
         Window::Open => None,
         Window::NotYet(text) | Window::Closed(text) => Some(text),
-    };
+    }
+    .filter(|_| window_binds);
     let mut checks = check(config, request, pull_request, Some(app), env, rejections).await;
     // A rollout an earlier run began (a ref carries this rotation's marker) is finished by
     // its waves, which stop at the window's end themselves and record why: refusing it here

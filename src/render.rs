@@ -23,6 +23,11 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/rollback.md.j2"),
     ),
     ("summary.md.j2", include_str!("../templates/summary.md.j2")),
+    (
+        "countersigned.md.j2",
+        include_str!("../templates/countersigned.md.j2"),
+    ),
+    ("notify.md.j2", include_str!("../templates/notify.md.j2")),
     ("verify.md.j2", include_str!("../templates/verify.md.j2")),
     (
         "evidence.md.j2",
@@ -324,7 +329,7 @@ mod tests {
                 "since": "<script>alert(1)</script>", "until": "x\" onload=\"y",
                 "branch": "main", "tip": "abc", "generated": "now", "version": "0",
                 "verify": {"mode": "offline", "findings": []},
-                "totals": {"rotations": 0, "refs_rotated": 0, "rolled_back": 0, "failed": 0},
+                "totals": {"rotations": 0, "refs_rotated": 0, "rolled_back": 0, "failed": 0, "break_glass": 0, "approvals_owed": 0, "countersigned_late": 0}, "break_glass": [],
                 "charts": {"weekly": {"width": 1.0, "height": 1.0, "bars": [], "labels": [], "line": null},
                            "ages": {"width": 1.0, "height": 1.0, "bars": [], "labels": [], "line": null}},
                 "rotations": [], "overdue_refs": [], "max_age_days": 90, "artifacts_dir": "d",

@@ -498,6 +498,8 @@ pub struct View<'a> {
     pub links: Links,
     /// Whether the rows moved back (a rollback): the table shows the move as it happened.
     pub moving_back: bool,
+    /// Whether the run was asked by `/rotor break-glass`: its first line says so.
+    pub break_glass: bool,
     /// rotor's version.
     pub version: &'static str,
 }
@@ -556,6 +558,7 @@ impl<'a> View<'a> {
             warnings: &report.warnings,
             links: Links::default(),
             moving_back,
+            break_glass: false,
             version: env!("CARGO_PKG_VERSION"),
         }
     }
@@ -611,6 +614,8 @@ pub struct ArtifactFacts<'a> {
     pub event_times: std::collections::HashMap<String, chrono::DateTime<Utc>>,
     /// A rollout in waves that halted: its summary, saying after which wave and why.
     pub halted: Option<crate::outcome::RolloutSummary>,
+    /// A break-glass rotation: who, why, when.
+    pub break_glass: Option<crate::artifact::MetaBreakGlass>,
 }
 
 /// When a record begins: its first step's start, or an audit event it cites that is older (an
@@ -668,6 +673,7 @@ pub fn artifact(facts: &ArtifactFacts<'_>, outcomes: &[RefOutcome], result: RunR
         started_at: started_at(outcomes, &facts.event_times),
         app_clock_offset_s: facts.app_clock_offset_s,
         halted: facts.halted.clone(),
+        break_glass: facts.break_glass.clone(),
     }
 }
 
@@ -726,6 +732,7 @@ pub(crate) mod tests {
             approved: true,
             approvers: vec!["bob".to_owned()],
             unmet: Vec::new(),
+            break_glass: None,
         }
     }
 
@@ -841,6 +848,7 @@ pub(crate) mod tests {
         r.approval = Some(Decision {
             approved: false,
             approvers: Vec::new(),
+            break_glass: None,
             unmet: vec![Unmet {
                 rule: "insufficient_approvals",
                 message: "1 approval by an internal_admin other than the requester is required on head 4f2c9a1; 0 counted".to_owned(),
@@ -883,6 +891,7 @@ pub(crate) mod tests {
         r.approval = Some(Decision {
             approved: false,
             approvers: Vec::new(),
+            break_glass: None,
             unmet: vec![
                 unmet(
                     "draft",

@@ -239,6 +239,20 @@ pub(crate) struct Session {
     pub(crate) files: Vec<ChangedFile>,
     /// For `/rotor apply`: the comment's author (who must hold `internal_admin` too).
     pub(crate) comment_author: Option<String>,
+    /// For `/rotor break-glass`: the reason, checked, and whether the request's environment
+    /// allows it.
+    pub(crate) break_glass: Option<Glass>,
+}
+
+/// A `/rotor break-glass` comment, its reason checked before any call.
+#[derive(Debug, Clone)]
+pub(crate) struct Glass {
+    /// The reason, as the lines after the command give it.
+    pub(crate) reason: String,
+    /// When the run began (RFC 3339): when the glass was broken.
+    pub(crate) at: String,
+    /// Whether the request's environment allows it (`None` until the request is read).
+    pub(crate) allowed: Option<bool>,
 }
 
 impl Session {
@@ -272,6 +286,7 @@ impl Session {
             trusted,
             files,
             comment_author,
+            break_glass: None,
         })
     }
 
@@ -419,12 +434,25 @@ impl Session {
 
     /// The approval gate on the pull request as it was read when the run began.
     pub(crate) async fn gate(&self, request_files: usize) -> Result<Approval, Error> {
-        Ok(gate::check(
+        let approval = gate::check(
             &self.gh,
             &self.trusted.config,
             self.subject(&self.pr, &self.files, request_files),
         )
-        .await?)
+        .await?;
+        Ok(self.glass(approval, &self.pr))
+    }
+
+    /// A break-glass decision that holds records who broke the glass, why and when.
+    fn glass(&self, mut approval: Approval, pr: &PullRequest) -> Approval {
+        if let (Some(glass), true) = (&self.break_glass, approval.decision.approved) {
+            approval.decision.break_glass = Some(crate::policy::BreakGlass {
+                by: pr.author.clone().unwrap_or_default(),
+                reason: glass.reason.clone(),
+                at: glass.at.clone(),
+            });
+        }
+        approval
     }
 
     /// The gate again, in full, against the API as it is now: a dismissal, a request for
@@ -441,6 +469,7 @@ impl Session {
             self.subject(&pr, &files, request_files),
         )
         .await?;
+        let approval = self.glass(approval, &pr);
         Ok((pr, approval))
     }
 
@@ -457,6 +486,7 @@ impl Session {
             default_branch: &self.default_branch,
             event_head_sha: &self.event_head,
             trigger: self.comment_author.as_ref().map(|a| Some(a.as_str())),
+            break_glass: self.break_glass.as_ref().map(|g| g.allowed),
         }
     }
 
@@ -476,6 +506,7 @@ impl Session {
             requester: self.pr.author.as_deref(),
             reason: request.map(|r| r.reason.as_str()),
             links: self.env.links(Some(self.number), report),
+            break_glass: self.break_glass.is_some(),
             ..View::new(command, headline, report)
         }
     }

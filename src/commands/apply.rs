@@ -6,6 +6,11 @@
 //! then every template rendered once; then the gate again, right before the first change; then
 //! the changes. The report goes to the sticky comment, the job summary, the outputs and
 //! (`--format json`) one JSON object.
+//!
+//! `/rotor break-glass` takes the same path with the count of approvals lifted: its reason is
+//! checked before any call, the team is told before the first change, the maintenance window
+//! is recorded rather than enforced, and the record says break-glass from its first line. An
+//! approving review of a break-glass rotation already applied countersigns it.
 
 use std::collections::HashMap;
 
@@ -14,6 +19,7 @@ use std::sync::Arc;
 
 use crate::app::AppClient;
 use crate::artifact::{self, ApprovalRecord};
+use crate::break_glass;
 use crate::config::CommitTarget;
 use crate::context::Context;
 use crate::error::Error;
@@ -36,20 +42,37 @@ pub async fn run(
     event_arg: Option<&Path>,
     config_rel: &Path,
     dry_run: bool,
+    break_glass_flag: bool,
 ) -> Result<(), Error> {
     let env = RunEnv::from_env(event_arg)?;
     let event = event::load(&env.event_path, env.event_name.as_deref())?;
     event.check_repository(&env.repository.full())?;
-    let trigger = match event.apply_trigger() {
+    let trigger = event.apply_trigger();
+    if break_glass_flag && !matches!(&trigger, Ok(t) if t.break_glass.is_some()) {
+        return Err(Error::BadArgument {
+            name: "--break-glass",
+            problem: format!(
+                "the event is `{}`, not a new `/rotor break-glass` comment by its author; break-glass runs only on that comment",
+                event.name
+            ),
+        });
+    }
+    let trigger = match trigger {
         Ok(t) => t,
         Err(not) => return crate::session::noop(cx, "apply", &not),
     };
-    let s = Session::open(
+    // The reason is checked before any call: a break-glass without one changes nothing.
+    let reason = trigger
+        .break_glass
+        .as_deref()
+        .map(break_glass::reason)
+        .transpose()?;
+    let mut s = Session::open(
         cx,
         env,
         &event,
         trigger.number,
-        trigger.comment_author,
+        trigger.comment_author.clone(),
         config_rel,
     )
     .await?;
@@ -61,12 +84,24 @@ pub async fn run(
         return Err(Error::Invalid { diagnostics });
     }
     let request = requests.into_iter().next();
+    s.break_glass = reason.map(|reason| crate::session::Glass {
+        reason,
+        at: break_glass::now(),
+        allowed: request.as_ref().map(|r| {
+            s.trusted
+                .config
+                .environment(&r.environment)
+                .break_glass
+                .allowed
+        }),
+    });
+    let s = s;
     let target = match s.trusted.config.commit.target {
         CommitTarget::PrBranch => s.pr.head_ref.clone(),
         CommitTarget::DefaultBranch => s.default_branch.clone(),
     };
     if let Some(r) = &request
-        && already_applied(cx, &s, r, &target).await?
+        && already_applied(cx, &s, r, &target, trigger.reviewer.as_deref()).await?
     {
         return Ok(());
     }
@@ -82,6 +117,8 @@ pub async fn run(
     let number = Some(s.number);
     let rejections = s.trusted.rejections()?;
     let config = &s.trusted.config;
+    let environment = config.environment(&request.environment);
+    let glass = approval.decision.break_glass.is_some();
     let jobs = match preflight::jobs(
         config,
         &request,
@@ -89,6 +126,7 @@ pub async fn run(
         app.clone(),
         &backends,
         &rejections,
+        !glass,
     )
     .await
     {
@@ -107,6 +145,10 @@ pub async fn run(
     if !approval.decision.approved {
         return refuse(cx, &s, &pr, &approval.decision).await;
     }
+    // Told before the first change: a run that dies half-way has still said so.
+    if let Some(glass) = &approval.decision.break_glass {
+        break_glass::notify(&s, &request, glass, &environment.break_glass).await?;
+    }
     let settings = settings(&s, &request, &pr);
     let concurrency = s.trusted.config.concurrency;
     let progress = Arc::new(Progress::new(
@@ -116,13 +158,13 @@ pub async fn run(
         false,
     ));
     crate::fault::pause("preflighted").await;
-    let environment = s.trusted.config.environment(&request.environment);
     // The window is enforced where the environment requires one: no wave starts after it.
+    // Break-glass is not held to it (being outside it is recorded).
     let closes = request
         .maintenance
         .as_ref()
         .and_then(|m| m.window)
-        .filter(|_| environment.requires_maintenance)
+        .filter(|_| environment.requires_maintenance && !glass)
         .map(|w| w.end);
     let rolled = rotation::waves::rotate_in_waves(
         app.clone(),
@@ -208,9 +250,17 @@ async fn already_applied(
     s: &Session,
     request: &Request,
     target: &str,
+    reviewer: Option<&str>,
 ) -> Result<bool, Error> {
     match s.already_applied(request, target).await? {
         Applied::No => Ok(false),
+        Applied::Yes { path, tip, meta }
+            if meta.break_glass.is_some() && meta.countersigned.is_none() && reviewer.is_some() =>
+        {
+            let reviewer = reviewer.unwrap_or_default();
+            countersign_by_review(cx, s, request, target, &path, &tip, *meta, reviewer).await?;
+            Ok(true)
+        }
         Applied::Yes { path, tip, meta } => {
             // The comment is refreshed with what the artifact records, confirmed by the
             // backends: a re-run never blanks the table of the run that did the work.
@@ -258,6 +308,87 @@ async fn already_applied(
             )))
         }
     }
+}
+
+/// An approving review of a break-glass rotation already applied: it countersigns, when the
+/// reviewer is another `internal_admin` approving the open pull request's current head, by a
+/// `## Countersigned` section committed on the commit target (result `countersigned`);
+/// otherwise the run is a `noop` that says why the review does not count.
+#[allow(clippy::too_many_arguments)]
+async fn countersign_by_review(
+    cx: &Context,
+    s: &Session,
+    request: &Request,
+    target: &str,
+    path: &str,
+    tip: &str,
+    meta: artifact::ArtifactMeta,
+    reviewer: &str,
+) -> Result<(), Error> {
+    let Some(glass) = meta.break_glass.clone() else {
+        return Ok(());
+    };
+    let mut report = RunReport::new("apply", RunResult::Noop)
+        .with_refs(meta.refs.iter().map(RefReport::recorded).collect());
+    report.rotation_id = Some(request.id.to_string());
+    report.artifact_path = Some(path.to_owned());
+    report.commit_sha = Some(tip.to_owned());
+    report.ref_count = request.refs.len();
+    if let Some(why) = break_glass::review_refusal(s, reviewer, &glass).await? {
+        let message =
+            format!("already applied by break-glass; the review does not countersign it: {why}");
+        cx.output.log(&message);
+        report.message = Some(message);
+        return report.emit(&cx.output);
+    }
+    let config = &s.trusted.config;
+    let within = break_glass::within(config, &glass);
+    let at = break_glass::now();
+    let late = break_glass::past(&glass, within, chrono::Utc::now());
+    let countersigned = artifact::MetaCountersigned {
+        by: reviewer.to_owned(),
+        at,
+        reason: format!(
+            "approved the pull request's head {}",
+            s.pr.head_sha.get(..7).unwrap_or(&s.pr.head_sha)
+        ),
+        via: "review".to_owned(),
+        url: break_glass::review_url(s, reviewer).await?,
+        late,
+    };
+    let text = s
+        .trusted
+        .git
+        .read_file(tip, path)?
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let updated =
+        break_glass::countersigned_text(&text, meta, countersigned, within, &s.trusted.renderer)?;
+    let keep = |existing: &[u8]| {
+        artifact::read_meta(&String::from_utf8_lossy(existing))
+            .ok()
+            .flatten()
+            .is_some_and(|m| m.countersigned.is_some())
+    };
+    let approved =
+        (config.commit.target == CommitTarget::PrBranch).then_some(s.pr.head_sha.as_str());
+    let message = format!("rotor: countersign of break-glass rotation {}", request.id);
+    let record = crate::publish::Record {
+        branch: target,
+        path,
+        content: updated.as_bytes(),
+        message: &message,
+        keep: &keep,
+        approved,
+    };
+    let sha = crate::publish::publish(&s.trusted.git, &s.gh, &config.commit, &record).await?;
+    report.result = RunResult::Countersigned;
+    report.commit_sha = Some(sha);
+    let headline =
+        format!("countersigned by {reviewer}: the break-glass approval is no longer owed");
+    s.publish(&s.view("apply", &headline, Some(request), &report))
+        .await?;
+    report.emit(&cx.output)
 }
 
 /// A row for a ref that did not start, with a reason that is not a ref failure.
@@ -408,6 +539,22 @@ fn facts<'a>(
         app_clock_offset_s: app.clock_offset(),
         halted: None,
         event_times,
+        break_glass: approval.decision.break_glass.as_ref().map(|g| {
+            crate::artifact::MetaBreakGlass {
+                by: g.by.clone(),
+                reason: g.reason.clone(),
+                at: g.at.clone(),
+                environment: Some(request.environment.clone()),
+                outside_window: match preflight::window(
+                    &s.trusted.config,
+                    request,
+                    chrono::Utc::now(),
+                ) {
+                    preflight::Window::Open => None,
+                    preflight::Window::NotYet(text) | preflight::Window::Closed(text) => Some(text),
+                },
+            }
+        }),
     }
 }
 

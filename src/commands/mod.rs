@@ -1,6 +1,7 @@
 //! One thin module per subcommand; [`dispatch`] runs the one the command line names.
 
 pub mod apply;
+pub mod countersign;
 pub mod drift;
 pub mod evidence;
 pub mod new;
@@ -67,12 +68,29 @@ pub fn dispatch(cli: Cli, output: Output) -> Result<(), Error> {
             runtime()?.block_on(evidence::run(&cx, &cli.global.config, &args))
         }
         Command::Status { refs } => runtime()?.block_on(status::run(&cx, &refs)),
-        Command::Apply { event, dry_run } => runtime()?.block_on(apply::run(
+        Command::Apply {
+            event,
+            dry_run,
+            break_glass,
+        } => runtime()?.block_on(apply::run(
             &cx,
             event.as_deref(),
             &cli.global.config,
             dry_run,
+            break_glass,
         )),
+        Command::Countersign {
+            rotation_id,
+            reason,
+            event,
+        } => {
+            let args = countersign::Args {
+                rotation_id,
+                reason,
+                event,
+            };
+            runtime()?.block_on(countersign::run(&cx, &args, &cli.global.config))
+        }
         Command::Rollback {
             rotation_id,
             reason,

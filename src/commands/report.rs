@@ -1,6 +1,7 @@
 //! `rotor report`: per ref, its last successful rotation (date, rotation id, result) read from
 //! the artifacts, and whether it is older than `policy.max_age_days` — the evidence a compliance
-//! reviewer asks for. Offline: it reads the checkout only. Markdown (text format) or JSON.
+//! reviewer asks for — and every break-glass rotation whose second approval is still owed, or
+//! was given late. Offline: it reads the checkout only. Markdown (text format) or JSON.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -33,6 +34,8 @@ struct Report<'a> {
     max_age_days: u32,
     stale: usize,
     refs: &'a [Row],
+    /// Break-glass rotations owed a countersignature, or countersigned late.
+    break_glass: &'a [crate::record::glass::GlassRow],
 }
 
 /// Runs `rotor report`.
@@ -95,19 +98,32 @@ pub fn run(cx: &Context, now: DateTime<Utc>) -> Result<(), Error> {
         })
         .collect();
     let stale = rows.iter().filter(|r| r.stale).count();
+    let mut glass = Vec::new();
+    for (path, text) in ledger::artifact_files(cx, &config)? {
+        if let Ok(Some(meta)) = crate::artifact::read_meta(&text)
+            && let Some(row) = crate::record::glass::row(&path, &meta, &config, now)
+            && (row.owed || row.late)
+        {
+            glass.push(row);
+        }
+    }
     let generated = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let markdown = Renderer::new(Vec::new())?.render(
         "report.md.j2",
         serde_json::json!({
             "rows": rows, "stale": stale, "total": rows.len(),
             "max_age_days": config.max_age_days, "generated": generated,
-            "artifacts_dir": config.artifacts_dir.as_str(),
+            "artifacts_dir": config.artifacts_dir.as_str(), "break_glass": glass,
         }),
     )?;
     gha::append_summary(&markdown)?;
     gha::write_outputs(&[
         ("refs", rows.len().to_string()),
         ("stale", stale.to_string()),
+        (
+            "approvals-owed",
+            glass.iter().filter(|g| g.owed).count().to_string(),
+        ),
     ])?;
     match cx.output.format {
         Format::Json => cx.output.json(&Report {
@@ -116,6 +132,7 @@ pub fn run(cx: &Context, now: DateTime<Utc>) -> Result<(), Error> {
             max_age_days: config.max_age_days,
             stale,
             refs: &rows,
+            break_glass: &glass,
         })?,
         Format::Text => {
             for line in markdown.lines() {

@@ -17,13 +17,11 @@ use crate::artifact::{
     self, ArtifactMeta, MetaEvent, MetaRollback, MetaRollbackRef, RollbackRecord, RollbackSection,
 };
 use crate::context::Context;
+use crate::dispatch::{self, Dispatch};
 use crate::error::Error;
-use crate::gate;
-use crate::github::event::{self, Trigger};
-use crate::ids::{RotationId, SecretRef};
+use crate::ids::SecretRef;
 use crate::outcome::{RefOutcome, RefResult, RunResult};
 use crate::output::github as gha;
-use crate::policy::AdminStatus;
 use crate::preflight;
 use crate::progress::Progress;
 use crate::report::{RefReport, RunReport, View};
@@ -47,36 +45,21 @@ pub struct Args {
     pub event: Option<PathBuf>,
 }
 
-/// The dispatch, parsed before any call.
-struct Dispatch {
-    id: RotationId,
-    reason: String,
-    only: Vec<SecretRef>,
-    dispatcher: String,
-    git_ref: String,
-}
-
 /// Runs `rotor rollback`.
 pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Error> {
     let env = RunEnv::from_env(args.event.as_deref())?;
-    let d = parse(args, &env)?;
+    let (d, only) = parse(args, &env)?;
     let gh = env.client()?;
     let default_branch = gh.default_branch().await?;
-    // Only from the default branch.
-    if d.git_ref != format!("refs/heads/{default_branch}") {
-        return Err(Error::NotApproved(vec![format!(
-            "branch: rollback runs only from the default branch ({default_branch}), not {}",
-            d.git_ref
-        )]));
-    }
+    dispatch::on_default_branch("rollback", &d, &default_branch)?;
     let trusted = session::load_trusted(cx, &env, &gh, None, &default_branch, config_rel).await?;
     let config = &trusted.config;
-    authorize(&gh, config, &d.dispatcher).await?;
+    dispatch::authorize(&gh, config, &d.dispatcher).await?;
     crate::publish::check_author(&gh, &config.commit).await?;
-    let (path, text, meta) = read_artifact(&trusted, &d, &default_branch)?;
+    let (path, text, meta) = read_artifact(&trusted, &d, &only, &default_branch)?;
     let app = Arc::new(AppClient::new(&config.app)?);
     let backends = crate::context::backend_environment();
-    let plan = preflight::rollback_plan(config, &meta, &path, &d.only, &app, &backends).await?;
+    let plan = preflight::rollback_plan(config, &meta, &path, &only, &app, &backends).await?;
     if plan.jobs.is_empty() {
         for (r, why) in &plan.skipped {
             cx.output.log(&format!("{r}: {why}"));
@@ -170,23 +153,6 @@ fn settings(config: &crate::config::Config, d: &Dispatch, meta: &ArtifactMeta) -
     })
 }
 
-/// The dispatcher must hold internal_admin, by the gate's rules.
-async fn authorize(
-    gh: &crate::github::GitHub,
-    config: &crate::config::Config,
-    dispatcher: &str,
-) -> Result<(), Error> {
-    match gate::admin_status(gh, &config.admins, dispatcher).await? {
-        AdminStatus::Admin => Ok(()),
-        AdminStatus::NotAdmin => Err(Error::NotApproved(vec![format!(
-            "dispatcher_not_admin: {dispatcher} does not hold internal_admin"
-        )])),
-        AdminStatus::Unverifiable => Err(Error::NotApproved(vec![
-            "team_not_visible: the token cannot see the admins team, so nobody can be verified; give ROTOR_ORG_TOKEN Organization Members: read".to_owned(),
-        ])),
-    }
-}
-
 /// How the run ends: rolled back is the success; nothing moved is each ref's failure; a ref
 /// left without a final marker asks for another dispatch.
 fn ended(result: RunResult, outcomes: Vec<RefOutcome>) -> Result<(), Error> {
@@ -208,53 +174,14 @@ fn ended(result: RunResult, outcomes: Vec<RefOutcome>) -> Result<(), Error> {
     }
 }
 
-/// Parses every input before any call: the rotation, the reason, the refs, the dispatcher and
-/// the ref the workflow runs on.
-fn parse(args: &Args, env: &RunEnv) -> Result<Dispatch, Error> {
-    let event = event::load(&env.event_path, env.event_name.as_deref())?;
-    let Trigger::Dispatch { git_ref, inputs } = &event.trigger else {
-        return Err(Error::Event(event::EventError::Unsupported {
-            name: event.name.clone(),
-            command: "rollback",
-            expected: "workflow_dispatch",
-        }));
-    };
-    event.check_repository(&env.repository.full())?;
-    let input = |name: &str| {
-        inputs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    };
-    let id_text = args
-        .rotation_id
-        .clone()
-        .or_else(|| input("rotation_id"))
-        .ok_or_else(|| Error::BadArgument {
-            name: "--rotation-id",
-            problem: "missing: pass --rotation-id or the dispatch input rotation_id".to_owned(),
-        })?;
-    let id = RotationId::parse(&id_text).map_err(|e| Error::BadArgument {
-        name: "--rotation-id",
-        problem: format!("{}: {}", crate::diagnostic::quote(&id_text), e.reason),
-    })?;
-    let reason = args
-        .reason
-        .clone()
-        .or_else(|| input("reason"))
-        .map(|r| r.trim().to_owned())
-        .filter(|r| !r.is_empty())
-        .ok_or_else(|| Error::BadArgument {
-            name: "--reason",
-            problem: "missing: say why, with --reason or the dispatch input reason".to_owned(),
-        })?;
-    crate::request::check_text(&reason).map_err(|(_, problem)| Error::BadArgument {
-        name: "--reason",
-        problem: format!(
-            "the reason {problem}; write one line of at most 4,096 characters, as a request's reason"
-        ),
-    })?;
+/// Parses every input before any call: the dispatch, and the refs to roll back.
+fn parse(args: &Args, env: &RunEnv) -> Result<(Dispatch, Vec<SecretRef>), Error> {
+    let d = dispatch::parse(
+        "rollback",
+        args.rotation_id.clone(),
+        args.reason.clone(),
+        env,
+    )?;
     let mut only = Vec::new();
     for text in &args.refs {
         only.push(SecretRef::parse(text).map_err(|e| Error::BadRef {
@@ -262,33 +189,14 @@ fn parse(args: &Args, env: &RunEnv) -> Result<Dispatch, Error> {
             reason: e.reason,
         })?);
     }
-    let dispatcher = std::env::var("GITHUB_TRIGGERING_ACTOR")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .or_else(|| std::env::var("GITHUB_ACTOR").ok())
-        .filter(|v| !v.trim().is_empty())
-        .ok_or(Error::Env {
-            var: "GITHUB_ACTOR",
-            problem: "is not set (nor GITHUB_TRIGGERING_ACTOR)",
-            hint: "run rollback from workflow_dispatch, which sets them",
-        })?;
-    let git_ref = std::env::var("GITHUB_REF")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| git_ref.clone());
-    Ok(Dispatch {
-        id,
-        reason,
-        only,
-        dispatcher,
-        git_ref,
-    })
+    Ok((d, only))
 }
 
 /// The rotation's artifact on the default branch, its text and its machine-readable part.
 fn read_artifact(
     trusted: &Trusted,
     d: &Dispatch,
+    only: &[SecretRef],
     default_branch: &str,
 ) -> Result<(String, String, ArtifactMeta), Error> {
     let path = trusted.artifact_path(d.id.as_str());
@@ -319,7 +227,7 @@ fn read_artifact(
             meta.rotation_id, d.id
         )));
     }
-    for r in &d.only {
+    for r in only {
         if !meta.refs.iter().any(|m| m.secret_ref == r.as_str()) {
             return Err(Error::BadArgument {
                 name: "--ref",
@@ -486,11 +394,7 @@ impl Record<'_> {
         let section = section(self.d, outcomes, result, &query, self.force);
         let updated =
             artifact::append_rollback(self.text, &section, &meta, &self.trusted.renderer)?;
-        let branch = self
-            .d
-            .git_ref
-            .strip_prefix("refs/heads/")
-            .unwrap_or(&self.d.git_ref);
+        let branch = self.d.branch();
         let message = format!("rotor: rollback of {} {result}", self.d.id);
         let record = crate::publish::Record {
             branch,

@@ -1,6 +1,8 @@
 //! `environments.<env>`: the policy a request's environment carries — whether it needs a
-//! maintenance window, and how a batch rolls out in waves (`rollout`: a canary, the size of the
-//! later waves, the error budget and a pause between waves).
+//! maintenance window, how a batch rolls out in waves (`rollout`: a canary, the size of the
+//! later waves, the error budget and a pause between waves), and whether one `internal_admin`
+//! may rotate alone in an emergency (`break_glass`: who is told, and how long the second
+//! approval may stay owed).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,12 +14,39 @@ use crate::diagnostic::{Diagnostics, quote};
 use crate::yaml::Node;
 
 /// An environment's policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Environment {
     /// Requests for it need a maintenance window or a rollout note.
     pub requires_maintenance: bool,
     /// How a request's refs roll out.
     pub rollout: Rollout,
+    /// Whether its requester may rotate alone (`/rotor break-glass`), and who is told.
+    pub break_glass: BreakGlass,
+}
+
+/// `environments.<env>.break_glass`: off unless `allowed: true`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BreakGlass {
+    /// Whether `/rotor break-glass` may rotate a request of this environment.
+    pub allowed: bool,
+    /// The team the break-glass comment mentions (the one mention rotor writes).
+    pub notify: Option<super::TeamRef>,
+    /// How long the countersignature may stay owed before it is overdue.
+    #[serde(serialize_with = "seconds")]
+    pub countersign_within: Duration,
+}
+
+/// The default of `countersign_within`: a day.
+pub const COUNTERSIGN_WITHIN: Duration = Duration::from_secs(24 * 3600);
+
+impl Default for BreakGlass {
+    fn default() -> Self {
+        Self {
+            allowed: false,
+            notify: None,
+            countersign_within: COUNTERSIGN_WITHIN,
+        }
+    }
 }
 
 /// A number of refs, or a share of the request's refs.
@@ -152,7 +181,7 @@ fn environment(value: &Node<'_>, diags: &mut Diagnostics) -> Option<Environment>
     if value.is_null() {
         return Some(Environment::default());
     }
-    let m = value.mapping(diags, &["requires_maintenance", "rollout"])?;
+    let m = value.mapping(diags, &["requires_maintenance", "rollout", "break_glass"])?;
     let requires_maintenance = match m.get("requires_maintenance") {
         None => Some(false),
         Some(b) => b.boolean(diags),
@@ -161,9 +190,42 @@ fn environment(value: &Node<'_>, diags: &mut Diagnostics) -> Option<Environment>
         None => Some(Rollout::default()),
         Some(r) => rollout(&r, diags),
     };
+    let break_glass = match m.get("break_glass") {
+        None => Some(BreakGlass::default()),
+        Some(b) => break_glass(&b, diags),
+    };
     Some(Environment {
         requires_maintenance: requires_maintenance?,
         rollout: rollout?,
+        break_glass: break_glass?,
+    })
+}
+
+fn break_glass(node: &Node<'_>, diags: &mut Diagnostics) -> Option<BreakGlass> {
+    let m = node.mapping(diags, &["allowed", "notify", "countersign_within"])?;
+    let allowed = match m.get("allowed") {
+        None => Some(false),
+        Some(b) => b.boolean(diags),
+    };
+    let notify = match m.get("notify") {
+        None => Some(None),
+        Some(n) => super::team_ref(&n, diags).map(Some),
+    };
+    let within = match m.get("countersign_within") {
+        None => Some(COUNTERSIGN_WITHIN),
+        Some(n) => duration(
+            &n,
+            "countersign_within",
+            Duration::from_secs(1),
+            Duration::from_secs(90 * 24 * 3600),
+            "90 days",
+            diags,
+        ),
+    };
+    Some(BreakGlass {
+        allowed: allowed?,
+        notify: notify?,
+        countersign_within: within?,
     })
 }
 
@@ -251,7 +313,27 @@ fn share(node: &Node<'_>, zero: bool, diags: &mut Diagnostics) -> Option<Share> 
 
 /// The pause between waves: a duration with a unit, from `0s` to 6h.
 fn pause(node: &Node<'_>, diags: &mut Diagnostics) -> Option<Duration> {
-    let help = "write a number and a unit (ms, s, m, h), e.g. `0s` or `10m`";
+    duration(
+        node,
+        "pause",
+        Duration::ZERO,
+        Duration::from_secs(6 * 3600),
+        "6h",
+        diags,
+    )
+}
+
+/// A duration with a unit (`10m`, `24h`), from `min` to `max` (`max_text` as the config would
+/// write it).
+fn duration(
+    node: &Node<'_>,
+    name: &str,
+    min: Duration,
+    max: Duration,
+    max_text: &str,
+    diags: &mut Diagnostics,
+) -> Option<Duration> {
+    let help = "write a number and a unit (ms, s, m, h), e.g. `0s`, `10m` or `24h`";
     if let serde_norway::Value::Number(n) = node.value() {
         diags.push(
             node.error("invalid_duration", format!("duration {n} has no unit"))
@@ -261,11 +343,19 @@ fn pause(node: &Node<'_>, diags: &mut Diagnostics) -> Option<Duration> {
     }
     let text = node.string(diags)?;
     match parse_duration(text) {
-        Ok(d) if d <= Duration::from_secs(6 * 3600) => Some(d),
+        Ok(d) if d >= min && d <= max => Some(d),
         Ok(_) => {
+            let least = if min.is_zero() {
+                "0s".to_owned()
+            } else {
+                format!("{}s", min.as_secs())
+            };
             diags.push(
-                node.error("out_of_range", "`pause` must be at most 6h")
-                    .help(help),
+                node.error(
+                    "out_of_range",
+                    format!("`{name}` must be from {least} to {max_text}"),
+                )
+                .help(help),
             );
             None
         }

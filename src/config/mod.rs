@@ -18,7 +18,7 @@ use crate::yaml::{Document, Mapping, Node};
 mod environment;
 
 use environment::environments;
-pub use environment::{Environment, Rollout, Share};
+pub use environment::{BreakGlass, COUNTERSIGN_WITHIN, Environment, Rollout, Share};
 
 /// The config path when `--config` is not given, relative to the repository.
 pub const DEFAULT_PATH: &str = ".github/rotor.yml";
@@ -496,31 +496,40 @@ fn is_login(s: &str) -> bool {
         && !s.starts_with('-')
 }
 
+/// A team, `org/team-slug` (`admins.team`, `break_glass.notify`).
+pub(crate) fn team_ref(node: &Node<'_>, diags: &mut Diagnostics) -> Option<TeamRef> {
+    let s = node.non_empty_string(diags)?;
+    match s.split_once('/') {
+        Some((org, slug))
+            if is_login(org)
+                && !slug.is_empty()
+                && slug
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+        {
+            Some(TeamRef {
+                org: org.to_owned(),
+                slug: slug.to_owned(),
+            })
+        }
+        _ => {
+            diags.push(
+                node.error(
+                    "invalid_team",
+                    format!("team {} is not `org/team-slug`", quote(s)),
+                )
+                .help("write the organisation and the team's slug, e.g. `my-org/internal-admins`"),
+            );
+            None
+        }
+    }
+}
+
 fn admins(node: &Node<'_>, diags: &mut Diagnostics) -> Option<Admins> {
     let map = node.mapping(diags, &["team", "users"])?;
     let team = match map.get("team") {
         None => Some(None),
-        Some(n) => n.non_empty_string(diags).and_then(|s| {
-            match s.split_once('/') {
-                Some((org, slug))
-                    if is_login(org)
-                        && !slug.is_empty()
-                        && slug.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
-                {
-                    Some(Some(TeamRef {
-                        org: org.to_owned(),
-                        slug: slug.to_owned(),
-                    }))
-                }
-                _ => {
-                    diags.push(
-                        n.error("invalid_team", format!("team {} is not `org/team-slug`", quote(s)))
-                            .help("write the organisation and the team's slug, e.g. `my-org/internal-admins`"),
-                    );
-                    None
-                }
-            }
-        }),
+        Some(n) => team_ref(&n, diags).map(Some),
     };
     let users = match map.get("users") {
         None => Some(Vec::new()),
@@ -1197,7 +1206,7 @@ impl Config {
     /// The policy of environment `name` (the default policy for a name the config lacks: a
     /// request naming one is invalid before it gets here).
     pub fn environment(&self, name: &str) -> Environment {
-        self.environments.get(name).copied().unwrap_or_default()
+        self.environments.get(name).cloned().unwrap_or_default()
     }
 
     /// The first backend rule matching `secret_ref`.

@@ -615,7 +615,12 @@ impl GitHub {
         })
     }
 
-    async fn find_marked(&self, number: u64, marker: &str) -> Result<Option<Comment>, GitHubError> {
+    /// rotor's own comment on `number` that carries `marker`, if there is one.
+    pub async fn find_marked(
+        &self,
+        number: u64,
+        marker: &str,
+    ) -> Result<Option<Comment>, GitHubError> {
         let comments = self.comments(number).await?;
         let me = self.own_id(&comments, marker).await;
         Ok(comments

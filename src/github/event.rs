@@ -3,14 +3,16 @@
 //!
 //! Only a few (event, action) pairs start work: `pull_request` opened, synchronize or reopened
 //! (`plan`); a submitted approving `pull_request_review` (`apply`, and `plan`); a `created`
-//! `issue_comment` on a pull request whose first line is exactly `/rotor apply` or `/rotor plan`,
-//! written by the user who sent the event (`apply` / `plan`); `workflow_dispatch` (`rollback`).
+//! `issue_comment` on a pull request whose first line is exactly `/rotor apply`, `/rotor plan`
+//! or `/rotor break-glass`, written by the user who sent the event (`apply` / `plan` / `apply`
+//! alone, the emergency path); `workflow_dispatch` (`rollback`, `countersign`).
 //! Every other pair is not a trigger: `plan` and `apply` then change nothing and say which event
 //! and action they saw and why it does not count ([`NotATrigger`]). An edited or deleted comment
 //! never counts, whoever edited it: the text someone approved of is not the text that ran.
 //!
 //! The payload is GitHub's, but its free-text parts (titles, bodies) are untrusted; only
-//! identifiers and the comment's first line are read from it.
+//! identifiers and the comment's first line are read from it — and, for `/rotor break-glass`,
+//! the lines after it, which are the reason and are checked as any reason is.
 
 use std::path::Path;
 
@@ -23,6 +25,19 @@ pub enum CommentCommand {
     Plan,
     /// `/rotor apply`.
     Apply,
+    /// `/rotor break-glass`: the requester alone, where the environment allows it.
+    BreakGlass,
+}
+
+impl CommentCommand {
+    /// The command as it is written.
+    pub const fn word(self) -> &'static str {
+        match self {
+            Self::Plan => "/rotor plan",
+            Self::Apply => "/rotor apply",
+            Self::BreakGlass => "/rotor break-glass",
+        }
+    }
 }
 
 /// What kind of event started the run, with the fields that decide whether it is a trigger.
@@ -46,8 +61,11 @@ pub enum Trigger {
     Comment {
         /// The action (`created`, `edited`, `deleted`).
         action: String,
-        /// `/rotor plan` or `/rotor apply`, if the comment's first line is exactly one.
+        /// `/rotor plan`, `/rotor apply` or `/rotor break-glass`, if the comment's first line is
+        /// exactly one.
         command: Option<CommentCommand>,
+        /// For `/rotor break-glass`: the lines after the first (the reason), as written.
+        rest: Option<String>,
         /// The comment's author (`comment.user.login`).
         author: Option<String>,
         /// Whether the issue is a pull request (`issue.pull_request` present).
@@ -172,6 +190,12 @@ pub struct ApplyTrigger {
     pub number: u64,
     /// For `/rotor apply`, the comment's author, who must hold `internal_admin` too.
     pub comment_author: Option<String>,
+    /// For `/rotor break-glass`: the reason as the comment gives it (the lines after the
+    /// first, CR LF read as LF, trimmed; not checked yet).
+    pub break_glass: Option<String>,
+    /// For an approving review: its author, whose approval may countersign a break-glass
+    /// rotation already applied.
+    pub reviewer: Option<String>,
 }
 
 /// Reads the event file. `name` is `$GITHUB_EVENT_NAME`; without it the kind is inferred.
@@ -265,9 +289,12 @@ pub fn parse(name: &str, v: &Value) -> Result<Event, EventError> {
                     .ok_or_else(|| missing("issue.number"))?,
             );
             let body = text(v, "/comment/body").unwrap_or_default();
+            let command = comment_command(&body);
             event.trigger = Trigger::Comment {
                 action,
-                command: comment_command(&body),
+                command,
+                rest: (command == Some(CommentCommand::BreakGlass))
+                    .then(|| after_first_line(&body)),
                 author: text(v, "/comment/user/login"),
                 on_pull_request: v
                     .pointer("/issue/pull_request")
@@ -299,17 +326,27 @@ pub fn parse(name: &str, v: &Value) -> Result<Event, EventError> {
     Ok(event)
 }
 
-/// `/rotor plan` or `/rotor apply` when the comment's first line (up to LF or CRLF), with the
-/// spaces and tabs at its two ends trimmed, is exactly that: one space inside, lowercase,
-/// nothing after.
+/// `/rotor plan`, `/rotor apply` or `/rotor break-glass` when the comment's first line (up to
+/// LF or CRLF), with the spaces and tabs at its two ends trimmed, is exactly that: one space
+/// inside, lowercase, nothing after.
 pub fn comment_command(body: &str) -> Option<CommentCommand> {
     let first = body.split('\n').next().unwrap_or_default();
     let first = first.strip_suffix('\r').unwrap_or(first);
     match first.trim_matches([' ', '\t']) {
         "/rotor plan" => Some(CommentCommand::Plan),
         "/rotor apply" => Some(CommentCommand::Apply),
+        "/rotor break-glass" => Some(CommentCommand::BreakGlass),
         _ => None,
     }
+}
+
+/// The comment's lines after the first: CR LF read as LF, white space at the two ends trimmed.
+fn after_first_line(body: &str) -> String {
+    let body = body.replace("\r\n", "\n");
+    body.split_once('\n')
+        .map_or("", |(_, rest)| rest)
+        .trim()
+        .to_owned()
 }
 
 impl Event {
@@ -351,14 +388,12 @@ impl Event {
             command,
             author,
             on_pull_request,
+            ..
         } = &self.trigger
         else {
             return Err(self.not("not a comment"));
         };
-        let word = match wanted {
-            CommentCommand::Plan => "/rotor plan",
-            CommentCommand::Apply => "/rotor apply",
-        };
+        let word = wanted.word();
         if action != "created" {
             return Err(self.not(
                 "only a newly created comment is a command; an edited or deleted comment never is, whoever edited it (the text someone read is not the text that would run)",
@@ -407,19 +442,35 @@ impl Event {
     /// The pull request `apply` runs for, or why this event asks nothing of it.
     pub fn apply_trigger(&self) -> Result<ApplyTrigger, NotATrigger> {
         match &self.trigger {
-            Trigger::Review { .. } => self.approval().map(|()| ApplyTrigger {
+            Trigger::Review { reviewer, .. } => self.approval().map(|()| ApplyTrigger {
                 number: self.number.unwrap_or_default(),
                 comment_author: None,
+                break_glass: None,
+                reviewer: reviewer.clone(),
             }),
+            Trigger::Comment {
+                command: Some(CommentCommand::BreakGlass),
+                rest,
+                ..
+            } => self
+                .comment(CommentCommand::BreakGlass)
+                .map(|(number, comment_author)| ApplyTrigger {
+                    number,
+                    comment_author,
+                    break_glass: Some(rest.clone().unwrap_or_default()),
+                    reviewer: None,
+                }),
             Trigger::Comment { .. } => {
                 self.comment(CommentCommand::Apply)
                     .map(|(number, comment_author)| ApplyTrigger {
                         number,
                         comment_author,
+                        break_glass: None,
+                        reviewer: None,
                     })
             }
             _ => Err(self.not(
-                "rotor apply runs on an approving pull_request_review or a `/rotor apply` comment",
+                "rotor apply runs on an approving pull_request_review, a `/rotor apply` or a `/rotor break-glass` comment",
             )),
         }
     }
@@ -456,6 +507,10 @@ mod tests {
             comment_command("/rotor apply\nnow"),
             Some(CommentCommand::Apply)
         );
+        assert_eq!(
+            comment_command(" /rotor break-glass\r\nkey leaked"),
+            Some(CommentCommand::BreakGlass)
+        );
         for not in [
             "please /rotor apply",
             "/rotor apply now",
@@ -466,9 +521,22 @@ mod tests {
             "\n/rotor apply",
             "/rotor apply\u{a0}",
             "/rotor",
+            "/rotor break-glass now",
+            "/rotor break glass",
+            "/rotor Break-Glass",
             "",
         ] {
             assert_eq!(comment_command(not), None, "{not:?}");
         }
+    }
+
+    #[test]
+    fn the_break_glass_reason_is_every_line_after_the_first() {
+        assert_eq!(
+            after_first_line("/rotor break-glass\r\n  key leaked\r\nINC-42\r\n\r\n"),
+            "key leaked\nINC-42"
+        );
+        assert_eq!(after_first_line("/rotor break-glass"), "");
+        assert_eq!(after_first_line("/rotor break-glass\n \t\n"), "");
     }
 }

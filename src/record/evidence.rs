@@ -51,6 +51,9 @@ pub struct Evidence {
     pub totals: Totals,
     /// Managed refs over `policy.max_age_days` at `until`, or never rotated.
     pub overdue_refs: Vec<Overdue>,
+    /// Break-glass rotations: those finished in the period, and any earlier one still owing
+    /// its countersignature at `until`.
+    pub break_glass: Vec<crate::record::glass::GlassRow>,
 }
 
 /// Verification over the period's artifacts.
@@ -142,6 +145,12 @@ pub struct Totals {
     pub rolled_back: usize,
     /// Rotations finished in the period with result `failed`.
     pub failed: usize,
+    /// Break-glass rotations finished in the period.
+    pub break_glass: usize,
+    /// Break-glass rotations (of any period) whose countersignature is owed at `until`.
+    pub approvals_owed: usize,
+    /// Break-glass rotations countersigned after `countersign_within` had passed.
+    pub countersigned_late: usize,
 }
 
 /// A managed ref over age or never rotated.
@@ -314,6 +323,26 @@ pub(crate) fn build(v: &Verified, period: Period, max_age_days: u32) -> (Evidenc
         }
         rotations.push(rotation(e, meta));
     }
+    let mut break_glass = Vec::new();
+    for e in v.entries.iter().filter(|e| e.present()) {
+        // rotor's own version: a countersignature written by hand is not one.
+        let Some(meta) = e.trusted.as_ref().or(e.meta()) else {
+            continue;
+        };
+        let finished = period.contains(e.finished_at);
+        let Some(row) = crate::record::glass::row(&e.path, meta, &v.history.config, period.until)
+        else {
+            continue;
+        };
+        let before = e.finished_at.is_some_and(|t| t < period.since);
+        if !(finished || (before && row.owed)) {
+            continue;
+        }
+        totals.break_glass += usize::from(finished);
+        totals.approvals_owed += usize::from(row.owed);
+        totals.countersigned_late += usize::from(row.late);
+        break_glass.push(row);
+    }
     let max_age = i64::from(max_age_days);
     let ages = ages(&v.entries, period.until);
     let overdue_refs = ages
@@ -337,6 +366,7 @@ pub(crate) fn build(v: &Verified, period: Period, max_age_days: u32) -> (Evidenc
             rotations,
             totals,
             overdue_refs,
+            break_glass,
         },
         ages,
     )
@@ -597,6 +627,8 @@ mod tests {
 
     fn meta(id: &str, finished: &str, refs: &[(&str, &str)], result: &str) -> ArtifactMeta {
         ArtifactMeta {
+            break_glass: None,
+            countersigned: None,
             app_clock_offset_s: None,
             started_at: None,
             version: 1,
@@ -641,6 +673,7 @@ mod tests {
             text: Some(String::new()),
             finished_at: time(m.finished_at.as_deref()),
             moments: crate::record::verify::moments(&m),
+            trusted: Some(m.clone()),
             meta: Ok(Some(m)),
             origin: Some("c".repeat(40)),
             removed: None,
@@ -742,7 +775,8 @@ mod tests {
                 rotations: 3,
                 refs_rotated: 2,
                 rolled_back: 2,
-                failed: 1
+                failed: 1,
+                ..Totals::default()
             }
         );
         assert_eq!(e.rotations[0].rollbacks[0].audit_event_ids, ["evt-rb"]);

@@ -196,7 +196,10 @@ impl ArtifactHistory {
             .filter_map(|c| c.text.as_deref())
             .any(|t| {
                 t.lines().any(|l| l.starts_with(marker))
-                    || t.lines().next().is_some_and(|l| l.trim_end() == heading)
+                    || t.lines().next().is_some_and(|l| {
+                        let l = l.trim_end();
+                        l == heading || l.strip_suffix(" (break-glass)") == Some(heading.as_str())
+                    })
             })
     }
 }

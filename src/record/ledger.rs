@@ -98,7 +98,10 @@ fn add(ledger: &mut BTreeMap<String, Vec<Entry>>, path: &str, meta: ArtifactMeta
 
 /// Each `.md` file directly in the working tree's `artifacts_dir`, in name order: its path
 /// relative to the repository and its text. No directory, no file.
-fn artifact_files(cx: &Context, config: &Config) -> Result<Vec<(String, String)>, Error> {
+pub(crate) fn artifact_files(
+    cx: &Context,
+    config: &Config,
+) -> Result<Vec<(String, String)>, Error> {
     let dir = cx.repo.join(config.artifacts_dir.as_str());
     let mut files: Vec<_> = match std::fs::read_dir(&dir) {
         Ok(entries) => entries

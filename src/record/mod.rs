@@ -3,6 +3,7 @@
 //! auditors' document built on it (`evidence`).
 
 pub mod evidence;
+pub mod glass;
 pub mod history;
 pub mod ledger;
 pub(crate) mod signing;

@@ -50,6 +50,7 @@ fn artifact(id: &str, days_ago: i64, refs: Vec<RefRecord>) -> String {
         rollback: None,
         finished_at: at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         halted: None,
+        break_glass: None,
     }
     .render(&Renderer::new(Vec::new()).expect("renderer"))
     .expect("render")

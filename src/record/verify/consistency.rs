@@ -37,6 +37,59 @@ fn cells(row: &str) -> Vec<String> {
     out
 }
 
+/// A break-glass record's `## Countersigned` section against its block: there is one exactly
+/// when the block records a countersignature, by whom it says, and never by the operator.
+fn countersigned(lines: &[&str], meta: &ArtifactMeta) -> Vec<String> {
+    let mut problems = Vec::new();
+    let shown: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| **l == "## Countersigned")
+        .map(|(i, _)| i)
+        .collect();
+    match (&meta.countersigned, shown.as_slice()) {
+        (None, []) => {}
+        (None, _) => problems.push(format!(
+            "it shows {} `## Countersigned` section(s), the block records no countersignature",
+            shown.len()
+        )),
+        (Some(_), []) => problems.push(
+            "the block records a countersignature that no `## Countersigned` section shows"
+                .to_owned(),
+        ),
+        (Some(cs), [start]) => {
+            let by = lines[*start..]
+                .iter()
+                .skip(1)
+                .take_while(|l| !l.starts_with("## "))
+                .find_map(|l| l.strip_prefix("- By: "));
+            let expected = format!("{} (internal_admin)", escape_md(&cs.by));
+            if by != Some(expected.as_str()) {
+                problems.push(format!(
+                    "the countersignature shows {:?}, the block says {expected:?}",
+                    by.unwrap_or("no `- By:` line")
+                ));
+            }
+        }
+        (Some(_), many) => problems.push(format!(
+            "it shows {} `## Countersigned` sections; a rotation is countersigned once",
+            many.len()
+        )),
+    }
+    match (&meta.break_glass, &meta.countersigned) {
+        (None, Some(_)) => problems.push(
+            "the block records a countersignature of a rotation that was not break-glass"
+                .to_owned(),
+        ),
+        (Some(g), Some(cs)) if g.by.eq_ignore_ascii_case(&cs.by) => problems.push(format!(
+            "the block records {} countersigning their own break-glass rotation",
+            cs.by
+        )),
+        _ => {}
+    }
+    problems
+}
+
 /// Self-consistency: the visible fields (heading, Operator, Secret Ref, Provider, Result, the
 /// batch table, each rollback section's Operator and Result) against the machine-readable
 /// block, and the block's rotation id against the file name.
@@ -49,6 +102,14 @@ pub(crate) fn consistency(path: &str, text: &str, meta: &ArtifactMeta) -> Vec<Fi
         .filter(|(_, l)| **l == "## Rollback")
         .map(|(i, _)| i)
         .collect();
+    // A rollback's section ends where the next section starts.
+    let sections_end = |start: usize| {
+        lines
+            .iter()
+            .skip(start + 1)
+            .position(|l| l.starts_with("## "))
+            .map_or(lines.len(), |i| i + start + 1)
+    };
     let end = lines
         .iter()
         .skip(1)
@@ -131,7 +192,15 @@ pub(crate) fn consistency(path: &str, text: &str, meta: &ArtifactMeta) -> Vec<Fi
             ));
         }
     }
-    let heading = format!("# Rotation {}", escape_md(&meta.rotation_id));
+    let heading = format!(
+        "# Rotation {}{}",
+        escape_md(&meta.rotation_id),
+        if meta.break_glass.is_some() {
+            " (break-glass)"
+        } else {
+            ""
+        }
+    );
     if lines.first() != Some(&heading.as_str()) {
         problems.push(format!(
             "the heading is {:?}, the block says {heading:?}",
@@ -213,6 +282,7 @@ pub(crate) fn consistency(path: &str, text: &str, meta: &ArtifactMeta) -> Vec<Fi
             ));
         }
     }
+    problems.extend(countersigned(&lines, meta));
     let recorded_rollbacks = if meta.rollbacks.is_empty() {
         usize::from(meta.rolled_back)
     } else {
@@ -225,8 +295,7 @@ pub(crate) fn consistency(path: &str, text: &str, meta: &ArtifactMeta) -> Vec<Fi
         ));
     } else {
         for (n, (&start, rb)) in sections.iter().zip(&meta.rollbacks).enumerate() {
-            let stop = sections.get(n + 1).copied().unwrap_or(lines.len());
-            let part = &lines[start..stop];
+            let part = &lines[start..sections_end(start)];
             let name = |f: &str| format!("rollback {}'s {f}", n + 1);
             let (r, o) = (field(part, "Result"), field(part, "Operator"));
             compare(&mut problems, &name("Result"), r, escape_md(&rb.result));

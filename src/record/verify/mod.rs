@@ -1,6 +1,7 @@
 //! Proving the record (`rotor verify`): each artifact against git's history (`tampered`),
 //! each ref's chain of versions (`gap`), the live pointers (`drift`), the application's audit
-//! log (`audit_missing`, `audit_mismatch`) and the artifact against itself (`inconsistent`).
+//! log (`audit_missing`, `audit_mismatch`), the artifact against itself (`inconsistent`), and
+//! the approvals break-glass rotations still owe (`approval_owed`).
 //!
 //! The checks are pure functions over what [`history`](super::history) read and what the
 //! backends and the application answered, so each is tested here without git or a server;
@@ -15,6 +16,7 @@ mod audit;
 mod consistency;
 mod continuity;
 mod live;
+mod owed;
 mod provenance;
 
 use audit::audit_log;
@@ -52,6 +54,8 @@ pub enum Kind {
     AuditUnrecorded,
     /// The artifact's visible fields disagree with its machine-readable block.
     Inconsistent,
+    /// A break-glass rotation no second `internal_admin` has countersigned yet.
+    ApprovalOwed,
 }
 
 impl Kind {
@@ -65,6 +69,7 @@ impl Kind {
             Self::AuditMismatch => "audit_mismatch",
             Self::AuditUnrecorded => "audit_unrecorded",
             Self::Inconsistent => "inconsistent",
+            Self::ApprovalOwed => "approval_owed",
         }
     }
 }
@@ -91,6 +96,10 @@ pub struct Finding {
     /// `bad_signature`, where `commit.via: api` was in force.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
+    /// For `approval_owed`: whether `break_glass.countersign_within` has passed (always
+    /// present for that kind, absent for the others).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overdue: Option<bool>,
     /// When the commit it names was made: a change made in a period is reported for that
     /// period, whatever the age of the record it changed.
     #[serde(skip)]
@@ -108,6 +117,7 @@ impl Finding {
             author: None,
             message,
             reason: None,
+            overdue: None,
             at: None,
         }
     }
@@ -166,6 +176,9 @@ pub(crate) struct Entry {
     pub(crate) origin: Option<String>,
     /// The change that removed it.
     pub(crate) removed: Option<Change>,
+    /// The machine-readable block of its last version that is rotor's own: what a later hand
+    /// cannot add to (a countersignature written by hand is not one).
+    pub(crate) trusted: Option<ArtifactMeta>,
     /// Where it first came onto the default branch, in first-parent order: the order of
     /// records whose times are equal (times are kept to the second).
     pub(crate) introduced: usize,
@@ -306,6 +319,7 @@ pub(crate) async fn check(
             moments,
             origin: p.origin,
             removed: p.removed.filter(|_| a.current().is_none()),
+            trusted,
             introduced: a.changes.first().map_or(0, |c| c.seq),
         });
     }
@@ -331,6 +345,8 @@ pub(crate) async fn check(
         }
     }
     findings.extend(continuity(&entries));
+    let now = opts.until.unwrap_or_else(Utc::now);
+    findings.extend(owed::approvals_owed(&entries, &history.config, now));
     let mut failures = Vec::new();
     // Artifacts whose findings the period reports besides its own (online: the records its
     // chains lean on).
@@ -434,7 +450,7 @@ pub(crate) async fn check(
 #[cfg(test)]
 pub(super) mod tests {
     use super::continuity::{continuity, last_records};
-    use super::provenance::{body, provenance, removals, rollback_appended};
+    use super::provenance::{body, provenance, removals, section_appended};
     use super::*;
     use crate::app::AuditEvent;
     use crate::artifact::{MetaEvent, MetaRef, MetaRollback, MetaRollbackRef};
@@ -457,6 +473,8 @@ pub(super) mod tests {
 
     pub(super) fn meta(id: &str, refs: &[(&str, &str, &str, &str)]) -> ArtifactMeta {
         ArtifactMeta {
+            break_glass: None,
+            countersigned: None,
             app_clock_offset_s: None,
             started_at: None,
             version: 1,
@@ -511,6 +529,7 @@ pub(super) mod tests {
             })
             .collect();
         let a = crate::artifact::Artifact {
+            break_glass: m.break_glass.clone(),
             app_clock_offset_s: None,
             started_at: None,
             rotation_id: m.rotation_id.clone(),
@@ -590,7 +609,7 @@ pub(super) mod tests {
             .push(dispatched("2026-11-27T00:00:00Z", &[(R, "rolled_back")]));
         let section = "## Rollback\n- Date: 2026-11-27\n- Operator: bob (internal_admin)\n- Result: rolled_back\n";
         let v1 = format!("{}\n\n{section}{}", body(&v0), m2.data_block());
-        assert_eq!(rollback_appended(&v0, &v1), Ok(()));
+        assert_eq!(section_appended(&v0, &v1), Ok(()));
         let a = ArtifactHistory {
             path: "docs/security/rotations/r-1.md".to_owned(),
             changes: vec![
@@ -663,11 +682,11 @@ pub(super) mod tests {
             body(&v0),
             m.data_block()
         );
-        assert!(rollback_appended(&v0, &v1).is_err());
+        assert!(section_appended(&v0, &v1).is_err());
         // And text above a rollback may not change.
         let v2 = v1.replace("- Result: success", "- Result: rolled_back");
         assert!(
-            rollback_appended(&v0, &v2)
+            section_appended(&v0, &v2)
                 .expect_err("changed")
                 .contains("the text above changed")
         );
@@ -679,6 +698,7 @@ pub(super) mod tests {
             text: present.then(|| render(&m)),
             finished_at: time(m.finished_at.as_deref()),
             moments: moments(&m),
+            trusted: Some(m.clone()),
             meta: Ok(Some(m)),
             origin: Some("c".repeat(40)),
             removed: None,
@@ -891,21 +911,21 @@ pub(super) mod tests {
         good.refs[0].pointer = Some("1".to_owned());
         good.refs[0].rollback = Some("rolled_back".to_owned());
         good.rollbacks.push(dispatched(at, &[(R, "rolled_back")]));
-        assert_eq!(rollback_appended(&v0, &appended(&good)), Ok(()));
+        assert_eq!(section_appended(&v0, &appended(&good)), Ok(()));
         // A rollback that lists no ref cannot move one.
         let mut empty = good.clone();
         empty.rollbacks = vec![dispatched(at, &[])];
-        assert!(rollback_appended(&v0, &appended(&empty)).is_err());
+        assert!(section_appended(&v0, &appended(&empty)).is_err());
         // Nor move it anywhere but back to `from`.
         let mut elsewhere = good.clone();
         elsewhere.refs[0].pointer = Some("3".to_owned());
-        assert!(rollback_appended(&v0, &appended(&elsewhere)).is_err());
+        assert!(section_appended(&v0, &appended(&elsewhere)).is_err());
         // A failed rollback of the ref records its result, the pointer left where it was.
         let mut failed = m.clone();
         failed.rolled_back = true;
         failed.refs[0].rollback = Some("failed".to_owned());
         failed.rollbacks.push(dispatched(at, &[(R, "failed")]));
-        assert_eq!(rollback_appended(&v0, &appended(&failed)), Ok(()));
+        assert_eq!(section_appended(&v0, &appended(&failed)), Ok(()));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Provenance (`tampered`): each artifact on the default branch is exactly what rotor wrote,
-//! changed afterwards only by rotor's own commits appending a rollback; a record rotor
-//! committed is never removed.
+//! changed afterwards only by rotor's own commits appending a rollback or a countersignature;
+//! a record rotor committed is never removed.
 
 use std::collections::HashMap;
 
@@ -53,10 +53,11 @@ pub(super) fn body(text: &str) -> &str {
         .trim_end()
 }
 
-/// Whether `new` is `old` with rotor's rollback appended: the text above stays byte for byte,
-/// a `## Rollback` section follows, and the machine-readable block records the same rotation
-/// with one more rollback. `Err` says what else changed.
-pub(crate) fn rollback_appended(old: &str, new: &str) -> Result<(), String> {
+/// Whether `new` is `old` with rotor's rollback or countersignature appended: the text above
+/// stays byte for byte, a `## Rollback` (or `## Countersigned`) section follows, and the
+/// machine-readable block records the same rotation with one more rollback (or the
+/// countersignature). `Err` says what else changed.
+pub(crate) fn section_appended(old: &str, new: &str) -> Result<(), String> {
     let before = body(old);
     let Some(rest) = new.strip_prefix(before) else {
         return Err(format!(
@@ -65,15 +66,18 @@ pub(crate) fn rollback_appended(old: &str, new: &str) -> Result<(), String> {
         ));
     };
     let added = body(rest).trim_start();
-    if !added.starts_with("## Rollback") {
-        return Err(format!(
-            "what was added is not a `## Rollback` section: {:?}",
-            added.lines().next().unwrap_or("")
-        ));
-    }
     let (Ok(Some(a)), Ok(Some(b))) = (artifact::read_meta(old), artifact::read_meta(new)) else {
         return Err("the machine-readable block cannot be read on both sides".to_owned());
     };
+    if added.starts_with("## Countersigned") {
+        return countersign_added(&a, &b);
+    }
+    if !added.starts_with("## Rollback") {
+        return Err(format!(
+            "what was added is neither a `## Rollback` nor a `## Countersigned` section: {:?}",
+            added.lines().next().unwrap_or("")
+        ));
+    }
     fn rotation(m: &ArtifactMeta) -> impl PartialEq + '_ {
         let refs: Vec<_> = m
             .refs
@@ -98,6 +102,7 @@ pub(crate) fn rollback_appended(old: &str, new: &str) -> Result<(), String> {
             &m.approvals,
             &m.run_url,
             refs,
+            (&m.break_glass, &m.countersigned),
         )
     }
     if rotation(&a) != rotation(&b) {
@@ -133,6 +138,39 @@ pub(crate) fn rollback_appended(old: &str, new: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether `b` is `a` with a countersignature added to a break-glass rotation that had none,
+/// and nothing else changed.
+fn countersign_added(a: &ArtifactMeta, b: &ArtifactMeta) -> Result<(), String> {
+    if a.break_glass.is_none() {
+        return Err(
+            "a countersignature was added to a rotation that was not break-glass".to_owned(),
+        );
+    }
+    if a.countersigned.is_some() {
+        return Err("a second countersignature was added".to_owned());
+    }
+    let Some(cs) = &b.countersigned else {
+        return Err("the machine-readable block records no countersignature".to_owned());
+    };
+    if a.break_glass
+        .as_ref()
+        .is_some_and(|g| g.by.eq_ignore_ascii_case(&cs.by))
+    {
+        return Err(format!(
+            "the countersignature is by {}, who broke the glass",
+            cs.by
+        ));
+    }
+    let unchanged = ArtifactMeta {
+        countersigned: None,
+        ..b.clone()
+    };
+    if &unchanged != a {
+        return Err("the machine-readable block changes more than the countersignature".to_owned());
+    }
+    Ok(())
+}
+
 /// Provenance of one artifact: the version the default branch first received is one rotor
 /// committed (on the default branch, or on the pull request's branch), and every later change
 /// is rotor's own commit appending a rollback. An artifact removed and brought back must come
@@ -151,7 +189,7 @@ pub(crate) fn provenance(a: &ArtifactHistory, judge: &Judge) -> Provenance {
                     continue;
                 };
                 let restored =
-                    new == old || (change.by_rotor && rollback_appended(old, new).is_ok());
+                    new == old || (change.by_rotor && section_appended(old, new).is_ok());
                 if !restored {
                     trusted = false;
                     out.findings.push(
@@ -241,7 +279,7 @@ pub(crate) fn provenance(a: &ArtifactHistory, judge: &Judge) -> Provenance {
             }
             (Some(old), Some(new), _) => {
                 if change.by_rotor {
-                    match rollback_appended(old, new) {
+                    match section_appended(old, new) {
                         Ok(()) => {}
                         Err(_) if !trusted => trusted = true,
                         Err(why) => out.findings.push(
@@ -249,7 +287,7 @@ pub(crate) fn provenance(a: &ArtifactHistory, judge: &Judge) -> Provenance {
                                 Kind::Tampered,
                                 &a.path,
                                 format!(
-                                    "{} was rewritten by a commit in rotor's name ({}) that does more than append a rollback: {why}",
+                                    "{} was rewritten by a commit in rotor's name ({}) that does more than append a rollback or a countersignature: {why}",
                                     a.path,
                                     short(&change.by.sha)
                                 ),

@@ -2,11 +2,17 @@
 //! part, which `plan`, `apply`, `rollback` and `drift` read back.
 //!
 //! The artifact carries one HTML comment, invisible when rendered, holding JSON:
-//! `<!-- rotor:artifact {…} -->`.
+//! `<!-- rotor:artifact {…} -->`. What later runs append to it (a `## Rollback`, a
+//! `## Countersigned`) is in [`sections`].
 
 use serde::{Deserialize, Serialize};
 
 use crate::render::{RenderError, Renderer};
+
+mod sections;
+
+use sections::render_rollback;
+pub use sections::{CountersignSection, RollbackSection, append_countersigned, append_rollback};
 
 /// The marker opening the machine-readable part.
 pub const DATA_MARKER: &str = "<!-- rotor:artifact ";
@@ -65,6 +71,50 @@ pub struct ArtifactMeta {
     /// them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<crate::outcome::RolloutSummary>,
+    /// A break-glass rotation: who rotated alone, why and when. Its approval is owed until
+    /// `countersigned`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<MetaBreakGlass>,
+    /// The second `internal_admin`'s countersignature of a break-glass rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub countersigned: Option<MetaCountersigned>,
+}
+
+/// A break-glass rotation in the machine-readable part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetaBreakGlass {
+    /// The requester who rotated alone.
+    pub by: String,
+    /// Why, as the `/rotor break-glass` comment gave it.
+    pub reason: String,
+    /// When (RFC 3339): what `countersign_within` is measured from.
+    pub at: String,
+    /// The request's environment, whose `break_glass.countersign_within` applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// The maintenance window it ran outside of, when it did: recorded, not enforced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outside_window: Option<String>,
+}
+
+/// A countersignature in the machine-readable part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetaCountersigned {
+    /// The second `internal_admin`.
+    pub by: String,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Why (a dispatch's reason; for a review, which head it approved).
+    pub reason: String,
+    /// `dispatch` (the countersign workflow) or `review` (an approving review of the pull
+    /// request's head).
+    pub via: String,
+    /// The workflow run's or the review's page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Whether it came after `countersign_within` had passed.
+    #[serde(default)]
+    pub late: bool,
 }
 
 /// An approval in the machine-readable part.
@@ -346,10 +396,14 @@ pub struct Artifact {
     pub app_clock_offset_s: Option<i64>,
     /// A rollout in waves that halted: after which wave and why.
     pub halted: Option<crate::outcome::RolloutSummary>,
+    /// A break-glass rotation: who, why, when.
+    pub break_glass: Option<MetaBreakGlass>,
 }
 
 #[derive(Serialize)]
 struct View<'a> {
+    /// A break-glass rotation: who, why, when; the heading and the approvals say so.
+    break_glass: Option<&'a MetaBreakGlass>,
     /// A rollout in waves that halted: after which wave and why.
     halted: Option<&'a str>,
     rotation_id: &'a str,
@@ -460,6 +514,7 @@ impl Artifact {
             timeline_groups: self.timeline_groups(),
             audit_query: &self.audit_query,
             halted: self.halted.as_ref().and_then(|r| r.reason.as_deref()),
+            break_glass: self.break_glass.as_ref(),
         };
         let mut text = renderer.render("artifact.md.j2", view)?;
         refuse_marker("artifact.md.j2", &text)?;
@@ -519,39 +574,15 @@ impl Artifact {
             started_at: self.started_at.clone(),
             app_clock_offset_s: self.app_clock_offset_s,
             rollout: self.halted.clone(),
+            break_glass: self.break_glass.clone(),
+            countersigned: None,
         }
     }
 }
 
-/// What a dispatched rollback appends to an artifact.
-#[derive(Debug, Clone)]
-pub struct RollbackSection {
-    /// The runbook fields and the reason.
-    pub record: RollbackRecord,
-    /// `Secret Ref`: the ref, or for a batch the number of refs.
-    pub secret_ref: String,
-    /// `Provider`: every distinct provider.
-    pub provider: String,
-}
-
-/// Renders the `## Rollback` section alone (template `rollback.md.j2`).
-fn render_rollback(
-    renderer: &Renderer,
-    record: &RollbackRecord,
-    secret_ref: &str,
-    provider: &str,
-) -> Result<String, RenderError> {
-    let text = renderer.render(
-        "rollback.md.j2",
-        serde_json::json!({"rollback": record, "secret_ref": secret_ref, "provider": provider}),
-    )?;
-    refuse_marker("rollback.md.j2", &text)?;
-    Ok(text)
-}
-
 /// A template's output may never contain rotor's marker: the one machine-readable block is
 /// rotor's own, and a second one would be taken for a forgery.
-fn refuse_marker(template: &str, text: &str) -> Result<(), RenderError> {
+pub(crate) fn refuse_marker(template: &str, text: &str) -> Result<(), RenderError> {
     if text.contains(DATA_MARKER.trim_end()) {
         return Err(RenderError::Template {
             name: template.to_owned(),
@@ -562,35 +593,6 @@ fn refuse_marker(template: &str, text: &str) -> Result<(), RenderError> {
         });
     }
     Ok(())
-}
-
-/// Appends a `## Rollback` section to an artifact's text and replaces its machine-readable
-/// part with `meta`. Everything the rotation wrote above stays byte for byte: evidence is added
-/// to, never rewritten.
-pub fn append_rollback(
-    text: &str,
-    section: &RollbackSection,
-    meta: &ArtifactMeta,
-    renderer: &Renderer,
-) -> Result<String, RenderError> {
-    let body = match text.find(DATA_MARKER) {
-        Some(at) => &text[..at],
-        None => text,
-    };
-    let mut out = body.trim_end().to_owned();
-    out.push_str("\n\n");
-    out.push_str(
-        render_rollback(
-            renderer,
-            &section.record,
-            &section.secret_ref,
-            &section.provider,
-        )?
-        .trim_end(),
-    );
-    out.push('\n');
-    out.push_str(&meta.data_block());
-    Ok(out)
 }
 
 /// Why an artifact's machine-readable block cannot be read or trusted.
@@ -684,6 +686,7 @@ mod tests {
             rollback: None,
             finished_at: "2026-11-26T02:10:06Z".to_owned(),
             halted: None,
+            break_glass: None,
         }
     }
 

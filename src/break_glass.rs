@@ -1,0 +1,264 @@
+//! Break-glass: one `internal_admin` rotates alone where the environment allows it, loudly, and
+//! the second approval stays owed until another `internal_admin` countersigns.
+//!
+//! What is shared by `apply` (the `/rotor break-glass` comment, the team's notification, a
+//! countersignature by an approving review) and `countersign` (the dispatched one): the
+//! reason's rules, the notification, the `## Countersigned` section and when one is late.
+
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::artifact::{self, ArtifactMeta, CountersignSection, MetaBreakGlass, MetaCountersigned};
+use crate::config::{BreakGlass as Policy, Config};
+use crate::error::Error;
+use crate::policy::AdminStatus;
+use crate::render::Renderer;
+use crate::request::Request;
+use crate::session::Session;
+
+/// Where rotor's notification of a break-glass rotation starts: one per rotation, found again
+/// by a re-run so that the team is told once.
+const NOTIFY_MARKER: &str = "<!-- rotor:break-glass ";
+
+/// The reason a `/rotor break-glass` comment gives in its following lines, by the rules of a
+/// request's `reason`: missing is `reason_missing`, breaking a rule `reason_invalid` (exit 2).
+pub fn reason(raw: &str) -> Result<String, Error> {
+    if raw.trim().is_empty() {
+        return Err(Error::Reason {
+            code: "reason_missing",
+            problem: "`/rotor break-glass` needs a reason: write it on the lines after the command (the first line is the command alone), e.g. `/rotor break-glass` then `key leaked in INC-4211`".to_owned(),
+        });
+    }
+    crate::request::check_text(raw).map_err(|(_, problem)| Error::Reason {
+        code: "reason_invalid",
+        problem: format!(
+            "the reason of `/rotor break-glass` {problem}; it follows the rules of a request's reason (at most 4,096 characters, line feeds and tabs the only controls)"
+        ),
+    })?;
+    Ok(raw.to_owned())
+}
+
+/// A duration as the config writes it: `24h`, `90m`, `45s`.
+pub fn said(d: Duration) -> String {
+    let s = d.as_secs();
+    if s > 0 && s.is_multiple_of(3600) {
+        format!("{}h", s / 3600)
+    } else if s > 0 && s.is_multiple_of(60) {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// The `countersign_within` that applies to a break-glass record: its environment's, at the
+/// config read now (the default when the environment is gone).
+pub fn within(config: &Config, glass: &MetaBreakGlass) -> Duration {
+    glass
+        .environment
+        .as_deref()
+        .map_or(crate::config::COUNTERSIGN_WITHIN, |env| {
+            config.environment(env).break_glass.countersign_within
+        })
+}
+
+/// Whether `within` has passed between the glass being broken and `when`. A record whose time
+/// cannot be read is taken as overdue: nothing vouches for it being recent.
+pub fn past(glass: &MetaBreakGlass, within: Duration, when: DateTime<Utc>) -> bool {
+    let Ok(at) = DateTime::parse_from_rfc3339(&glass.at) else {
+        return true;
+    };
+    let within = chrono::Duration::from_std(within).unwrap_or(chrono::Duration::MAX);
+    at.with_timezone(&Utc) + within < when
+}
+
+/// Posts the one new comment that mentions `policy.notify` (the one mention rotor writes: a
+/// mention added by editing may not notify), saying who rotated what and why; a re-run finds
+/// it and posts nothing. Before the first change, so that a run that dies half-way was told.
+pub(crate) async fn notify(
+    s: &Session,
+    request: &Request,
+    glass: &crate::policy::BreakGlass,
+    policy: &Policy,
+) -> Result<(), Error> {
+    let marker = format!("{NOTIFY_MARKER}{} -->", request.id);
+    if s.gh.find_marked(s.number, &marker).await?.is_some() {
+        return Ok(());
+    }
+    let refs = match request.refs.as_slice() {
+        [one] => one.secret_ref.to_string(),
+        many => format!("{} refs", many.len()),
+    };
+    let text = s.trusted.renderer.render(
+        "notify.md.j2",
+        serde_json::json!({
+            "by": glass.by, "rotation_id": request.id.as_str(), "refs": refs,
+            "environment": request.environment, "reason": glass.reason,
+            "within": said(policy.countersign_within), "run_url": s.env.run_url(),
+        }),
+    )?;
+    // The team is validated `org/team-slug` from the config on the default branch: the only
+    // text rotor writes unescaped.
+    let mention = policy
+        .notify
+        .as_ref()
+        .map(|t| format!("@{}/{} ", t.org, t.slug))
+        .unwrap_or_default();
+    let body = format!("{marker}\n{mention}{text}");
+    s.gh.create_comment(s.number, &body, &marker).await?;
+    Ok(())
+}
+
+/// The artifact's text with a `## Countersigned` section appended and the block recording it.
+pub fn countersigned_text(
+    text: &str,
+    mut meta: ArtifactMeta,
+    countersigned: MetaCountersigned,
+    within: Duration,
+    renderer: &Renderer,
+) -> Result<String, Error> {
+    let operator = meta
+        .break_glass
+        .as_ref()
+        .map(|g| g.by.clone())
+        .unwrap_or_default();
+    let section = CountersignSection {
+        countersigned: &countersigned,
+        operator: &operator,
+        within: said(within),
+    };
+    meta.countersigned = Some(countersigned.clone());
+    Ok(artifact::append_countersigned(
+        text, &section, &meta, renderer,
+    )?)
+}
+
+/// Now, as the record writes times.
+pub fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Why `reviewer`'s approval does not countersign the break-glass rotation `glass` of the
+/// session's pull request, or `None` when it does: the pull request is open, its head has not
+/// moved since the event, the reviewer is another `internal_admin` than the operator, and
+/// their latest review approves that head.
+pub(crate) async fn review_refusal(
+    s: &Session,
+    reviewer: &str,
+    glass: &MetaBreakGlass,
+) -> Result<Option<String>, Error> {
+    if s.pr.merged || s.pr.state != "open" {
+        return Ok(Some(
+            "the pull request is no longer open: countersign with the countersign workflow"
+                .to_owned(),
+        ));
+    }
+    if s.pr.head_sha != s.event_head {
+        return Ok(Some(format!(
+            "the head moved to {} after the review: approve the current head",
+            s.pr.head_sha.get(..7).unwrap_or(&s.pr.head_sha)
+        )));
+    }
+    if reviewer.eq_ignore_ascii_case(&glass.by) {
+        return Ok(Some(format!(
+            "{reviewer} broke the glass: the operator cannot countersign their own rotation"
+        )));
+    }
+    match crate::gate::admin_status(&s.gh, &s.trusted.config.admins, reviewer).await? {
+        AdminStatus::Admin => {}
+        AdminStatus::NotAdmin => {
+            return Ok(Some(format!("{reviewer} does not hold internal_admin")));
+        }
+        AdminStatus::Unverifiable => {
+            return Ok(Some(
+                "the token cannot see the admins team, so the reviewer cannot be verified; give ROTOR_ORG_TOKEN Organization Members: read".to_owned(),
+            ));
+        }
+    }
+    let reviews = s.gh.reviews(s.number).await?;
+    let latest = reviews.iter().rfind(|r| {
+        r.reviewer
+            .as_deref()
+            .is_some_and(|l| l.eq_ignore_ascii_case(reviewer))
+            && !matches!(r.state.as_str(), "COMMENTED" | "PENDING")
+    });
+    match latest {
+        Some(r) if r.state == "APPROVED" && r.commit_id == s.pr.head_sha => Ok(None),
+        Some(r) => Ok(Some(format!(
+            "{reviewer}'s latest review is {} of {}, not an approval of the head {}",
+            r.state,
+            r.commit_id.get(..7).unwrap_or(&r.commit_id),
+            s.pr.head_sha.get(..7).unwrap_or(&s.pr.head_sha)
+        ))),
+        None => Ok(Some(format!(
+            "{reviewer} has no review of the pull request"
+        ))),
+    }
+}
+
+/// The review that countersigns, as the record cites it.
+pub(crate) async fn review_url(s: &Session, reviewer: &str) -> Result<Option<String>, Error> {
+    Ok(s.gh
+        .reviews(s.number)
+        .await?
+        .iter()
+        .rev()
+        .find(|r| {
+            r.state == "APPROVED"
+                && r.reviewer
+                    .as_deref()
+                    .is_some_and(|l| l.eq_ignore_ascii_case(reviewer))
+        })
+        .map(|r| r.html_url.clone())
+        .filter(|u| !u.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reason_is_required_and_follows_the_rules() {
+        assert_eq!(
+            reason("key leaked\nINC-42").expect("valid"),
+            "key leaked\nINC-42"
+        );
+        let missing = reason(" \n\t").expect_err("blank");
+        assert_eq!(
+            (missing.code(), missing.report_code()),
+            (2, "reason_missing")
+        );
+        let bidi = reason("leak \u{202e}dekcah").expect_err("bidi");
+        assert_eq!((bidi.code(), bidi.report_code()), (2, "reason_invalid"));
+        assert!(bidi.to_string().contains("\\u{202e}"), "{bidi}");
+        let long = reason(&"x".repeat(4097)).expect_err("too long");
+        assert_eq!(long.report_code(), "reason_invalid");
+    }
+
+    #[test]
+    fn overdue_is_measured_from_the_break() {
+        let glass = MetaBreakGlass {
+            by: "alice".to_owned(),
+            reason: "leak".to_owned(),
+            at: "2026-12-01T03:00:00Z".to_owned(),
+            environment: None,
+            outside_window: None,
+        };
+        let at = |t: &str| {
+            DateTime::parse_from_rfc3339(t)
+                .expect("time")
+                .with_timezone(&Utc)
+        };
+        let day = Duration::from_secs(24 * 3600);
+        assert!(!past(&glass, day, at("2026-12-02T03:00:00Z")));
+        assert!(past(&glass, day, at("2026-12-02T03:00:01Z")));
+        let garbled = MetaBreakGlass {
+            at: "yesterday".to_owned(),
+            ..glass
+        };
+        assert!(past(&garbled, day, at("2026-12-01T03:00:00Z")));
+        assert_eq!(said(day), "24h");
+        assert_eq!(said(Duration::from_secs(90 * 60)), "90m");
+        assert_eq!(said(Duration::from_secs(45)), "45s");
+    }
+}
