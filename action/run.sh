@@ -3,9 +3,9 @@
 # variables, never interpolated into this script, and become arguments one by one.
 set -euo pipefail
 case "${INPUT_COMMAND:-}" in
-  plan | apply | rollback | drift | report | status | validate | verify | evidence) ;;
+  plan | apply | rollback | countersign | drift | report | status | validate | verify | evidence) ;;
   *)
-    echo "::error title=rotor::input command must be plan, apply, rollback, drift, report, status, validate, verify or evidence"
+    echo "::error title=rotor::input command must be plan, apply, rollback, countersign, drift, report, status, validate, verify or evidence"
     exit 2
     ;;
 esac
@@ -39,7 +39,11 @@ if [ "$INPUT_COMMAND" = rollback ]; then
   # Split on spaces, commas and new lines only; no word is ever glob-expanded.
   IFS=$' \t\n,' read -r -d '' -a refs <<<"${INPUT_REFS:-}" || true
   for ref in "${refs[@]}"; do args+=(--ref "$ref"); done
-elif [ -n "${INPUT_REFS:-}" ]; then
+elif [ "$INPUT_COMMAND" = countersign ]; then
+  if [ -n "${INPUT_ROTATION_ID:-}" ]; then args+=(--rotation-id "$INPUT_ROTATION_ID"); fi
+  if [ -n "${INPUT_REASON:-}" ]; then args+=(--reason "$INPUT_REASON"); fi
+fi
+if [ "$INPUT_COMMAND" != rollback ] && [ -n "${INPUT_REFS:-}" ]; then
   echo "::error title=rotor::refs applies to rollback only"
   exit 2
 fi
