@@ -273,6 +273,12 @@ fn rows() -> Vec<Row> {
             Runs,
         ),
         (
+            "`created`, `/rotor break-glass` on a pull request by its sender",
+            comment_payload("created", "/rotor break-glass\nkey leaked", true, None),
+            Noop,
+            Runs,
+        ),
+        (
             "`created`, any other first line",
             comment_payload("created", "/rotor  apply", true, None),
             Noop,
