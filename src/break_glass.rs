@@ -243,6 +243,7 @@ mod tests {
             at: "2026-12-01T03:00:00Z".to_owned(),
             environment: None,
             outside_window: None,
+            sha: None,
         };
         let at = |t: &str| {
             DateTime::parse_from_rfc3339(t)

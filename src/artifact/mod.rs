@@ -95,6 +95,10 @@ pub struct MetaBreakGlass {
     /// The maintenance window it ran outside of, when it did: recorded, not enforced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outside_window: Option<String>,
+    /// The pull request's head the run rotated from (full SHA): with no approval to name it,
+    /// what rotor's commit on the pull request's branch sits on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha: Option<String>,
 }
 
 /// A countersignature in the machine-readable part.
@@ -115,6 +119,23 @@ pub struct MetaCountersigned {
     /// Whether it came after `countersign_within` had passed.
     #[serde(default)]
     pub late: bool,
+    /// For a review: the head it approved (full SHA), which rotor's commit of the
+    /// countersignature sits on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha: Option<String>,
+}
+
+impl ArtifactMeta {
+    /// The heads this record says were approved (full SHAs): its approvals', the head a
+    /// break-glass run rotated from, and the head an approving review countersigned. rotor
+    /// commits onto one of them on a pull request's branch.
+    pub fn approved_heads(&self) -> impl Iterator<Item = &str> {
+        self.approvals
+            .iter()
+            .map(|a| a.sha.as_str())
+            .chain(self.break_glass.as_ref().and_then(|g| g.sha.as_deref()))
+            .chain(self.countersigned.as_ref().and_then(|c| c.sha.as_deref()))
+    }
 }
 
 /// An approval in the machine-readable part.

@@ -355,6 +355,7 @@ async fn countersign_by_review(
         via: "review".to_owned(),
         url: break_glass::review_url(s, reviewer).await?,
         late,
+        sha: Some(s.pr.head_sha.clone()),
     };
     let text = s
         .trusted
@@ -553,6 +554,7 @@ fn facts<'a>(
                     preflight::Window::Open => None,
                     preflight::Window::NotYet(text) | preflight::Window::Closed(text) => Some(text),
                 },
+                sha: Some(pr.head_sha.clone()),
             }
         }),
     }

@@ -85,6 +85,7 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
         via: "dispatch".to_owned(),
         url: env.run_url(),
         late: break_glass::past(&glass, within, chrono::Utc::now()),
+        sha: None,
     };
     let late = countersigned.late;
     let updated =

@@ -103,6 +103,7 @@ mod tests {
             at: "2026-12-01T03:00:00Z".to_owned(),
             environment: Some("production".to_owned()),
             outside_window: None,
+            sha: None,
         });
         m.countersigned = countersigned.map(|t| MetaCountersigned {
             by: "bob".to_owned(),
@@ -111,6 +112,7 @@ mod tests {
             via: "dispatch".to_owned(),
             url: None,
             late: false,
+            sha: None,
         });
         m
     }

@@ -703,9 +703,8 @@ fn rotor_commits(
                     .ok()
                     .flatten()
                     .is_some_and(|m| {
-                        m.approvals
-                            .iter()
-                            .any(|a| c.parents.first() == Some(&a.sha))
+                        m.approved_heads()
+                            .any(|sha| c.parents.first().map(String::as_str) == Some(sha))
                     }),
                 None => false,
             };

@@ -408,10 +408,10 @@ pub(crate) async fn check(
     let by_path: HashMap<&str, &Entry> = entries.iter().map(|e| (e.path.as_str(), e)).collect();
     let in_period =
         |t: DateTime<Utc>| opts.since.is_none_or(|s| t >= s) && opts.until.is_none_or(|u| t <= u);
-    // Drift is the present, in every period; a finding that names a commit or an event made
-    // in the period belongs to it.
+    // Drift and an approval still owed are the present, in every period; a finding that names
+    // a commit or an event made in the period belongs to it.
     findings.retain(|f| {
-        f.kind == Kind::Drift
+        matches!(f.kind, Kind::Drift | Kind::ApprovalOwed)
             || reported.contains(&f.artifact)
             || by_path
                 .get(f.artifact.as_str())
