@@ -8,6 +8,7 @@ mod audit_search;
 mod backend_aws;
 mod backend_vault;
 mod bounded;
+mod break_glass;
 mod checkout;
 mod classified;
 mod common;

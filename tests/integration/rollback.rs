@@ -26,7 +26,7 @@ pub(crate) fn merge(s: &Setup) -> String {
 }
 
 /// Tells the GitHub stand-in where `main` is now (GitHub knows its own branches).
-fn sync(s: &Setup) -> String {
+pub(crate) fn sync(s: &Setup) -> String {
     let origin = s.w.dir.path().join("origin.git");
     let sha = git(&origin, &["rev-parse", "main"]);
     let mut github = base_scenario(&s.w, &format!("{}.yaml", s.id));
@@ -38,7 +38,7 @@ fn sync(s: &Setup) -> String {
 }
 
 /// GitHub's real `workflow_dispatch` payload, for this repository and these inputs.
-fn dispatch_event(s: &Setup, git_ref: &str, reason: &str) -> PathBuf {
+pub(crate) fn dispatch_event(s: &Setup, git_ref: &str, reason: &str) -> PathBuf {
     let mut event: Value = serde_json::from_str(
         &fs::read_to_string(fixture("github/webhooks/workflow_dispatch.json")).expect("fixture"),
     )
