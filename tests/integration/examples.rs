@@ -532,6 +532,78 @@ fn the_example_workflows_plan_apply_roll_back_and_check_drift_as_written() {
     assert_eq!(evidence.env["ROTOR_APP_TOKEN"], "app-token", "online");
 }
 
+/// The examples' config, with break-glass allowed in the staging environment.
+fn signed_with_break_glass(config: String) -> String {
+    signed_by_the_app(config).replace(
+        "staging: {}",
+        "staging: {break_glass: {allowed: true, notify: my-org/security}}",
+    )
+}
+
+#[test]
+fn the_example_workflows_break_the_glass_and_countersign_as_written() {
+    let s = crate::apply::setup_configured(1, &[], |t| t, signed_with_break_glass, None);
+    let mut github = crate::plan::base_scenario(&s.w, &format!("{}.yaml", s.id));
+    github["pulls"]["7"]["reviews"] = json!([]);
+    app_scenario(&s, github);
+    // The requester's `/rotor break-glass`, with its reason: rotate.yml's apply job.
+    let mut glass = comment(&s, "/rotor break-glass\nkey leaked in INC-4211");
+    glass["comment"]["user"]["login"] = json!("alice");
+    glass["sender"]["login"] = json!("alice");
+    let apply = one(&dispatch(&s, "issue_comment", &glass), "/rotor break-glass");
+    assert_eq!(
+        (apply.command.as_str(), apply.result.as_str()),
+        ("apply", "success"),
+        "{apply:#?}"
+    );
+    assert_eq!(block_on_pointer(&s), Some("2".to_owned()));
+    // Merged; countersign.yml, dispatched from main by bob.
+    let origin = s.w.origin();
+    git(
+        &origin,
+        &["update-ref", "refs/heads/main", "refs/heads/rotate"],
+    );
+    crate::checkout::close_pull(&origin, 7);
+    let mut github = crate::plan::base_scenario(&s.w, &format!("{}.yaml", s.id));
+    github["branches"]["main"] = json!(git(&origin, &["rev-parse", "main"]));
+    github["pulls"]["7"]["state"] = json!("closed");
+    github["pulls"]["7"]["merged"] = json!(true);
+    app_scenario(&s, github);
+    let mut payload: Value = serde_json::from_str(
+        &fs::read_to_string(fixture("github/webhooks/workflow_dispatch.json")).expect("fixture"),
+    )
+    .expect("json");
+    payload["ref"] = json!("refs/heads/main");
+    payload["inputs"] = json!({"rotation_id": s.id, "reason": "checked with the incident lead"});
+    payload["repository"]["full_name"] = json!("my-org/tenants");
+    let countersign = one(
+        &dispatch_to(&s, "workflow_dispatch", &payload, Some("countersign.yml")),
+        "countersign dispatch",
+    );
+    assert_eq!(
+        (countersign.command.as_str(), countersign.result.as_str()),
+        ("countersign", "countersigned"),
+        "{countersign:#?}"
+    );
+    assert_eq!(
+        countersign.env["GITHUB_TOKEN"], "ghs_app_installation_token",
+        "rotor's App commits the countersignature"
+    );
+    let artifact = git(
+        &origin,
+        &["show", &format!("main:docs/security/rotations/{}.md", s.id)],
+    );
+    assert!(
+        artifact.contains("- By: bob (internal_admin)"),
+        "{artifact}"
+    );
+    let commit = git(&origin, &["cat-file", "commit", "main"]);
+    assert!(
+        commit.contains("committer GitHub <noreply@github.com>") && commit.contains("\ngpgsig "),
+        "the countersignature is GitHub's signed commit: {commit}"
+    );
+}
+
 fn block_on_pointer(s: &Setup) -> Option<String> {
     crate::services::block_on(s.bao.custom(&s.name))
         .get("current_version")
