@@ -262,4 +262,22 @@ mod tests {
         assert_eq!(said(Duration::from_secs(90 * 60)), "90m");
         assert_eq!(said(Duration::from_secs(45)), "45s");
     }
+
+    #[test]
+    fn the_notification_says_who_what_and_why_without_any_other_mention() {
+        let text = Renderer::new(Vec::new())
+            .expect("renderer")
+            .render(
+                "notify.md.j2",
+                serde_json::json!({
+                    "by": "alice", "rotation_id": "2026-12-05-acme-leak",
+                    "refs": "tenant.acme.supabase.service_role", "environment": "production",
+                    "reason": "key leaked in INC-4211\ncc @mallory",
+                    "within": "24h", "run_url": "https://github.com/my-org/tenants/actions/runs/9",
+                }),
+            )
+            .expect("render");
+        assert!(!text.contains("@mallory"), "{text}");
+        insta::assert_snapshot!("notify", text);
+    }
 }

@@ -858,4 +858,66 @@ mod tests {
         )]);
         assert!(a.render(&r).is_err());
     }
+
+    #[test]
+    fn a_break_glass_artifact_says_so_first_and_a_countersignature_is_appended() {
+        let r = Renderer::new(Vec::new()).expect("renderer");
+        let mut a = artifact(vec![one_ref(
+            "tenant.acme.supabase.service_role",
+            "supabase",
+            "success",
+            &["evt_000001"],
+        )]);
+        a.approvals.clear();
+        a.break_glass = Some(MetaBreakGlass {
+            by: "alice".to_owned(),
+            reason: "key leaked in INC-4211\n@everyone <b>now</b>".to_owned(),
+            at: "2026-11-26T02:09:00Z".to_owned(),
+            environment: Some("production".to_owned()),
+            outside_window: Some(
+                "outside the maintenance window 2026-11-27T02:00:00Z – 2026-11-27T04:00:00Z: it has not opened yet"
+                    .to_owned(),
+            ),
+            sha: Some("a".repeat(40)),
+        });
+        let text = a.render(&r).expect("render");
+        assert!(text.starts_with("# Rotation 2026-11-25-acme-supabase (break-glass)\n"));
+        let visible = text.split(DATA_MARKER).next().expect("body");
+        assert!(
+            !visible.contains("@everyone") && !visible.contains("<b>"),
+            "a reason is text: no mention, no markup"
+        );
+        insta::assert_snapshot!("artifact_break_glass", text);
+        let meta = read_meta(&text).expect("block").expect("meta");
+        let countersigned = MetaCountersigned {
+            by: "bob".to_owned(),
+            at: "2026-11-27T09:00:00Z".to_owned(),
+            reason: "checked INC-4211 and the new key's audit events".to_owned(),
+            via: "dispatch".to_owned(),
+            url: None,
+            late: true,
+            sha: None,
+        };
+        let section = CountersignSection {
+            countersigned: &countersigned,
+            operator: "alice",
+            within: "24h".to_owned(),
+        };
+        let mut after = meta.clone();
+        after.countersigned = Some(countersigned.clone());
+        let signed = append_countersigned(&text, &section, &after, &r).expect("append");
+        let body = text.split(DATA_MARKER).next().expect("body").trim_end();
+        assert!(
+            signed.starts_with(body),
+            "the record above stays byte for byte"
+        );
+        insta::assert_snapshot!("artifact_countersigned", &signed[body.len()..]);
+        assert_eq!(
+            read_meta(&signed)
+                .expect("block")
+                .expect("meta")
+                .countersigned,
+            Some(countersigned)
+        );
+    }
 }
