@@ -141,11 +141,15 @@ pub fn now() -> String {
 /// Why `reviewer`'s approval does not countersign the break-glass rotation `glass` of the
 /// session's pull request, or `None` when it does: the pull request is open, its head has not
 /// moved since the event, the reviewer is another `internal_admin` than the operator, and
-/// their latest review approves that head.
+/// their latest review approves that head. On the pull request's branch (`on_branch`: the
+/// artifact's path there), the head must be rotor's record commit itself — on the head the
+/// glass was broken on, changing only the artifact — so that what is countersigned is what
+/// rotor wrote, not a later hand's edit of it.
 pub(crate) async fn review_refusal(
     s: &Session,
     reviewer: &str,
     glass: &MetaBreakGlass,
+    on_branch: Option<&str>,
 ) -> Result<Option<String>, Error> {
     if s.pr.merged || s.pr.state != "open" {
         return Ok(Some(
@@ -158,6 +162,24 @@ pub(crate) async fn review_refusal(
             "the head moved to {} after the review: approve the current head",
             s.pr.head_sha.get(..7).unwrap_or(&s.pr.head_sha)
         )));
+    }
+    if let Some(path) = on_branch {
+        let git = &s.trusted.git;
+        let parent = git.recorded_parent(&s.pr.head_sha)?;
+        let on_glass = parent.is_some() && parent.as_deref() == glass.sha.as_deref();
+        let only_the_record = match (on_glass, &glass.sha) {
+            (true, Some(sha)) => {
+                git.ensure_commit(sha, &format!("refs/pull/{}/head", s.number))?;
+                git.paths_between(sha, &s.pr.head_sha)? == [path]
+            }
+            _ => false,
+        };
+        if !only_the_record {
+            return Ok(Some(format!(
+                "the head {} is not rotor's record of the rotation (a commit changed the branch after it): countersign after the merge, with the countersign workflow",
+                s.pr.head_sha.get(..7).unwrap_or(&s.pr.head_sha)
+            )));
+        }
     }
     if reviewer.eq_ignore_ascii_case(&glass.by) {
         return Ok(Some(format!(

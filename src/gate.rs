@@ -33,8 +33,8 @@ pub struct Subject<'a> {
     pub event_head_sha: &'a str,
     /// For `/rotor apply` and `/rotor break-glass`: the comment's author.
     pub trigger: Option<Option<&'a str>>,
-    /// For `/rotor break-glass`: whether the request's environment allows it.
-    pub break_glass: Option<Option<bool>>,
+    /// For `/rotor break-glass`: whether the environment allows it, and who re-ran the job.
+    pub break_glass: Option<crate::policy::GlassAsk<'a>>,
 }
 
 /// Fetches the reviews and the people's `internal_admin` status, then evaluates the policy.

@@ -46,9 +46,18 @@ pub struct Facts<'a> {
     pub admins: &'a BTreeMap<String, AdminStatus>,
     /// For `/rotor apply`: the comment's author (`None` inside: a deleted account).
     pub trigger: Option<Option<&'a str>>,
-    /// For `/rotor break-glass`: whether the request's environment allows it (`None`: there
-    /// is no valid request to ask). The comment's author is `trigger`.
-    pub break_glass: Option<Option<bool>>,
+    /// For `/rotor break-glass`: what decides it besides the comment's author (`trigger`).
+    pub break_glass: Option<GlassAsk<'a>>,
+}
+
+/// What `/rotor break-glass` is judged on besides the comment's author.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GlassAsk<'a> {
+    /// Whether the request's environment allows it (`None`: there is no valid request to ask).
+    pub allowed: Option<bool>,
+    /// Who re-ran the job, when that is not the comment's author (`GITHUB_TRIGGERING_ACTOR`): a
+    /// re-run replays the comment's payload, sender and all.
+    pub rerun_by: Option<&'a str>,
 }
 
 /// A break-glass rotation as the JSON report and the artifact record it: who, why, when.
@@ -339,8 +348,8 @@ pub fn evaluate(f: &Facts<'_>) -> Decision {
         }
     }
     // Break-glass: only where the environment allows it, and only by the requester.
-    if let Some(allowed) = f.break_glass {
-        if allowed == Some(false) {
+    if let Some(ask) = f.break_glass {
+        if ask.allowed == Some(false) {
             push(
                 "break_glass_not_allowed",
                 "the request's environment does not allow break-glass (`break_glass.allowed` is not true in the config); a second internal_admin must approve".to_owned(),
@@ -357,6 +366,14 @@ pub fn evaluate(f: &Facts<'_>) -> Decision {
                     "`/rotor break-glass` was commented by {}, not by the requester {}: only the requester may break the glass",
                     by.unwrap_or("a deleted account"),
                     requester.unwrap_or("(a deleted account)")
+                ),
+            );
+        } else if let Some(other) = ask.rerun_by {
+            push(
+                "break_glass_not_requester",
+                format!(
+                    "this run is a re-run by {other} of {}'s `/rotor break-glass`: only the requester may break the glass, so only they may run it again",
+                    by.unwrap_or_default()
                 ),
             );
         }
@@ -388,6 +405,7 @@ mod tests {
         admins: BTreeMap<String, AdminStatus>,
         trigger: Option<Option<String>>,
         break_glass: Option<Option<bool>>,
+        rerun_by: Option<String>,
     }
 
     fn review(who: Option<&str>, state: &str, commit: &str) -> Review {
@@ -438,6 +456,7 @@ mod tests {
             ]),
             trigger: None,
             break_glass: None,
+            rerun_by: None,
         }
     }
 
@@ -459,7 +478,10 @@ mod tests {
             required: c.required,
             admins: &c.admins,
             trigger: c.trigger.as_ref().map(|t| t.as_deref()),
-            break_glass: c.break_glass,
+            break_glass: c.break_glass.map(|allowed| GlassAsk {
+                allowed,
+                rerun_by: c.rerun_by.as_deref(),
+            }),
         })
     }
 
@@ -805,6 +827,14 @@ mod tests {
                     c.pr.draft = true;
                 },
                 vec!["draft", "files_outside_requests_dir"],
+            ),
+            (
+                "break-glass re-run by another user",
+                |c| {
+                    glass(c);
+                    c.rerun_by = Some("mallory".to_owned());
+                },
+                vec!["break_glass_not_requester"],
             ),
             (
                 "break-glass from a deleted account",

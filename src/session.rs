@@ -253,6 +253,10 @@ pub(crate) struct Glass {
     pub(crate) at: String,
     /// Whether the request's environment allows it (`None` until the request is read).
     pub(crate) allowed: Option<bool>,
+    /// Who re-ran the job, when not the comment's author.
+    pub(crate) rerun_by: Option<String>,
+    /// The maintenance window the run began outside of, when it did.
+    pub(crate) outside_window: Option<String>,
 }
 
 impl Session {
@@ -486,7 +490,10 @@ impl Session {
             default_branch: &self.default_branch,
             event_head_sha: &self.event_head,
             trigger: self.comment_author.as_ref().map(|a| Some(a.as_str())),
-            break_glass: self.break_glass.as_ref().map(|g| g.allowed),
+            break_glass: self.break_glass.as_ref().map(|g| crate::policy::GlassAsk {
+                allowed: g.allowed,
+                rerun_by: g.rerun_by.as_deref(),
+            }),
         }
     }
 

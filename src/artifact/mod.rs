@@ -125,19 +125,6 @@ pub struct MetaCountersigned {
     pub sha: Option<String>,
 }
 
-impl ArtifactMeta {
-    /// The heads this record says were approved (full SHAs): its approvals', the head a
-    /// break-glass run rotated from, and the head an approving review countersigned. rotor
-    /// commits onto one of them on a pull request's branch.
-    pub fn approved_heads(&self) -> impl Iterator<Item = &str> {
-        self.approvals
-            .iter()
-            .map(|a| a.sha.as_str())
-            .chain(self.break_glass.as_ref().and_then(|g| g.sha.as_deref()))
-            .chain(self.countersigned.as_ref().and_then(|c| c.sha.as_deref()))
-    }
-}
-
 /// An approval in the machine-readable part.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetaApproval {

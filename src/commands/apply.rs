@@ -84,15 +84,40 @@ pub async fn run(
         return Err(Error::Invalid { diagnostics });
     }
     let request = requests.into_iter().next();
+    // When the glass was broken is when the comment was written: a re-run keeps the deadline.
+    let at = trigger
+        .comment_at
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map_or_else(break_glass::now, |t| {
+            t.with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        });
+    let rerun_by = std::env::var("GITHUB_TRIGGERING_ACTOR")
+        .ok()
+        .filter(|a| !a.trim().is_empty())
+        .filter(|a| {
+            trigger
+                .comment_author
+                .as_deref()
+                .is_none_or(|c| !c.eq_ignore_ascii_case(a))
+        });
     s.break_glass = reason.map(|reason| crate::session::Glass {
         reason,
-        at: break_glass::now(),
+        at,
         allowed: request.as_ref().map(|r| {
             s.trusted
                 .config
                 .environment(&r.environment)
                 .break_glass
                 .allowed
+        }),
+        rerun_by,
+        outside_window: request.as_ref().and_then(|r| {
+            match preflight::window(&s.trusted.config, r, chrono::Utc::now()) {
+                preflight::Window::Open => None,
+                preflight::Window::NotYet(text) | preflight::Window::Closed(text) => Some(text),
+            }
         }),
     });
     let s = s;
@@ -280,9 +305,26 @@ async fn already_applied(
             let said = halted
                 .and_then(|r| r.reason)
                 .map(|why| format!("already applied (halted {why}): nothing to do"));
-            let headline = said.as_deref().unwrap_or("already applied: nothing to do");
-            s.publish(&s.view("apply", headline, Some(request), &report))
-                .await?;
+            // A break-glass record stays loud, whatever comment refreshes it.
+            let glass = meta.break_glass.as_ref().map(|g| match &meta.countersigned {
+                Some(c) => format!(
+                    "already applied by break-glass ({}), countersigned by {}: nothing to do",
+                    g.by, c.by
+                ),
+                None => format!(
+                    "already applied by break-glass ({}), its countersignature owed: nothing to do",
+                    g.by
+                ),
+            });
+            let headline = glass
+                .as_deref()
+                .or(said.as_deref())
+                .unwrap_or("already applied: nothing to do");
+            let view = crate::report::View {
+                break_glass: s.break_glass.is_some() || meta.break_glass.is_some(),
+                ..s.view("apply", headline, Some(request), &report)
+            };
+            s.publish(&view).await?;
             report.emit(&cx.output)?;
             Ok(true)
         }
@@ -334,14 +376,16 @@ async fn countersign_by_review(
     report.artifact_path = Some(path.to_owned());
     report.commit_sha = Some(tip.to_owned());
     report.ref_count = request.refs.len();
-    if let Some(why) = break_glass::review_refusal(s, reviewer, &glass).await? {
+    let config = &s.trusted.config;
+    let on_branch = (config.commit.target == CommitTarget::PrBranch).then_some(path);
+    if let Some(why) = break_glass::review_refusal(s, reviewer, &glass, on_branch).await? {
         let message =
             format!("already applied by break-glass; the review does not countersign it: {why}");
         cx.output.log(&message);
         report.message = Some(message);
         return report.emit(&cx.output);
     }
-    let config = &s.trusted.config;
+    crate::publish::check_author(&s.gh, &config.commit).await?;
     let within = break_glass::within(config, &glass);
     let at = break_glass::now();
     let late = break_glass::past(&glass, within, chrono::Utc::now());
@@ -387,8 +431,11 @@ async fn countersign_by_review(
     report.commit_sha = Some(sha);
     let headline =
         format!("countersigned by {reviewer}: the break-glass approval is no longer owed");
-    s.publish(&s.view("apply", &headline, Some(request), &report))
-        .await?;
+    let view = crate::report::View {
+        break_glass: true,
+        ..s.view("apply", &headline, Some(request), &report)
+    };
+    s.publish(&view).await?;
     report.emit(&cx.output)
 }
 
@@ -546,14 +593,10 @@ fn facts<'a>(
                 reason: g.reason.clone(),
                 at: g.at.clone(),
                 environment: Some(request.environment.clone()),
-                outside_window: match preflight::window(
-                    &s.trusted.config,
-                    request,
-                    chrono::Utc::now(),
-                ) {
-                    preflight::Window::Open => None,
-                    preflight::Window::NotYet(text) | preflight::Window::Closed(text) => Some(text),
-                },
+                outside_window: s
+                    .break_glass
+                    .as_ref()
+                    .and_then(|g| g.outside_window.clone()),
                 sha: Some(pr.head_sha.clone()),
             }
         }),

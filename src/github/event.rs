@@ -66,6 +66,8 @@ pub enum Trigger {
         command: Option<CommentCommand>,
         /// For `/rotor break-glass`: the lines after the first (the reason), as written.
         rest: Option<String>,
+        /// When the comment was written (`comment.created_at`).
+        created_at: Option<String>,
         /// The comment's author (`comment.user.login`).
         author: Option<String>,
         /// Whether the issue is a pull request (`issue.pull_request` present).
@@ -196,6 +198,8 @@ pub struct ApplyTrigger {
     /// For an approving review: its author, whose approval may countersign a break-glass
     /// rotation already applied.
     pub reviewer: Option<String>,
+    /// For a comment: when it was written (`comment.created_at`, RFC 3339).
+    pub comment_at: Option<String>,
 }
 
 /// Reads the event file. `name` is `$GITHUB_EVENT_NAME`; without it the kind is inferred.
@@ -295,6 +299,7 @@ pub fn parse(name: &str, v: &Value) -> Result<Event, EventError> {
                 command,
                 rest: (command == Some(CommentCommand::BreakGlass))
                     .then(|| after_first_line(&body)),
+                created_at: text(v, "/comment/created_at"),
                 author: text(v, "/comment/user/login"),
                 on_pull_request: v
                     .pointer("/issue/pull_request")
@@ -447,10 +452,12 @@ impl Event {
                 comment_author: None,
                 break_glass: None,
                 reviewer: reviewer.clone(),
+                comment_at: None,
             }),
             Trigger::Comment {
                 command: Some(CommentCommand::BreakGlass),
                 rest,
+                created_at,
                 ..
             } => self
                 .comment(CommentCommand::BreakGlass)
@@ -459,16 +466,17 @@ impl Event {
                     comment_author,
                     break_glass: Some(rest.clone().unwrap_or_default()),
                     reviewer: None,
+                    comment_at: created_at.clone(),
                 }),
-            Trigger::Comment { .. } => {
-                self.comment(CommentCommand::Apply)
-                    .map(|(number, comment_author)| ApplyTrigger {
-                        number,
-                        comment_author,
-                        break_glass: None,
-                        reviewer: None,
-                    })
-            }
+            Trigger::Comment { created_at, .. } => self
+                .comment(CommentCommand::Apply)
+                .map(|(number, comment_author)| ApplyTrigger {
+                    number,
+                    comment_author,
+                    break_glass: None,
+                    reviewer: None,
+                    comment_at: created_at.clone(),
+                }),
             _ => Err(self.not(
                 "rotor apply runs on an approving pull_request_review, a `/rotor apply` or a `/rotor break-glass` comment",
             )),

@@ -271,6 +271,31 @@ impl GitRepo {
         }
     }
 
+    /// The first parent commit `sha` records in its own object: what a shallow checkout, whose
+    /// boundary commits show no parent, still knows.
+    pub fn recorded_parent(&self, sha: &str) -> Result<Option<String>, GitError> {
+        let commit = self.repo.find_commit(Oid::from_str(sha)?)?;
+        Ok(commit
+            .raw_header()
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("parent "))
+            .map(|p| p.trim().to_owned()))
+    }
+
+    /// The paths that differ between commits `old` and `new`.
+    pub fn paths_between(&self, old: &str, new: &str) -> Result<Vec<String>, GitError> {
+        let tree = |sha: &str| -> Result<git2::Tree<'_>, GitError> {
+            Ok(self.repo.find_commit(Oid::from_str(sha)?)?.tree()?)
+        };
+        let (a, b) = (tree(old)?, tree(new)?);
+        let mut out = Vec::new();
+        self.changed_under(Some(&a), Some(&b), "", &mut out)?;
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
     /// The paths commit `sha` changes against its first parent (against nothing for a root
     /// commit), renames seen as a deletion and an addition. Only subtrees whose ids differ are
     /// entered, and entries are compared in place.

@@ -326,8 +326,17 @@ pub(crate) fn build(v: &Verified, period: Period, max_age_days: u32) -> (Evidenc
     let mut break_glass = Vec::new();
     for e in v.entries.iter().filter(|e| e.present()) {
         // rotor's own version: a countersignature written by hand is not one.
-        let Some(meta) = e.trusted.as_ref().or(e.meta()) else {
-            continue;
+        let untrusted;
+        let meta = match (&e.trusted, e.meta()) {
+            (Some(t), _) => t,
+            (None, Some(m)) => {
+                untrusted = crate::artifact::ArtifactMeta {
+                    countersigned: None,
+                    ..m.clone()
+                };
+                &untrusted
+            }
+            (None, None) => continue,
         };
         let finished = period.contains(e.finished_at);
         let Some(row) = crate::record::glass::row(&e.path, meta, &v.history.config, period.until)

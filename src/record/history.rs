@@ -678,6 +678,9 @@ fn rotor_commits(
     artifacts: &mut BTreeMap<String, ArtifactHistory>,
 ) -> Result<usize, GitError> {
     let mut count = 0;
+    // rotor's commits on this line, and the countersignatures waiting to be judged on them.
+    let mut accepted: BTreeSet<String> = BTreeSet::new();
+    let mut deferred = Vec::new();
     for (c, api) in commits {
         if !judge.identities.made(&c) && !judge.identities.made_by_github(&c) {
             continue;
@@ -686,6 +689,7 @@ fn rotor_commits(
         let [path] = changed.as_slice() else {
             continue;
         };
+        let path = path.clone();
         let in_dir = dirs.iter().any(|dir| {
             path.strip_prefix(dir.as_str())
                 .and_then(|rest| rest.strip_prefix('/'))
@@ -694,21 +698,27 @@ fn rotor_commits(
         if !in_dir {
             continue;
         }
-        let blob = git.blob_at(&c.sha, path)?;
+        let blob = git.blob_at(&c.sha, &path)?;
         if let Some(requests) = requests {
             // On a pull request's branch rotor commits the record onto the head that was
-            // approved: the commit's parent is a head its own record says was approved.
-            let approved = match &blob {
+            // approved: the commit's parent is a head its own record says was approved. A
+            // countersignature by review sits on rotor's own record commit, so it counts only
+            // once that commit does.
+            let meta = match &blob {
                 Some(id) => crate::artifact::read_meta(&String::from_utf8_lossy(&git.blob(id)?))
                     .ok()
-                    .flatten()
-                    .is_some_and(|m| {
-                        m.approved_heads()
-                            .any(|sha| c.parents.first().map(String::as_str) == Some(sha))
-                    }),
-                None => false,
+                    .flatten(),
+                None => None,
             };
-            if !approved {
+            let parent = c.parents.first().map(String::as_str);
+            let approved = meta.as_ref().is_some_and(|m| {
+                m.approvals.iter().any(|a| Some(a.sha.as_str()) == parent)
+                    || m.break_glass.as_ref().and_then(|g| g.sha.as_deref()) == parent
+            });
+            let countersigned = meta
+                .as_ref()
+                .is_some_and(|m| m.countersigned.as_ref().and_then(|x| x.sha.as_deref()) == parent);
+            if !approved && !countersigned {
                 continue;
             }
             let stem = path
@@ -725,36 +735,66 @@ fn rotor_commits(
             if !carried {
                 continue;
             }
+            if !approved {
+                deferred.push((c, api, path, blob));
+                continue;
+            }
         }
-        let Some(blob) = blob else { continue };
-        let entry = artifacts
-            .entry(path.clone())
-            .or_insert_with(|| ArtifactHistory {
-                path: path.clone(),
-                ..ArtifactHistory::default()
-            });
-        match judge.verdict(git, &c, api.as_ref())? {
-            Verdict::Rotors { signed } => {
-                count += 1;
-                if signed {
-                    entry
-                        .signed_blobs
-                        .entry(blob.clone())
-                        .or_insert_with(|| c.author.clone());
-                } else {
-                    // Where a signature is required, a commit git made does not do.
-                    entry
-                        .refused
-                        .entry(blob.clone())
-                        .or_insert_with(|| (c.clone(), SigProblem::Unsigned));
-                }
-                entry.rotor_blobs.entry(blob).or_insert(c.sha);
-            }
-            Verdict::Refused(problem) => {
-                entry.refused.entry(blob).or_insert((c, problem));
-            }
-            Verdict::NotRotors => {}
+        count += record_commit(git, judge, c, api, path, blob, artifacts, &mut accepted)?;
+    }
+    // Oldest first, so that a countersignature on a countersignature's parent is judged after
+    // it (there is one per record, but the order costs nothing).
+    deferred.sort_by_key(|(c, ..)| c.time);
+    for (c, api, path, blob) in deferred {
+        if c.parents.first().is_some_and(|p| accepted.contains(p)) {
+            count += record_commit(git, judge, c, api, path, blob, artifacts, &mut accepted)?;
         }
     }
     Ok(count)
+}
+
+/// Judges `c`, a commit in rotor's name writing `path` (as `blob`), and records the verdict;
+/// 1 when it is rotor's own.
+#[allow(clippy::too_many_arguments)]
+fn record_commit(
+    git: &GitRepo,
+    judge: &Judge,
+    c: CommitInfo,
+    api: Option<Person>,
+    path: String,
+    blob: Option<String>,
+    artifacts: &mut BTreeMap<String, ArtifactHistory>,
+    accepted: &mut BTreeSet<String>,
+) -> Result<usize, GitError> {
+    let Some(blob) = blob else { return Ok(0) };
+    let entry = artifacts
+        .entry(path.clone())
+        .or_insert_with(|| ArtifactHistory {
+            path,
+            ..ArtifactHistory::default()
+        });
+    match judge.verdict(git, &c, api.as_ref())? {
+        Verdict::Rotors { signed } => {
+            if signed {
+                entry
+                    .signed_blobs
+                    .entry(blob.clone())
+                    .or_insert_with(|| c.author.clone());
+            } else {
+                // Where a signature is required, a commit git made does not do.
+                entry
+                    .refused
+                    .entry(blob.clone())
+                    .or_insert_with(|| (c.clone(), SigProblem::Unsigned));
+            }
+            accepted.insert(c.sha.clone());
+            entry.rotor_blobs.entry(blob).or_insert(c.sha);
+            Ok(1)
+        }
+        Verdict::Refused(problem) => {
+            entry.refused.entry(blob).or_insert((c, problem));
+            Ok(0)
+        }
+        Verdict::NotRotors => Ok(0),
+    }
 }

@@ -111,6 +111,9 @@ fn comment_event(s: &Setup, action: &str, body: &str, author: &str, sender: &str
     event["issue"]["pull_request"] =
         json!({"url": "https://api.github.com/repos/my-org/tenants/pulls/7"});
     event["comment"]["body"] = json!(body);
+    // GitHub stamps the comment when it is written: now, for a comment just posted.
+    event["comment"]["created_at"] =
+        json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     event["comment"]["user"]["login"] = json!(author);
     event["sender"]["login"] = json!(sender);
     event["repository"]["full_name"] = json!("my-org/tenants");
@@ -521,6 +524,60 @@ fn break_glass_by_another_admin_than_the_requester_is_refused_with_3() {
 }
 
 #[test]
+fn a_re_run_of_the_requesters_comment_by_another_user_is_refused_with_3() {
+    // GitHub replays a re-run with the original payload (sender alice); only
+    // GITHUB_TRIGGERING_ACTOR says who clicked "Re-run".
+    let s = world(allowed);
+    let before = current(&s, Backend::Vault);
+    let event = comment_event(&s, "created", &glass_body(REASON), "alice", "alice");
+    let cmd = apply_comment(&s, Backend::Vault, &event)
+        .env("GITHUB_RUN_ATTEMPT", "2")
+        .env("GITHUB_TRIGGERING_ACTOR", "mallory");
+    let (report, _) = json_of(cmd, 3);
+    assert_eq!(unmet(&report), ["break_glass_not_requester"], "{report:#}");
+    let message = report["approval"]["unmet"][0]["message"]
+        .as_str()
+        .expect("message");
+    assert!(message.contains("re-run by mallory"), "{message}");
+    nothing_changed(&s, &before);
+}
+
+#[test]
+fn the_glass_is_broken_when_the_comment_was_written_so_a_late_run_is_already_overdue() {
+    // A run that starts two days after the comment (queued, re-run) keeps the comment's time:
+    // the deadline runs from the break, not from the run.
+    let s = world(allowed);
+    let event = comment_event(&s, "created", &glass_body(REASON), "alice", "alice");
+    let mut payload: Value =
+        serde_json::from_str(&fs::read_to_string(&event).expect("event")).expect("json");
+    let written = (chrono::Utc::now() - chrono::Duration::days(2))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    payload["comment"]["created_at"] = json!(written);
+    fs::write(&event, payload.to_string()).expect("event");
+    let (report, _) = json_of(apply_comment(&s, Backend::Vault, &event), 0);
+    assert_eq!(
+        report["approval"]["break_glass"]["at"],
+        json!(written),
+        "{report:#}"
+    );
+    crate::rollback::merge(&s);
+    let (code, verified) = verify(&s);
+    assert_eq!(code, Some(1), "{verified:#}");
+    let owed: Vec<&Value> = verified["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["kind"] == "approval_owed")
+        .collect();
+    assert_eq!(owed.len(), 1, "{verified:#}");
+    assert_eq!(
+        owed[0]["overdue"],
+        json!(true),
+        "24h have passed since the comment"
+    );
+}
+
+#[test]
 fn break_glass_without_a_reason_or_with_a_bidi_control_is_refused_with_2() {
     let s = world(allowed);
     let before = current(&s, Backend::Vault);
@@ -740,6 +797,78 @@ fn an_approving_review_of_the_current_head_by_another_admin_countersigns_on_the_
     merge(&s);
     let (code, v) = verify(&s);
     assert_eq!(code, Some(0), "{v:#}");
+}
+
+#[test]
+fn a_review_of_a_head_edited_after_rotors_record_does_not_countersign_it() {
+    // alice breaks the glass, then rewrites her record on the branch (another operator, no
+    // missed window) and asks bob to approve: the countersignature would launder the edit.
+    let s = world(allowed);
+    assert_eq!(break_glass(&s, Backend::Vault, 0).0["result"], "success");
+    let clone = s.w.dir.path().join("alice-edit");
+    git(
+        s.w.dir.path(),
+        &[
+            "clone",
+            "-q",
+            "-b",
+            "rotate",
+            "origin.git",
+            clone.to_str().expect("utf-8"),
+        ],
+    );
+    let path = artifact_path(&s);
+    let text = fs::read_to_string(clone.join(&path)).expect("artifact");
+    fs::write(clone.join(&path), text.replace("alice", "carol")).expect("write");
+    git(&clone, &["add", "-A"]);
+    git(
+        &clone,
+        &[
+            "-c",
+            "user.name=alice",
+            "-c",
+            "user.email=alice@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "fix record",
+        ],
+    );
+    git(&clone, &["push", "-q", "origin", "HEAD:refs/heads/rotate"]);
+    let edited = head_reviewed_by(&s, "bob");
+    let mut event: Value = serde_json::from_str(
+        &fs::read_to_string(review_event(s.w.dir.path(), &edited)).expect("e"),
+    )
+    .expect("json");
+    event["review"]["user"]["login"] = json!("bob");
+    event["sender"]["login"] = json!("bob");
+    let review = s.w.dir.path().join("review-bob-edited.json");
+    fs::write(&review, event.to_string()).expect("event");
+    let (report, printed) = json_of(apply_command(&s, &review, "pull_request_review"), 0);
+    assert_eq!(report["result"], "noop", "{report:#}\n{printed}");
+    assert!(
+        report["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("is not rotor's record")),
+        "{report:#}"
+    );
+    assert_eq!(
+        git(&s.w.origin(), &["rev-parse", "refs/heads/rotate"]),
+        edited,
+        "nothing appended to the edited record"
+    );
+}
+
+#[test]
+fn a_later_apply_comment_keeps_the_sticky_comment_loud() {
+    let s = world(allowed);
+    assert_eq!(break_glass(&s, Backend::Vault, 0).0["result"], "success");
+    let event = comment_event(&s, "created", "/rotor apply", "bob", "bob");
+    let (report, _) = json_of(apply_comment(&s, Backend::Vault, &event), 0);
+    assert_eq!(report["result"], "noop", "{report:#}");
+    let first = headline(&sticky(&s));
+    assert!(first.contains("(break-glass)"), "{first}");
+    assert!(first.contains("countersignature owed"), "{first}");
 }
 
 #[test]

@@ -261,6 +261,11 @@ fn run_rotor(
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
+    // The runner's actor is whoever triggered the run: the event's sender.
+    let actor = read(event_path)["sender"]["login"]
+        .as_str()
+        .unwrap_or("bob")
+        .to_owned();
     let mut cmd = std::process::Command::new("bash");
     cmd.arg(root().join("action/run.sh"))
         .current_dir(ws)
@@ -277,8 +282,8 @@ fn run_rotor(
         .env("GITHUB_EVENT_PATH", event_path)
         .env("GITHUB_REF", github_ref)
         .env("GITHUB_SHA", sha)
-        .env("GITHUB_ACTOR", "bob")
-        .env("GITHUB_TRIGGERING_ACTOR", "bob")
+        .env("GITHUB_ACTOR", &actor)
+        .env("GITHUB_TRIGGERING_ACTOR", &actor)
         .env("GITHUB_RUN_ID", "5151")
         .env("GITHUB_OUTPUT", &outputs)
         .env("GITHUB_STEP_SUMMARY", s.w.dir.path().join("summary.md"))
@@ -328,6 +333,8 @@ fn comment(s: &Setup, body: &str) -> Value {
     v["issue"]["pull_request"] =
         json!({"url": "https://api.github.com/repos/my-org/tenants/pulls/7"});
     v["comment"]["body"] = json!(body);
+    v["comment"]["created_at"] =
+        json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     v["comment"]["user"]["login"] = json!("bob");
     v["sender"]["login"] = json!("bob");
     v["repository"]["full_name"] = json!("my-org/tenants");
@@ -478,6 +485,8 @@ fn the_example_workflows_plan_apply_roll_back_and_check_drift_as_written() {
     dispatch_payload["inputs"] =
         json!({"rotation_id": s.id, "reason": "errors after the rotation"});
     dispatch_payload["repository"]["full_name"] = json!("my-org/tenants");
+    // bob clicks "Run workflow": he is the event's sender, and so the run's actor.
+    dispatch_payload["sender"]["login"] = json!("bob");
     let rollback = one(
         &dispatch_to(
             &s,
@@ -576,6 +585,7 @@ fn the_example_workflows_break_the_glass_and_countersign_as_written() {
     payload["ref"] = json!("refs/heads/main");
     payload["inputs"] = json!({"rotation_id": s.id, "reason": "checked with the incident lead"});
     payload["repository"]["full_name"] = json!("my-org/tenants");
+    payload["sender"]["login"] = json!("bob");
     let countersign = one(
         &dispatch_to(&s, "workflow_dispatch", &payload, Some("countersign.yml")),
         "countersign dispatch",
