@@ -76,7 +76,11 @@ fn the_evidence_of_a_period_in_markdown_json_and_html() {
         json!({"rotations": 2, "refs_rotated": 3, "rolled_back": 1, "failed": 0,
                "break_glass": 0, "approvals_owed": 0, "countersigned_late": 0})
     );
-    assert_eq!(doc["break_glass"], json!([]), "no break-glass rotation in the record");
+    assert_eq!(
+        doc["break_glass"],
+        json!([]),
+        "no break-glass rotation in the record"
+    );
     let ids: Vec<&str> = doc["rotations"]
         .as_array()
         .expect("rotations")
