@@ -95,6 +95,7 @@ pub(crate) async fn notify(
             "by": glass.by, "rotation_id": request.id.as_str(), "refs": refs,
             "environment": request.environment, "reason": glass.reason,
             "within": said(policy.countersign_within), "run_url": s.env.run_url(),
+            "head": s.event_head.get(..7).unwrap_or(&s.event_head),
         }),
     )?;
     // The team is validated `org/team-slug` from the config on the default branch: the only
@@ -296,6 +297,7 @@ mod tests {
                     "refs": "tenant.acme.supabase.service_role", "environment": "production",
                     "reason": "key leaked in INC-4211\ncc @mallory",
                     "within": "24h", "run_url": "https://github.com/my-org/tenants/actions/runs/9",
+                    "head": "4f2c9a1",
                 }),
             )
             .expect("render");
