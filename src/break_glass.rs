@@ -7,10 +7,10 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{SecondsFormat, Utc};
 
 use crate::artifact::{self, ArtifactMeta, CountersignSection, MetaBreakGlass, MetaCountersigned};
-use crate::config::{BreakGlass as Policy, Config};
+use crate::config::{BreakGlass as Policy, said};
 use crate::error::Error;
 use crate::policy::AdminStatus;
 use crate::render::Renderer;
@@ -37,39 +37,6 @@ pub fn reason(raw: &str) -> Result<String, Error> {
         ),
     })?;
     Ok(raw.to_owned())
-}
-
-/// A duration as the config writes it: `24h`, `90m`, `45s`.
-pub fn said(d: Duration) -> String {
-    let s = d.as_secs();
-    if s > 0 && s.is_multiple_of(3600) {
-        format!("{}h", s / 3600)
-    } else if s > 0 && s.is_multiple_of(60) {
-        format!("{}m", s / 60)
-    } else {
-        format!("{s}s")
-    }
-}
-
-/// The `countersign_within` that applies to a break-glass record: its environment's, at the
-/// config read now (the default when the environment is gone).
-pub fn within(config: &Config, glass: &MetaBreakGlass) -> Duration {
-    glass
-        .environment
-        .as_deref()
-        .map_or(crate::config::COUNTERSIGN_WITHIN, |env| {
-            config.environment(env).break_glass.countersign_within
-        })
-}
-
-/// Whether `within` has passed between the glass being broken and `when`. A record whose time
-/// cannot be read is taken as overdue: nothing vouches for it being recent.
-pub fn past(glass: &MetaBreakGlass, within: Duration, when: DateTime<Utc>) -> bool {
-    let Ok(at) = DateTime::parse_from_rfc3339(&glass.at) else {
-        return true;
-    };
-    let within = chrono::Duration::from_std(within).unwrap_or(chrono::Duration::MAX);
-    at.with_timezone(&Utc) + within < when
 }
 
 /// Posts the one new comment that mentions `policy.notify` (the one mention rotor writes: a
@@ -256,34 +223,6 @@ mod tests {
         assert!(bidi.to_string().contains("\\u{202e}"), "{bidi}");
         let long = reason(&"x".repeat(4097)).expect_err("too long");
         assert_eq!(long.report_code(), "reason_invalid");
-    }
-
-    #[test]
-    fn overdue_is_measured_from_the_break() {
-        let glass = MetaBreakGlass {
-            by: "alice".to_owned(),
-            reason: "leak".to_owned(),
-            at: "2026-12-01T03:00:00Z".to_owned(),
-            environment: None,
-            outside_window: None,
-            sha: None,
-        };
-        let at = |t: &str| {
-            DateTime::parse_from_rfc3339(t)
-                .expect("time")
-                .with_timezone(&Utc)
-        };
-        let day = Duration::from_secs(24 * 3600);
-        assert!(!past(&glass, day, at("2026-12-02T03:00:00Z")));
-        assert!(past(&glass, day, at("2026-12-02T03:00:01Z")));
-        let garbled = MetaBreakGlass {
-            at: "yesterday".to_owned(),
-            ..glass
-        };
-        assert!(past(&garbled, day, at("2026-12-01T03:00:00Z")));
-        assert_eq!(said(day), "24h");
-        assert_eq!(said(Duration::from_secs(90 * 60)), "90m");
-        assert_eq!(said(Duration::from_secs(45)), "45s");
     }
 
     #[test]

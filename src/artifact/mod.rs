@@ -101,6 +101,18 @@ pub struct MetaBreakGlass {
     pub sha: Option<String>,
 }
 
+impl MetaBreakGlass {
+    /// Whether `within` has passed between the glass being broken and `when`. A record whose
+    /// time cannot be read is taken as overdue: nothing vouches for it being recent.
+    pub fn past(&self, within: std::time::Duration, when: chrono::DateTime<chrono::Utc>) -> bool {
+        let Ok(at) = chrono::DateTime::parse_from_rfc3339(&self.at) else {
+            return true;
+        };
+        let within = chrono::Duration::from_std(within).unwrap_or(chrono::Duration::MAX);
+        at.with_timezone(&chrono::Utc) + within < when
+    }
+}
+
 /// A countersignature in the machine-readable part.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetaCountersigned {
@@ -844,6 +856,31 @@ mod tests {
             &["evt_1"],
         )]);
         assert!(a.render(&r).is_err());
+    }
+
+    #[test]
+    fn overdue_is_measured_from_the_break() {
+        let glass = MetaBreakGlass {
+            by: "alice".to_owned(),
+            reason: "leak".to_owned(),
+            at: "2026-12-01T03:00:00Z".to_owned(),
+            environment: None,
+            outside_window: None,
+            sha: None,
+        };
+        let at = |t: &str| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .expect("time")
+                .with_timezone(&chrono::Utc)
+        };
+        let day = std::time::Duration::from_secs(24 * 3600);
+        assert!(!glass.past(day, at("2026-12-02T03:00:00Z")));
+        assert!(glass.past(day, at("2026-12-02T03:00:01Z")));
+        let garbled = MetaBreakGlass {
+            at: "yesterday".to_owned(),
+            ..glass
+        };
+        assert!(garbled.past(day, at("2026-12-01T03:00:00Z")));
     }
 
     #[test]

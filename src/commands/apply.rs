@@ -386,9 +386,9 @@ async fn countersign_by_review(
         return report.emit(&cx.output);
     }
     crate::publish::check_author(&s.gh, &config.commit).await?;
-    let within = break_glass::within(config, &glass);
+    let within = config.countersign_within(glass.environment.as_deref());
     let at = break_glass::now();
-    let late = break_glass::past(&glass, within, chrono::Utc::now());
+    let late = glass.past(within, chrono::Utc::now());
     let countersigned = artifact::MetaCountersigned {
         by: reviewer.to_owned(),
         at,

@@ -77,14 +77,14 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
         return report.emit(&cx.output);
     }
     crate::publish::check_author(&gh, &config.commit).await?;
-    let within = break_glass::within(config, &glass);
+    let within = config.countersign_within(glass.environment.as_deref());
     let countersigned = MetaCountersigned {
         by: d.dispatcher.clone(),
         at: break_glass::now(),
         reason: d.reason.clone(),
         via: "dispatch".to_owned(),
         url: env.run_url(),
-        late: break_glass::past(&glass, within, chrono::Utc::now()),
+        late: glass.past(within, chrono::Utc::now()),
         sha: None,
     };
     let late = countersigned.late;
@@ -115,7 +115,7 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
         if late {
             format!(
                 " (late: after countersign_within, {})",
-                break_glass::said(within)
+                crate::config::said(within)
             )
         } else {
             String::new()

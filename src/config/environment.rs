@@ -36,6 +36,18 @@ pub struct BreakGlass {
     pub countersign_within: Duration,
 }
 
+/// A duration as the config writes it: `24h`, `90m`, `45s`.
+pub fn said(d: Duration) -> String {
+    let s = d.as_secs();
+    if s > 0 && s.is_multiple_of(3600) {
+        format!("{}h", s / 3600)
+    } else if s > 0 && s.is_multiple_of(60) {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
 /// The default of `countersign_within`: a day.
 pub const COUNTERSIGN_WITHIN: Duration = Duration::from_secs(24 * 3600);
 
@@ -411,6 +423,13 @@ mod tests {
             "a canary larger than the request"
         );
         assert!(Rollout::default().sizes(0).is_empty());
+    }
+
+    #[test]
+    fn durations_are_said_as_the_config_writes_them() {
+        assert_eq!(said(COUNTERSIGN_WITHIN), "24h");
+        assert_eq!(said(Duration::from_secs(90 * 60)), "90m");
+        assert_eq!(said(Duration::from_secs(45)), "45s");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::yaml::{Document, Mapping, Node};
 mod environment;
 
 use environment::environments;
-pub use environment::{BreakGlass, COUNTERSIGN_WITHIN, Environment, Rollout, Share};
+pub use environment::{BreakGlass, COUNTERSIGN_WITHIN, Environment, Rollout, Share, said};
 
 /// The config path when `--config` is not given, relative to the repository.
 pub const DEFAULT_PATH: &str = ".github/rotor.yml";
@@ -1207,6 +1207,14 @@ impl Config {
     /// request naming one is invalid before it gets here).
     pub fn environment(&self, name: &str) -> Environment {
         self.environments.get(name).cloned().unwrap_or_default()
+    }
+
+    /// The `break_glass.countersign_within` of `environment` (the default when it is not
+    /// named or no longer configured).
+    pub fn countersign_within(&self, environment: Option<&str>) -> Duration {
+        environment.map_or(COUNTERSIGN_WITHIN, |env| {
+            self.environment(env).break_glass.countersign_within
+        })
     }
 
     /// The first backend rule matching `secret_ref`.

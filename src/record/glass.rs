@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::artifact::ArtifactMeta;
-use crate::break_glass::{past, said, within};
 use crate::config::Config;
 
 /// One break-glass rotation.
@@ -56,14 +55,14 @@ pub fn row(
     until: DateTime<Utc>,
 ) -> Option<GlassRow> {
     let glass = meta.break_glass.as_ref()?;
-    let within = within(config, glass);
+    let within = config.countersign_within(glass.environment.as_deref());
     let countersigned = meta.countersigned.as_ref().filter(|c| {
         DateTime::parse_from_rfc3339(&c.at).is_ok_and(|at| at.with_timezone(&Utc) <= until)
     });
     let late = countersigned.is_some_and(|c| {
         c.late
             || DateTime::parse_from_rfc3339(&c.at)
-                .is_ok_and(|at| past(glass, within, at.with_timezone(&Utc)))
+                .is_ok_and(|at| glass.past(within, at.with_timezone(&Utc)))
     });
     Some(GlassRow {
         rotation_id: meta.rotation_id.clone(),
@@ -71,7 +70,7 @@ pub fn row(
         by: glass.by.clone(),
         reason: glass.reason.clone(),
         at: glass.at.clone(),
-        within: said(within),
+        within: crate::config::said(within),
         countersigned: countersigned.map(|c| Countersigned {
             by: c.by.clone(),
             at: c.at.clone(),
@@ -79,7 +78,7 @@ pub fn row(
             via: c.via.clone(),
         }),
         owed: countersigned.is_none(),
-        overdue: countersigned.is_none() && past(glass, within, until),
+        overdue: countersigned.is_none() && glass.past(within, until),
         late,
     })
 }

@@ -27,8 +27,8 @@ pub(crate) fn approvals_owed(
         let (Some(glass), None) = (&meta.break_glass, countersigned) else {
             continue;
         };
-        let within = crate::break_glass::within(config, glass);
-        let overdue = crate::break_glass::past(glass, within, now);
+        let within = config.countersign_within(glass.environment.as_deref());
+        let overdue = glass.past(within, now);
         let mut f = Finding::new(
             Kind::ApprovalOwed,
             &e.path,
@@ -41,10 +41,10 @@ pub(crate) fn approvals_owed(
                 if overdue {
                     format!(
                         "; overdue: countersign_within ({}) has passed",
-                        crate::break_glass::said(within)
+                        crate::config::said(within)
                     )
                 } else {
-                    format!(" (due within {} of it)", crate::break_glass::said(within))
+                    format!(" (due within {} of it)", crate::config::said(within))
                 }
             ),
         );
