@@ -360,7 +360,7 @@ async fn check_ref(
     };
     state.record_rejected = rejected;
     check.from = state.current.as_ref().map(ToString::to_string);
-    if let Err(e) = secret.changeable(&state) {
+    if let Err(e) = secret.changeable(&state, need) {
         check.failure = Some(RefFailure::Backend(e));
         return check;
     }
@@ -414,6 +414,7 @@ async fn check_ref(
         let what = match state.revision {
             crate::backend::Revision::Vault { .. } => "custom_metadata keys",
             crate::backend::Revision::Aws { .. } => "tags",
+            crate::backend::Revision::Gcp { .. } => "annotations",
         };
         check.warnings.push(crate::report::Warning {
             code: "metadata_full",
@@ -529,7 +530,7 @@ pub(crate) async fn rollback_plan(
         let secret = backends.resolve(config, &secret_ref, env).await?;
         secret.lasts(run_span(config))?;
         let state = secret.read().await?;
-        secret.changeable(&state)?;
+        secret.changeable(&state, run_span(config))?;
         let marker = state.marker.as_ref().filter(|mk| mk.rotation_id == id);
         let claims_moved = m.claims_move();
         let claims_back = m.rollback.as_deref() == Some("rolled_back");

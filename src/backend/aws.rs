@@ -358,6 +358,7 @@ impl Aws {
                 .primary_region()
                 .filter(|primary| !self.region.is_empty() && *primary != self.region)
                 .map(str::to_owned),
+            expires: None,
             rotation_function: described.rotation_enabled().unwrap_or(false).then(|| {
                 described
                     .rotation_lambda_arn()

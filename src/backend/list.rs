@@ -99,6 +99,26 @@ impl Backends {
                         }
                     }
                 }
+                BackendConfig::Gcp(cfg) => {
+                    let pattern = Pattern::aws(&cfg.name);
+                    if !pattern.names_a_ref() {
+                        unreadable.push(rule.pattern.clone());
+                        continue;
+                    }
+                    let client = self.gcp_client(cfg, env, &subject, rule.rate_limit)?;
+                    let prefix = pattern.fixed_prefix();
+                    let ids = client.list(&prefix).await.map_err(|kind| BackendError {
+                        secret_ref: subject.clone(),
+                        backend: "gcp-secret-manager",
+                        call: format!("secrets.list projects/{}", cfg.project),
+                        kind,
+                    })?;
+                    for id in ids {
+                        if let Some(r) = pattern.read_back(&id) {
+                            keep(r, None);
+                        }
+                    }
+                }
                 BackendConfig::Aws(cfg) => {
                     let pattern = Pattern::aws(&cfg.name);
                     if !pattern.names_a_ref() {

@@ -7,6 +7,7 @@
 //! Manager, over the official SDK).
 
 pub mod aws;
+pub mod gcp;
 pub mod list;
 pub mod vault;
 
@@ -238,6 +239,13 @@ pub(crate) enum Revision {
         stages: HashMap<String, Vec<String>>,
         tags: std::collections::BTreeSet<String>,
     },
+    /// GCP: the secret's etag, which every patch carries, and its aliases and annotations as
+    /// read (a patch of a map replaces it whole).
+    Gcp {
+        etag: Option<String>,
+        aliases: std::collections::BTreeMap<String, String>,
+        annotations: std::collections::BTreeMap<String, String>,
+    },
 }
 
 /// A secret without room for rotor's marker keys (see [`RefState::metadata_room`]).
@@ -367,6 +375,9 @@ impl RefState {
                     .filter(|k| !tags.contains(**k))
                     .count(),
             ),
+            // Google limits the annotations' total size (16 KiB), not their number: rotor's
+            // few short keys fit any secret that has room for one more.
+            Revision::Gcp { .. } => return None,
         };
         (held + missing > limit).then_some(Room {
             held,
@@ -444,11 +455,22 @@ pub struct Conditions {
     pub replica_of: Option<String>,
     /// AWS: rotation is enabled, with this function.
     pub rotation_function: Option<String>,
+    /// GCP: the secret expires (is deleted) at this time.
+    pub expires: Option<DateTime<Utc>>,
 }
 
 impl Conditions {
-    /// Why rotor must not change the secret at all, with the remedy.
-    pub fn refusal(&self, location: &str) -> Option<String> {
+    /// Why rotor must not change the secret at all, with the remedy; `need` is how long the
+    /// run may hold it (a GCP secret expiring before then is not rotor's to move).
+    pub fn refusal(&self, location: &str, need: Duration) -> Option<String> {
+        if let Some(at) = self.expires
+            && at < Utc::now() + chrono::Duration::from_std(need).unwrap_or(chrono::Duration::MAX)
+        {
+            return Some(format!(
+                "the secret expires at {} (its expireTime), before the run could finish: remove the expiration first (gcloud secrets update {location} --remove-expiration), or leave it out of the request",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ));
+        }
         if let Some(date) = &self.deletion {
             return Some(format!(
                 "the secret is scheduled for deletion on {date}: restore it first (aws secretsmanager restore-secret --secret-id {location}), or leave it out of the request"
@@ -592,6 +614,11 @@ enum Client {
         client: Arc<aws::Aws>,
         stage: String,
     },
+    Gcp {
+        client: Arc<gcp::Gcp>,
+        project: String,
+        alias: String,
+    },
 }
 
 impl Secret {
@@ -600,6 +627,7 @@ impl Secret {
         match self.client {
             Client::Vault { .. } => "vault",
             Client::Aws { .. } => "aws-secrets-manager",
+            Client::Gcp { .. } => "gcp-secret-manager",
         }
     }
 
@@ -608,6 +636,12 @@ impl Secret {
         match &self.client {
             Client::Vault { mount, .. } => format!("vault {mount}/{}", self.location),
             Client::Aws { stage, .. } => format!("aws-secrets-manager {} ({stage})", self.location),
+            Client::Gcp { project, alias, .. } => {
+                format!(
+                    "gcp-secret-manager projects/{project}/secrets/{} ({alias})",
+                    self.location
+                )
+            }
         }
     }
 
@@ -622,6 +656,9 @@ impl Secret {
                 &self.location,
             )),
             Client::Aws { .. } => None,
+            Client::Gcp { project, alias, .. } => {
+                Some(gcp::set_alias_command(project, &self.location, alias))
+            }
         }
     }
 
@@ -634,6 +671,7 @@ impl Secret {
                 pointer_key,
             } => client.read(self, mount, pointer_key).await,
             Client::Aws { client, stage } => client.read(self, stage).await,
+            Client::Gcp { client, alias, .. } => client.read(self, alias).await,
         }
     }
 
@@ -735,19 +773,23 @@ impl Secret {
     }
 
     /// Whether the lock and the move are one write here (Vault/OpenBao: the marker and the
-    /// pointer live in one metadata object).
+    /// pointer live in one metadata object; GCP: one patch of the secret, checked by its etag).
     pub const fn moves_with_its_lock(&self) -> bool {
-        matches!(self.client, Client::Vault { .. })
+        matches!(self.client, Client::Vault { .. } | Client::Gcp { .. })
     }
 
     /// Whether `state` (read from this secret) is one rotor may change: a state that is not
     /// rotor's to change (scheduled for deletion, a replica) is a precondition, exit 4.
-    pub fn changeable(&self, state: &RefState) -> Result<(), BackendError> {
-        match state.conditions.refusal(&self.location) {
+    pub fn changeable(&self, state: &RefState, need: Duration) -> Result<(), BackendError> {
+        match state.conditions.refusal(&self.location, need) {
             Some(detail) => Err(BackendError {
                 secret_ref: self.secret_ref.to_string(),
                 backend: self.backend(),
-                call: "DescribeSecret".to_owned(),
+                call: match self.client {
+                    Client::Gcp { .. } => "secrets.get",
+                    _ => "DescribeSecret",
+                }
+                .to_owned(),
                 kind: ErrorKind::NotRotors { detail },
             }),
             None => Ok(()),
@@ -765,7 +807,7 @@ impl Secret {
                 call: "auth/token/lookup-self".to_owned(),
                 kind: ErrorKind::TokenLifetime { detail },
             }),
-            Client::Aws { .. } => Ok(()),
+            Client::Aws { .. } | Client::Gcp { .. } => Ok(()),
         }
     }
 
@@ -800,6 +842,20 @@ impl Secret {
                     .await
                     .map_err(LockMoveError::Lock)
             }
+            Client::Gcp { client, alias, .. } => {
+                let marker = Marker {
+                    rotation_id: rotation_id.to_owned(),
+                    state: MarkerState::Pending,
+                    from: Some(from.clone()),
+                    to: Some(to.clone()),
+                    rolling_back: false,
+                    pull_request,
+                };
+                client
+                    .move_alias(self, alias, seen, Some(&marker), from, to)
+                    .await
+                    .map_err(LockMoveError::Lock)
+            }
             Client::Aws { .. } => {
                 let locked = self
                     .lock(seen, rotation_id, pull_request, from, to)
@@ -831,6 +887,9 @@ impl Secret {
                     .await
             }
             Client::Aws { client, stage } => client.repoint(self, stage, seen, from, to).await,
+            Client::Gcp { client, alias, .. } => {
+                client.move_alias(self, alias, seen, None, from, to).await
+            }
         }
     }
 
@@ -939,7 +998,7 @@ impl Secret {
         version: &VersionId,
     ) -> Result<(), BackendError> {
         match &self.client {
-            Client::Vault { .. } => Ok(()),
+            Client::Vault { .. } | Client::Gcp { .. } => Ok(()),
             Client::Aws { client, stage } => client.clear_pending(self, stage, seen, version).await,
         }
     }
@@ -964,6 +1023,10 @@ impl Secret {
                 let _ = seen;
                 client.write_marker(self, stage, marker).await
             }
+            Client::Gcp { client, alias, .. } => client
+                .write_marker(self, alias, seen, marker)
+                .await
+                .map(Some),
         }
     }
 
@@ -1014,6 +1077,7 @@ pub enum ResolveError {
 pub struct Backends {
     vault: HashMap<String, Arc<vault::Vault>>,
     aws: HashMap<Option<String>, Arc<aws::Aws>>,
+    gcp: HashMap<String, Arc<gcp::Gcp>>,
 }
 
 /// Fetches a JWT for an audience (in Actions, the runner's OIDC token): what a Vault or
@@ -1112,6 +1176,11 @@ pub fn location_key(config: &Config, secret_ref: &SecretRef, env: &Environment) 
                 .unwrap_or_default(),
             cfg.name.render(&vars)
         ),
+        BackendConfig::Gcp(cfg) => format!(
+            "gcp-secret-manager {} {}",
+            gcp::Gcp::client_key(cfg),
+            cfg.name.render(&vars)
+        ),
     })
 }
 
@@ -1131,6 +1200,11 @@ pub fn describe_location(config: &Config, secret_ref: &SecretRef) -> String {
         Some(BackendConfig::Aws(cfg)) => {
             format!("aws-secrets-manager {}", cfg.name.render(&vars))
         }
+        Some(BackendConfig::Gcp(cfg)) => format!(
+            "gcp-secret-manager projects/{}/secrets/{}",
+            cfg.project,
+            cfg.name.render(&vars)
+        ),
         None => "no backend".to_owned(),
     }
 }
@@ -1170,6 +1244,14 @@ impl Backends {
                 };
                 (cfg.name.render(&vars), client)
             }
+            BackendConfig::Gcp(cfg) => {
+                let client = Client::Gcp {
+                    client: self.gcp_client(cfg, env, secret_ref.as_str(), rule.rate_limit)?,
+                    project: cfg.project.clone(),
+                    alias: cfg.alias.clone(),
+                };
+                (cfg.name.render(&vars), client)
+            }
         };
         Ok(Secret {
             secret_ref: secret_ref.clone(),
@@ -1194,6 +1276,23 @@ impl Backends {
         let c = Arc::new(vault::Vault::connect(cfg, env, subject, writes_per_second).await?);
         vault::Vault::keep_alive(&c);
         self.vault.insert(key, c.clone());
+        Ok(c)
+    }
+
+    /// The client of a Secret Manager endpoint and project, built on first use.
+    pub(crate) fn gcp_client(
+        &mut self,
+        cfg: &crate::config::GcpBackend,
+        env: &Environment,
+        subject: &str,
+        writes_per_second: u32,
+    ) -> Result<Arc<gcp::Gcp>, BackendError> {
+        let key = gcp::Gcp::client_key(cfg);
+        if let Some(c) = self.gcp.get(&key) {
+            return Ok(c.clone());
+        }
+        let c = Arc::new(gcp::Gcp::connect(cfg, env, subject, writes_per_second)?);
+        self.gcp.insert(key, c.clone());
         Ok(c)
     }
 

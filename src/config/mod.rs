@@ -16,9 +16,12 @@ use crate::diagnostic::{Diagnostic, Diagnostics, quote};
 use crate::yaml::{Document, Mapping, Node};
 
 mod environment;
+mod gcp;
 
 use environment::environments;
 pub use environment::{BreakGlass, COUNTERSIGN_WITHIN, Environment, Rollout, Share, said};
+use gcp::GCP_KEYS;
+pub use gcp::{DEFAULT_ENDPOINT as GCP_ENDPOINT, GcpBackend, valid_alias};
 
 /// The config path when `--config` is not given, relative to the repository.
 pub const DEFAULT_PATH: &str = ".github/rotor.yml";
@@ -148,6 +151,8 @@ pub enum Backend {
     Vault(VaultBackend),
     /// AWS Secrets Manager.
     Aws(AwsBackend),
+    /// Google Cloud Secret Manager.
+    Gcp(GcpBackend),
 }
 
 impl Backend {
@@ -156,6 +161,7 @@ impl Backend {
         match self {
             Self::Vault(_) => "vault",
             Self::Aws(_) => "aws-secrets-manager",
+            Self::Gcp(_) => "gcp-secret-manager",
         }
     }
 }
@@ -270,6 +276,18 @@ impl Template {
         &self.0
     }
 
+    /// The template's text without its placeholders.
+    pub fn literal(&self) -> String {
+        let mut out = String::new();
+        let mut rest = self.0.as_str();
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            rest = rest[open..].split_once('}').map_or("", |(_, after)| after);
+        }
+        out.push_str(rest);
+        out
+    }
+
     /// Replaces each `{name}` by its value.
     pub fn render(&self, vars: &[(&str, &str)]) -> String {
         let mut out = self.0.clone();
@@ -335,9 +353,12 @@ pub const DEFAULT_AWS_RATE: u32 = 40;
 /// Default `rate_limit` of a Vault/OpenBao backend: neither publishes a write quota, so this
 /// only keeps a batch of thousands from flooding the server.
 pub const DEFAULT_VAULT_RATE: u32 = 2000;
+/// Google Secret Manager's default write rate: its quota is 600 writes a minute per project
+/// (10 per second), and `UpdateSecret` is soft-limited to 2 per second per secret.
+pub const DEFAULT_GCP_RATE: u32 = 9;
 const VAULT_KEYS: &[&str] = &["address", "mount", "path", "pointer_key", "auth"];
 const AWS_KEYS: &[&str] = &["region", "name", "stage"];
-const REF_PLACEHOLDERS: &[&str] = &["ref", "slug", "provider", "key"];
+pub(super) const REF_PLACEHOLDERS: &[&str] = &["ref", "slug", "provider", "key"];
 const CHECK_PLACEHOLDERS: &[&str] = &["app", "site", "ref", "slug", "provider", "key"];
 
 /// Parses and validates the config; `file` names it in diagnostics.
@@ -738,6 +759,7 @@ fn backend(node: &Node<'_>, diags: &mut Diagnostics) -> Option<BackendRule> {
     let mut all: Vec<&str> = vec!["match", "type", "rate_limit"];
     all.extend(VAULT_KEYS);
     all.extend(AWS_KEYS);
+    all.extend(GCP_KEYS.iter().filter(|k| !AWS_KEYS.contains(k)));
     let map = node.mapping(diags, &all)?;
     let rule = map
         .require(diags, "match", "match: \"tenant.*.*.*\"")
@@ -758,24 +780,29 @@ fn backend(node: &Node<'_>, diags: &mut Diagnostics) -> Option<BackendRule> {
             }
         });
     let type_node = map.require(diags, "type", "type: vault")?;
-    let (own, other_kind, other) = match type_node.string(diags)? {
-        "vault" => (VAULT_KEYS, "aws-secrets-manager", AWS_KEYS),
-        "aws-secrets-manager" => (AWS_KEYS, "vault", VAULT_KEYS),
-        t => {
-            diags.push(
-                type_node
-                    .error(
-                        "invalid_backend_type",
-                        format!("unknown backend type {}", quote(t)),
-                    )
-                    .help("write `vault` (Vault or OpenBao KV v2) or `aws-secrets-manager`"),
-            );
-            return None;
-        }
+    let kinds: [(&str, &[&str]); 3] = [
+        ("vault", VAULT_KEYS),
+        ("aws-secrets-manager", AWS_KEYS),
+        ("gcp-secret-manager", GCP_KEYS),
+    ];
+    let kind = type_node.string(diags)?;
+    let Some(&(kind, own)) = kinds.iter().find(|(k, _)| *k == kind) else {
+        diags.push(
+            type_node
+                .error(
+                    "invalid_backend_type",
+                    format!("unknown backend type {}", quote(kind)),
+                )
+                .help("write `vault` (Vault or OpenBao KV v2), `aws-secrets-manager` or `gcp-secret-manager`"),
+        );
+        return None;
     };
     let before = diags.len();
     for (key, value) in map.entries() {
-        if other.contains(&key) && !own.contains(&key) {
+        let elsewhere = kinds
+            .iter()
+            .find(|(k, keys)| *k != kind && keys.contains(&key));
+        if let (Some((other_kind, _)), false) = (elsewhere, own.contains(&key)) {
             diags.push(
                 value
                     .key_error(
@@ -786,15 +813,16 @@ fn backend(node: &Node<'_>, diags: &mut Diagnostics) -> Option<BackendRule> {
             );
         }
     }
-    let backend = if own == VAULT_KEYS {
-        vault(&map, diags)
-    } else {
-        aws(&map, diags)
+    let backend = match kind {
+        "vault" => vault(&map, diags),
+        "aws-secrets-manager" => aws(&map, diags),
+        _ => gcp::gcp(&map, diags),
     };
     // Defaults under the services' quotas: AWS Secrets Manager allows about 50 writes per
     // second per region; Vault and OpenBao publish none, so theirs only keeps a batch polite.
     let rate_limit = match map.get("rate_limit") {
-        None if own == VAULT_KEYS => Some(DEFAULT_VAULT_RATE),
+        None if kind == "vault" => Some(DEFAULT_VAULT_RATE),
+        None if kind == "gcp-secret-manager" => Some(DEFAULT_GCP_RATE),
         None => Some(DEFAULT_AWS_RATE),
         Some(n) => bounded(&n, 1, 10_000, diags).map(|v| v as u32),
     };
@@ -808,7 +836,7 @@ fn backend(node: &Node<'_>, diags: &mut Diagnostics) -> Option<BackendRule> {
     })
 }
 
-fn string_or(
+pub(super) fn string_or(
     map: &Mapping<'_>,
     key: &str,
     default: &str,
@@ -820,7 +848,7 @@ fn string_or(
     }
 }
 
-fn template_or(
+pub(super) fn template_or(
     map: &Mapping<'_>,
     key: &str,
     default: &str,
@@ -851,7 +879,7 @@ fn template_or(
         .ok()
 }
 
-fn http_url(node: &Node<'_>, diags: &mut Diagnostics) -> Option<Url> {
+pub(super) fn http_url(node: &Node<'_>, diags: &mut Diagnostics) -> Option<Url> {
     let text = node.non_empty_string(diags)?;
     match Url::parse(text) {
         Ok(url)
