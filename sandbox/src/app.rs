@@ -1,7 +1,8 @@
 //! A stand-in for the tenant application of `app-api.yaml`.
 //!
 //! It behaves like a real application would: it resolves a ref through the secret manager's
-//! pointer (OpenBao's `custom_metadata` or AWS's staging label, read for real, never a value),
+//! pointer (OpenBao's `custom_metadata`, AWS's staging label or Google Secret Manager's version
+//! alias, read for real, never a value),
 //! caches what it resolved for a while, reports integration health, and emits audit events on
 //! upserts. Knobs make it misbehave: versions whose integration fails, a cache that lags,
 //! audit events that arrive late or never. Driven with `PUT /_sandbox/app`.
@@ -42,6 +43,48 @@ pub enum BackendLink {
         /// The pointer label.
         stage: String,
     },
+    /// Google Cloud Secret Manager: the version number the alias names, read with
+    /// `versions.get` of `…/secrets/<id>/versions/<alias>` (never `:access`: the application's
+    /// token needs only `secretmanager.versions.get`).
+    Gcp {
+        /// The REST base URL without `/v1` (the sandbox's own URL for its stand-in).
+        endpoint: String,
+        /// The application's bearer token (the stand-in registers `gcp-app` for this).
+        token: String,
+        /// The project id or number.
+        project: String,
+        /// The version alias that is the pointer.
+        #[serde(default = "default_gcp_alias")]
+        alias: String,
+        /// The secret id, from the ref `tenant.<slug>.<provider>.<key>`: a template over
+        /// `{slug}`, `{provider}`, `{key}` and `{ref}`, as rotor's config writes it.
+        #[serde(default = "default_gcp_name")]
+        name: String,
+    },
+}
+
+fn default_gcp_alias() -> String {
+    "current".to_owned()
+}
+
+fn default_gcp_name() -> String {
+    "{slug}_{provider}_{key}".to_owned()
+}
+
+/// The secret id a ref maps to under a `{slug}_{provider}_{key}`-style template.
+fn gcp_secret_id(template: &str, reference: &str) -> String {
+    let rest = reference.strip_prefix("tenant.").unwrap_or(reference);
+    let mut parts = rest.splitn(3, '.');
+    let (slug, provider, key) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    template
+        .replace("{slug}", slug)
+        .replace("{provider}", provider)
+        .replace("{key}", key)
+        .replace("{ref}", reference)
 }
 
 /// The application's knowledge of one ref.
@@ -476,6 +519,42 @@ async fn pointer(app: &App, link: &BackendLink, name: &str) -> Result<String, St
                         .map(|(id, _)| id.clone())
                 })
                 .ok_or_else(|| format!("no version holds {stage}"))
+        }
+        BackendLink::Gcp {
+            endpoint,
+            token,
+            project,
+            alias,
+            name: template,
+        } => {
+            let id = gcp_secret_id(template, name);
+            let url = format!(
+                "{}/v1/projects/{project}/secrets/{id}/versions/{alias}",
+                endpoint.trim_end_matches('/')
+            );
+            let answer = app
+                .http
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = answer.status();
+            let v: Value = answer.json().await.map_err(|e| e.to_string())?;
+            if !status.is_success() {
+                return Err(format!(
+                    "secret manager answered {status}: {}",
+                    v.pointer("/error/message")
+                        .and_then(Value::as_str)
+                        .unwrap_or("no message")
+                ));
+            }
+            // `projects/N/secrets/<id>/versions/<number>`: the alias resolved.
+            v.get("name")
+                .and_then(Value::as_str)
+                .and_then(|n| n.rsplit_once("/versions/"))
+                .map(|(_, number)| number.to_owned())
+                .ok_or_else(|| "no version name in the answer".to_owned())
         }
     }
 }

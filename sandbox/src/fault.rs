@@ -119,7 +119,7 @@ fn aws_error(status: StatusCode, code: &str, message: &str) -> Response {
 
 /// An answer whose connection breaks before its body: the caller sees a connection closed
 /// before the message completed, and cannot tell whether the request was processed.
-fn broken() -> Response {
+pub(crate) fn broken() -> Response {
     let body = axum::body::Body::from_stream(futures_util::stream::once(async {
         Err::<Bytes, std::io::Error>(std::io::Error::new(
             std::io::ErrorKind::ConnectionReset,

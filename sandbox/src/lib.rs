@@ -1,11 +1,13 @@
 //! rotor-sandbox: stand-ins for the systems rotor talks to, for tests, the quickstart and the
 //! benchmark. One HTTP server answers GitHub's REST API (in GitHub's real shapes, validated
-//! against the official schemas) and the tenant application's API (`app-api.yaml`, resolving
+//! against the official schemas), Google Cloud Secret Manager's REST API v1 (validated against
+//! Google's discovery document) and the tenant application's API (`app-api.yaml`, resolving
 //! through the real secret manager's pointer), driven through `/_sandbox/*` control endpoints.
 
 pub mod app;
 mod commits;
 pub mod fault;
+pub mod gcp;
 pub mod git_http;
 pub mod github;
 mod graphql;
@@ -19,7 +21,9 @@ use tokio::sync::oneshot;
 
 /// The whole stand-in's routes.
 pub fn router() -> axum::Router {
-    github::router_with(graphql::routes()).merge(app::router())
+    github::router_with(graphql::routes())
+        .merge(app::router())
+        .merge(gcp::router())
 }
 
 /// A running stand-in on its own thread and runtime, stopped when dropped.

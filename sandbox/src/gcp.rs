@@ -1,0 +1,1154 @@
+//! A stand-in for Google Cloud Secret Manager's REST API v1 (`secretmanager.googleapis.com`),
+//! for rotor's `gcp-secret-manager` backend.
+//!
+//! Its routes are the `flatPath`s and `httpMethod`s of Google's discovery document
+//! (`tests/fixtures/gcp/secretmanager-v1.discovery.json`, see [`discovery`]); every answer is
+//! validated against the document's schema before it is sent, and one that does not fit is a
+//! `500 INTERNAL` naming the violation (a defect of the stand-in, never sent silently). The
+//! semantics, and which of them are assumed rather than documented by Google, are the table of
+//! `tests/fixtures/gcp/README.md`.
+//!
+//! Served: `secrets.create`, `.get`, `.list`, `.patch`, `.addVersion`, `secrets.versions.list`,
+//! `.get`, `.access`, `.enable`, `.disable`, `.destroy` under `/v1/projects/{project}/…`. Every
+//! other method of the document answers `501 UNIMPLEMENTED`; a URL it does not describe,
+//! Google's HTML 404 page. Answers name the project by number whatever the request used.
+//! Requests need `Authorization: Bearer <token>` of a registered token (401 otherwise), and the
+//! token must hold the method's IAM permission, checked before the resource's existence (403).
+//!
+//! At start (and after a reset) there is one project, `rotor-test` = `779844219229`, and three
+//! tokens:
+//!
+//! | token | permissions |
+//! | --- | --- |
+//! | `gcp-admin` | all of [`PERMISSIONS`] |
+//! | `gcp-rotor` | `secretmanager.secrets.get`, `.secrets.list`, `.secrets.update`, `.versions.list` |
+//! | `gcp-app` | `secretmanager.versions.get` (what the application stand-in resolves with) |
+//!
+//! # Control endpoints (JSON; the test-writer's reference)
+//!
+//! `{project}` is a project id or number; `{secret}` a secret id.
+//!
+//! | method and path | body | what |
+//! | --- | --- | --- |
+//! | `GET /_sandbox/gcp` | | projects, tokens, faults, races, served and unimplemented methods |
+//! | `POST /_sandbox/gcp/reset` | | back to the start state (no secrets, default project and tokens, empty log) |
+//! | `PUT /_sandbox/gcp/projects/{id}` | `{"number": 779844219229}` | registers a project or changes its number |
+//! | `PUT /_sandbox/gcp/tokens/{token}` | `{"name": "rotor", "permissions": ["secretmanager.secrets.get", …]}` | registers a token (`name` defaults to the token; `"*"` is every permission) |
+//! | `DELETE /_sandbox/gcp/tokens/{token}` | | forgets a token (then 401) |
+//! | `POST /_sandbox/gcp/secrets` | `{"project": "rotor-test", "secret": "acme_stripe_key", "versions": 3, "aliases": {"current": 2}, "annotations": {…}, "labels": {…}, "expireTime": "2030-01-01T00:00:00Z", "versionDestroyTtl": "86400s"}` | seeds (or replaces) a secret; `versions` is a count (payloads `<secret>-v<n>`) or a list of `{"payload": "text"}` / `{"data": "base64"}`, each with an optional `"state": "DISABLED"`/`"DESTROYED"`; everything but `secret` optional (`project` defaults to `rotor-test`); not validated, so a test can build states the API would refuse; answers the raw state |
+//! | `GET /_sandbox/gcp/secrets/{project}/{secret}` | | the raw state: `name`, `projectNumber`, `etag`, `createTime`, `versionAliases` (alias → number), `annotations`, `labels`, `expireTime`, `versionDestroyTtl`, `nextVersion`, `versions: [{number, state, etag, createTime, destroyTime, scheduledDestroyTime, payload}]` (`payload` as text, `null` once destroyed) |
+//! | `POST /_sandbox/gcp/secrets/{project}/{secret}/versions` | `{"payload": "text"}` or `{"data": "base64"}` | adds a version (a new version etag; the secret's stays) |
+//! | `PUT /_sandbox/gcp/secrets/{project}/{secret}/versions/{n}` | `{"state": "DISABLED"}` | sets a version's state as enable/disable/destroy would (new version etag; `DESTROYED` drops the payload) |
+//! | `PUT /_sandbox/gcp/secrets/{project}/{secret}/aliases/{alias}` | `{"version": 3}` | moves (or adds) an alias as a person with gcloud would: validated like `secrets.patch` (a destroyed version is refused with the API's error), and a new secret etag |
+//! | `DELETE /_sandbox/gcp/secrets/{project}/{secret}/aliases/{alias}` | | removes an alias (new secret etag) |
+//! | `POST /_sandbox/gcp/faults` | `{"method": "GET", "path": ":access", "kind": "quota", "times": 1}` | the next `times` API calls whose method is `method` (`"*"`: any) and whose path and query contain `path` meet the fault: `quota` (429 `RESOURCE_EXHAUSTED`), `unavailable` (503 `UNAVAILABLE`) or `lost` (the call is applied, then the connection closes before the answer); checked after authentication, before permissions |
+//! | `GET` / `DELETE /_sandbox/gcp/faults` | | the faults still armed / disarms them all |
+//! | `POST /_sandbox/gcp/races` | `{"project": "rotor-test", "secret": "s", "updateMask": "versionAliases", "patch": {"versionAliases": {"current": "1"}}}` | before the next `secrets.patch` of that secret is applied (after its permission and existence checks, before its etag check), this patch is applied first as another writer's would be (no etag check, a new etag): the conflict between rotor's read and its write |
+//! | `DELETE /_sandbox/gcp/races` | | disarms the races |
+//! | `GET /_sandbox/gcp/log` | | `{"calls": [{"method", "path" (with query), "token" (its name, `"none"` or `"unknown"`), "status", "api" (e.g. `"secrets.versions.access"`, absent for an unknown URL), "fault"}], "counts": {"secrets.get": 2, …}}` |
+//! | `DELETE /_sandbox/gcp/log` | | clears the log and the counts |
+//!
+//! Control errors are `400`/`404` with `{"error": "message"}` (a refused alias move answers the
+//! API's own error).
+
+mod api;
+pub mod discovery;
+pub mod filter;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use discovery::{Matched, discovery};
+
+/// The project every reset starts with.
+pub const DEFAULT_PROJECT: &str = "rotor-test";
+
+/// Its number, which answers carry.
+pub const DEFAULT_PROJECT_NUMBER: u64 = 779_844_219_229;
+
+/// The IAM permissions the stand-in checks.
+pub const PERMISSIONS: &[&str] = &[
+    "secretmanager.secrets.get",
+    "secretmanager.secrets.list",
+    "secretmanager.secrets.update",
+    "secretmanager.secrets.create",
+    "secretmanager.secrets.delete",
+    "secretmanager.versions.list",
+    "secretmanager.versions.get",
+    "secretmanager.versions.access",
+    "secretmanager.versions.add",
+    "secretmanager.versions.enable",
+    "secretmanager.versions.disable",
+    "secretmanager.versions.destroy",
+];
+
+/// The permissions of rotor's typical token, `gcp-rotor`.
+pub const ROTOR_PERMISSIONS: &[&str] = &[
+    "secretmanager.secrets.get",
+    "secretmanager.secrets.list",
+    "secretmanager.secrets.update",
+    "secretmanager.versions.list",
+];
+
+/// A version's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum VersionState {
+    /// Accessible.
+    Enabled,
+    /// Kept, not accessible, can be enabled again.
+    Disabled,
+    /// Gone for good.
+    Destroyed,
+}
+
+impl VersionState {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Enabled => "ENABLED",
+            Self::Disabled => "DISABLED",
+            Self::Destroyed => "DESTROYED",
+        }
+    }
+}
+
+/// One secret version.
+#[derive(Debug, Clone)]
+struct Version {
+    create_time: String,
+    state: VersionState,
+    destroy_time: Option<String>,
+    scheduled_destroy_time: Option<String>,
+    etag: String,
+    /// Kept until destroyed; only `:access` returns it.
+    payload: Option<Vec<u8>>,
+    /// Whether `addVersion` carried `dataCrc32c`.
+    checksum_given: bool,
+}
+
+/// One secret, keyed by project id and secret id.
+#[derive(Debug, Clone)]
+struct Secret {
+    /// Creation order, for "newest first".
+    seq: u64,
+    create_time: String,
+    etag: String,
+    replication: Value,
+    aliases: BTreeMap<String, u64>,
+    annotations: BTreeMap<String, String>,
+    labels: BTreeMap<String, String>,
+    expire_time: Option<String>,
+    topics: Option<Value>,
+    rotation: Option<Value>,
+    version_destroy_ttl: Option<String>,
+    versions: BTreeMap<u64, Version>,
+    next_version: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Token {
+    name: String,
+    permissions: BTreeSet<String>,
+}
+
+/// What an armed fault does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum FaultKind {
+    /// `429 RESOURCE_EXHAUSTED`, Google's quota message.
+    Quota,
+    /// `503 UNAVAILABLE`.
+    Unavailable,
+    /// Applied, then the connection closes before the answer.
+    Lost,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Fault {
+    #[serde(default = "any_method")]
+    method: String,
+    #[serde(default)]
+    path: String,
+    kind: FaultKind,
+    #[serde(default = "one")]
+    times: u32,
+}
+
+fn any_method() -> String {
+    "*".to_owned()
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Race {
+    #[serde(default = "default_project")]
+    project: String,
+    secret: String,
+    update_mask: String,
+    patch: Value,
+}
+
+fn default_project() -> String {
+    DEFAULT_PROJECT.to_owned()
+}
+
+/// One call the stand-in received on Google's routes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Logged {
+    /// HTTP method.
+    pub method: String,
+    /// Path and query, as received.
+    pub path: String,
+    /// The token's registered name, `none` or `unknown`.
+    pub token: String,
+    /// The HTTP status answered (for a lost answer, the one the caller never saw).
+    pub status: u16,
+    /// The discovery method, e.g. `secrets.versions.access`; absent for an unknown URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api: Option<String>,
+    /// The injected fault, if one met the call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// Project id → number.
+    projects: BTreeMap<String, u64>,
+    /// (project id, secret id) → secret.
+    secrets: BTreeMap<(String, String), Secret>,
+    tokens: BTreeMap<String, Token>,
+    faults: Vec<Fault>,
+    races: Vec<Race>,
+    log: Vec<Logged>,
+    counts: BTreeMap<String, u64>,
+    seq: u64,
+    last_etag: i64,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        let all: BTreeSet<String> = PERMISSIONS.iter().map(|p| (*p).to_owned()).collect();
+        let token = |name: &str, perms: BTreeSet<String>| {
+            (
+                name.to_owned(),
+                Token {
+                    name: name.to_owned(),
+                    permissions: perms,
+                },
+            )
+        };
+        Self {
+            projects: BTreeMap::from([(DEFAULT_PROJECT.to_owned(), DEFAULT_PROJECT_NUMBER)]),
+            secrets: BTreeMap::new(),
+            tokens: BTreeMap::from([
+                token("gcp-admin", all),
+                token(
+                    "gcp-rotor",
+                    ROTOR_PERMISSIONS.iter().map(|p| (*p).to_owned()).collect(),
+                ),
+                token(
+                    "gcp-app",
+                    BTreeSet::from(["secretmanager.versions.get".to_owned()]),
+                ),
+            ]),
+            faults: Vec::new(),
+            races: Vec::new(),
+            log: Vec::new(),
+            counts: BTreeMap::new(),
+            seq: 0,
+            last_etag: 0,
+        }
+    }
+}
+
+impl Inner {
+    /// The project id a request's `{project}` (id or number) names.
+    fn project(&self, given: &str) -> Option<(String, u64)> {
+        self.projects
+            .iter()
+            .find(|(id, number)| *id == given || number.to_string() == given)
+            .map(|(id, number)| (id.clone(), *number))
+    }
+
+    /// The project, registered with a fresh number if unknown (control endpoints only).
+    fn project_or_register(&mut self, given: &str) -> (String, u64) {
+        if let Some(p) = self.project(given) {
+            return p;
+        }
+        let number = self
+            .projects
+            .values()
+            .max()
+            .map_or(DEFAULT_PROJECT_NUMBER, |n| n + 1);
+        self.projects.insert(given.to_owned(), number);
+        (given.to_owned(), number)
+    }
+
+    /// A fresh etag: hex microseconds, strictly increasing, in double quotes as Google's are.
+    fn etag(&mut self) -> String {
+        let now = chrono::Utc::now().timestamp_micros();
+        self.last_etag = now.max(self.last_etag + 1);
+        format!("\"{:x}\"", self.last_etag)
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+}
+
+/// RFC 3339 UTC with nanoseconds, as Google writes timestamps.
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// Shared state of the Secret Manager stand-in.
+#[derive(Debug, Default)]
+pub struct Gcp {
+    inner: Mutex<Inner>,
+}
+
+type Shared = Arc<Gcp>;
+
+impl Gcp {
+    fn inner(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The stand-in's routes: Google's under `/v1/` and the control ones under `/_sandbox/gcp`.
+pub fn router() -> axum::Router {
+    use axum::routing::{any, get, post, put};
+    axum::Router::new()
+        .route("/_sandbox/gcp", get(overview))
+        .route("/_sandbox/gcp/reset", post(reset))
+        .route("/_sandbox/gcp/projects/{id}", put(put_project))
+        .route(
+            "/_sandbox/gcp/tokens/{token}",
+            put(put_token).delete(delete_token),
+        )
+        .route("/_sandbox/gcp/secrets", post(seed))
+        .route("/_sandbox/gcp/secrets/{project}/{secret}", get(raw))
+        .route(
+            "/_sandbox/gcp/secrets/{project}/{secret}/versions",
+            post(control_add_version),
+        )
+        .route(
+            "/_sandbox/gcp/secrets/{project}/{secret}/versions/{number}",
+            put(control_version_state),
+        )
+        .route(
+            "/_sandbox/gcp/secrets/{project}/{secret}/aliases/{alias}",
+            put(control_move_alias).delete(control_delete_alias),
+        )
+        .route(
+            "/_sandbox/gcp/faults",
+            get(get_faults).post(add_fault).delete(clear_faults),
+        )
+        .route("/_sandbox/gcp/races", post(add_race).delete(clear_races))
+        .route("/_sandbox/gcp/log", get(get_log).delete(clear_log))
+        .route("/v1/{*rest}", any(google))
+        .with_state(Arc::new(Gcp::default()))
+}
+
+/// An error of Google's API, `{"error": {"code", "message", "status", "details"?}}`.
+#[derive(Debug, Clone)]
+struct GcpError {
+    code: StatusCode,
+    status: &'static str,
+    message: String,
+    details: Option<Value>,
+}
+
+impl GcpError {
+    fn new(code: StatusCode, status: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            status,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", message)
+    }
+
+    fn precondition(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "FAILED_PRECONDITION", message)
+    }
+
+    fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
+    }
+
+    fn denied(permission: &str, resource: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED",
+            format!(
+                "Permission '{permission}' denied for resource '{resource}' (or it may not exist)."
+            ),
+        )
+        .with_details(json!([{
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": "IAM_PERMISSION_DENIED",
+            "domain": "secretmanager.googleapis.com",
+            "metadata": {"permission": permission, "resource": resource}
+        }]))
+    }
+
+    fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    fn response(&self) -> Response {
+        let mut error = json!({
+            "code": self.code.as_u16(),
+            "message": self.message,
+            "status": self.status,
+        });
+        if let Some(details) = &self.details {
+            error["details"] = details.clone();
+        }
+        json_response(self.code, &json!({ "error": error }))
+    }
+}
+
+fn json_response(code: StatusCode, body: &Value) -> Response {
+    let mut response = (code, body.to_string()).into_response();
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    response
+}
+
+/// Google's HTML 404 page, as its front end answers a URL no API serves.
+fn html_not_found(path: &str) -> Response {
+    let path = path.replace('&', "&amp;").replace('<', "&lt;");
+    let page = format!(
+        "<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n  <meta name=viewport content=\"initial-scale=1, minimum-scale=1, width=device-width\">\n  <title>Error 404 (Not Found)!!1</title>\n  <a href=//www.google.com/><span id=logo aria-label=Google></span></a>\n  <p><b>404.</b> <ins>That’s an error.</ins>\n  <p>The requested URL <code>{path}</code> was not found on this server.  <ins>That’s all we know.</ins>\n"
+    );
+    let mut response = (StatusCode::NOT_FOUND, page).into_response();
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/html; charset=UTF-8"),
+    );
+    response
+}
+
+/// Decodes `%XX` escapes of a path.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The gRPC method name Google's ErrorInfo metadata carries.
+fn rpc_name(api: &str) -> String {
+    let name = match api {
+        "secrets.create" => "CreateSecret",
+        "secrets.get" => "GetSecret",
+        "secrets.list" => "ListSecrets",
+        "secrets.patch" => "UpdateSecret",
+        "secrets.delete" => "DeleteSecret",
+        "secrets.addVersion" => "AddSecretVersion",
+        "secrets.versions.get" => "GetSecretVersion",
+        "secrets.versions.list" => "ListSecretVersions",
+        "secrets.versions.access" => "AccessSecretVersion",
+        "secrets.versions.enable" => "EnableSecretVersion",
+        "secrets.versions.disable" => "DisableSecretVersion",
+        "secrets.versions.destroy" => "DestroySecretVersion",
+        other => other.rsplit('.').next().unwrap_or(other),
+    };
+    format!("google.cloud.secretmanager.v1.SecretManagerService.{name}")
+}
+
+fn unauthenticated(api: &str, missing: bool) -> Response {
+    let (message, reason) = if missing {
+        (
+            "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
+            "CREDENTIALS_MISSING",
+        )
+    } else {
+        (
+            "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
+            "ACCESS_TOKEN_TYPE_UNSUPPORTED",
+        )
+    };
+    let mut response = GcpError::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message)
+        .with_details(json!([{
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": reason,
+            "domain": "googleapis.com",
+            "metadata": {"service": "secretmanager.googleapis.com", "method": rpc_name(api)}
+        }]))
+        .response();
+    if !missing {
+        response.headers_mut().insert(
+            "www-authenticate",
+            HeaderValue::from_static(
+                "Bearer realm=\"https://accounts.google.com/\", error=\"invalid_token\"",
+            ),
+        );
+    }
+    response
+}
+
+/// The quota an API call counts against (Secret Manager's: access, read, write).
+fn quota_error(api: &str, project_number: Option<u64>) -> GcpError {
+    let (metric, limit, metric_id, limit_id) = match api {
+        "secrets.versions.access" => (
+            "Access requests",
+            "Access requests per minute per project",
+            "access_requests",
+            "AccessRequestsPerMinutePerProject",
+        ),
+        "secrets.get" | "secrets.list" | "secrets.versions.get" | "secrets.versions.list" => (
+            "Read requests",
+            "Read requests per minute per project",
+            "read_requests",
+            "ReadRequestsPerMinutePerProject",
+        ),
+        _ => (
+            "Write requests",
+            "Write requests per minute per project",
+            "write_requests",
+            "WriteRequestsPerMinutePerProject",
+        ),
+    };
+    let consumer = project_number.map_or_else(|| "unknown".to_owned(), |n| n.to_string());
+    GcpError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "RESOURCE_EXHAUSTED",
+        format!(
+            "Quota exceeded for quota metric '{metric}' and limit '{limit}' of service 'secretmanager.googleapis.com' for consumer 'project_number:{consumer}'."
+        ),
+    )
+    .with_details(json!([{
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        "reason": "RATE_LIMIT_EXCEEDED",
+        "domain": "googleapis.com",
+        "metadata": {
+            "service": "secretmanager.googleapis.com",
+            "consumer": format!("projects/{consumer}"),
+            "quota_metric": format!("secretmanager.googleapis.com/{metric_id}"),
+            "quota_limit": limit_id,
+        }
+    }]))
+}
+
+/// Every request under `/v1/`: routed by the discovery document, authenticated, faulted,
+/// authorized and answered, then logged.
+async fn google(
+    State(gcp): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let raw_path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let path = percent_decode(uri.path());
+    let query: HashMap<String, String> =
+        axum::extract::Query::<HashMap<String, String>>::try_from_uri(&uri)
+            .map(|q| q.0)
+            .unwrap_or_default();
+    let mut inner = gcp.inner();
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.strip_prefix("Bearer ").unwrap_or("").trim().to_owned());
+    let token = bearer.as_deref().and_then(|t| inner.tokens.get(t)).cloned();
+    let token_name = match (&bearer, &token) {
+        (None, _) => "none".to_owned(),
+        (Some(_), None) => "unknown".to_owned(),
+        (Some(_), Some(t)) => t.name.clone(),
+    };
+    let mut logged = Logged {
+        method: method.as_str().to_owned(),
+        path: raw_path.clone(),
+        token: token_name,
+        status: 0,
+        api: None,
+        fault: None,
+    };
+    let (m, vars) = match discovery().route(method.as_str(), path.trim_start_matches('/')) {
+        Matched::Method(m, vars) => (m, vars),
+        Matched::WrongMethod | Matched::Unknown => {
+            logged.status = 404;
+            inner.log.push(logged);
+            return html_not_found(uri.path());
+        }
+    };
+    logged.api = Some(m.id.clone());
+    *inner.counts.entry(m.id.clone()).or_default() += 1;
+    let mut lost = false;
+    let response = 'answer: {
+        let Some(token) = token else {
+            break 'answer unauthenticated(&m.id, bearer.is_none());
+        };
+        let project_number = vars.first().and_then(|p| inner.project(p)).map(|p| p.1);
+        let method_name = method.as_str();
+        if let Some(fault) = inner.faults.iter_mut().find(|f| {
+            f.times > 0
+                && (f.method == "*" || f.method.eq_ignore_ascii_case(method_name))
+                && raw_path.contains(&f.path)
+        }) {
+            fault.times -= 1;
+            let kind = fault.kind;
+            inner.faults.retain(|f| f.times > 0);
+            logged.fault = Some(
+                match kind {
+                    FaultKind::Quota => "quota",
+                    FaultKind::Unavailable => "unavailable",
+                    FaultKind::Lost => "lost",
+                }
+                .to_owned(),
+            );
+            match kind {
+                FaultKind::Quota => break 'answer quota_error(&m.id, project_number).response(),
+                FaultKind::Unavailable => {
+                    break 'answer GcpError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "UNAVAILABLE",
+                        "The service is currently unavailable.",
+                    )
+                    .response();
+                }
+                FaultKind::Lost => lost = true,
+            }
+        }
+        let call = api::Call {
+            api: &m.id,
+            vars: &vars,
+            query: &query,
+            permissions: &token.permissions,
+        };
+        let result = api::parse_body(m.request.as_deref(), &body)
+            .and_then(|body| api::handle(&mut inner, &call, body));
+        match result {
+            Ok(answer) => match &m.response {
+                Some(schema) => match discovery().validate(schema, &answer) {
+                    Ok(()) => json_response(StatusCode::OK, &answer),
+                    Err(errors) => GcpError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "INTERNAL",
+                        format!(
+                            "rotor-sandbox defect: the {} answer does not match the discovery document's {schema}: {}",
+                            m.id,
+                            errors.join("; ")
+                        ),
+                    )
+                    .response(),
+                },
+                None => json_response(StatusCode::OK, &answer),
+            },
+            Err(e) => e.response(),
+        }
+    };
+    logged.status = response.status().as_u16();
+    inner.log.push(logged);
+    if lost {
+        return crate::fault::broken();
+    }
+    response
+}
+
+fn control_error(code: StatusCode, message: impl std::fmt::Display) -> Response {
+    (code, Json(json!({"error": message.to_string()}))).into_response()
+}
+
+async fn overview(State(gcp): State<Shared>) -> Json<Value> {
+    let inner = gcp.inner();
+    let served = api::SERVED;
+    let unimplemented: Vec<String> = discovery()
+        .method_ids()
+        .into_iter()
+        .filter(|id| !served.contains(&id.as_str()))
+        .collect();
+    Json(json!({
+        "projects": inner.projects,
+        "tokens": inner.tokens,
+        "faults": inner.faults,
+        "races": inner.races,
+        "served": served,
+        "unimplemented": unimplemented,
+    }))
+}
+
+async fn reset(State(gcp): State<Shared>) -> StatusCode {
+    *gcp.inner() = Inner::default();
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProjectBody {
+    number: NumberOrString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum NumberOrString {
+    Number(u64),
+    String(String),
+}
+
+impl NumberOrString {
+    fn number(&self) -> Option<u64> {
+        match self {
+            Self::Number(n) => Some(*n),
+            Self::String(s) => s.parse().ok(),
+        }
+    }
+}
+
+async fn put_project(
+    State(gcp): State<Shared>,
+    Path(id): Path<String>,
+    Json(body): Json<ProjectBody>,
+) -> Response {
+    let Some(number) = body.number.number() else {
+        return control_error(StatusCode::BAD_REQUEST, "number: a project number");
+    };
+    gcp.inner().projects.insert(id, number);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenBody {
+    #[serde(default)]
+    name: Option<String>,
+    permissions: Vec<String>,
+}
+
+async fn put_token(
+    State(gcp): State<Shared>,
+    Path(token): Path<String>,
+    Json(body): Json<TokenBody>,
+) -> Response {
+    let mut permissions = BTreeSet::new();
+    for p in body.permissions {
+        if p == "*" {
+            permissions.extend(PERMISSIONS.iter().map(|p| (*p).to_owned()));
+        } else if PERMISSIONS.contains(&p.as_str()) {
+            permissions.insert(p);
+        } else {
+            return control_error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "unknown permission {p:?}; known: {}",
+                    PERMISSIONS.join(", ")
+                ),
+            );
+        }
+    }
+    let name = body.name.unwrap_or_else(|| token.clone());
+    gcp.inner()
+        .tokens
+        .insert(token, Token { name, permissions });
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn delete_token(State(gcp): State<Shared>, Path(token): Path<String>) -> StatusCode {
+    match gcp.inner().tokens.remove(&token) {
+        Some(_) => StatusCode::NO_CONTENT,
+        None => StatusCode::NOT_FOUND,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SeedVersions {
+    Count(u64),
+    List(Vec<SeedVersion>),
+}
+
+impl Default for SeedVersions {
+    fn default() -> Self {
+        Self::Count(0)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedVersion {
+    #[serde(default)]
+    payload: Option<String>,
+    #[serde(default)]
+    data: Option<String>,
+    #[serde(default)]
+    state: Option<VersionState>,
+}
+
+impl SeedVersion {
+    fn bytes(&self, fallback: String) -> Result<Vec<u8>, String> {
+        match (&self.payload, &self.data) {
+            (Some(_), Some(_)) => Err("give `payload` or `data`, not both".to_owned()),
+            (Some(text), None) => Ok(text.clone().into_bytes()),
+            (None, Some(data)) => discovery::decode_bytes(data).map_err(|e| format!("data: {e}")),
+            (None, None) => Ok(fallback.into_bytes()),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Seed {
+    #[serde(default = "default_project")]
+    project: String,
+    secret: String,
+    #[serde(default)]
+    versions: SeedVersions,
+    #[serde(default)]
+    aliases: BTreeMap<String, u64>,
+    #[serde(default)]
+    annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    expire_time: Option<String>,
+    #[serde(default)]
+    version_destroy_ttl: Option<String>,
+}
+
+/// Adds a version to `secret` in the given state (the secret's etag stays).
+fn push_version(inner: &mut Inner, secret: &mut Secret, payload: Vec<u8>, state: VersionState) {
+    let number = secret.next_version;
+    secret.next_version += 1;
+    let created = now();
+    let destroyed = state == VersionState::Destroyed;
+    let version = Version {
+        create_time: created.clone(),
+        state,
+        destroy_time: destroyed.then_some(created),
+        scheduled_destroy_time: None,
+        etag: inner.etag(),
+        payload: (!destroyed).then_some(payload),
+        checksum_given: false,
+    };
+    secret.versions.insert(number, version);
+}
+
+async fn seed(State(gcp): State<Shared>, Json(seed): Json<Seed>) -> Response {
+    let mut inner = gcp.inner();
+    let (project, _) = inner.project_or_register(&seed.project);
+    let seq = inner.next_seq();
+    let mut secret = Secret {
+        seq,
+        create_time: now(),
+        etag: inner.etag(),
+        replication: json!({"automatic": {}}),
+        aliases: seed.aliases,
+        annotations: seed.annotations,
+        labels: seed.labels,
+        expire_time: seed.expire_time,
+        topics: None,
+        rotation: None,
+        version_destroy_ttl: seed.version_destroy_ttl,
+        versions: BTreeMap::new(),
+        next_version: 1,
+    };
+    let versions = match seed.versions {
+        SeedVersions::Count(n) => (0..n).map(|_| SeedVersion::default()).collect(),
+        SeedVersions::List(list) => list,
+    };
+    for v in versions {
+        let fallback = format!("{}-v{}", seed.secret, secret.next_version);
+        let bytes = match v.bytes(fallback) {
+            Ok(b) => b,
+            Err(e) => return control_error(StatusCode::BAD_REQUEST, e),
+        };
+        push_version(
+            &mut inner,
+            &mut secret,
+            bytes,
+            v.state.unwrap_or(VersionState::Enabled),
+        );
+    }
+    let key = (project, seed.secret);
+    inner.secrets.insert(key.clone(), secret);
+    Json(raw_json(&inner, &key)).into_response()
+}
+
+/// A secret's whole state, payloads included, for a test's assertions.
+fn raw_json(inner: &Inner, key: &(String, String)) -> Value {
+    let Some(s) = inner.secrets.get(key) else {
+        return Value::Null;
+    };
+    let number = inner.projects.get(&key.0).copied().unwrap_or_default();
+    let versions: Vec<Value> = s
+        .versions
+        .iter()
+        .map(|(n, v)| {
+            json!({
+                "number": n,
+                "state": v.state,
+                "etag": v.etag,
+                "createTime": v.create_time,
+                "destroyTime": v.destroy_time,
+                "scheduledDestroyTime": v.scheduled_destroy_time,
+                "payload": v.payload.as_ref().map(|p| String::from_utf8_lossy(p).into_owned()),
+            })
+        })
+        .collect();
+    json!({
+        "name": format!("projects/{number}/secrets/{}", key.1),
+        "project": key.0,
+        "projectNumber": number.to_string(),
+        "etag": s.etag,
+        "createTime": s.create_time,
+        "replication": s.replication,
+        "versionAliases": s.aliases,
+        "annotations": s.annotations,
+        "labels": s.labels,
+        "expireTime": s.expire_time,
+        "versionDestroyTtl": s.version_destroy_ttl,
+        "topics": s.topics,
+        "rotation": s.rotation,
+        "nextVersion": s.next_version,
+        "versions": versions,
+    })
+}
+
+/// The key of an existing secret named by a control path.
+fn control_key(inner: &Inner, project: &str, secret: &str) -> Result<(String, String), String> {
+    let (id, _) = inner
+        .project(project)
+        .ok_or_else(|| format!("no project {project}"))?;
+    let key = (id, secret.to_owned());
+    if inner.secrets.contains_key(&key) {
+        Ok(key)
+    } else {
+        Err(format!("no secret {secret} in {project}"))
+    }
+}
+
+async fn raw(
+    State(gcp): State<Shared>,
+    Path((project, secret)): Path<(String, String)>,
+) -> Response {
+    let inner = gcp.inner();
+    match control_key(&inner, &project, &secret) {
+        Ok(key) => Json(raw_json(&inner, &key)).into_response(),
+        Err(e) => control_error(StatusCode::NOT_FOUND, e),
+    }
+}
+
+async fn control_add_version(
+    State(gcp): State<Shared>,
+    Path((project, secret)): Path<(String, String)>,
+    Json(body): Json<SeedVersion>,
+) -> Response {
+    let mut inner = gcp.inner();
+    let key = match control_key(&inner, &project, &secret) {
+        Ok(k) => k,
+        Err(e) => return control_error(StatusCode::NOT_FOUND, e),
+    };
+    let Some(mut s) = inner.secrets.remove(&key) else {
+        return control_error(StatusCode::NOT_FOUND, "no such secret");
+    };
+    let fallback = format!("{secret}-v{}", s.next_version);
+    match body.bytes(fallback) {
+        Ok(bytes) => push_version(
+            &mut inner,
+            &mut s,
+            bytes,
+            body.state.unwrap_or(VersionState::Enabled),
+        ),
+        Err(e) => {
+            inner.secrets.insert(key, s);
+            return control_error(StatusCode::BAD_REQUEST, e);
+        }
+    }
+    inner.secrets.insert(key.clone(), s);
+    Json(raw_json(&inner, &key)).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateBody {
+    state: VersionState,
+}
+
+async fn control_version_state(
+    State(gcp): State<Shared>,
+    Path((project, secret, number)): Path<(String, String, u64)>,
+    Json(body): Json<StateBody>,
+) -> Response {
+    let mut inner = gcp.inner();
+    let key = match control_key(&inner, &project, &secret) {
+        Ok(k) => k,
+        Err(e) => return control_error(StatusCode::NOT_FOUND, e),
+    };
+    let etag = inner.etag();
+    let Some(v) = inner
+        .secrets
+        .get_mut(&key)
+        .and_then(|s| s.versions.get_mut(&number))
+    else {
+        return control_error(StatusCode::NOT_FOUND, format!("no version {number}"));
+    };
+    api::set_state(v, body.state, etag);
+    Json(raw_json(&inner, &key)).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AliasBody {
+    version: NumberOrString,
+}
+
+async fn control_move_alias(
+    State(gcp): State<Shared>,
+    Path((project, secret, alias)): Path<(String, String, String)>,
+    Json(body): Json<AliasBody>,
+) -> Response {
+    let mut inner = gcp.inner();
+    let key = match control_key(&inner, &project, &secret) {
+        Ok(k) => k,
+        Err(e) => return control_error(StatusCode::NOT_FOUND, e),
+    };
+    let Some(version) = body.version.number() else {
+        return control_error(StatusCode::BAD_REQUEST, "version: a version number");
+    };
+    let mut aliases = inner
+        .secrets
+        .get(&key)
+        .map(|s| s.aliases.clone())
+        .unwrap_or_default();
+    aliases.insert(alias, version);
+    let patch = json!({"versionAliases": aliases
+        .iter()
+        .map(|(a, n)| (a.clone(), Value::from(n.to_string())))
+        .collect::<serde_json::Map<String, Value>>()});
+    match api::apply_patch(&mut inner, &key, "versionAliases", &patch) {
+        Ok(()) => Json(raw_json(&inner, &key)).into_response(),
+        Err(e) => e.response(),
+    }
+}
+
+async fn control_delete_alias(
+    State(gcp): State<Shared>,
+    Path((project, secret, alias)): Path<(String, String, String)>,
+) -> Response {
+    let mut inner = gcp.inner();
+    let key = match control_key(&inner, &project, &secret) {
+        Ok(k) => k,
+        Err(e) => return control_error(StatusCode::NOT_FOUND, e),
+    };
+    let etag = inner.etag();
+    let Some(s) = inner.secrets.get_mut(&key) else {
+        return control_error(StatusCode::NOT_FOUND, "no such secret");
+    };
+    if s.aliases.remove(&alias).is_none() {
+        return control_error(StatusCode::NOT_FOUND, format!("no alias {alias}"));
+    }
+    s.etag = etag;
+    Json(raw_json(&inner, &key)).into_response()
+}
+
+async fn get_faults(State(gcp): State<Shared>) -> Json<Value> {
+    Json(json!(gcp.inner().faults))
+}
+
+async fn add_fault(State(gcp): State<Shared>, Json(fault): Json<Fault>) -> StatusCode {
+    if fault.times > 0 {
+        gcp.inner().faults.push(fault);
+    }
+    StatusCode::NO_CONTENT
+}
+
+async fn clear_faults(State(gcp): State<Shared>) -> StatusCode {
+    gcp.inner().faults.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn add_race(State(gcp): State<Shared>, Json(race): Json<Race>) -> StatusCode {
+    gcp.inner().races.push(race);
+    StatusCode::NO_CONTENT
+}
+
+async fn clear_races(State(gcp): State<Shared>) -> StatusCode {
+    gcp.inner().races.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn get_log(State(gcp): State<Shared>) -> Json<Value> {
+    let inner = gcp.inner();
+    Json(json!({"calls": inner.log, "counts": inner.counts}))
+}
+
+async fn clear_log(State(gcp): State<Shared>) -> StatusCode {
+    let mut inner = gcp.inner();
+    inner.log.clear();
+    inner.counts.clear();
+    StatusCode::NO_CONTENT
+}
+
+/// CRC-32C (Castagnoli), the checksum `dataCrc32c` carries.
+fn crc32c(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            let mask = (crc & 1).wrapping_neg();
+            crc = (crc >> 1) ^ (0x82F6_3B78 & mask);
+        }
+    }
+    !crc
+}
+
+fn base64(data: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32c_matches_the_standard_check_value() {
+        assert_eq!(crc32c(b"123456789"), 0xE306_9283);
+    }
+
+    #[test]
+    fn paths_are_decoded() {
+        assert_eq!(percent_decode("/v1/a%3Ab%2f"), "/v1/a:b/");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+}
