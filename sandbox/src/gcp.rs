@@ -660,22 +660,7 @@ async fn google(
         let result = api::parse_body(m.request.as_deref(), &body)
             .and_then(|body| api::handle(&mut inner, &call, body));
         match result {
-            Ok(answer) => match &m.response {
-                Some(schema) => match discovery().validate(schema, &answer) {
-                    Ok(()) => json_response(StatusCode::OK, &answer),
-                    Err(errors) => GcpError::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "INTERNAL",
-                        format!(
-                            "rotor-sandbox defect: the {} answer does not match the discovery document's {schema}: {}",
-                            m.id,
-                            errors.join("; ")
-                        ),
-                    )
-                    .response(),
-                },
-                None => json_response(StatusCode::OK, &answer),
-            },
+            Ok(answer) => validated(&m.id, m.response.as_deref(), &answer),
             Err(e) => e.response(),
         }
     };
@@ -685,6 +670,26 @@ async fn google(
         return crate::fault::broken();
     }
     response
+}
+
+/// Sends an answer that fits the discovery document's schema; one that does not is the
+/// stand-in's own defect, answered `500 INTERNAL` with every violation named.
+fn validated(api: &str, schema: Option<&str>, answer: &Value) -> Response {
+    let Some(schema) = schema else {
+        return json_response(StatusCode::OK, answer);
+    };
+    match discovery().validate(schema, answer) {
+        Ok(()) => json_response(StatusCode::OK, answer),
+        Err(errors) => GcpError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            format!(
+                "rotor-sandbox defect: the {api} answer does not match the discovery document's {schema}: {}",
+                errors.join("; ")
+            ),
+        )
+        .response(),
+    }
 }
 
 fn control_error(code: StatusCode, message: impl std::fmt::Display) -> Response {
@@ -1144,6 +1149,29 @@ mod tests {
     #[test]
     fn crc32c_matches_the_standard_check_value() {
         assert_eq!(crc32c(b"123456789"), 0xE306_9283);
+    }
+
+    /// A hand-broken answer never leaves the stand-in: it becomes a 500 naming the defect.
+    #[tokio::test]
+    async fn an_answer_that_does_not_fit_is_a_500() {
+        let broken = json!({"name": "projects/1/secrets/s", "createTime": "now", "etag": "\"1\""});
+        let response = validated("secrets.get", Some("Secret"), &broken);
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        let body: Value = serde_json::from_slice(&body).expect("json");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with("rotor-sandbox defect: the secrets.get answer")
+                && message.contains("$.createTime"),
+            "{message}"
+        );
+        let fine = json!({"name": "projects/1/secrets/s", "etag": "\"1\""});
+        assert_eq!(
+            validated("secrets.get", Some("Secret"), &fine).status(),
+            StatusCode::OK
+        );
     }
 
     #[test]

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// Stand-ins for GitHub and the tenant application, for trying and testing rotor.
+/// Stand-ins for GitHub, Google Cloud Secret Manager and the tenant application, for trying and
+/// testing rotor.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {

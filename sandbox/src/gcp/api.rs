@@ -533,7 +533,16 @@ fn patch(
         });
     inner.races = rest;
     for race in races {
-        apply_patch(inner, key, &race.update_mask, &race.patch)?;
+        apply_patch(inner, key, &race.update_mask, &race.patch).map_err(|e| {
+            GcpError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                format!(
+                    "rotor-sandbox: the race staged for this secret could not be applied: {} {}",
+                    e.status, e.message
+                ),
+            )
+        })?;
     }
     let mask = call
         .param("updateMask")
