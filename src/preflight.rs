@@ -442,7 +442,14 @@ async fn check_ref(
                 return check;
             }
             Err(p) => {
-                check.failure = Some(RefFailure::Target(p.to_string()));
+                let remedy = match &p {
+                    TargetProblem::NotEnabled(v, _) => secret.enable_hint(v),
+                    _ => None,
+                };
+                check.failure = Some(RefFailure::Target(match remedy {
+                    Some(r) => format!("{p}; {r}"),
+                    None => p.to_string(),
+                }));
                 return check;
             }
         },

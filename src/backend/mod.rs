@@ -662,6 +662,18 @@ impl Secret {
         }
     }
 
+    /// For a version that is not enabled: what makes it a target, where the backend has a
+    /// command for it (GCP: a `DISABLED` version can be enabled again; a `DESTROYED` one never).
+    pub fn enable_hint(&self, version: &str) -> Option<String> {
+        match &self.client {
+            Client::Gcp { project, .. } => Some(format!(
+                "if it is DISABLED, enable it (`gcloud secrets versions enable {version} --secret {} --project {project}`); a DESTROYED version is gone: provision a new one",
+                self.location
+            )),
+            _ => None,
+        }
+    }
+
     /// Reads the state.
     pub async fn read(&self) -> Result<RefState, BackendError> {
         match &self.client {

@@ -6,6 +6,7 @@ mod apply;
 mod attacks;
 mod audit_search;
 mod backend_aws;
+mod backend_gcp;
 mod backend_vault;
 mod bounded;
 mod break_glass;
