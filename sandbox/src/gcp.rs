@@ -47,6 +47,7 @@
 //! | `DELETE /_sandbox/gcp/races` | | disarms the races |
 //! | `GET /_sandbox/gcp/log` | | `{"calls": [{"method", "path" (with query), "token" (its name, `"none"` or `"unknown"`), "status", "api" (e.g. `"secrets.versions.access"`, absent for an unknown URL), "fault"}], "counts": {"secrets.get": 2, …}}` |
 //! | `DELETE /_sandbox/gcp/log` | | clears the log and the counts |
+//! | `POST /_sandbox/gcp/oauth2/token` | form `grant_type=refresh_token&refresh_token=<a registered token>&…` | Google's OAuth token endpoint for `authorized_user` credentials: answers that token as the access token |
 //!
 //! Control errors are `400`/`404` with `{"error": "message"}` (a refused alias move answers the
 //! API's own error).
@@ -364,6 +365,7 @@ pub fn router() -> axum::Router {
         )
         .route("/_sandbox/gcp/races", post(add_race).delete(clear_races))
         .route("/_sandbox/gcp/log", get(get_log).delete(clear_log))
+        .route("/_sandbox/gcp/oauth2/token", post(oauth_token))
         .route("/v1/{*rest}", any(google))
         .with_state(Arc::new(Gcp::default()))
 }
@@ -1116,6 +1118,52 @@ async fn clear_races(State(gcp): State<Shared>) -> StatusCode {
 async fn get_log(State(gcp): State<Shared>) -> Json<Value> {
     let inner = gcp.inner();
     Json(json!({"calls": inner.log, "counts": inner.counts}))
+}
+
+/// Google's OAuth 2.0 token endpoint (`https://oauth2.googleapis.com/token`) for the
+/// `authorized_user` credentials of Application Default Credentials: a form (or JSON)
+/// `grant_type=refresh_token&refresh_token=R&client_id=…&client_secret=…` whose refresh token is
+/// a registered token's value answers that token as the access token, for an hour; anything
+/// else is Google's `400 {"error": "invalid_grant"}`. Logged as `oauth2.token`.
+async fn oauth_token(State(gcp): State<Shared>, body: String) -> Response {
+    // Google's endpoint takes the request as a form or as JSON (Google's Rust library sends
+    // JSON).
+    let json: Option<Value> = serde_json::from_str(&body).ok();
+    let field = |name: &str| match &json {
+        Some(v) => v.get(name).and_then(Value::as_str).map(str::to_owned),
+        None => body.split('&').find_map(|pair| {
+            pair.split_once('=')
+                .filter(|(k, _)| *k == name)
+                .map(|(_, v)| v.replace('+', " ").replace("%2F", "/").replace("%3A", ":"))
+        }),
+    };
+    let mut inner = gcp.inner();
+    let granted = (field("grant_type").as_deref() == Some("refresh_token"))
+        .then(|| field("refresh_token"))
+        .flatten()
+        .filter(|r| inner.tokens.contains_key(r));
+    let status = if granted.is_some() { 200 } else { 400 };
+    inner.log.push(Logged {
+        method: "POST".to_owned(),
+        path: "/_sandbox/gcp/oauth2/token".to_owned(),
+        token: "none".to_owned(),
+        status,
+        api: Some("oauth2.token".to_owned()),
+        fault: None,
+    });
+    *inner.counts.entry("oauth2.token".to_owned()).or_default() += 1;
+    match granted {
+        Some(token) => Json(json!({
+            "access_token": token, "expires_in": 3599, "token_type": "Bearer",
+            "scope": "https://www.googleapis.com/auth/cloud-platform",
+        }))
+        .into_response(),
+        None => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_grant", "error_description": "Bad Request"})),
+        )
+            .into_response(),
+    }
 }
 
 async fn clear_log(State(gcp): State<Shared>) -> StatusCode {

@@ -53,13 +53,35 @@ const NAME: &str = "gcp-secret-manager";
 const PAGE_SIZE: u32 = 500;
 const MAX_PAGES: usize = 200;
 
-/// A connection to Secret Manager with one access token.
+/// Where the access token comes from.
+enum Credentials {
+    /// `GOOGLE_OAUTH_ACCESS_TOKEN`, as given.
+    Token(SecretString),
+    /// Application Default Credentials, as Google's own library finds and refreshes them; each
+    /// new token is masked in the log.
+    Adc {
+        credentials: google_cloud_auth::credentials::AccessTokenCredentials,
+        mask: Option<super::Masker>,
+        last: std::sync::Mutex<Option<String>>,
+    },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Token(_) => "GOOGLE_OAUTH_ACCESS_TOKEN",
+            Self::Adc { .. } => "application default credentials",
+        })
+    }
+}
+
+/// A connection to Secret Manager with one identity.
 #[derive(Debug)]
 pub struct Gcp {
     http: reqwest::Client,
     endpoint: Url,
     project: String,
-    token: SecretString,
+    credentials: Credentials,
     policy: Policy,
     pace: crate::ratelimit::RateLimit,
 }
@@ -78,8 +100,11 @@ impl Gcp {
         format!("{} {}", cfg.endpoint, cfg.project)
     }
 
-    /// Builds the client. The access token is `GOOGLE_OAUTH_ACCESS_TOKEN` (what
-    /// `google-github-actions/auth` exports with `token_format: access_token`).
+    /// Builds the client. The access token is `GOOGLE_OAUTH_ACCESS_TOKEN` when it is set (what
+    /// `google-github-actions/auth` exports with `token_format: access_token`); otherwise
+    /// Application Default Credentials (`GOOGLE_APPLICATION_CREDENTIALS`, including the
+    /// `external_account` file of Workload Identity Federation; gcloud's file; the metadata
+    /// server), through Google's `google-cloud-auth`.
     pub(crate) fn connect(
         cfg: &GcpBackend,
         env: &Environment,
@@ -92,12 +117,21 @@ impl Gcp {
             call: "connect".to_owned(),
             kind: ErrorKind::Setup { detail },
         };
-        let token = env
-            .var("GOOGLE_OAUTH_ACCESS_TOKEN")
-            .map(SecretString::new)
-            .ok_or_else(|| {
-                setup("no Google credentials: set $GOOGLE_OAUTH_ACCESS_TOKEN (google-github-actions/auth with `token_format: access_token` exports it)".to_owned())
-            })?;
+        let credentials = match env.var("GOOGLE_OAUTH_ACCESS_TOKEN") {
+            Some(token) => Credentials::Token(SecretString::new(token)),
+            None => Credentials::Adc {
+                credentials: google_cloud_auth::credentials::Builder::default()
+                    .with_scopes(["https://www.googleapis.com/auth/cloud-platform"])
+                    .build_access_token_credentials()
+                    .map_err(|e| {
+                        setup(format!(
+                            "no Google credentials: set $GOOGLE_OAUTH_ACCESS_TOKEN, or $GOOGLE_APPLICATION_CREDENTIALS to a credentials file (google-github-actions/auth writes one) ({e})"
+                        ))
+                    })?,
+                mask: env.mask.clone(),
+                last: std::sync::Mutex::new(None),
+            },
+        };
         let http = reqwest::Client::builder()
             .user_agent(concat!("rotor/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(5))
@@ -109,7 +143,7 @@ impl Gcp {
             http,
             endpoint: cfg.endpoint.clone(),
             project: cfg.project.clone(),
-            token,
+            credentials,
             policy: Policy::default(),
             pace: crate::ratelimit::RateLimit::per_second(writes_per_second),
         })
@@ -130,6 +164,45 @@ impl Gcp {
         url
     }
 
+    /// The `Authorization` header: the given token, or the current one of the Application
+    /// Default Credentials (Google's library caches it and refreshes it before it expires).
+    async fn authorization(&self) -> Result<reqwest::header::HeaderValue, ErrorKind> {
+        let token = match &self.credentials {
+            Credentials::Token(token) => token.clone(),
+            Credentials::Adc {
+                credentials,
+                mask,
+                last,
+            } => {
+                let token = credentials
+                    .access_token()
+                    .await
+                    .map_err(|e| ErrorKind::Unauthorized {
+                        hint: format!(
+                            "the application default credentials gave no access token ({e}); check $GOOGLE_APPLICATION_CREDENTIALS and the identity it names"
+                        ),
+                    })?
+                    .token;
+                // A token derived from the job's credentials is masked once, when it is new.
+                let mut seen = last
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if seen.as_deref() != Some(token.as_str()) {
+                    if let Some(mask) = mask {
+                        mask(&token);
+                    }
+                    *seen = Some(token.clone());
+                }
+                SecretString::new(token)
+            }
+        };
+        token
+            .header(Some("Bearer"))
+            .ok_or_else(|| ErrorKind::Setup {
+                detail: "the Google access token is not a valid header value".to_owned(),
+            })
+    }
+
     /// One exchange, with retries where repeating is safe: every attempt of a read, and a
     /// write the server refused unprocessed (429).
     async fn exchange(
@@ -142,11 +215,7 @@ impl Gcp {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let header = self.token.header(Some("Bearer")).ok_or_else(|| {
-                Failure::Final(ErrorKind::Setup {
-                    detail: "the Google access token is not a valid header value".to_owned(),
-                })
-            })?;
+            let header = self.authorization().await.map_err(Failure::Final)?;
             let mut req = self
                 .http
                 .request(method.clone(), url.clone())
@@ -238,7 +307,8 @@ impl Gcp {
         match status {
             StatusCode::UNAUTHORIZED => ErrorKind::Unauthorized {
                 hint: format!(
-                    "$GOOGLE_OAUTH_ACCESS_TOKEN was refused ({}); mint a fresh one (access tokens last an hour)",
+                    "Google refused the access token from {:?} ({}); mint a fresh one (access tokens last an hour)",
+                    self.credentials,
                     google_error(body)
                 ),
             },

@@ -18,18 +18,21 @@ use crate::services::unique;
 /// The project the stand-in knows, and its number (answers name it by number).
 const PROJECT: &str = "rotor-test";
 /// A value no output may ever contain.
-const CANARY: &str = "gcp-canary-value-5e1f";
+pub(crate) const CANARY: &str = "gcp-canary-value-5e1f";
 
 pub(crate) struct GcpWorld {
     pub(crate) w: World,
     pub(crate) url: String,
     pub(crate) names: Vec<String>,
     pub(crate) id: String,
+    /// The fault proxy between rotor and Secret Manager, when the world has one: the rule's
+    /// `endpoint` is the proxy; GitHub and the application are the stand-in itself.
+    pub(crate) proxy: Option<rotor_sandbox::Running>,
     _sandbox: rotor_sandbox::Running,
 }
 
 /// The secret id of `name` under the default template `{slug}_{provider}_{key}`.
-fn secret_id(name: &str) -> String {
+pub(crate) fn secret_id(name: &str) -> String {
     let parts: Vec<&str> = name.split('.').collect();
     format!("{}_{}_{}", parts[1], parts[2], parts[3])
 }
@@ -64,7 +67,7 @@ fn seed(url: &str, name: &str, extra: Value) -> Value {
 }
 
 /// The raw state of `name`'s secret in the stand-in.
-fn raw(g: &GcpWorld, name: &str) -> Value {
+pub(crate) fn raw(g: &GcpWorld, name: &str) -> Value {
     control(&g.url)
         .get(format!(
             "{}/_sandbox/gcp/secrets/{PROJECT}/{}",
@@ -77,7 +80,7 @@ fn raw(g: &GcpWorld, name: &str) -> Value {
         .expect("json")
 }
 
-fn alias(g: &GcpWorld, name: &str) -> String {
+pub(crate) fn alias(g: &GcpWorld, name: &str) -> String {
     let v = &raw(g, name)["versionAliases"]["current"];
     v.as_u64().map_or_else(
         || v.as_str().unwrap_or_default().to_owned(),
@@ -85,12 +88,12 @@ fn alias(g: &GcpWorld, name: &str) -> String {
     )
 }
 
-fn annotations(g: &GcpWorld, name: &str) -> Value {
+pub(crate) fn annotations(g: &GcpWorld, name: &str) -> Value {
     raw(g, name)["annotations"].clone()
 }
 
 /// Every call the stand-in saw.
-fn log(g: &GcpWorld) -> Value {
+pub(crate) fn log(g: &GcpWorld) -> Value {
     control(&g.url)
         .get(format!("{}/_sandbox/gcp/log", g.url))
         .send()
@@ -99,7 +102,7 @@ fn log(g: &GcpWorld) -> Value {
         .expect("json")
 }
 
-fn no_access(g: &GcpWorld) {
+pub(crate) fn no_access(g: &GcpWorld) {
     let calls = log(g);
     let accessed: Vec<&Value> = calls["calls"]
         .as_array()
@@ -113,10 +116,12 @@ fn no_access(g: &GcpWorld) {
     assert!(accessed.is_empty(), "a value was read: {accessed:#?}");
 }
 
-fn config(url: &str, extra_env: &str) -> String {
+/// The config: Secret Manager at `endpoint`, GitHub and the application at `url`, and the
+/// `staging` environment's settings (`{}` for none).
+fn config(url: &str, endpoint: &str, staging: &str) -> String {
     format!(
-        "version: 1\nadmins: {{users: [alice, bob]}}\nenvironments: {{staging: {{}}{extra_env}}}\n\
-         backends:\n  - {{match: \"tenant.*.stripe.*\", type: gcp-secret-manager, project: {PROJECT}, endpoint: \"{url}\"}}\n\
+        "version: 1\nadmins: {{users: [alice, bob]}}\nenvironments: {{staging: {staging}}}\n\
+         backends:\n  - {{match: \"tenant.*.stripe.*\", type: gcp-secret-manager, project: {PROJECT}, endpoint: \"{endpoint}\"}}\n\
          app: {{base_url: \"{url}\", audit_timeout: 3s}}\nchecks: {{settle_timeout: 3s}}\n"
     )
 }
@@ -154,12 +159,32 @@ pub(crate) fn gcp_world(n: usize, bad: &[&str], extra: Value) -> GcpWorld {
 
 /// As [`gcp_world`], with every ref's `to` named in the request.
 fn gcp_world_to(n: usize, bad: &[&str], extra: Value, to: Option<&str>) -> GcpWorld {
+    gcp_world_with(n, bad, extra, to, "{}", None)
+}
+
+/// As [`gcp_world_to`], with the `staging` environment's settings (e.g. a rollout), and, with
+/// `faults`, a seeded fault proxy in Google's shapes between rotor and Secret Manager.
+pub(crate) fn gcp_world_with(
+    n: usize,
+    bad: &[&str],
+    extra: Value,
+    to: Option<&str>,
+    staging: &str,
+    faults: Option<rotor_sandbox::fault::Faults>,
+) -> GcpWorld {
     let slug = unique("gc");
     let names: Vec<String> = (0..n)
         .map(|i| format!("tenant.{slug}-{i}.stripe.secret_key"))
         .collect();
     let sandbox = rotor_sandbox::start("127.0.0.1:0".parse().expect("addr")).expect("sandbox");
     let url = sandbox.url();
+    let proxy = faults.map(|f| {
+        rotor_sandbox::start_fault_proxy("127.0.0.1:0".parse().expect("addr"), &url, f)
+            .expect("proxy")
+    });
+    let endpoint = proxy
+        .as_ref()
+        .map_or_else(|| url.clone(), rotor_sandbox::Running::url);
     for name in &names {
         seed(&url, name, extra.clone());
     }
@@ -174,7 +199,11 @@ fn gcp_world_to(n: usize, bad: &[&str], extra: Value, to: Option<&str>) -> GcpWo
             );
         }
     }
-    let w = crate::plan::world(&config(&url, ""), &[(file.as_str(), text)], &[]);
+    let w = crate::plan::world(
+        &config(&url, &endpoint, staging),
+        &[(file.as_str(), text)],
+        &[],
+    );
     scenario(&url, &base_scenario(&w, &file));
     app_knows(&url, &names, bad);
     GcpWorld {
@@ -182,6 +211,7 @@ fn gcp_world_to(n: usize, bad: &[&str], extra: Value, to: Option<&str>) -> GcpWo
         url,
         names,
         id,
+        proxy,
         _sandbox: sandbox,
     }
 }
@@ -206,14 +236,14 @@ pub(crate) fn gcp_apply(g: &GcpWorld) -> Rotor {
         .args(["apply", "--format", "json"])
 }
 
-fn json_of(cmd: Rotor, code: i32) -> (Value, String) {
+pub(crate) fn json_of(cmd: Rotor, code: i32) -> (Value, String) {
     let (stdout, stderr) = cmd.expects_exit(code).run();
     let report = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("one JSON object ({e}): {stdout}\n{stderr}"));
     (report, format!("{stdout}{stderr}"))
 }
 
-fn artifact_on_branch(g: &GcpWorld) -> String {
+pub(crate) fn artifact_on_branch(g: &GcpWorld) -> String {
     git(
         &g.w.origin(),
         &[
@@ -545,4 +575,59 @@ fn gcp_new_match_reads_every_page_of_secrets_list_filtered_on_the_prefix() {
     let listed = log(&g)["counts"]["secrets.list"].as_u64().unwrap_or(0);
     assert!(listed >= 2, "every page read: {listed} list calls");
     no_access(&g);
+}
+
+#[test]
+fn gcp_application_default_credentials_are_read_as_googles_library_reads_them() {
+    // No GOOGLE_OAUTH_ACCESS_TOKEN: an `authorized_user` file (what `gcloud auth
+    // application-default login` writes) named by GOOGLE_APPLICATION_CREDENTIALS, whose token
+    // endpoint is the stand-in's; the refresh token is exchanged for rotor's access token.
+    let g = gcp_world(1, &[], json!({}));
+    let adc = g.w.dir.path().join("adc.json");
+    fs::write(
+        &adc,
+        json!({
+            "type": "authorized_user", "client_id": "rotor-test.apps.googleusercontent.com",
+            "client_secret": "not-a-secret", "refresh_token": "gcp-rotor",
+            "token_uri": format!("{}/_sandbox/gcp/oauth2/token", g.url),
+        })
+        .to_string(),
+    )
+    .expect("adc");
+    let cmd = gcp_apply(&g)
+        .env_remove("GOOGLE_OAUTH_ACCESS_TOKEN")
+        .env("GOOGLE_APPLICATION_CREDENTIALS", &adc)
+        .env("GITHUB_ACTIONS", "true");
+    let (report, printed) = json_of(cmd, 0);
+    assert_eq!(report["result"], "success", "{report:#}\n{printed}");
+    assert_eq!(alias(&g, &g.names[0]), "2");
+    let calls = log(&g);
+    assert!(
+        calls["counts"]["oauth2.token"].as_u64().unwrap_or(0) >= 1,
+        "the token came from the credentials file: {:#}",
+        calls["counts"]
+    );
+    // The derived access token is masked in the job's log.
+    assert!(printed.contains("::add-mask::gcp-rotor"), "{printed}");
+    // A file whose refresh token Google refuses is the credentials' failure, before any change.
+    fs::write(
+        &adc,
+        json!({
+            "type": "authorized_user", "client_id": "x", "client_secret": "y",
+            "refresh_token": "revoked", "token_uri": format!("{}/_sandbox/gcp/oauth2/token", g.url),
+        })
+        .to_string(),
+    )
+    .expect("adc");
+    let g2 = gcp_world(1, &[], json!({}));
+    let cmd = gcp_apply(&g2)
+        .env_remove("GOOGLE_OAUTH_ACCESS_TOKEN")
+        .env("GOOGLE_APPLICATION_CREDENTIALS", &adc);
+    let (code, stdout, stderr) = cmd.run_unchecked();
+    assert_ne!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("application default credentials"),
+        "{stdout}\n{stderr}"
+    );
+    assert_eq!(alias(&g2, &g2.names[0]), "1", "nothing changed");
 }

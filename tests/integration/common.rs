@@ -61,6 +61,12 @@ impl Rotor {
         self
     }
 
+    /// Removes an environment variable set before, for the child.
+    pub(crate) fn env_remove(mut self, key: &str) -> Self {
+        self.cmd.env_remove(key);
+        self
+    }
+
     /// Runs in `dir`.
     pub(crate) fn current_dir(mut self, dir: &Path) -> Self {
         self.cmd.current_dir(dir);
