@@ -8,6 +8,11 @@ a rotation pull request whose request `rotor new` writes, and the bundled GitHub
 stand-ins. Then it runs `rotor plan`, `rotor apply`, `rotor rollback` and `rotor verify` as the
 workflows would, and prints the artifact and the audit evidence. Any unexpected result stops the
 demo with a non-zero exit.
+
+With ROTOR_DEMO_BACKEND=gcp the secret lives in the sandbox's stand-in of Google Cloud Secret
+Manager instead (versions 1 and 2, the alias `current` on 1), rotor authenticates with an access
+token that may get, list and update secrets and list versions but never access a value, and the
+stand-in's log of every call is the evidence that no value was read.
 """
 
 import json
@@ -25,10 +30,18 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 ROTOR = TARGET / "debug" / "rotor"
 SANDBOX = TARGET / "debug" / "rotor-sandbox"
+BACKEND = os.environ.get("ROTOR_DEMO_BACKEND", "openbao")
 BAO = os.environ["ROTOR_TEST_BAO_ADDR"]
 ROOT_TOKEN = os.environ["ROTOR_TEST_BAO_ROOT_TOKEN"]
 AUDIT_LOG = Path(os.environ["ROTOR_TEST_BAO_AUDIT_LOG"])
 REF = "tenant.acme.supabase.service_role"
+# The secret id of REF under the GCP rule's template `{slug}_{provider}_{key}`.
+GCP_SECRET = "acme_supabase_service_role"
+GCP_PROJECT = "rotor-test"
+# The stand-in's tokens: rotor's may get, list and update secrets and list versions; the
+# application's may only resolve a version (versions.get); neither may access a value.
+GCP_ROTOR_TOKEN = "gcp-rotor"
+GCP_APP_TOKEN = "gcp-app"
 ROTATION = "2026-11-25-acme-supabase"
 APP_TOKEN = "demo-app-" + secrets.token_hex(8)
 # rotor may only read metadata; it never gets a policy on secret/data/.
@@ -94,12 +107,10 @@ def main():
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def run(scratch, sandbox_url):
+def provision_openbao(values):
+    """Versions 1 and 2 in OpenBao, the pointer on 1; rotor's and the app's metadata tokens."""
     step("the operator provisions the secret: version 1 (live) and version 2 (new), in OpenBao")
-    values = []
-    for _ in range(2):
-        value = "demo-secret-" + secrets.token_hex(16)
-        values.append(value)
+    for value in values:
         bao("POST", f"secret/data/{REF}", {"data": {"value": value}})
     bao("POST", f"secret/metadata/{REF}", {"custom_metadata": {"current_version": "1"}})
     bao("PUT", "sys/policies/acl/rotor-metadata", {"policy": ROTOR_POLICY})
@@ -116,6 +127,48 @@ def run(scratch, sandbox_url):
     app_reader, _ = token()
     print(f"  {REF}: versions 1 and 2 written; pointer custom_metadata.current_version = 1")
     print("  rotor's token may read and write metadata only: it cannot read a value")
+    backend_env = {"BAO_ADDR": BAO, "VAULT_TOKEN": rotor_token}
+    app_backend = {
+        "type": "vault",
+        "address": BAO,
+        "token": app_reader,
+        "mount": "secret",
+        "pointer_key": "current_version",
+    }
+    return backend_env, app_backend, rotor_accessor
+
+
+def provision_gcp(values, sandbox_url):
+    """Versions 1 and 2 in the Secret Manager stand-in, the alias `current` on 1."""
+    step("the operator provisions the secret: version 1 (live) and version 2 (new), in Secret Manager")
+    http(
+        "POST",
+        f"{sandbox_url}/_sandbox/gcp/secrets",
+        {
+            "project": GCP_PROJECT,
+            "secret": GCP_SECRET,
+            "versions": [{"payload": v} for v in values],
+            "aliases": {"current": 1},
+        },
+    )
+    print(f"  projects/{GCP_PROJECT}/secrets/{GCP_SECRET}: versions 1 and 2; alias current = 1")
+    print("  rotor's token may get, list and update secrets and list versions: it cannot access a value")
+    backend_env = {"GOOGLE_OAUTH_ACCESS_TOKEN": GCP_ROTOR_TOKEN}
+    app_backend = {
+        "type": "gcp",
+        "endpoint": sandbox_url,
+        "token": GCP_APP_TOKEN,
+        "project": GCP_PROJECT,
+    }
+    return backend_env, app_backend, None
+
+
+def run(scratch, sandbox_url):
+    values = ["demo-secret-" + secrets.token_hex(16) for _ in range(2)]
+    if BACKEND == "gcp":
+        backend_env, app_backend, rotor_accessor = provision_gcp(values, sandbox_url)
+    else:
+        backend_env, app_backend, rotor_accessor = provision_openbao(values)
 
     step("the application knows the ref and the sites that use it (the stand-in)")
     http(
@@ -130,13 +183,7 @@ def run(scratch, sandbox_url):
                     "site_ids": ["site-001", "site-002"],
                 }
             },
-            "backend": {
-                "type": "vault",
-                "address": BAO,
-                "token": app_reader,
-                "mount": "secret",
-                "pointer_key": "current_version",
-            },
+            "backend": app_backend,
         },
     )
     print(f"  {REF}: sites site-001, site-002")
@@ -153,6 +200,18 @@ def run(scratch, sandbox_url):
     config = config.replace("http://127.0.0.1:8080", sandbox_url)
     config = config.replace("settle_timeout: 120s", "settle_timeout: 10s")
     config = config.replace("audit_timeout: 60s", "audit_timeout: 10s")
+    if BACKEND == "gcp":
+        rule = config[config.index("backends:"):config.index("app:")]
+        config = config.replace(
+            rule,
+            "backends:\n"
+            '  - match: "tenant.*.*.*"\n'
+            "    type: gcp-secret-manager\n"
+            f"    project: {GCP_PROJECT}\n"
+            '    name: "{slug}_{provider}_{key}"\n'
+            "    alias: current\n"
+            f'    endpoint: "{sandbox_url}"\n',
+        )
     (work / ".github/rotor.yml").write_text(config)
     git(work, "add", "-A")
     git(work, "commit", "-q", "-m", "rotor config")
@@ -161,7 +220,7 @@ def run(scratch, sandbox_url):
     main_sha = git(work, "rev-parse", "HEAD")
     git(work, "checkout", "-q", "-b", "rotate")
     request = f"rotations/{ROTATION}.yaml"
-    print("  the requester writes the request with rotor new, from what OpenBao and the application say:")
+    print("  the requester writes the request with rotor new, from what the secret manager and the application say:")
     rotor(
         [
             "--repo", str(work), "new", ROTATION,
@@ -173,9 +232,8 @@ def run(scratch, sandbox_url):
         {
             "PATH": os.environ["PATH"],
             "HOME": os.environ.get("HOME", str(scratch)),
-            "BAO_ADDR": BAO,
-            "VAULT_TOKEN": rotor_token,
             "ROTOR_APP_TOKEN": APP_TOKEN,
+            **backend_env,
         },
         expect=0,
     )
@@ -241,9 +299,8 @@ def run(scratch, sandbox_url):
             "GITHUB_EVENT_PATH": str(scratch / f"{event}.json"),
             "GITHUB_WORKSPACE": str(checkout),
             "GITHUB_STEP_SUMMARY": str(scratch / "summary.md"),
-            "BAO_ADDR": BAO,
-            "VAULT_TOKEN": rotor_token,
             "ROTOR_APP_TOKEN": APP_TOKEN,
+            **backend_env,
             **extra,
         }
 
@@ -300,20 +357,29 @@ def run(scratch, sandbox_url):
             f" (rotation {meta.get('rotationId')})"
         )
 
-    step("rotor verify (schedule): the record proves itself against git, OpenBao and the application")
+    step("rotor verify (schedule): the record proves itself against git, the secret manager and the application")
     rotor(["verify"], env("schedule"), expect=0)
 
-    step("audit evidence: OpenBao's audit log of rotor's token")
-    hashed = bao("POST", "sys/audit-hash/file", {"input": rotor_accessor})["hash"]
-    paths = []
-    for line in AUDIT_LOG.read_text().splitlines():
-        entry = json.loads(line)
-        if entry.get("type") == "request" and entry.get("auth", {}).get("accessor") == hashed:
-            paths.append(entry["request"]["path"])
-    data_reads = [p for p in paths if p.startswith("secret/data/")]
-    print(f"  {len(paths)} requests by rotor's token, {len(data_reads)} to secret/data/")
-    for p in sorted(set(paths)):
-        print(f"    {paths.count(p):3} x {p}")
+    if BACKEND == "gcp":
+        step("audit evidence: the Secret Manager stand-in's log of every call")
+        calls = http("GET", f"{sandbox_url}/_sandbox/gcp/log")["calls"]
+        data_reads = [c for c in calls if c.get("api") == "secrets.versions.access"]
+        print(f"  {len(calls)} calls, {len(data_reads)} to versions.access")
+        apis = [f"{c['token']}: {c.get('api')}" for c in calls]
+        for a in sorted(set(apis)):
+            print(f"    {apis.count(a):3} x {a}")
+    else:
+        step("audit evidence: OpenBao's audit log of rotor's token")
+        hashed = bao("POST", "sys/audit-hash/file", {"input": rotor_accessor})["hash"]
+        paths = []
+        for line in AUDIT_LOG.read_text().splitlines():
+            entry = json.loads(line)
+            if entry.get("type") == "request" and entry.get("auth", {}).get("accessor") == hashed:
+                paths.append(entry["request"]["path"])
+        data_reads = [p for p in paths if p.startswith("secret/data/")]
+        print(f"  {len(paths)} requests by rotor's token, {len(data_reads)} to secret/data/")
+        for p in sorted(set(paths)):
+            print(f"    {paths.count(p):3} x {p}")
     leaked = [v for v in values if v in artifact or any(v in c["body"] for c in comments)]
     if data_reads or leaked or "## Rollback" not in artifact:
         sys.exit("demo: rotor read a value, leaked one, or did not record the rollback")
