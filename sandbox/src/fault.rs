@@ -6,7 +6,11 @@
 //! The faults take the shapes the service gives them ([`Style`]): generic HTTP (`503`, `429`
 //! with `Retry-After: 1`, a `502` for a lost answer), or AWS's (a `400` whose
 //! `x-amzn-ErrorType` is `ThrottlingException`, a `503 ServiceUnavailableException`, and a
-//! connection closed before the answer, with or without the request reaching the service).
+//! connection closed before the answer, with or without the request reaching the service), or
+//! Google Cloud's (a `429 RESOURCE_EXHAUSTED` with Secret Manager's quota message, a
+//! `503 UNAVAILABLE`, and a connection closed before the answer, with or without the request
+//! reaching the service; only for Secret Manager's calls, under `/v1/projects/`, so that the
+//! sandbox's GitHub and application routes behind the same proxy pass untouched).
 //! Requests to `/_fault/stats` are answered by the proxy itself with what it injected.
 
 use std::sync::{Arc, Mutex};
@@ -16,7 +20,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// How often and with what seed faults happen, and in which service's shapes.
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +43,24 @@ pub enum Style {
     /// an outage a `503 ServiceUnavailableException`, and a lost answer a connection closed
     /// before the answer (the request not forwarded, or forwarded and done).
     Aws,
+    /// Google Cloud's JSON errors, for Secret Manager's calls (paths under `/v1/projects/`)
+    /// only: throttling is `429 {"error": {"code": 429, "message": "Quota exceeded for quota
+    /// metric …", "status": "RESOURCE_EXHAUSTED", "details": […]}}`, an outage
+    /// `503 {"error": {"code": 503, "message": "The service is currently unavailable.",
+    /// "status": "UNAVAILABLE"}}`, and a lost answer a connection closed before the answer (the
+    /// request not forwarded, or forwarded and done). Every other request is forwarded as is,
+    /// drawing nothing and counted nowhere.
+    Gcp,
+}
+
+impl Style {
+    /// Whether a request to `path` may meet a fault in this style.
+    fn faults(self, path: &str) -> bool {
+        match self {
+            Self::Http | Self::Aws => true,
+            Self::Gcp => path.starts_with("/v1/projects/"),
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -117,6 +139,59 @@ fn aws_error(status: StatusCode, code: &str, message: &str) -> Response {
     response
 }
 
+/// A Google Cloud JSON error answer (`google.rpc.Status` under `error`).
+fn gcp_error(status: StatusCode, name: &str, message: &str, details: Option<Value>) -> Response {
+    let mut error = json!({"code": status.as_u16(), "message": message, "status": name});
+    if let Some(details) = details {
+        error["details"] = details;
+    }
+    let mut response = (status, json!({ "error": error }).to_string()).into_response();
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    response
+}
+
+/// Secret Manager's quota error for a call of `method`: reads count against the read quota,
+/// every other call against the write quota.
+fn gcp_quota(method: &Method) -> Response {
+    let (metric, limit, metric_id, limit_id) = if method == Method::GET {
+        (
+            "Read requests",
+            "Read requests per minute per project",
+            "read_requests",
+            "ReadRequestsPerMinutePerProject",
+        )
+    } else {
+        (
+            "Write requests",
+            "Write requests per minute per project",
+            "write_requests",
+            "WriteRequestsPerMinutePerProject",
+        )
+    };
+    let consumer = crate::gcp::DEFAULT_PROJECT_NUMBER;
+    gcp_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "RESOURCE_EXHAUSTED",
+        &format!(
+            "Quota exceeded for quota metric '{metric}' and limit '{limit}' of service 'secretmanager.googleapis.com' for consumer 'project_number:{consumer}'."
+        ),
+        Some(json!([{
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": "RATE_LIMIT_EXCEEDED",
+            "domain": "googleapis.com",
+            "metadata": {
+                "service": "secretmanager.googleapis.com",
+                "consumer": format!("projects/{consumer}"),
+                "quota_metric": format!("secretmanager.googleapis.com/{metric_id}"),
+                "quota_limit": limit_id,
+            }
+        }])),
+    )
+}
+
 /// An answer whose connection breaks before its body: the caller sees a connection closed
 /// before the message completed, and cannot tell whether the request was processed.
 pub(crate) fn broken() -> Response {
@@ -136,7 +211,9 @@ async fn forward(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let fault = {
+    let fault = if !proxy.style.faults(uri.path()) {
+        Fault::None
+    } else {
         let Ok(mut state) = proxy.state.lock() else {
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         };
@@ -150,7 +227,7 @@ async fn forward(
                 (0, _) => Fault::Unavailable,
                 (1, _) => Fault::Throttled,
                 (2, _) => Fault::LostAnswer,
-                (3, Style::Aws) => Fault::ClosedUnsent,
+                (3, Style::Aws | Style::Gcp) => Fault::ClosedUnsent,
                 _ => Fault::Slow,
             }
         };
@@ -179,6 +256,15 @@ async fn forward(
                 "injected: Rate exceeded",
             );
         }
+        (Fault::Unavailable, Style::Gcp) => {
+            return gcp_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "The service is currently unavailable.",
+                None,
+            );
+        }
+        (Fault::Throttled, Style::Gcp) => return gcp_quota(&method),
         (Fault::ClosedUnsent, _) => return broken(),
         (Fault::Unavailable, Style::Http) => {
             return (
@@ -214,7 +300,7 @@ async fn forward(
     let Ok(answer) = request.send().await else {
         return StatusCode::BAD_GATEWAY.into_response();
     };
-    if matches!(fault, Fault::LostAnswer) && proxy.style == Style::Aws {
+    if matches!(fault, Fault::LostAnswer) && matches!(proxy.style, Style::Aws | Style::Gcp) {
         // The upstream did the work; the connection breaks before the answer.
         return broken();
     }
