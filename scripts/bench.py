@@ -20,6 +20,11 @@ Exit 1 if a target is missed.
 First, `rotor verify --offline` and `rotor evidence` over records of 500 and 1,000 artifacts
 (2,000 refs) built with git fast-import, against git alone on the same history (`--records`
 sets the sizes; `--only record` runs just this part).
+
+Google Cloud Secret Manager (the sandbox's stand-in): rotor apply on 500 refs against the floor
+speaking Secret Manager (secrets.get, versions.list, the etag-checked patch that moves the alias
+with the lock, the final marker), and `rotor new --match` over 2000 secrets (secrets.list, every
+page); `--only gcp` runs just this part.
 """
 
 import argparse
@@ -149,9 +154,11 @@ class World:
         })
 
 
-def repository(world, run_id, names, staging="{}"):
+def repository(world, run_id, names, staging="{}", rule=None):
     """A scratch origin with the config on main and an approved rotation PR of `names`;
-    `staging` is the environment's policy (a rollout)."""
+    `staging` is the environment's policy (a rollout); `rule` the backend rule (OpenBao's by
+    default)."""
+    rule = rule or f"{{match: \"tenant.*.*.*\", type: vault, address: \"{BAO}\", mount: secret}}"
     base = world.scratch / run_id
     origin, work, checkout = base / "origin.git", base / "work", base / "checkout"
     base.mkdir(parents=True)
@@ -162,7 +169,7 @@ def repository(world, run_id, names, staging="{}"):
     (work / ".github").mkdir()
     (work / ".github/rotor.yml").write_text(
         f"version: 1\nadmins: {{users: [alice, bob]}}\nenvironments: {{staging: {staging}}}\n"
-        f"backends: [{{match: \"tenant.*.*.*\", type: vault, address: \"{BAO}\", mount: secret}}]\n"
+        f"backends: [{rule}]\n"
         f"app: {{base_url: \"{world.url}\", audit_timeout: 60s}}\n"
         f"checks: {{settle_timeout: 60s}}\nconcurrency: {CONCURRENCY}\n")
     git(work, "add", "-A")
@@ -713,6 +720,129 @@ def report_waves(n, w, check):
           f"{overhead * 100:+.1f}%")
 
 
+GCP_TOKEN = "gcp-rotor"
+
+
+def gcp_seed(world, names):
+    """Each name's secret in the Secret Manager stand-in: versions 1 and 2, the alias on 1; the
+    application resolves through the alias with its own token."""
+    for name in names:
+        _, slug, provider, key = name.split(".")
+        http("POST", f"{world.url}/_sandbox/gcp/secrets", {
+            "secret": f"{slug}_{provider}_{key}", "versions": 2, "aliases": {"current": 1}})
+    http("DELETE", f"{world.url}/_sandbox/app/events")
+    http("PUT", f"{world.url}/_sandbox/app", {
+        "token": APP_TOKEN, "bad_versions": [],
+        "refs": {n: {"tenant": n.split(".")[1], "provider": n.split(".")[2], "site_ids": ["site-001"]}
+                 for n in names},
+        "backend": {"type": "gcp", "endpoint": world.url, "token": "gcp-app", "project": "rotor-test"},
+    })
+
+
+def gcp_rule(world):
+    return (f"{{match: \"tenant.*.*.*\", type: gcp-secret-manager, project: rotor-test, "
+            f"endpoint: \"{world.url}\", rate_limit: 10000}}")
+
+
+def gcp_apply(world, n, rep):
+    """One `rotor apply` of `n` refs on the Secret Manager stand-in, and its floor."""
+    run_id = f"g{n}r{rep}{secrets.token_hex(3)}"
+    names = [f"tenant.{run_id}-{i}.stripe.secret_key" for i in range(n)]
+    gcp_seed(world, names)
+    checkout, event, _ = repository(world, run_id, names, rule=gcp_rule(world))
+    http("DELETE", f"{world.url}/_sandbox/gcp/log")
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"),
+           "GITHUB_REPOSITORY": "my-org/tenants", "GITHUB_TOKEN": "bench", "GITHUB_API_URL": world.url,
+           "GITHUB_EVENT_NAME": "pull_request_review", "GITHUB_EVENT_PATH": str(event),
+           "GITHUB_WORKSPACE": str(checkout), "GOOGLE_OAUTH_ACCESS_TOKEN": GCP_TOKEN,
+           "ROTOR_APP_TOKEN": APP_TOKEN}
+    code, seconds, rss, out, err = run_measured([str(TARGET / "rotor"), "apply", "--format", "json"], env)
+    if code != 0:
+        sys.exit(f"bench: rotor apply on GCP exited {code}\n{err[-3000:]}")
+    report = json.loads(out)
+    assert len(report["refs"]) == n and report["result"] == "success", report["result"]
+    calls = http("GET", f"{world.url}/_sandbox/gcp/log")["calls"]
+    accessed = sum(1 for c in calls if c.get("api") == "secrets.versions.access")
+    rotor_calls = sum(1 for c in calls if c.get("token") in ("rotor", "gcp-rotor"))
+    # The floor, on fresh secrets of the same shape.
+    floor_id = f"gf{n}r{rep}{secrets.token_hex(3)}"
+    floor_names = [f"tenant.{floor_id}-{i}.stripe.secret_key" for i in range(n)]
+    gcp_seed(world, floor_names)
+    refs = world.scratch / f"{floor_id}.txt"
+    refs.write_text("\n".join(floor_names))
+    fcode, floor_seconds, _, _, ferr = run_measured(
+        [str(TARGET / "rotor-floor"), "--gcp-endpoint", world.url, "--app", world.url, "--refs", str(refs),
+         "--concurrency", str(CONCURRENCY), "--rotation-id", floor_id],
+        {"PATH": os.environ["PATH"], "FLOOR_GCP_TOKEN": GCP_TOKEN, "FLOOR_APP_TOKEN": APP_TOKEN})
+    if fcode != 0:
+        sys.exit(f"bench: rotor-floor on GCP exited {fcode}\n{ferr}")
+    return {"seconds": seconds, "floor": floor_seconds, "rss_mib": rss / 1024,
+            "gcp_per_ref": rotor_calls / n, "accessed": accessed}
+
+
+def gcp_new(world):
+    """rotor new --match over NEW_REFS secrets in the stand-in (secrets.list, every page)."""
+    run_id = f"gnew{secrets.token_hex(3)}"
+    names = [f"tenant.{run_id}-{i:04}.stripe.secret_key" for i in range(NEW_REFS)]
+    gcp_seed(world, names)
+    repo = world.scratch / run_id
+    (repo / ".github").mkdir(parents=True)
+    (repo / ".github/rotor.yml").write_text(
+        "version: 1\nadmins: {users: [alice]}\nenvironments: {staging: {}}\n"
+        f"backends: [{gcp_rule(world)}]\napp: {{base_url: \"{world.url}\"}}\nconcurrency: {CONCURRENCY}\n")
+    http("DELETE", f"{world.url}/_sandbox/gcp/log")
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"),
+           "GOOGLE_OAUTH_ACCESS_TOKEN": GCP_TOKEN, "ROTOR_APP_TOKEN": APP_TOKEN}
+    code, seconds, rss, out, err = run_measured(
+        [str(TARGET / "rotor"), "--repo", str(repo), "new", f"2026-11-25-{run_id}", "--environment",
+         "staging", "--reason", "benchmark", "--match", f"tenant.{run_id}-*", "--format", "json"], env)
+    if code != 0:
+        sys.exit(f"bench: rotor new on GCP exited {code}\n{err[-3000:]}")
+    report = json.loads(out)
+    assert len(report["refs"]) == NEW_REFS and not report["skipped"], (len(report["refs"]), report["skipped"][:3])
+    log = http("GET", f"{world.url}/_sandbox/gcp/log")
+    return {"seconds": seconds, "rss_mib": rss / 1024, "calls": len(log["calls"]),
+            "pages": log["counts"].get("secrets.list", 0),
+            "accessed": log["counts"].get("secrets.versions.access", 0)}
+
+
+def gcp_bench(world, repeat):
+    apply = {}
+    for n in (500, 2000):
+        runs = [gcp_apply(world, n, rep) for rep in range(repeat)]
+        med = lambda key: statistics.median(r[key] for r in runs)
+        apply[n] = {"seconds": med("seconds"), "floor": med("floor"),
+                    "rss_mib": max(r["rss_mib"] for r in runs),
+                    "gcp_per_ref": med("gcp_per_ref"), "accessed": sum(r["accessed"] for r in runs)}
+        a = apply[n]
+        print(f"GCP N={n}: rotor {a['seconds']:.2f} s, floor {a['floor']:.2f} s, "
+              f"{a['gcp_per_ref']:.1f} Secret Manager calls per ref, peak RSS {a['rss_mib']:.1f} MiB",
+              flush=True)
+    new = gcp_new(world)
+    print(f"rotor new --match, {NEW_REFS} refs on the Secret Manager stand-in: {new['seconds']:.2f} s, "
+          f"{new['calls']} calls ({new['pages']} secrets.list pages), peak RSS {new['rss_mib']:.1f} MiB",
+          flush=True)
+    return apply, new
+
+
+def report_gcp(apply, new, check):
+    # The stand-in answers in microseconds, so at N=500 rotor's fixed cost (GitHub, git, the
+    # gate twice) weighs more than all its refs; the per-ref cost, N=500 to N=2000, shows what
+    # each ref costs rotor beyond the floor's requests. Both are targets.
+    small, large = apply[500], apply[2000]
+    check("GCP N=500 within 1.5x of its floor", small["seconds"] / small["floor"] <= 1.5,
+          f"{small['seconds'] / small['floor']:.2f}x (rotor {small['seconds']:.2f} s, floor {small['floor']:.2f} s)")
+    per_ref = (large["seconds"] - small["seconds"]) / max(large["floor"] - small["floor"], 1e-6)
+    check("GCP per-ref cost (N=500 to 2000) within 1.5x of its floor's", per_ref <= 1.5, f"{per_ref:.2f}x")
+    check("GCP linear: N=2000 at most 4.5x N=500", large["seconds"] / small["seconds"] <= 4.5,
+          f"{large['seconds'] / small['seconds']:.2f}x")
+    accessed = sum(a["accessed"] for a in apply.values())
+    check(f"GCP rotor new --match of {NEW_REFS} refs under 10 s", new["seconds"] < 10,
+          f"{new['seconds']:.2f} s")
+    check("GCP: no versions.access in the stand-in's log", accessed == 0 and new["accessed"] == 0,
+          f"{accessed + new['accessed']} calls")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10,100,500,2000")
@@ -720,8 +850,9 @@ def main():
     parser.add_argument("--sample", type=int, default=10)
     parser.add_argument("--records", default="500,1000",
                         help="verify and evidence: record sizes in artifacts (4 refs each, every ref rotated twice)")
-    parser.add_argument("--only", choices=["all", "record", "waves"], default="all",
-                        help="record: only the verify and evidence benchmark; waves: only the rollout one")
+    parser.add_argument("--only", choices=["all", "record", "waves", "gcp"], default="all",
+                        help="record: only the verify and evidence benchmark; waves: only the rollout one; "
+                             "gcp: only Google Cloud Secret Manager's")
     parser.add_argument("--waves-size", type=int, default=2000,
                         help="the batch the rollout benchmark runs (every ref failing, then healthy)")
     args = parser.parse_args()
@@ -735,6 +866,16 @@ def main():
         ok &= holds
         print(f"  [{'ok' if holds else 'MISSED'}] {name}: {detail}")
 
+    if args.only == "gcp":
+        world = World(scratch)
+        try:
+            apply, new = gcp_bench(world, args.repeat)
+        finally:
+            world.close()
+            shutil.rmtree(scratch, ignore_errors=True)
+        print("\ntargets")
+        report_gcp(apply, new, check)
+        sys.exit(0 if ok else 1)
     if args.only == "waves":
         world = World(scratch)
         try:
@@ -782,6 +923,7 @@ def main():
         writes, aws_seconds, busiest = aws_rate_limit(world, 40, 20)
         print(f"AWS, 40 refs, rate_limit 20/s: {writes} writes in {aws_seconds:.1f} s, busiest second {busiest} writes", flush=True)
         waves = waves_bench(world, args.waves_size, args.repeat)
+        gcp = gcp_bench(world, args.repeat)
     finally:
         world.close()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -809,6 +951,7 @@ def main():
     check("AWS writes never above rate_limit (20/s)", busiest <= 20, f"busiest second {busiest}")
     ok &= report_record(record)
     report_waves(args.waves_size, waves, check)
+    report_gcp(*gcp, check)
 
     print("\n| N | rotor | per ref | floor | rotor / floor | scripted runbook per ref | speed-up | peak RSS | OpenBao req/ref | app req/ref | GitHub calls |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")

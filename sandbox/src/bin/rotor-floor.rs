@@ -5,6 +5,10 @@
 //! Per ref: the application's view (`GET` ref), the metadata read, the lock write, the
 //! compare-and-swap repoint, the upsert, one resolve, each site's health, the final marker;
 //! once per batch: the audit log, read until every ref's event is there.
+//!
+//! With `--gcp-endpoint`, the secret manager is Google Cloud Secret Manager (the sandbox's
+//! stand-in): the secret read (`secrets.get`), its versions (`versions.list`), the lock and the
+//! move in one etag-checked patch, and the final marker in another.
 
 use std::collections::HashSet;
 use std::io::Write as _;
@@ -20,8 +24,17 @@ use tokio::sync::Semaphore;
 #[derive(Debug, Parser)]
 struct Args {
     /// OpenBao's address.
-    #[arg(long)]
+    #[arg(long, default_value = "")]
     bao: String,
+    /// Secret Manager's REST base URL (without `/v1`): use it instead of OpenBao.
+    #[arg(long)]
+    gcp_endpoint: Option<String>,
+    /// The Secret Manager project.
+    #[arg(long, default_value = "rotor-test")]
+    gcp_project: String,
+    /// An access token that may get, list and update secrets (env `FLOOR_GCP_TOKEN`).
+    #[arg(skip = std::env::var("FLOOR_GCP_TOKEN").unwrap_or_default())]
+    gcp_token: String,
     /// A token that may read and write `secret/metadata/` (env `FLOOR_BAO_TOKEN`).
     #[arg(skip = std::env::var("FLOOR_BAO_TOKEN").unwrap_or_default())]
     bao_token: String,
@@ -106,6 +119,9 @@ async fn rotate(http: &reqwest::Client, a: &Args, r: &str) -> Result<(), Failure
         .error_for_status()?
         .json()
         .await?;
+    if let Some(endpoint) = &a.gcp_endpoint {
+        return rotate_gcp(http, a, r, endpoint, &known).await;
+    }
     let meta_url = format!("{}/v1/secret/metadata/{r}", a.bao.trim_end_matches('/'));
     let meta: Value = http
         .get(&meta_url)
@@ -169,6 +185,114 @@ async fn rotate(http: &reqwest::Client, a: &Args, r: &str) -> Result<(), Failure
             .await?;
     }
     write(&[("rotor_state", "done")])
+        .await?
+        .error_for_status()?;
+    Ok(())
+}
+
+/// The application's part of a rotation: the upsert, one resolve, each site's health.
+async fn verify_in_app(
+    http: &reqwest::Client,
+    a: &Args,
+    r: &str,
+    to: &str,
+    known: &Value,
+) -> Result<(), Failure> {
+    let app = |path: &str| format!("{}/api/v1/{path}", a.app.trim_end_matches('/'));
+    http.put(app(&format!("secret-refs/{r}")))
+        .bearer_auth(&a.app_token)
+        .json(&json!({"versionId": to, "rotationId": a.rotation_id, "operation": "rotate", "operator": "floor"}))
+        .send()
+        .await?
+        .error_for_status()?;
+    http.post(app(&format!("secret-refs/{r}/resolve")))
+        .bearer_auth(&a.app_token)
+        .send()
+        .await?
+        .error_for_status()?;
+    let provider = r.split('.').nth(2).unwrap_or_default();
+    for site in known["siteIds"].as_array().into_iter().flatten() {
+        let site = site.as_str().unwrap_or_default();
+        http.get(app(&format!("sites/{site}/integrations/{provider}/health")))
+            .bearer_auth(&a.app_token)
+            .send()
+            .await?;
+    }
+    Ok(())
+}
+
+/// One ref on Secret Manager: the secret and its versions read, the alias moved with the
+/// pending marker in one etag-checked patch, the application's part, the final marker.
+async fn rotate_gcp(
+    http: &reqwest::Client,
+    a: &Args,
+    r: &str,
+    endpoint: &str,
+    known: &Value,
+) -> Result<(), Failure> {
+    let parts: Vec<&str> = r.split('.').collect();
+    let id = format!("{}_{}_{}", parts[1], parts[2], parts[3]);
+    let secret_url = format!(
+        "{}/v1/projects/{}/secrets/{id}",
+        endpoint.trim_end_matches('/'),
+        a.gcp_project
+    );
+    let secret: Value = http
+        .get(&secret_url)
+        .bearer_auth(&a.gcp_token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let versions: Value = http
+        .get(format!("{secret_url}/versions"))
+        .bearer_auth(&a.gcp_token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let from = secret["versionAliases"]["current"]
+        .as_str()
+        .ok_or("no alias")?
+        .to_owned();
+    let to = versions["versions"][0]["name"]
+        .as_str()
+        .and_then(|n| n.rsplit('/').next())
+        .ok_or("no version")?
+        .to_owned();
+    let mut aliases = secret["versionAliases"].clone();
+    aliases["current"] = json!(to);
+    let mut annotations = secret
+        .get("annotations")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    for (k, v) in [
+        ("rotor-rotation-id", a.rotation_id.as_str()),
+        ("rotor-state", "pending"),
+        ("rotor-from", from.as_str()),
+        ("rotor-to", to.as_str()),
+        ("rotor-previous", from.as_str()),
+    ] {
+        annotations[k] = json!(v);
+    }
+    let patch = |etag: &Value, annotations: &Value| {
+        http.patch(format!(
+            "{secret_url}?updateMask=versionAliases,annotations"
+        ))
+        .bearer_auth(&a.gcp_token)
+        .json(&json!({"etag": etag, "versionAliases": aliases, "annotations": annotations}))
+        .send()
+    };
+    let moved: Value = patch(&secret["etag"], &annotations)
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    verify_in_app(http, a, r, &to, known).await?;
+    annotations["rotor-state"] = json!("done");
+    patch(&moved["etag"], &annotations)
         .await?
         .error_for_status()?;
     Ok(())
