@@ -192,18 +192,6 @@ fn gcp_quota(method: &Method) -> Response {
     )
 }
 
-/// An answer whose connection breaks before its body: the caller sees a connection closed
-/// before the message completed, and cannot tell whether the request was processed.
-pub(crate) fn broken() -> Response {
-    let body = axum::body::Body::from_stream(futures_util::stream::once(async {
-        Err::<Bytes, std::io::Error>(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "injected: connection closed before the answer",
-        ))
-    }));
-    (StatusCode::OK, body).into_response()
-}
-
 async fn forward(
     State(proxy): State<Arc<Proxy>>,
     method: Method,
@@ -265,7 +253,7 @@ async fn forward(
             );
         }
         (Fault::Throttled, Style::Gcp) => return gcp_quota(&method),
-        (Fault::ClosedUnsent, _) => return broken(),
+        (Fault::ClosedUnsent, _) => return crate::lost::broken(),
         (Fault::Unavailable, Style::Http) => {
             return (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -302,7 +290,7 @@ async fn forward(
     };
     if matches!(fault, Fault::LostAnswer) && matches!(proxy.style, Style::Aws | Style::Gcp) {
         // The upstream did the work; the connection breaks before the answer.
-        return broken();
+        return crate::lost::broken();
     }
     if matches!(fault, Fault::LostAnswer) {
         // The upstream did the work; the caller never learns it.

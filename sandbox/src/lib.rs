@@ -11,6 +11,7 @@ pub mod gcp;
 pub mod git_http;
 pub mod github;
 mod graphql;
+mod lost;
 pub mod redirect;
 pub mod schema;
 

@@ -48,6 +48,14 @@ pub(super) const PREVIOUS_KEY: &str = "rotor-previous";
 /// The backend's name in reports.
 const NAME: &str = "gcp-secret-manager";
 
+/// What a conflict's detail starts with when the etag was stale: the secret changed since
+/// rotor read it.
+const STALE: &str = "the secret changed since rotor read it";
+
+/// How often a write made while rotor holds its lock is sent again over a change that is not
+/// its own (a label, another alias) before the run gives up.
+const UNRELATED_CHANGES: usize = 3;
+
 /// Versions asked per page, and the most pages one listing reads (a server that never stops
 /// paging is refused, not followed for ever).
 const PAGE_SIZE: u32 = 500;
@@ -452,7 +460,7 @@ impl Gcp {
                 {
                     return Err(err(ErrorKind::Conflict {
                         detail: format!(
-                            "the secret changed since rotor read it (its etag no longer matches: {})",
+                            "{STALE} (its etag no longer matches: {})",
                             google_error(&answer)
                         ),
                     }));
@@ -536,10 +544,77 @@ impl Gcp {
                 },
             ));
         };
-        let desired = with_marker(annotations, marker);
+        let _ = (aliases, annotations);
         let what = marker.map_or("clear marker".to_owned(), |m| format!("marker {}", m.state));
-        self.patch(secret, alias, seen, aliases, &desired, &what)
-            .await
+        self.patch_holding(secret, alias, seen, &what, |state| {
+            let Revision::Gcp {
+                aliases,
+                annotations,
+                ..
+            } = &state.revision
+            else {
+                return (BTreeMap::new(), BTreeMap::new());
+            };
+            (aliases.clone(), with_marker(annotations, marker))
+        })
+        .await
+    }
+
+    /// [`Self::patch`] of the maps `build` makes from a state. While rotor holds its lock (the
+    /// state it read carries its `pending` marker), a stale etag is not yet a conflict: rotor
+    /// reads the secret again and, when the alias and its own marker are as it left them
+    /// (someone changed a label, another alias or annotation), sends the write again with the
+    /// new etag over the maps as they are now; otherwise the write fails naming what changed.
+    /// Before the lock, a stale etag is a conflict at once.
+    async fn patch_holding(
+        &self,
+        secret: &Secret,
+        alias: &str,
+        seen: &RefState,
+        what: &str,
+        build: impl Fn(&RefState) -> (BTreeMap<String, String>, BTreeMap<String, String>),
+    ) -> Result<RefState, BackendError> {
+        let holding = seen
+            .marker
+            .as_ref()
+            .is_some_and(|m| m.state == super::MarkerState::Pending);
+        let mut base = seen.clone();
+        let mut rounds = 0;
+        loop {
+            let (aliases, annotations) = build(&base);
+            let stale = match self
+                .patch(secret, alias, &base, &aliases, &annotations, what)
+                .await
+            {
+                Err(e)
+                    if holding
+                        && rounds < UNRELATED_CHANGES
+                        && matches!(&e.kind, ErrorKind::Conflict { detail } if detail.starts_with(STALE)) =>
+                {
+                    e
+                }
+                other => return other,
+            };
+            rounds += 1;
+            let fresh = self.read(secret, alias).await?;
+            if fresh.current != base.current || fresh.marker != base.marker {
+                return Err(secret.error(
+                    &stale.call,
+                    ErrorKind::Conflict {
+                        detail: format!(
+                            "another writer changed the alias or rotor's marker while rotor held the lock (the alias now designates {}, the marker is {})",
+                            fresh.current.as_ref().map_or("nothing", VersionId::as_str),
+                            fresh.marker.as_ref().map_or("absent".to_owned(), |m| format!(
+                                "{} {}",
+                                m.rotation_id,
+                                m.state.as_str()
+                            ))
+                        ),
+                    },
+                ));
+            }
+            base = fresh;
+        }
     }
 
     /// The alias moved from `from` to `to` in one patch, with `from` as the previous version
@@ -582,20 +657,30 @@ impl Gcp {
                 },
             ));
         };
-        let mut desired_aliases = aliases.clone();
-        desired_aliases.insert(alias.to_owned(), to.to_string());
-        let mut desired = match marker {
-            Some(m) => with_marker(annotations, Some(m)),
-            None => annotations.clone(),
-        };
-        desired.insert(PREVIOUS_KEY.to_owned(), from.to_string());
-        self.patch(
+        let _ = (aliases, annotations);
+        self.patch_holding(
             secret,
             alias,
             seen,
-            &desired_aliases,
-            &desired,
             &format!("{call} {from} -> {to}"),
+            |state| {
+                let Revision::Gcp {
+                    aliases,
+                    annotations,
+                    ..
+                } = &state.revision
+                else {
+                    return (BTreeMap::new(), BTreeMap::new());
+                };
+                let mut desired_aliases = aliases.clone();
+                desired_aliases.insert(alias.to_owned(), to.to_string());
+                let mut desired = match marker {
+                    Some(m) => with_marker(annotations, Some(m)),
+                    None => annotations.clone(),
+                };
+                desired.insert(PREVIOUS_KEY.to_owned(), from.to_string());
+                (desired_aliases, desired)
+            },
         )
         .await
     }

@@ -253,7 +253,21 @@ async fn mark(
             .map(|m| m.state)
         {
             Some(s) if s == state => Found::Landed,
-            Some(MarkerState::Pending) => Found::Again,
+            // Still ours, but a final marker also says where the pointer is: `done` on the
+            // rotation's `to`, `rolled_back` on its `from`. A pointer someone moved since is
+            // not written over with a record of ours.
+            Some(MarkerState::Pending) => {
+                let expected = now.marker.as_ref().and_then(|m| match state {
+                    MarkerState::Done => m.to.as_ref(),
+                    MarkerState::RolledBack => m.from.as_ref(),
+                    _ => None,
+                });
+                if expected.is_some_and(|v| now.current.as_ref() != Some(v)) {
+                    Found::Stop
+                } else {
+                    Found::Again
+                }
+            }
             // Another writer's marker, or another final state: not ours to change.
             _ => Found::Stop,
         },

@@ -332,6 +332,31 @@ fn gcp_a_rotation_moves_the_alias_in_one_patch_keeps_everything_else_and_reads_n
 }
 
 #[test]
+fn gcp_plan_shows_the_move_and_changes_nothing() {
+    let g = gcp_world(1, &[], json!({}));
+    let before = raw(&g, &g.names[0])["etag"].clone();
+    let event = crate::plan::pr_event(g.w.dir.path(), &g.w.head);
+    let (report, _) = json_of(
+        with_env(&g, rotor())
+            .current_dir(&g.w.checkout)
+            .env("GITHUB_EVENT_NAME", "pull_request")
+            .env("GITHUB_EVENT_PATH", &event)
+            .args(["plan", "--format", "json"]),
+        0,
+    );
+    assert_eq!(report["result"], "planned", "{report:#}");
+    let r = &report["refs"][0];
+    assert_eq!(
+        (r["from"].as_str(), r["to"].as_str()),
+        (Some("1"), Some("2")),
+        "{report:#}"
+    );
+    assert_eq!(r["backend"], "gcp-secret-manager", "{report:#}");
+    assert_eq!(raw(&g, &g.names[0])["etag"], before, "plan writes nothing");
+    no_access(&g);
+}
+
+#[test]
 fn gcp_status_shows_the_alias_the_pending_version_and_the_marker() {
     let g = gcp_world(1, &[], json!({}));
     let (stdout, stderr) = with_env(&g, rotor())
@@ -394,6 +419,60 @@ fn gcp_a_move_of_the_alias_between_rotors_read_and_its_patch_is_a_conflict_and_c
         state["annotations"].get("rotor-state").is_none(),
         "no marker: {state:#}"
     );
+}
+
+#[test]
+fn gcp_a_change_of_someone_elses_after_the_move_is_kept_and_rotor_finishes() {
+    // Between rotor's move (the first patch) and its final marker (the second), someone
+    // moves another alias and changes a label: the final marker's etag is stale, but the alias
+    // and rotor's marker are as rotor left them, so it sends the marker again over the maps as
+    // they are now, keeping the other writer's change.
+    let g = gcp_world(1, &[], json!({}));
+    let name = &g.names[0];
+    let resp = control(&g.url)
+        .post(format!("{}/_sandbox/gcp/races", g.url))
+        .json(&json!({"project": PROJECT, "secret": secret_id(name), "after": 1,
+                      "updateMask": "versionAliases,labels",
+                      "patch": {"versionAliases": {"current": "2", "canary": "2"}, "labels": {"tier": "platinum"}}}))
+        .send()
+        .expect("race");
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let (report, printed) = json_of(gcp_apply(&g), 0);
+    assert_eq!(report["result"], "success", "{report:#}\n{printed}");
+    let state = raw(&g, name);
+    assert_eq!(state["versionAliases"]["current"], json!(2), "{state:#}");
+    let a = &state["annotations"];
+    assert_eq!(a["rotor-state"], "done", "{state:#}");
+    assert_eq!(a["owner"], "team-payments", "{state:#}");
+    assert_eq!(
+        state["versionAliases"]["canary"],
+        json!(2),
+        "the other writer's alias kept: {state:#}"
+    );
+    assert_eq!(state["labels"]["tier"], "platinum", "{state:#}");
+}
+
+#[test]
+fn gcp_the_alias_moved_by_someone_else_while_rotor_holds_the_lock_fails_the_ref_naming_it() {
+    let g = gcp_world(1, &[], json!({}));
+    let name = &g.names[0];
+    let resp = control(&g.url)
+        .post(format!("{}/_sandbox/gcp/races", g.url))
+        .json(
+            &json!({"project": PROJECT, "secret": secret_id(name), "after": 1,
+                      "updateMask": "versionAliases",
+                      "patch": {"versionAliases": {"current": "1", "canary": "1"}}}),
+        )
+        .send()
+        .expect("race");
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let (code, stdout, stderr) = gcp_apply(&g).run_unchecked();
+    assert_ne!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("another writer changed the alias or rotor's marker"),
+        "{stdout}\n{stderr}"
+    );
+    no_access(&g);
 }
 
 #[test]

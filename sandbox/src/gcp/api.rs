@@ -527,11 +527,21 @@ fn patch(
     body: &Value,
 ) -> Result<Value, GcpError> {
     // Another writer's change lands between the caller's read and this write.
-    let (races, rest): (Vec<_>, Vec<_>) =
+    let (mine, rest): (Vec<_>, Vec<_>) =
         std::mem::take(&mut inner.races).into_iter().partition(|r| {
             inner.project(&r.project).map(|p| p.0).as_ref() == Some(&key.0) && r.secret == key.1
         });
     inner.races = rest;
+    // A race armed to fire later lets this patch through, one fewer to wait for.
+    let mut races = Vec::new();
+    for mut race in mine {
+        if race.after > 0 {
+            race.after -= 1;
+            inner.races.push(race);
+        } else {
+            races.push(race);
+        }
+    }
     for race in races {
         apply_patch(inner, key, &race.update_mask, &race.patch).map_err(|e| {
             GcpError::new(
