@@ -37,8 +37,8 @@ pub(crate) fn secret_id(name: &str) -> String {
     format!("{}_{}_{}", parts[1], parts[2], parts[3])
 }
 
-fn control(url: &str) -> reqwest::blocking::Client {
-    let _ = url;
+/// A client of the stand-in's control endpoints.
+fn control() -> reqwest::blocking::Client {
     reqwest::blocking::Client::new()
 }
 
@@ -57,7 +57,7 @@ fn seed(url: &str, name: &str, extra: Value) -> Value {
             b.insert(k.clone(), v.clone());
         }
     }
-    let resp = control(url)
+    let resp = control()
         .post(format!("{url}/_sandbox/gcp/secrets"))
         .json(&body)
         .send()
@@ -68,7 +68,7 @@ fn seed(url: &str, name: &str, extra: Value) -> Value {
 
 /// The raw state of `name`'s secret in the stand-in.
 pub(crate) fn raw(g: &GcpWorld, name: &str) -> Value {
-    control(&g.url)
+    control()
         .get(format!(
             "{}/_sandbox/gcp/secrets/{PROJECT}/{}",
             g.url,
@@ -94,7 +94,7 @@ pub(crate) fn annotations(g: &GcpWorld, name: &str) -> Value {
 
 /// Every call the stand-in saw.
 pub(crate) fn log(g: &GcpWorld) -> Value {
-    control(&g.url)
+    control()
         .get(format!("{}/_sandbox/gcp/log", g.url))
         .send()
         .expect("log")
@@ -140,7 +140,7 @@ fn app_knows(url: &str, names: &[String], bad: &[&str]) {
             )
         })
         .collect();
-    let resp = control(url)
+    let resp = control()
         .put(format!("{url}/_sandbox/app"))
         .json(&json!({
             "token": "app-token", "refs": refs, "bad_versions": bad,
@@ -393,7 +393,7 @@ fn gcp_a_move_of_the_alias_between_rotors_read_and_its_patch_is_a_conflict_and_c
     let g = gcp_world(1, &[], json!({}));
     let name = &g.names[0];
     // Someone moves a label (another alias) just before rotor's patch: the etag is stale.
-    let resp = control(&g.url)
+    let resp = control()
         .post(format!("{}/_sandbox/gcp/races", g.url))
         .json(
             &json!({"project": PROJECT, "secret": secret_id(name), "updateMask": "versionAliases",
@@ -429,7 +429,7 @@ fn gcp_a_change_of_someone_elses_after_the_move_is_kept_and_rotor_finishes() {
     // they are now, keeping the other writer's change.
     let g = gcp_world(1, &[], json!({}));
     let name = &g.names[0];
-    let resp = control(&g.url)
+    let resp = control()
         .post(format!("{}/_sandbox/gcp/races", g.url))
         .json(&json!({"project": PROJECT, "secret": secret_id(name), "after": 1,
                       "updateMask": "versionAliases,labels",
@@ -456,7 +456,7 @@ fn gcp_a_change_of_someone_elses_after_the_move_is_kept_and_rotor_finishes() {
 fn gcp_the_alias_moved_by_someone_else_while_rotor_holds_the_lock_fails_the_ref_naming_it() {
     let g = gcp_world(1, &[], json!({}));
     let name = &g.names[0];
-    let resp = control(&g.url)
+    let resp = control()
         .post(format!("{}/_sandbox/gcp/races", g.url))
         .json(
             &json!({"project": PROJECT, "secret": secret_id(name), "after": 1,
@@ -513,7 +513,7 @@ fn gcp_states_rotor_must_refuse_are_preconditions_with_the_gcloud_remedy() {
 fn gcp_throttling_outages_and_lost_patches_converge_with_nothing_sent_twice() {
     let g = gcp_world(1, &[], json!({}));
     let arm = |method: &str, path: &str, kind: &str, times: u32| {
-        let resp = control(&g.url)
+        let resp = control()
             .post(format!("{}/_sandbox/gcp/faults", g.url))
             .json(&json!({"method": method, "path": path, "kind": kind, "times": times}))
             .send()
@@ -555,7 +555,7 @@ fn gcp_rollback_by_dispatch_drift_and_verify_read_the_alias() {
     };
     drift(0);
     let name = &g.names[0];
-    let moved = control(&g.url)
+    let moved = control()
         .put(format!(
             "{}/_sandbox/gcp/secrets/{PROJECT}/{}/aliases/current",
             g.url,
@@ -567,7 +567,7 @@ fn gcp_rollback_by_dispatch_drift_and_verify_read_the_alias() {
     assert!(moved.status().is_success());
     drift(1);
     // Put it back, and roll back by dispatch from main.
-    let back = control(&g.url)
+    let back = control()
         .put(format!(
             "{}/_sandbox/gcp/secrets/{PROJECT}/{}/aliases/current",
             g.url,
@@ -623,7 +623,7 @@ fn gcp_new_match_reads_every_page_of_secrets_list_filtered_on_the_prefix() {
     }
     app_knows(&g.url, &names, &[]);
     for other in ["billing-db-password", "ci_token"] {
-        let resp = control(&g.url)
+        let resp = control()
             .post(format!("{}/_sandbox/gcp/secrets", g.url))
             .json(&json!({"project": PROJECT, "secret": other, "versions": 1}))
             .send()
