@@ -357,6 +357,41 @@ fn gcp_plan_shows_the_move_and_changes_nothing() {
 }
 
 #[test]
+fn gcp_the_read_only_role_plans_and_apply_with_it_names_the_missing_permission() {
+    // The read-only twin of rotor's role: get and list secrets, list versions; no update.
+    let g = gcp_world(1, &[], json!({}));
+    let resp = control()
+        .put(format!("{}/_sandbox/gcp/tokens/gcp-read", g.url))
+        .json(&json!({"name": "read", "permissions": [
+            "secretmanager.secrets.get", "secretmanager.secrets.list", "secretmanager.versions.list"]}))
+        .send()
+        .expect("token");
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let event = crate::plan::pr_event(g.w.dir.path(), &g.w.head);
+    let (report, _) = json_of(
+        with_env(&g, rotor())
+            .current_dir(&g.w.checkout)
+            .env("GOOGLE_OAUTH_ACCESS_TOKEN", "gcp-read")
+            .env("GITHUB_EVENT_NAME", "pull_request")
+            .env("GITHUB_EVENT_PATH", &event)
+            .args(["plan", "--format", "json"]),
+        0,
+    );
+    assert_eq!(report["result"], "planned", "{report:#}");
+    let (_, printed) = json_of(
+        gcp_apply(&g).env("GOOGLE_OAUTH_ACCESS_TOKEN", "gcp-read"),
+        4,
+    );
+    assert!(
+        printed.contains("secretmanager.secrets.update"),
+        "the refusal names the permission: {printed}"
+    );
+    assert_eq!(alias(&g, &g.names[0]), "1", "nothing changed");
+    assert!(annotations(&g, &g.names[0]).get("rotor-state").is_none());
+    no_access(&g);
+}
+
+#[test]
 fn gcp_status_shows_the_alias_the_pending_version_and_the_marker() {
     let g = gcp_world(1, &[], json!({}));
     let (stdout, stderr) = with_env(&g, rotor())
