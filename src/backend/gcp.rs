@@ -24,13 +24,14 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use url::Url;
 
+use super::http::{Api, Failure};
 use super::{
     BackendError, Conditions, Environment, ErrorKind, Marker, MarkerKeys, RefState, Revision,
     Secret, Version, VersionState,
 };
 use crate::config::GcpBackend;
 use crate::ids::VersionId;
-use crate::retry::{self, Policy};
+use crate::retry::Policy;
 use crate::secret::SecretString;
 
 /// The annotations of rotor's marker.
@@ -92,14 +93,6 @@ pub struct Gcp {
     credentials: Credentials,
     policy: Policy,
     pace: crate::ratelimit::RateLimit,
-}
-
-/// The outcome of one HTTP exchange that did not answer.
-enum Failure {
-    /// The request may or may not have been processed (timeout, reset, 5xx on a write).
-    Lost(String),
-    /// A definite failure.
-    Final(ErrorKind),
 }
 
 impl Gcp {
@@ -211,8 +204,7 @@ impl Gcp {
             })
     }
 
-    /// One exchange, with retries where repeating is safe: every attempt of a read, and a
-    /// write the server refused unprocessed (429).
+    /// One exchange (`http::Api::exchange`) with the current access token.
     async fn exchange(
         &self,
         method: Method,
@@ -220,88 +212,19 @@ impl Gcp {
         body: Option<&Value>,
         idempotent: bool,
     ) -> Result<(StatusCode, Value), Failure> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let header = self.authorization().await.map_err(Failure::Final)?;
-            let mut req = self
-                .http
-                .request(method.clone(), url.clone())
-                .header(reqwest::header::AUTHORIZATION, header);
-            if let Some(body) = body {
-                req = req.json(body);
-            }
-            let last = attempt >= self.policy.attempts;
-            let started = std::time::Instant::now();
-            let sent = req.send().await;
-            crate::output::http_call(
-                NAME,
-                method.as_str(),
-                url.as_str(),
-                sent.as_ref().ok().map(|r| r.status().as_u16()),
-                started.elapsed(),
-            );
-            let resp = match sent {
-                Err(e) => {
-                    // A connection that was never made cannot have delivered a write.
-                    let undelivered = e.is_connect();
-                    let detail = e.without_url().to_string();
-                    if (idempotent || undelivered) && !last {
-                        tokio::time::sleep(self.policy.delay(attempt, None)).await;
-                        continue;
-                    }
-                    return Err(if idempotent || undelivered {
-                        Failure::Final(ErrorKind::Unavailable { detail })
-                    } else {
-                        Failure::Lost(detail)
-                    });
-                }
-                Ok(resp) => resp,
-            };
-            let status = resp.status();
-            if status.is_redirection() {
-                let target = crate::secret::redirect_target(resp.headers());
-                return Err(Failure::Final(ErrorKind::Setup {
-                    detail: format!(
-                        "the endpoint answered {status} with a redirect to {target}; rotor does not send the token to another address: set the backend rule's `endpoint`"
-                    ),
-                }));
-            }
-            let retry_after = retry::retry_after(resp.headers());
-            let value = match crate::body::read_response(resp).await {
-                Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-                Err(e) => {
-                    let retry = matches!(e, crate::body::BodyError::Broken(_));
-                    if retry && idempotent && !last {
-                        tokio::time::sleep(self.policy.delay(attempt, None)).await;
-                        continue;
-                    }
-                    let detail = format!("{status}: {e}");
-                    return Err(if idempotent {
-                        Failure::Final(ErrorKind::Unavailable { detail })
-                    } else {
-                        Failure::Lost(detail)
-                    });
-                }
-            };
-            // Google's throttling is 429 RESOURCE_EXHAUSTED, its outage 503 UNAVAILABLE.
-            let transient = status == StatusCode::TOO_MANY_REQUESTS
-                || (status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED);
-            if transient {
-                let safe = idempotent || status == StatusCode::TOO_MANY_REQUESTS;
-                if safe && !last {
-                    tokio::time::sleep(self.policy.delay(attempt, retry_after)).await;
-                    continue;
-                }
-                let detail = format!("{status}: {}", google_error(&value));
-                return Err(if safe {
-                    Failure::Final(ErrorKind::Unavailable { detail })
-                } else {
-                    Failure::Lost(detail)
-                });
-            }
-            return Ok((status, value));
-        }
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            self.authorization().await.map_err(Failure::Final)?,
+        );
+        let api = Api {
+            http: &self.http,
+            policy: &self.policy,
+            service: NAME,
+            errors: google_error,
+            redirect_remedy: "rotor does not send the token to another address: set the backend rule's `endpoint`",
+        };
+        api.exchange(method, url, headers, body, idempotent).await
     }
 
     /// What a refusal means, with the permission to grant where one is missing.
@@ -340,13 +263,10 @@ impl Gcp {
 
     /// A read: `secrets.get` or a page of `versions.list`.
     async fn get(&self, url: Url, location: &str, permission: &str) -> Result<Value, ErrorKind> {
-        let (status, body) =
-            self.exchange(Method::GET, url, None, true)
-                .await
-                .map_err(|f| match f {
-                    Failure::Lost(detail) => ErrorKind::Unavailable { detail },
-                    Failure::Final(kind) => kind,
-                })?;
+        let (status, body) = self
+            .exchange(Method::GET, url, None, true)
+            .await
+            .map_err(Failure::of_read)?;
         if !status.is_success() {
             return Err(self.refusal(status, &body, location, permission));
         }

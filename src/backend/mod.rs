@@ -8,6 +8,7 @@
 
 pub mod aws;
 pub mod gcp;
+mod http;
 pub mod list;
 pub mod vault;
 

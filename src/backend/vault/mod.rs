@@ -15,18 +15,20 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use url::Url;
 
+use super::http::{Api, Failure};
 use super::{
     BackendError, Environment, ErrorKind, Marker, MarkerKeys, RefState, Revision, Secret, Version,
     VersionState,
 };
 use crate::config::{VaultAuth, VaultBackend};
 use crate::ids::VersionId;
-use crate::retry::{self, Policy};
+use crate::retry::Policy;
 use crate::secret::SecretString;
 
 /// The `custom_metadata` keys of rotor's marker.
@@ -78,14 +80,6 @@ struct VersionMeta {
     deletion_time: Option<String>,
     #[serde(default)]
     destroyed: bool,
-}
-
-/// The outcome of one HTTP exchange.
-enum Failure {
-    /// The request may or may not have been processed (timeout, reset, 5xx on a write).
-    Lost(String),
-    /// A definite failure.
-    Final(ErrorKind),
 }
 
 impl Vault {
@@ -214,10 +208,7 @@ impl Vault {
                 false,
             )
             .await
-            .map_err(|f| match f {
-                Failure::Lost(detail) => err(&call, ErrorKind::Unavailable { detail }),
-                Failure::Final(kind) => err(&call, kind),
-            })?;
+            .map_err(|f| err(&call, f.of_read()))?;
         if !status.is_success() {
             return Err(err(
                 &call,
@@ -271,8 +262,8 @@ impl Vault {
         self.url(mount, &["metadata", location])
     }
 
-    /// One exchange, with retries where repeating is safe: every attempt of a read, and a
-    /// write the server refused unprocessed (429).
+    /// One exchange (`http::Api::exchange`), with Vault's headers: the token, when given, and
+    /// the namespace.
     async fn exchange(
         &self,
         method: Method,
@@ -281,104 +272,32 @@ impl Vault {
         token: Option<&SecretString>,
         idempotent: bool,
     ) -> Result<(StatusCode, Value), Failure> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut req = self
-                .http
-                .request(method.clone(), url.clone())
-                .header("X-Vault-Request", "true");
-            if let Some(token) = token {
-                let value = token.header(None).ok_or_else(|| {
-                    Failure::Final(ErrorKind::Setup {
-                        detail: "the Vault token is not a valid header value".to_owned(),
-                    })
-                })?;
-                req = req.header("X-Vault-Token", value);
-            }
-            if let Some(ns) = &self.namespace {
-                req = req.header("X-Vault-Namespace", ns);
-            }
-            if let Some(body) = body {
-                req = req.json(body);
-            }
-            let last = attempt >= self.policy.attempts;
-            let started = std::time::Instant::now();
-            let sent = req.send().await;
-            crate::output::http_call(
-                "vault",
-                method.as_str(),
-                url.as_str(),
-                sent.as_ref().ok().map(|r| r.status().as_u16()),
-                started.elapsed(),
-            );
-            match sent {
-                Err(e) => {
-                    // A connection that was never made cannot have delivered a write.
-                    let undelivered = e.is_connect();
-                    let detail = e.without_url().to_string();
-                    if (idempotent || undelivered) && !last {
-                        tokio::time::sleep(self.policy.delay(attempt, None)).await;
-                        continue;
-                    }
-                    return Err(if idempotent || undelivered {
-                        Failure::Final(ErrorKind::Unavailable { detail })
-                    } else {
-                        Failure::Lost(detail)
-                    });
-                }
-                Ok(resp) => {
-                    let status = resp.status();
-                    if status.is_redirection() {
-                        let target = crate::secret::redirect_target(resp.headers());
-                        return Err(Failure::Final(ErrorKind::Setup {
-                            detail: format!(
-                                "the server answered {status} with a redirect to {target}; rotor does not send the token to another address (an OpenBao standby redirects to its active node): set the backend rule's `address` (or VAULT_ADDR) to that node"
-                            ),
-                        }));
-                    }
-                    let retry_after = retry::retry_after(resp.headers());
-                    let value = if status == StatusCode::NO_CONTENT {
-                        Value::Null
-                    } else {
-                        match crate::body::read_response(resp).await {
-                            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-                            Err(e) => {
-                                let retry = matches!(e, crate::body::BodyError::Broken(_));
-                                if retry && idempotent && !last {
-                                    tokio::time::sleep(self.policy.delay(attempt, None)).await;
-                                    continue;
-                                }
-                                // A write whose answer could not be read may have landed:
-                                // the caller re-reads to learn whether it did.
-                                let detail = format!("{status}: {e}");
-                                return Err(if idempotent {
-                                    Failure::Final(ErrorKind::Unavailable { detail })
-                                } else {
-                                    Failure::Lost(detail)
-                                });
-                            }
-                        }
-                    };
-                    let transient = status == StatusCode::TOO_MANY_REQUESTS
-                        || (status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED);
-                    if transient {
-                        let safe = idempotent || status == StatusCode::TOO_MANY_REQUESTS;
-                        if safe && !last {
-                            tokio::time::sleep(self.policy.delay(attempt, retry_after)).await;
-                            continue;
-                        }
-                        let detail = format!("{status}: {}", vault_errors(&value));
-                        return Err(if safe {
-                            Failure::Final(ErrorKind::Unavailable { detail })
-                        } else {
-                            Failure::Lost(detail)
-                        });
-                    }
-                    return Ok((status, value));
-                }
-            }
+        let mut headers = HeaderMap::new();
+        headers.insert("X-Vault-Request", HeaderValue::from_static("true"));
+        if let Some(token) = token {
+            let value = token.header(None).ok_or_else(|| {
+                Failure::Final(ErrorKind::Setup {
+                    detail: "the Vault token is not a valid header value".to_owned(),
+                })
+            })?;
+            headers.insert("X-Vault-Token", value);
         }
+        if let Some(ns) = &self.namespace {
+            let value = HeaderValue::from_str(ns).map_err(|_| {
+                Failure::Final(ErrorKind::Setup {
+                    detail: "the Vault namespace is not a valid header value".to_owned(),
+                })
+            })?;
+            headers.insert("X-Vault-Namespace", value);
+        }
+        let api = Api {
+            http: &self.http,
+            policy: &self.policy,
+            service: "vault",
+            errors: vault_errors,
+            redirect_remedy: "rotor does not send the token to another address (an OpenBao standby redirects to its active node): set the backend rule's `address` (or VAULT_ADDR) to that node",
+        };
+        api.exchange(method, url, headers, body, idempotent).await
     }
 
     /// Reads the secret's metadata and derives its state.
@@ -409,10 +328,7 @@ impl Vault {
                 true,
             )
             .await
-            .map_err(|f| match f {
-                Failure::Lost(detail) => ErrorKind::Unavailable { detail },
-                Failure::Final(kind) => kind,
-            })?;
+            .map_err(Failure::of_read)?;
         if !status.is_success() {
             return Err(self
                 .refused(status, &body, mount, &secret.location, "read")
@@ -777,10 +693,7 @@ impl Vault {
         let (status, body) = self
             .exchange(Method::GET, url, None, Some(&self.token), true)
             .await
-            .map_err(|f| match f {
-                Failure::Lost(detail) => err(ErrorKind::Unavailable { detail }),
-                Failure::Final(kind) => err(kind),
-            })?;
+            .map_err(|f| err(f.of_read()))?;
         if status == StatusCode::NOT_FOUND {
             return Ok(Vec::new());
         }
