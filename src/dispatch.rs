@@ -3,6 +3,7 @@
 //! which branch — and the checks every dispatched command makes first: the default branch
 //! only, and a dispatcher who holds `internal_admin`.
 
+use crate::artifact::{self, ArtifactMeta};
 use crate::config::Config;
 use crate::error::Error;
 use crate::gate;
@@ -10,7 +11,7 @@ use crate::github::GitHub;
 use crate::github::event::{self, Trigger};
 use crate::ids::RotationId;
 use crate::policy::AdminStatus;
-use crate::session::RunEnv;
+use crate::session::{RunEnv, Trusted};
 
 /// The dispatch, parsed before any call.
 #[derive(Debug, Clone)]
@@ -133,4 +134,53 @@ pub(crate) async fn authorize(gh: &GitHub, config: &Config, dispatcher: &str) ->
             "team_not_visible: the token cannot see the admins team, so nobody can be verified; give ROTOR_ORG_TOKEN Organization Members: read".to_owned(),
         ])),
     }
+}
+
+/// What a dispatched command tells its user when the rotation's artifact is not usable.
+pub(crate) struct Remedies<'a> {
+    /// After `no artifact <path> on <branch>: `.
+    pub(crate) missing: &'a str,
+    /// After `<path> is not trusted: <why>; `.
+    pub(crate) untrusted: &'a str,
+    /// After `<path> `, when it has no block the command can use.
+    pub(crate) unusable: &'a str,
+}
+
+/// The rotation's artifact on the default branch's tip: its path, its text and its
+/// machine-readable block, which must be one the command can use (`usable`) and record this
+/// rotation; otherwise a precondition (exit 4) saying what to do.
+pub(crate) fn artifact_on_default_branch(
+    trusted: &Trusted,
+    d: &Dispatch,
+    default_branch: &str,
+    usable: fn(&ArtifactMeta) -> bool,
+    remedies: &Remedies<'_>,
+) -> Result<(String, String, ArtifactMeta), Error> {
+    let path = trusted.artifact_path(d.id.as_str());
+    let text = trusted
+        .git
+        .read_file(&trusted.base_sha, &path)?
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .ok_or_else(|| {
+            Error::Precondition(format!(
+                "no artifact {path} on {default_branch}: {}",
+                remedies.missing
+            ))
+        })?;
+    let meta = artifact::read_meta(&text)
+        .map_err(|e| {
+            Error::Precondition(format!(
+                "{path} is not trusted: {e}; {}",
+                remedies.untrusted
+            ))
+        })?
+        .filter(usable)
+        .ok_or_else(|| Error::Precondition(format!("{path} {}", remedies.unusable)))?;
+    if meta.rotation_id != d.id.as_str() {
+        return Err(Error::Precondition(format!(
+            "{path} records rotation {}, not {}",
+            meta.rotation_id, d.id
+        )));
+    }
+    Ok((path, text, meta))
 }

@@ -146,32 +146,15 @@ fn read_artifact(
     d: &Dispatch,
     default_branch: &str,
 ) -> Result<(String, String, ArtifactMeta), Error> {
-    let path = trusted.artifact_path(d.id.as_str());
-    let text = trusted
-        .git
-        .read_file(&trusted.base_sha, &path)?
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .ok_or_else(|| {
-            Error::Precondition(format!(
-                "no artifact {path} on {default_branch}: countersign by approving the pull request, or after it is merged"
-            ))
-        })?;
-    let meta = artifact::read_meta(&text)
-        .map_err(|e| {
-            Error::Precondition(format!(
-                "{path} is not trusted: {e}; run `rotor verify` before countersigning"
-            ))
-        })?
-        .ok_or_else(|| {
-            Error::Precondition(format!(
-                "{path} carries no machine-readable block: it is not rotor's record"
-            ))
-        })?;
-    if meta.rotation_id != d.id.as_str() {
-        return Err(Error::Precondition(format!(
-            "{path} records rotation {}, not {}",
-            meta.rotation_id, d.id
-        )));
-    }
-    Ok((path, text, meta))
+    dispatch::artifact_on_default_branch(
+        trusted,
+        d,
+        default_branch,
+        |_| true,
+        &dispatch::Remedies {
+            missing: "countersign by approving the pull request, or after it is merged",
+            untrusted: "run `rotor verify` before countersigning",
+            unusable: "carries no machine-readable block: it is not rotor's record",
+        },
+    )
 }

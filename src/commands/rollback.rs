@@ -199,34 +199,17 @@ fn read_artifact(
     only: &[SecretRef],
     default_branch: &str,
 ) -> Result<(String, String, ArtifactMeta), Error> {
-    let path = trusted.artifact_path(d.id.as_str());
-    let text = trusted
-        .git
-        .read_file(&trusted.base_sha, &path)?
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .ok_or_else(|| {
-            Error::Precondition(format!(
-                "no artifact {path} on {default_branch}: rollback reads from/to from the artifact on the default branch (merge the rotation's pull request first)"
-            ))
-        })?;
-    let meta = artifact::read_meta(&text)
-        .map_err(|e| {
-            Error::Precondition(format!(
-                "{path} is not trusted: {e}; run `rotor verify`, and roll back by hand if it was tampered with"
-            ))
-        })?
-        .filter(|m| !m.refs.is_empty())
-        .ok_or_else(|| {
-            Error::Precondition(format!(
-                "{path} carries no readable from/to for its refs; roll back by hand"
-            ))
-        })?;
-    if meta.rotation_id != d.id.as_str() {
-        return Err(Error::Precondition(format!(
-            "{path} records rotation {}, not {}",
-            meta.rotation_id, d.id
-        )));
-    }
+    let (path, text, meta) = dispatch::artifact_on_default_branch(
+        trusted,
+        d,
+        default_branch,
+        |m| !m.refs.is_empty(),
+        &dispatch::Remedies {
+            missing: "rollback reads from/to from the artifact on the default branch (merge the rotation's pull request first)",
+            untrusted: "run `rotor verify`, and roll back by hand if it was tampered with",
+            unusable: "carries no readable from/to for its refs; roll back by hand",
+        },
+    )?;
     for r in only {
         if !meta.refs.iter().any(|m| m.secret_ref == r.as_str()) {
             return Err(Error::BadArgument {
