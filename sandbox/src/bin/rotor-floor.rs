@@ -165,25 +165,7 @@ async fn rotate(http: &reqwest::Client, a: &Args, r: &str) -> Result<(), Failure
     write(&[("current_version", &to), ("rotor_previous", &from)])
         .await?
         .error_for_status()?;
-    http.put(app(&format!("secret-refs/{r}")))
-        .bearer_auth(&a.app_token)
-        .json(&json!({"versionId": to, "rotationId": a.rotation_id, "operation": "rotate", "operator": "floor"}))
-        .send()
-        .await?
-        .error_for_status()?;
-    http.post(app(&format!("secret-refs/{r}/resolve")))
-        .bearer_auth(&a.app_token)
-        .send()
-        .await?
-        .error_for_status()?;
-    let provider = r.split('.').nth(2).unwrap_or_default();
-    for site in known["siteIds"].as_array().into_iter().flatten() {
-        let site = site.as_str().unwrap_or_default();
-        http.get(app(&format!("sites/{site}/integrations/{provider}/health")))
-            .bearer_auth(&a.app_token)
-            .send()
-            .await?;
-    }
+    verify_in_app(http, a, r, &to, &known).await?;
     write(&[("rotor_state", "done")])
         .await?
         .error_for_status()?;
