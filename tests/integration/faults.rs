@@ -20,7 +20,7 @@ use crate::services::block_on;
 use rotor_sandbox::fault::{Faults, Style};
 
 /// Where the figures go: a long run's own directory, so that a short run never overwrites them.
-fn figures_path(name: &str) -> std::path::PathBuf {
+pub(crate) fn figures_path(name: &str) -> std::path::PathBuf {
     std::env::var_os("ROTOR_FAULT_FIGURES")
         .map_or_else(
             || std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")),
@@ -29,11 +29,50 @@ fn figures_path(name: &str) -> std::path::PathBuf {
         .join(name)
 }
 
-fn runs() -> u64 {
+/// How many seeded runs each service gets (`ROTOR_FAULT_RUNS`, default 8).
+pub(crate) fn runs() -> u64 {
     std::env::var("ROTOR_FAULT_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(8)
+}
+
+/// Adds what the fault proxy at `proxy` injected into one run to `injected`, under `label`.
+pub(crate) fn tally(proxy: &str, label: &str, injected: &mut BTreeMap<String, u64>) {
+    let stats: Value = reqwest::blocking::get(format!("{proxy}/_fault/stats"))
+        .expect("stats")
+        .json()
+        .expect("json");
+    for key in [
+        "requests",
+        "unavailable",
+        "throttled",
+        "lost_answers",
+        "closed_unsent",
+        "slow",
+    ] {
+        *injected.entry(format!("{label} {key}")).or_default() += stats[key].as_u64().unwrap_or(0);
+    }
+}
+
+/// Writes the figures of a fault suite to `file` and checks that faults were injected at all.
+pub(crate) fn report_figures(
+    file: &str,
+    runs_label: &str,
+    outcomes: &BTreeMap<String, u64>,
+    injected: &BTreeMap<String, u64>,
+) {
+    let figures = format!(
+        "{runs_label}: {}\noutcomes: {outcomes:#?}\nrequests and faults: {injected:#?}\n",
+        runs()
+    );
+    std::fs::write(figures_path(file), &figures).expect("figures");
+    let faults: u64 = injected
+        .iter()
+        .filter(|(k, _)| !k.ends_with("requests"))
+        .map(|(_, v)| v)
+        .sum();
+    assert!(faults > 0, "faults were injected: {figures}");
 }
 
 /// The artifact's machine-readable part on the PR branch, if rotor committed one.
@@ -145,34 +184,15 @@ fn under_injected_faults_every_run_ends_settled() {
             *outcomes
                 .entry(format!("{service:?}: {outcome}"))
                 .or_default() += 1;
-            let stats: Value = reqwest::blocking::get(format!("{proxy}/_fault/stats"))
-                .expect("stats")
-                .json()
-                .expect("json");
-            for key in [
-                "requests",
-                "unavailable",
-                "throttled",
-                "lost_answers",
-                "closed_unsent",
-                "slow",
-            ] {
-                *injected.entry(format!("{service:?} {key}")).or_default() +=
-                    stats[key].as_u64().unwrap_or(0);
-            }
+            tally(&proxy, &format!("{service:?}"), &mut injected);
         }
     }
-    let figures = format!(
-        "runs per service: {}\noutcomes: {outcomes:#?}\nrequests and faults: {injected:#?}\n",
-        runs()
+    report_figures(
+        "fault-figures.txt",
+        "runs per service",
+        &outcomes,
+        &injected,
     );
-    std::fs::write(figures_path("fault-figures.txt"), &figures).expect("figures");
-    let faults: u64 = injected
-        .iter()
-        .filter(|(k, _)| !k.ends_with("requests"))
-        .map(|(_, v)| v)
-        .sum();
-    assert!(faults > 0, "faults were injected: {figures}");
 }
 
 /// An AWS world: refs on moto (a current and a pending version each), an approved rotation
@@ -384,32 +404,9 @@ fn under_aws_shaped_faults_every_run_ends_settled() {
         let context = format!("AWS seed {seed}, exit {code:?}:\n{stdout}\n{stderr}");
         let outcome = settled_aws(&a, code, &context);
         *outcomes.entry(format!("Aws: {outcome}")).or_default() += 1;
-        let stats: Value = reqwest::blocking::get(format!("{}/_fault/stats", a.proxy.url()))
-            .expect("stats")
-            .json()
-            .expect("json");
-        for key in [
-            "requests",
-            "unavailable",
-            "throttled",
-            "lost_answers",
-            "closed_unsent",
-            "slow",
-        ] {
-            *injected.entry(format!("Aws {key}")).or_default() += stats[key].as_u64().unwrap_or(0);
-        }
+        tally(&a.proxy.url(), "Aws", &mut injected);
     }
-    let figures = format!(
-        "runs: {}\noutcomes: {outcomes:#?}\nrequests and faults: {injected:#?}\n",
-        runs()
-    );
-    std::fs::write(figures_path("fault-figures-aws.txt"), &figures).expect("figures");
-    assert!(
-        injected
-            .iter()
-            .any(|(k, v)| !k.ends_with("requests") && *v > 0),
-        "faults were injected: {figures}"
-    );
+    report_figures("fault-figures-aws.txt", "runs", &outcomes, &injected);
 }
 
 /// `rotor apply` on the AWS world's approval, reaching moto through the proxy.

@@ -15,24 +15,9 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use crate::backend_gcp::{GcpWorld, alias, annotations, gcp_apply, gcp_world_with, no_access};
+use crate::faults::{report_figures, runs, tally};
 use crate::plan::git;
 use rotor_sandbox::fault::{Faults, Style};
-
-fn runs() -> u64 {
-    std::env::var("ROTOR_FAULT_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(8)
-}
-
-fn figures_path(name: &str) -> std::path::PathBuf {
-    std::env::var_os("ROTOR_FAULT_FIGURES")
-        .map_or_else(
-            || std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")),
-            std::path::PathBuf::from,
-        )
-        .join(name)
-}
 
 /// The commits rotor added on the pull request's branch since the approved head.
 pub(crate) fn rotor_commits(g: &GcpWorld) -> u32 {
@@ -150,33 +135,9 @@ fn under_gcp_shaped_faults_every_run_ends_settled() {
         let outcome = settled_gcp(&g, code, &context);
         *outcomes.entry(format!("Gcp: {outcome}")).or_default() += 1;
         let proxy = g.proxy.as_ref().map(rotor_sandbox::Running::url);
-        let stats: Value =
-            reqwest::blocking::get(format!("{}/_fault/stats", proxy.expect("proxy")))
-                .expect("stats")
-                .json()
-                .expect("json");
-        for key in [
-            "requests",
-            "unavailable",
-            "throttled",
-            "lost_answers",
-            "closed_unsent",
-            "slow",
-        ] {
-            *injected.entry(format!("Gcp {key}")).or_default() += stats[key].as_u64().unwrap_or(0);
-        }
+        tally(&proxy.expect("proxy"), "Gcp", &mut injected);
     }
-    let figures = format!(
-        "runs: {}\noutcomes: {outcomes:#?}\nrequests and faults: {injected:#?}\n",
-        runs()
-    );
-    std::fs::write(figures_path("fault-figures-gcp.txt"), &figures).expect("figures");
-    assert!(
-        injected
-            .iter()
-            .any(|(k, v)| !k.ends_with("requests") && *v > 0),
-        "faults were injected: {figures}"
-    );
+    report_figures("fault-figures-gcp.txt", "runs", &outcomes, &injected);
 }
 
 /// The proxy answers Secret Manager's calls in Google's shapes, and passes every other route
