@@ -106,27 +106,38 @@ pub fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// Why `reviewer`'s approval does not countersign the break-glass rotation `glass` of the
-/// session's pull request, or `None` when it does: the pull request is open, its head has not
+/// What an approving review of a break-glass rotation amounts to.
+pub(crate) enum ReviewVerdict {
+    /// It countersigns; `url` is the review's page.
+    Countersigns {
+        /// The review's page, when GitHub gives one.
+        url: Option<String>,
+    },
+    /// It does not, and why.
+    DoesNot(String),
+}
+
+/// Whether `reviewer`'s approval countersigns the break-glass rotation `glass` of the
+/// session's pull request (with the review's page, for the record), or why not. It does when the pull request is open, its head has not
 /// moved since the event, the reviewer is another `internal_admin` than the operator, and
 /// their latest review approves that head. On the pull request's branch (`on_branch`: the
 /// artifact's path there), the head must be rotor's record commit itself — on the head the
 /// glass was broken on, changing only the artifact — so that what is countersigned is what
 /// rotor wrote, not a later hand's edit of it.
-pub(crate) async fn review_refusal(
+pub(crate) async fn review_countersigns(
     s: &Session,
     reviewer: &str,
     glass: &MetaBreakGlass,
     on_branch: Option<&str>,
-) -> Result<Option<String>, Error> {
+) -> Result<ReviewVerdict, Error> {
     if s.pr.merged || s.pr.state != "open" {
-        return Ok(Some(
+        return Ok(ReviewVerdict::DoesNot(
             "the pull request is no longer open: countersign with the countersign workflow"
                 .to_owned(),
         ));
     }
     if s.pr.head_sha != s.event_head {
-        return Ok(Some(format!(
+        return Ok(ReviewVerdict::DoesNot(format!(
             "the head moved to {} after the review: approve the current head",
             s.pr.head_sha.get(..7).unwrap_or(&s.pr.head_sha)
         )));
@@ -143,24 +154,26 @@ pub(crate) async fn review_refusal(
             _ => false,
         };
         if !only_the_record {
-            return Ok(Some(format!(
+            return Ok(ReviewVerdict::DoesNot(format!(
                 "the head {} is not rotor's record of the rotation (a commit changed the branch after it): countersign after the merge, with the countersign workflow",
                 s.pr.head_sha.get(..7).unwrap_or(&s.pr.head_sha)
             )));
         }
     }
     if reviewer.eq_ignore_ascii_case(&glass.by) {
-        return Ok(Some(format!(
+        return Ok(ReviewVerdict::DoesNot(format!(
             "{reviewer} broke the glass: the operator cannot countersign their own rotation"
         )));
     }
     match crate::gate::admin_status(&s.gh, &s.trusted.config.admins, reviewer).await? {
         AdminStatus::Admin => {}
         AdminStatus::NotAdmin => {
-            return Ok(Some(format!("{reviewer} does not hold internal_admin")));
+            return Ok(ReviewVerdict::DoesNot(format!(
+                "{reviewer} does not hold internal_admin"
+            )));
         }
         AdminStatus::Unverifiable => {
-            return Ok(Some(
+            return Ok(ReviewVerdict::DoesNot(
                 "the token cannot see the admins team, so the reviewer cannot be verified; give ROTOR_ORG_TOKEN Organization Members: read".to_owned(),
             ));
         }
@@ -173,34 +186,21 @@ pub(crate) async fn review_refusal(
             && !matches!(r.state.as_str(), "COMMENTED" | "PENDING")
     });
     match latest {
-        Some(r) if r.state == "APPROVED" && r.commit_id == s.pr.head_sha => Ok(None),
-        Some(r) => Ok(Some(format!(
+        Some(r) if r.state == "APPROVED" && r.commit_id == s.pr.head_sha => {
+            Ok(ReviewVerdict::Countersigns {
+                url: Some(r.html_url.clone()).filter(|u| !u.is_empty()),
+            })
+        }
+        Some(r) => Ok(ReviewVerdict::DoesNot(format!(
             "{reviewer}'s latest review is {} of {}, not an approval of the head {}",
             r.state,
             r.commit_id.get(..7).unwrap_or(&r.commit_id),
             s.pr.head_sha.get(..7).unwrap_or(&s.pr.head_sha)
         ))),
-        None => Ok(Some(format!(
+        None => Ok(ReviewVerdict::DoesNot(format!(
             "{reviewer} has no review of the pull request"
         ))),
     }
-}
-
-/// The review that countersigns, as the record cites it.
-pub(crate) async fn review_url(s: &Session, reviewer: &str) -> Result<Option<String>, Error> {
-    Ok(s.gh
-        .reviews(s.number)
-        .await?
-        .iter()
-        .rev()
-        .find(|r| {
-            r.state == "APPROVED"
-                && r.reviewer
-                    .as_deref()
-                    .is_some_and(|l| l.eq_ignore_ascii_case(reviewer))
-        })
-        .map(|r| r.html_url.clone())
-        .filter(|u| !u.is_empty()))
 }
 
 #[cfg(test)]

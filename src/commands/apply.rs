@@ -378,13 +378,17 @@ async fn countersign_by_review(
     report.ref_count = request.refs.len();
     let config = &s.trusted.config;
     let on_branch = (config.commit.target == CommitTarget::PrBranch).then_some(path);
-    if let Some(why) = break_glass::review_refusal(s, reviewer, &glass, on_branch).await? {
-        let message =
-            format!("already applied by break-glass; the review does not countersign it: {why}");
-        cx.output.log(&message);
-        report.message = Some(message);
-        return report.emit(&cx.output);
-    }
+    let url = match break_glass::review_countersigns(s, reviewer, &glass, on_branch).await? {
+        break_glass::ReviewVerdict::Countersigns { url } => url,
+        break_glass::ReviewVerdict::DoesNot(why) => {
+            let message = format!(
+                "already applied by break-glass; the review does not countersign it: {why}"
+            );
+            cx.output.log(&message);
+            report.message = Some(message);
+            return report.emit(&cx.output);
+        }
+    };
     crate::publish::check_author(&s.gh, &config.commit).await?;
     let within = config.countersign_within(glass.environment.as_deref());
     let at = break_glass::now();
@@ -397,7 +401,7 @@ async fn countersign_by_review(
             s.pr.head_sha.get(..7).unwrap_or(&s.pr.head_sha)
         ),
         via: "review".to_owned(),
-        url: break_glass::review_url(s, reviewer).await?,
+        url,
         late,
         sha: Some(s.pr.head_sha.clone()),
     };
