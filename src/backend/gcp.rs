@@ -283,33 +283,35 @@ impl Gcp {
         .await
     }
 
-    /// Every version (`versions.list`, every page, bounded).
-    async fn versions(&self, location: &str) -> Result<Vec<Version>, ErrorKind> {
+    /// Every item of a Google list (`method`, the items under `field`), page by page from
+    /// `first` (the list's URL with its own parameters), bounded: a page token answered twice, or
+    /// more than [`MAX_PAGES`] pages, is a protocol error rather than a walk without end.
+    async fn all_pages(
+        &self,
+        method: &str,
+        first: Url,
+        field: &str,
+        location: &str,
+        permission: &str,
+    ) -> Result<Vec<Value>, ErrorKind> {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         for _ in 0..MAX_PAGES {
-            let mut url = self.url(Some(location), &["versions"]);
+            let mut url = first.clone();
             url.query_pairs_mut()
                 .append_pair("pageSize", &PAGE_SIZE.to_string());
             if let Some(t) = &token {
                 url.query_pairs_mut().append_pair("pageToken", t);
             }
-            let page = self
-                .get(url, location, "secretmanager.versions.list")
-                .await?;
-            for v in page
-                .get("versions")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                out.push(version(v)?);
+            let mut page = self.get(url, location, permission).await?;
+            if let Some(Value::Array(items)) = page.get_mut(field).map(Value::take) {
+                out.extend(items);
             }
             match page.get("nextPageToken").and_then(Value::as_str) {
                 Some(next) if !next.is_empty() => {
                     if token.as_deref() == Some(next) {
                         return Err(ErrorKind::Protocol {
-                            detail: "versions.list answered the same page token twice".to_owned(),
+                            detail: format!("{method} answered the same page token twice"),
                         });
                     }
                     token = Some(next.to_owned());
@@ -318,8 +320,23 @@ impl Gcp {
             }
         }
         Err(ErrorKind::Protocol {
-            detail: format!("versions.list did not end within {MAX_PAGES} pages"),
+            detail: format!("{method} did not end within {MAX_PAGES} pages"),
         })
+    }
+
+    /// Every version (`versions.list`, every page, bounded).
+    async fn versions(&self, location: &str) -> Result<Vec<Version>, ErrorKind> {
+        self.all_pages(
+            "versions.list",
+            self.url(Some(location), &["versions"]),
+            "versions",
+            location,
+            "secretmanager.versions.list",
+        )
+        .await?
+        .iter()
+        .map(version)
+        .collect()
     }
 
     /// Reads the secret and its versions and derives the ref's state.
@@ -608,52 +625,28 @@ impl Gcp {
     /// `secrets.list` of the project, every page, filtered on the names' fixed `prefix`: the
     /// secret ids.
     pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<String>, ErrorKind> {
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let mut url = self.url(None, &[]);
+        let mut url = self.url(None, &[]);
+        if !prefix.is_empty() {
             url.query_pairs_mut()
-                .append_pair("pageSize", &PAGE_SIZE.to_string());
-            if !prefix.is_empty() {
-                url.query_pairs_mut()
-                    .append_pair("filter", &format!("name:{prefix}"));
-            }
-            if let Some(t) = &token {
-                url.query_pairs_mut().append_pair("pageToken", t);
-            }
-            let page = self.get(url, "*", "secretmanager.secrets.list").await?;
-            for s in page
-                .get("secrets")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                // Matched as an id: answers name the project by its number.
-                if let Some(id) = s
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .and_then(|n| n.rsplit_once("/secrets/"))
-                    .map(|(_, id)| id)
-                    .filter(|id| id.starts_with(prefix))
-                {
-                    out.push(id.to_owned());
-                }
-            }
-            match page.get("nextPageToken").and_then(Value::as_str) {
-                Some(next) if !next.is_empty() => {
-                    if token.as_deref() == Some(next) {
-                        return Err(ErrorKind::Protocol {
-                            detail: "secrets.list answered the same page token twice".to_owned(),
-                        });
-                    }
-                    token = Some(next.to_owned());
-                }
-                _ => return Ok(out),
-            }
+                .append_pair("filter", &format!("name:{prefix}"));
         }
-        Err(ErrorKind::Protocol {
-            detail: format!("secrets.list did not end within {MAX_PAGES} pages"),
-        })
+        let secrets = self
+            .all_pages(
+                "secrets.list",
+                url,
+                "secrets",
+                "*",
+                "secretmanager.secrets.list",
+            )
+            .await?;
+        // Matched as an id: answers name the project by its number.
+        Ok(secrets
+            .iter()
+            .filter_map(|s| s.get("name").and_then(Value::as_str))
+            .filter_map(|n| n.rsplit_once("/secrets/").map(|(_, id)| id))
+            .filter(|id| id.starts_with(prefix))
+            .map(str::to_owned)
+            .collect())
     }
 }
 
