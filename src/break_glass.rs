@@ -12,10 +12,10 @@ use chrono::{SecondsFormat, Utc};
 use crate::artifact::{self, ArtifactMeta, CountersignSection, MetaBreakGlass, MetaCountersigned};
 use crate::config::{BreakGlass as Policy, said};
 use crate::error::Error;
+use crate::github::GitHub;
 use crate::policy::AdminStatus;
-use crate::render::Renderer;
 use crate::request::Request;
-use crate::session::Session;
+use crate::session::{Session, Trusted};
 
 /// Where rotor's notification of a break-glass rotation starts: one per rotation, found again
 /// by a re-run so that the team is told once.
@@ -77,13 +77,29 @@ pub(crate) async fn notify(
     Ok(())
 }
 
-/// The artifact's text with a `## Countersigned` section appended and the block recording it.
-pub fn countersigned_text(
-    text: &str,
+/// Where a countersignature is committed: the branch, the artifact's path and text there,
+/// and, on a pull request's branch, the head it must sit on.
+pub(crate) struct Target<'a> {
+    /// The branch.
+    pub(crate) branch: &'a str,
+    /// The artifact's path.
+    pub(crate) path: &'a str,
+    /// The artifact's text on that branch.
+    pub(crate) text: &'a str,
+    /// On a pull request's branch, the approved head: the commit's only parent.
+    pub(crate) approved: Option<&'a str>,
+}
+
+/// Appends the `## Countersigned` section to the artifact, records `countersigned` in its
+/// block, and commits it (`commit.via`) in rotor's own commit; the commit holding it. A file
+/// already countersigned there (another run of this countersignature) is kept.
+pub(crate) async fn commit_countersignature(
+    trusted: &Trusted,
+    gh: &GitHub,
+    target: Target<'_>,
     mut meta: ArtifactMeta,
     countersigned: MetaCountersigned,
     within: Duration,
-    renderer: &Renderer,
 ) -> Result<String, Error> {
     let operator = meta
         .break_glass
@@ -95,10 +111,27 @@ pub fn countersigned_text(
         operator: &operator,
         within: said(within),
     };
+    let message = format!(
+        "rotor: countersign of break-glass rotation {}",
+        meta.rotation_id
+    );
     meta.countersigned = Some(countersigned.clone());
-    Ok(artifact::append_countersigned(
-        text, &section, &meta, renderer,
-    )?)
+    let updated = artifact::append_countersigned(target.text, &section, &meta, &trusted.renderer)?;
+    let keep = |existing: &[u8]| {
+        artifact::read_meta(&String::from_utf8_lossy(existing))
+            .ok()
+            .flatten()
+            .is_some_and(|m| m.countersigned.is_some())
+    };
+    let record = crate::publish::Record {
+        branch: target.branch,
+        path: target.path,
+        content: updated.as_bytes(),
+        message: &message,
+        keep: &keep,
+        approved: target.approved,
+    };
+    crate::publish::publish(&trusted.git, gh, &trusted.config.commit, &record).await
 }
 
 /// Now, as the record writes times.
@@ -206,6 +239,7 @@ pub(crate) async fn review_countersigns(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::Renderer;
 
     #[test]
     fn a_reason_is_required_and_follows_the_rules() {

@@ -411,26 +411,23 @@ async fn countersign_by_review(
         .read_file(tip, path)?
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default();
-    let updated =
-        break_glass::countersigned_text(&text, meta, countersigned, within, &s.trusted.renderer)?;
-    let keep = |existing: &[u8]| {
-        artifact::read_meta(&String::from_utf8_lossy(existing))
-            .ok()
-            .flatten()
-            .is_some_and(|m| m.countersigned.is_some())
-    };
     let approved =
         (config.commit.target == CommitTarget::PrBranch).then_some(s.pr.head_sha.as_str());
-    let message = format!("rotor: countersign of break-glass rotation {}", request.id);
-    let record = crate::publish::Record {
+    let target = break_glass::Target {
         branch: target,
         path,
-        content: updated.as_bytes(),
-        message: &message,
-        keep: &keep,
+        text: &text,
         approved,
     };
-    let sha = crate::publish::publish(&s.trusted.git, &s.gh, &config.commit, &record).await?;
+    let sha = break_glass::commit_countersignature(
+        &s.trusted,
+        &s.gh,
+        target,
+        meta,
+        countersigned,
+        within,
+    )
+    .await?;
     report.result = RunResult::Countersigned;
     report.commit_sha = Some(sha);
     let headline =

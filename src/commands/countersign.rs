@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::artifact::{self, ArtifactMeta, MetaCountersigned};
+use crate::artifact::{ArtifactMeta, MetaCountersigned};
 use crate::break_glass;
 use crate::context::Context;
 use crate::dispatch::{self, Dispatch};
@@ -88,24 +88,15 @@ pub async fn run(cx: &Context, args: &Args, config_rel: &Path) -> Result<(), Err
         sha: None,
     };
     let late = countersigned.late;
-    let updated =
-        break_glass::countersigned_text(&text, meta, countersigned, within, &trusted.renderer)?;
-    let keep = |existing: &[u8]| {
-        artifact::read_meta(&String::from_utf8_lossy(existing))
-            .ok()
-            .flatten()
-            .is_some_and(|m| m.countersigned.is_some())
-    };
-    let message = format!("rotor: countersign of break-glass rotation {}", d.id);
-    let record = crate::publish::Record {
+    let target = break_glass::Target {
         branch: d.branch(),
         path: &path,
-        content: updated.as_bytes(),
-        message: &message,
-        keep: &keep,
+        text: &text,
         approved: None,
     };
-    let sha = crate::publish::publish(&trusted.git, &gh, &config.commit, &record).await?;
+    let sha =
+        break_glass::commit_countersignature(&trusted, &gh, target, meta, countersigned, within)
+            .await?;
     report.result = RunResult::Countersigned;
     report.commit_sha = Some(sha);
     report.text = vec![format!(
