@@ -101,7 +101,8 @@ pub fn run(cx: &Context, now: DateTime<Utc>) -> Result<(), Error> {
     let mut glass = Vec::new();
     for (path, text) in ledger::artifact_files(cx, &config)? {
         if let Ok(Some(meta)) = crate::artifact::read_meta(&text)
-            && let Some(row) = crate::record::glass::row(&path, &meta, &config, now)
+            && let Some(row) =
+                crate::record::glass::row(&path, &meta, meta.countersigned.as_ref(), &config, now)
             && (row.owed || row.late)
         {
             glass.push(row);

@@ -326,21 +326,17 @@ pub(crate) fn build(v: &Verified, period: Period, max_age_days: u32) -> (Evidenc
     let mut break_glass = Vec::new();
     for e in v.entries.iter().filter(|e| e.present()) {
         // rotor's own version: a countersignature written by hand is not one.
-        let untrusted;
-        let meta = match (&e.trusted, e.meta()) {
-            (Some(t), _) => t,
-            (None, Some(m)) => {
-                untrusted = crate::artifact::ArtifactMeta {
-                    countersigned: None,
-                    ..m.clone()
-                };
-                &untrusted
-            }
-            (None, None) => continue,
+        let Some((meta, countersigned)) = e.rotors_record() else {
+            continue;
         };
         let finished = period.contains(e.finished_at);
-        let Some(row) = crate::record::glass::row(&e.path, meta, &v.history.config, period.until)
-        else {
+        let Some(row) = crate::record::glass::row(
+            &e.path,
+            meta,
+            countersigned,
+            &v.history.config,
+            period.until,
+        ) else {
             continue;
         };
         let before = e.finished_at.is_some_and(|t| t < period.since);

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::artifact::ArtifactMeta;
+use crate::artifact::{ArtifactMeta, MetaCountersigned};
 use crate::config::Config;
 
 /// One break-glass rotation.
@@ -46,17 +46,18 @@ pub struct Countersigned {
     pub via: String,
 }
 
-/// The row of `meta`'s rotation, if it was break-glass, as it stood at `until`: a
-/// countersignature made after `until` is not one yet.
+/// The row of `meta`'s rotation, if it was break-glass, as it stood at `until`, with the
+/// countersignature the caller trusts (`countersigned`): one made after `until` is not one yet.
 pub fn row(
     path: &str,
     meta: &ArtifactMeta,
+    countersigned: Option<&MetaCountersigned>,
     config: &Config,
     until: DateTime<Utc>,
 ) -> Option<GlassRow> {
     let glass = meta.break_glass.as_ref()?;
     let within = config.countersign_within(glass.environment.as_deref());
-    let countersigned = meta.countersigned.as_ref().filter(|c| {
+    let countersigned = countersigned.filter(|c| {
         DateTime::parse_from_rfc3339(&c.at).is_ok_and(|at| at.with_timezone(&Utc) <= until)
     });
     let late = countersigned.is_some_and(|c| {
@@ -123,24 +124,64 @@ mod tests {
             b"version: 1\nadmins: {users: [x]}\nenvironments: {production: {break_glass: {allowed: true, countersign_within: 2h}}}\nbackends: [{match: '*', type: vault}]\napp: {base_url: 'http://a'}\n",
         )
         .expect("config");
-        let owed = row("d/r-1.md", &meta(None), &config, at("2026-12-01T04:00:00Z")).expect("row");
+        let owed = row(
+            "d/r-1.md",
+            &meta(None),
+            meta(None).countersigned.as_ref(),
+            &config,
+            at("2026-12-01T04:00:00Z"),
+        )
+        .expect("row");
         assert!(owed.owed && !owed.overdue && !owed.late);
         assert_eq!(owed.within, "2h");
-        let overdue =
-            row("d/r-1.md", &meta(None), &config, at("2026-12-01T05:00:01Z")).expect("row");
+        let overdue = row(
+            "d/r-1.md",
+            &meta(None),
+            meta(None).countersigned.as_ref(),
+            &config,
+            at("2026-12-01T05:00:01Z"),
+        )
+        .expect("row");
         assert!(overdue.owed && overdue.overdue);
         let in_time = meta(Some("2026-12-01T04:30:00Z"));
-        let signed = row("d/r-1.md", &in_time, &config, at("2026-12-09T00:00:00Z")).expect("row");
+        let signed = row(
+            "d/r-1.md",
+            &in_time,
+            in_time.countersigned.as_ref(),
+            &config,
+            at("2026-12-09T00:00:00Z"),
+        )
+        .expect("row");
         assert!(!signed.owed && !signed.overdue && !signed.late);
         let late = meta(Some("2026-12-01T06:00:00Z"));
-        let late = row("d/r-1.md", &late, &config, at("2026-12-09T00:00:00Z")).expect("row");
+        let late = row(
+            "d/r-1.md",
+            &late,
+            late.countersigned.as_ref(),
+            &config,
+            at("2026-12-09T00:00:00Z"),
+        )
+        .expect("row");
         assert!(!late.owed && late.late);
         // Before the countersignature, the period saw it owed.
-        let before = row("d/r-1.md", &in_time, &config, at("2026-12-01T04:00:00Z")).expect("row");
+        let before = row(
+            "d/r-1.md",
+            &in_time,
+            in_time.countersigned.as_ref(),
+            &config,
+            at("2026-12-01T04:00:00Z"),
+        )
+        .expect("row");
         assert!(before.owed && before.countersigned.is_none());
         let plain: ArtifactMeta = serde_json::from_str(r#"{"rotation_id":"r-2"}"#).expect("meta");
         assert_eq!(
-            row("d/r-2.md", &plain, &config, at("2026-12-01T04:00:00Z")),
+            row(
+                "d/r-2.md",
+                &plain,
+                plain.countersigned.as_ref(),
+                &config,
+                at("2026-12-01T04:00:00Z")
+            ),
             None
         );
     }

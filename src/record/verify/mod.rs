@@ -189,6 +189,19 @@ impl Entry {
         self.meta.as_ref().ok().and_then(Option::as_ref)
     }
 
+    /// Its block as rotor's own version has it, with the countersignature only rotor's commit
+    /// gave: with no version of rotor's (the artifact is `tampered`), the block it shows, and no
+    /// countersignature (one written by hand is not one).
+    pub(crate) fn rotors_record(
+        &self,
+    ) -> Option<(&ArtifactMeta, Option<&crate::artifact::MetaCountersigned>)> {
+        match (&self.trusted, self.meta()) {
+            (Some(t), _) => Some((t, t.countersigned.as_ref())),
+            (None, Some(m)) => Some((m, None)),
+            (None, None) => None,
+        }
+    }
+
     /// Whether it is on the default branch now.
     pub(crate) fn present(&self) -> bool {
         self.text.is_some()

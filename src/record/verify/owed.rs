@@ -17,12 +17,10 @@ pub(crate) fn approvals_owed(
 ) -> Vec<Finding> {
     let mut out = Vec::new();
     for e in entries.iter().filter(|e| e.present()) {
-        // rotor's own version decides; with none (the artifact is `tampered`), the break-glass
-        // it claims is owed all the same: a countersignature only rotor's commit can give.
-        let (meta, countersigned) = match (&e.trusted, e.meta()) {
-            (Some(t), _) => (t, t.countersigned.as_ref()),
-            (None, Some(m)) => (m, None),
-            (None, None) => continue,
+        // With no version of rotor's (the artifact is `tampered`), the break-glass it claims is
+        // owed all the same: a countersignature only rotor's commit can give.
+        let Some((meta, countersigned)) = e.rotors_record() else {
+            continue;
         };
         let (Some(glass), None) = (&meta.break_glass, countersigned) else {
             continue;
