@@ -748,20 +748,7 @@ fn derive(body: &Value, mut versions: Vec<Version>, alias: &str) -> Result<RefSt
     };
     let current = version_of(&aliases, alias, "the alias")?;
     let previous = version_of(&annotations, PREVIOUS_KEY, "the annotation")?;
-    let number = |v: &VersionId| v.as_str().parse::<u64>().unwrap_or(0);
-    versions.sort_by_key(|v| std::cmp::Reverse(number(&v.id)));
-    let pending = match &current {
-        Some(cur) => {
-            let mut p: Vec<VersionId> = versions
-                .iter()
-                .filter(|v| v.state == VersionState::Enabled && number(&v.id) > number(cur))
-                .map(|v| v.id.clone())
-                .collect();
-            p.reverse();
-            p
-        }
-        None => Vec::new(),
-    };
+    let pending = super::numbered_pending(&mut versions, current.as_ref());
     let marker = MARKER_KEYS
         .read(|k| annotations.get(k).map(String::as_str))
         .map_err(|key| ErrorKind::Protocol {

@@ -200,6 +200,26 @@ impl MarkerKeys {
     }
 }
 
+/// For a backend whose version ids are increasing numbers (Vault/OpenBao, GCP): sorts
+/// `versions` newest first and returns the pending ones, the enabled versions newer than
+/// `current`, oldest first (none without a pointer).
+pub(crate) fn numbered_pending(
+    versions: &mut [Version],
+    current: Option<&VersionId>,
+) -> Vec<VersionId> {
+    let number = |v: &VersionId| v.as_str().parse::<u64>().unwrap_or(0);
+    versions.sort_by_key(|v| std::cmp::Reverse(number(&v.id)));
+    let Some(cur) = current else {
+        return Vec::new();
+    };
+    versions
+        .iter()
+        .rev()
+        .filter(|v| v.state == VersionState::Enabled && number(&v.id) > number(cur))
+        .map(|v| v.id.clone())
+        .collect()
+}
+
 /// Versions the record rejected, by ref: each with the rotation whose rollback rejected it.
 pub type Rejections = HashMap<String, Vec<(VersionId, String)>>;
 

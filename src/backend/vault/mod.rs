@@ -803,20 +803,7 @@ fn derive(
     };
     let current = version_of(pointer_key)?;
     let previous = version_of(PREVIOUS_KEY)?;
-    let number = |v: &VersionId| v.as_str().parse::<u64>().unwrap_or(0);
-    versions.sort_by_key(|v| std::cmp::Reverse(number(&v.id)));
-    let pending = match &current {
-        Some(cur) => {
-            let mut p: Vec<VersionId> = versions
-                .iter()
-                .filter(|v| v.state == VersionState::Enabled && number(&v.id) > number(cur))
-                .map(|v| v.id.clone())
-                .collect();
-            p.reverse();
-            p
-        }
-        None => Vec::new(),
-    };
+    let pending = super::numbered_pending(&mut versions, current.as_ref());
     let marker = MARKER_KEYS
         .read(|k| custom.get(k).map(String::as_str))
         .map_err(|key| ErrorKind::Protocol {
