@@ -11,6 +11,7 @@ pub mod gcp;
 pub mod git_http;
 pub mod github;
 mod graphql;
+pub mod latency;
 mod lost;
 pub mod redirect;
 pub mod schema;
@@ -67,6 +68,17 @@ pub fn start_fault_proxy(
 ) -> std::io::Result<Running> {
     let upstream = upstream.to_owned();
     serve(addr, move || fault::router(&upstream, faults))
+}
+
+/// Starts a proxy to `upstream` on `addr` that delays every request by `delay` and logs it
+/// (see [`latency`]).
+pub fn start_latency_proxy(
+    addr: SocketAddr,
+    upstream: &str,
+    delay: std::time::Duration,
+) -> std::io::Result<Running> {
+    let upstream = upstream.to_owned();
+    serve(addr, move || latency::router(&upstream, delay))
 }
 
 /// Serves the bare repositories under `root` over git's smart HTTP, for the token `token`

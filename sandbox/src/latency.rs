@@ -1,0 +1,129 @@
+//! A latency proxy, put between a client and one service by the benchmark (`scripts/bench`):
+//! every request waits a fixed delay before it is forwarded, so that a request costs what a
+//! request to a service some milliseconds away costs, and a chain of dependent requests costs
+//! its length times the delay. Requests overlapping in time each pay the delay once, in
+//! parallel, as they would on a real network.
+//!
+//! Every forwarded request is logged with when it reached the proxy and when its answer left
+//! (Unix time in microseconds, so that logs of several proxies and the benchmark's own clock
+//! compare), its method and path, and the `SecretId` of an AWS JSON request (the path of an
+//! AWS call names no secret). `GET /_latency/log` answers the log; `DELETE /_latency/log`
+//! empties it.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+/// One forwarded request.
+#[derive(Debug, Clone, serde::Serialize)]
+struct Entry {
+    /// When it reached the proxy, in microseconds since the Unix epoch.
+    start_us: u128,
+    /// When its answer left the proxy.
+    end_us: u128,
+    method: String,
+    path: String,
+    /// The `SecretId` of an AWS JSON-protocol request, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_id: Option<String>,
+}
+
+struct Proxy {
+    upstream: String,
+    http: reqwest::Client,
+    delay: Duration,
+    log: Mutex<Vec<Entry>>,
+}
+
+fn now_us() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros())
+}
+
+/// The proxy's routes, forwarding to `upstream` after `delay`.
+pub fn router(upstream: &str, delay: Duration) -> axum::Router {
+    let proxy = Arc::new(Proxy {
+        upstream: upstream.trim_end_matches('/').to_owned(),
+        http: reqwest::Client::new(),
+        delay,
+        log: Mutex::new(Vec::new()),
+    });
+    axum::Router::new()
+        .route("/_latency/log", axum::routing::get(log).delete(clear))
+        .fallback(forward)
+        .with_state(proxy)
+}
+
+async fn log(State(proxy): State<Arc<Proxy>>) -> Response {
+    let entries = proxy.log.lock().map(|l| l.clone()).unwrap_or_default();
+    axum::Json(entries).into_response()
+}
+
+async fn clear(State(proxy): State<Arc<Proxy>>) -> StatusCode {
+    if let Ok(mut l) = proxy.log.lock() {
+        l.clear();
+    }
+    StatusCode::NO_CONTENT
+}
+
+async fn forward(
+    State(proxy): State<Arc<Proxy>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let start_us = now_us();
+    let secret_id = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("SecretId").and_then(Value::as_str).map(str::to_owned));
+    tokio::time::sleep(proxy.delay).await;
+    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let mut request = proxy
+        .http
+        .request(method.clone(), format!("{}{path}", proxy.upstream))
+        .body(body);
+    for (name, value) in &headers {
+        if !matches!(name.as_str(), "host" | "content-length" | "connection") {
+            request = request.header(name, value);
+        }
+    }
+    let response = match request.send().await {
+        Ok(answer) => {
+            let status =
+                StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            let mut out = HeaderMap::new();
+            for (name, value) in answer.headers() {
+                if !matches!(
+                    name.as_str(),
+                    "content-length" | "transfer-encoding" | "connection"
+                ) && let (Ok(n), Ok(v)) = (
+                    HeaderName::from_bytes(name.as_str().as_bytes()),
+                    HeaderValue::from_bytes(value.as_bytes()),
+                ) {
+                    out.insert(n, v);
+                }
+            }
+            let bytes = answer.bytes().await.unwrap_or_default();
+            (status, out, bytes).into_response()
+        }
+        Err(_) => StatusCode::BAD_GATEWAY.into_response(),
+    };
+    let entry = Entry {
+        start_us,
+        end_us: now_us(),
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        secret_id,
+    };
+    if let Ok(mut l) = proxy.log.lock() {
+        l.push(entry);
+    }
+    response
+}
