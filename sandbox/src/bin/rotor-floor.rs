@@ -2,13 +2,15 @@
 //! issued by a bare async client at a given concurrency, with no checks, no reports, no git:
 //! what rotor could not go below against the same OpenBao and application.
 //!
-//! Per ref: the application's view (`GET` ref), the metadata read, the lock write, the
-//! compare-and-swap repoint, the upsert, one resolve, each site's health, the final marker;
-//! once per batch: the audit log, read until every ref's event is there.
+//! Per ref: the application's view (`GET` ref) and the metadata read, together (they do not
+//! depend on each other); the lock and the move in one check-and-set write; the upsert, one
+//! resolve, each site's health; the final marker. Once per batch: the audit log, read until
+//! every ref's event is there.
 //!
 //! With `--gcp-endpoint`, the secret manager is Google Cloud Secret Manager (the sandbox's
-//! stand-in): the secret read (`secrets.get`), its versions (`versions.list`), the lock and the
-//! move in one etag-checked patch, and the final marker in another.
+//! stand-in): the secret read (`secrets.get`) and its versions (`versions.list`), with the
+//! application's view, together; the lock and the move in one etag-checked patch, and the
+//! final marker in another.
 
 use std::collections::HashSet;
 use std::io::Write as _;
@@ -111,26 +113,34 @@ async fn run(args: Args) -> Result<(usize, f64), Failure> {
 
 async fn rotate(http: &reqwest::Client, a: &Args, r: &str) -> Result<(), Failure> {
     let app = |path: &str| format!("{}/api/v1/{path}", a.app.trim_end_matches('/'));
-    let known: Value = http
-        .get(app(&format!("secret-refs/{r}")))
-        .bearer_auth(&a.app_token)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    // The application's view and the secret manager's state are independent reads: together.
+    let known = async {
+        let known: Value = http
+            .get(app(&format!("secret-refs/{r}")))
+            .bearer_auth(&a.app_token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok::<_, Failure>(known)
+    };
     if let Some(endpoint) = &a.gcp_endpoint {
-        return rotate_gcp(http, a, r, endpoint, &known).await;
+        return rotate_gcp(http, a, r, endpoint, known).await;
     }
     let meta_url = format!("{}/v1/secret/metadata/{r}", a.bao.trim_end_matches('/'));
-    let meta: Value = http
-        .get(&meta_url)
-        .header("X-Vault-Token", &a.bao_token)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let meta = async {
+        let meta: Value = http
+            .get(&meta_url)
+            .header("X-Vault-Token", &a.bao_token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok::<_, Failure>(meta)
+    };
+    let (known, meta) = tokio::try_join!(known, meta)?;
     let mut version = meta["data"]["current_metadata_version"]
         .as_u64()
         .ok_or("no metadata version")?;
@@ -154,17 +164,18 @@ async fn rotate(http: &reqwest::Client, a: &Args, r: &str) -> Result<(), Failure
             .json(&body)
             .send()
     };
+    // The lock and the move in one check-and-set write, as the marker and the pointer live in
+    // one metadata object.
     write(&[
         ("rotor_rotation_id", &a.rotation_id),
         ("rotor_state", "pending"),
         ("rotor_from", &from),
         ("rotor_to", &to),
+        ("current_version", &to),
+        ("rotor_previous", &from),
     ])
     .await?
     .error_for_status()?;
-    write(&[("current_version", &to), ("rotor_previous", &from)])
-        .await?
-        .error_for_status()?;
     verify_in_app(http, a, r, &to, &known).await?;
     write(&[("rotor_state", "done")])
         .await?
@@ -210,7 +221,7 @@ async fn rotate_gcp(
     a: &Args,
     r: &str,
     endpoint: &str,
-    known: &Value,
+    known: impl std::future::Future<Output = Result<Value, Failure>>,
 ) -> Result<(), Failure> {
     let parts: Vec<&str> = r.split('.').collect();
     let id = format!("{}_{}_{}", parts[1], parts[2], parts[3]);
@@ -219,22 +230,23 @@ async fn rotate_gcp(
         endpoint.trim_end_matches('/'),
         a.gcp_project
     );
-    let secret: Value = http
-        .get(&secret_url)
-        .bearer_auth(&a.gcp_token)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let versions: Value = http
-        .get(format!("{secret_url}/versions"))
-        .bearer_auth(&a.gcp_token)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let get = |url: String| async move {
+        let got: Value = http
+            .get(url)
+            .bearer_auth(&a.gcp_token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok::<_, Failure>(got)
+    };
+    let (known, secret, versions) = tokio::try_join!(
+        known,
+        get(secret_url.clone()),
+        get(format!("{secret_url}/versions"))
+    )?;
+    let known = &known;
     let from = secret["versionAliases"]["current"]
         .as_str()
         .ok_or("no alias")?
