@@ -4,6 +4,8 @@
 //! Reads, the resolve probe and the upsert (the same body twice records the same thing) are
 //! retried with backoff; nothing sent ever carries a secret value: an upsert names a version id.
 
+mod feed;
+
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -15,6 +17,8 @@ use crate::config::App as AppConfig;
 use crate::ids::{SecretRef, SiteId, VersionId};
 use crate::retry::{self, Policy};
 use crate::secret::SecretString;
+
+pub use feed::Read;
 
 /// A failed application call, with what to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -162,7 +166,7 @@ pub struct AppClient {
     token: SecretString,
     token_var: String,
     policy: Policy,
-    feed: tokio::sync::Mutex<Feed>,
+    feed: std::sync::Mutex<feed::Feed>,
     clock: std::sync::Mutex<Clock>,
 }
 
@@ -182,27 +186,8 @@ struct Clock {
     offset: Option<chrono::Duration>,
     /// rotor's first upsert of the run, by the application's clock.
     first_upsert: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-/// Which read of the audit log answers a lookup: one that began less than a while ago, or one
-/// that began after a moment (a ref's upsert: only a read begun after it can hold its event).
-#[derive(Debug, Clone, Copy)]
-pub enum Read {
-    /// A read begun less than this long ago.
-    Within(Duration),
-    /// A read begun at or after this moment.
-    StartedAfter(std::time::Instant),
-}
-
-/// The audit log as this run has read it: one reader for every ref of a batch, so that the
-/// requests grow with the number of new events, not with refs × events.
-#[derive(Debug, Default)]
-struct Feed {
-    seen: std::collections::HashSet<String>,
-    /// Events by `metadata.ref`: a ref's lookup costs its own events, not the whole log's.
-    by_ref: std::collections::HashMap<String, Vec<AuditEvent>>,
-    /// When the last read that reached the floor began.
-    fetched: Option<std::time::Instant>,
+    /// Whether every upsert's answer this run named its audit event (`None` before the first).
+    named_events: Option<bool>,
 }
 
 /// The oldest `createdAt` of a page: where a newest-first read has got to.
@@ -240,7 +225,7 @@ impl AppClient {
             token,
             token_var: config.token_env.clone(),
             policy: Policy::default(),
-            feed: tokio::sync::Mutex::new(Feed::default()),
+            feed: std::sync::Mutex::new(feed::Feed::default()),
             clock: std::sync::Mutex::new(Clock::default()),
         })
     }
@@ -482,16 +467,25 @@ impl AppClient {
             .and_then(Value::as_str)
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .map_or_else(|| self.app_now(), |t| t.with_timezone(&chrono::Utc));
+        let event = answer
+            .get("auditEventId")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         {
             let mut clock = self.clock();
             if clock.first_upsert.is_none_or(|first| at < first) {
                 clock.first_upsert = Some(at);
             }
+            clock.named_events = Some(clock.named_events.unwrap_or(true) && event.is_some());
         }
-        Ok(answer
-            .get("auditEventId")
-            .and_then(Value::as_str)
-            .map(str::to_owned))
+        Ok(event)
+    }
+
+    /// Whether the application named its audit event in every upsert answer of this run, and
+    /// answered at least one: then a ref's own event is known by its id, and the events that
+    /// were there before its upsert need no read of their own.
+    pub fn names_events(&self) -> bool {
+        self.clock().named_events == Some(true)
     }
 
     /// `POST /api/v1/secret-refs/{ref}/resolve`: which version the application resolves now.
@@ -680,111 +674,6 @@ impl AppClient {
                 "the audit log did not end within {MAX_AUDIT_PAGES} pages; stopped reading"
             ),
         })
-    }
-
-    /// The id of the first audit event of `action` for `secret_ref` that `matches`, reading the
-    /// log unless a read by any ref of this run already answers (see [`Read`]).
-    ///
-    /// A read starts at the first page and goes back until it finds what it looks for, or its
-    /// events are older than two minutes before this run's first upsert by the application's
-    /// clock ([`Self::audit_floor`]), or, before any upsert, `max_pages` pages: an event is
-    /// listed under its `createdAt` and may become visible seconds after newer ones, so a read
-    /// never stops at a page it saw before. It is bounded by [`MAX_AUDIT_PAGES`], and ends at a
-    /// page that goes back in time.
-    pub async fn find_audit_event(
-        &self,
-        action: &str,
-        secret_ref: &SecretRef,
-        read: Read,
-        max_pages: usize,
-        matches: impl Fn(&AuditEvent) -> bool,
-    ) -> Result<Option<String>, AppError> {
-        let mut feed = self.feed.lock().await;
-        let found = |feed: &Feed| {
-            feed.by_ref
-                .get(secret_ref.as_str())
-                .and_then(|events| events.iter().find(|e| matches(e)))
-                .map(|e| e.id.clone())
-        };
-        if let Some(id) = found(&feed) {
-            return Ok(Some(id));
-        }
-        let answered = feed.fetched.is_some_and(|started| match read {
-            Read::Within(fresh) => started.elapsed() < fresh,
-            Read::StartedAfter(t) => started >= t,
-        });
-        if answered {
-            return Ok(None);
-        }
-        // When the read began: an event created after this moment may be missing from it.
-        let started = std::time::Instant::now();
-        let floor = self.audit_floor();
-        let pages = if floor.is_some() {
-            MAX_AUDIT_PAGES
-        } else {
-            max_pages.clamp(1, MAX_AUDIT_PAGES)
-        };
-        let mut cursor: Option<String> = None;
-        let mut previous: Option<chrono::DateTime<chrono::Utc>> = None;
-        let mut complete = true;
-        for _ in 0..pages {
-            let (page, next) = self.audit_page(action, cursor.as_deref()).await?;
-            // A page that ends on an event newer than the page before ended goes back in time:
-            // not newest first, or paging forever. (With an offset cursor, events arriving
-            // between two requests repeat a few of the previous page's: that page still ends
-            // older.) What was read stands, no further.
-            let oldest = oldest_of(&page);
-            if oldest.zip(previous).is_some_and(|(o, p)| o > p) {
-                break;
-            }
-            for event in page {
-                if feed.seen.insert(event.id.clone()) {
-                    let key = event.metadata["ref"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned();
-                    feed.by_ref.entry(key).or_default().push(event);
-                }
-            }
-            // What this search looks for, found: the search ends (it is not a seen page that
-            // ends it). Newest first, a ref's own event is on the first pages.
-            if found(&feed).is_some() {
-                complete = false;
-                break;
-            }
-            let past_floor = floor.zip(oldest).is_some_and(|(f, o)| o < f);
-            previous = oldest.or(previous);
-            match next {
-                Some(next) if !past_floor => cursor = Some(next),
-                _ => break,
-            }
-        }
-        // Only a read that reached the floor (or the log's end) answers the refs that recorded
-        // before it began; one that ended on its own find answers only that.
-        if complete {
-            feed.fetched = Some(started);
-        }
-        Ok(found(&feed))
-    }
-
-    /// When each of `ids` was created, by the runner's clock (the application's `createdAt`
-    /// less the measured offset), for the events this run's searches read.
-    pub async fn event_times(
-        &self,
-        ids: &[String],
-    ) -> std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> {
-        let offset = self.clock().offset.unwrap_or_default();
-        let feed = self.feed.lock().await;
-        feed.by_ref
-            .values()
-            .flatten()
-            .filter(|e| ids.contains(&e.id))
-            .filter_map(|e| {
-                chrono::DateTime::parse_from_rfc3339(&e.created_at)
-                    .ok()
-                    .map(|t| (e.id.clone(), t.with_timezone(&chrono::Utc) - offset))
-            })
-            .collect()
     }
 
     /// The application's base URL without a trailing `/`, for `{app}` in check templates.
