@@ -186,6 +186,9 @@ pub(crate) async fn check(
     let id = request.id.to_string();
     let action = config.app.audit_action.clone();
     let need = rollout_span(config, request);
+    // One read of the audit log begun since the preconditions began answers every ref's
+    // question about this id: nothing this run does has reached the log yet.
+    let began = std::time::Instant::now();
     let results = map_bounded(work, config.concurrency, |(entry, secret)| {
         let (app, id, action) = (app.clone(), id.clone(), action.clone());
         let rejected = rejections
@@ -194,7 +197,13 @@ pub(crate) async fn check(
             .unwrap_or_default();
         async move {
             let app = app.as_deref().map(|a| (a, action.as_str()));
-            check_ref(entry, secret, app, &id, pull_request, rejected, need).await
+            let run = Asked {
+                rotation_id: &id,
+                pull_request,
+                need,
+                began,
+            };
+            check_ref(entry, secret, app, &run, rejected).await
         }
     })
     .await;
@@ -279,15 +288,28 @@ pub(crate) async fn plan(
     (checks, note)
 }
 
+/// What every ref's check asks about: the rotation, how long the run needs its credentials,
+/// and when the preconditions began.
+struct Asked<'a> {
+    rotation_id: &'a str,
+    pull_request: Option<u64>,
+    need: std::time::Duration,
+    began: std::time::Instant,
+}
+
 async fn check_ref(
     entry: RefRequest,
     secret: Result<Secret, ResolveError>,
     app: Option<(&AppClient, &str)>,
-    rotation_id: &str,
-    pull_request: Option<u64>,
+    run: &Asked<'_>,
     rejected: Vec<(crate::ids::VersionId, String)>,
-    need: std::time::Duration,
 ) -> RefCheck {
+    let Asked {
+        rotation_id,
+        pull_request,
+        need,
+        began,
+    } = *run;
     let mut check = RefCheck {
         secret_ref: entry.secret_ref.to_string(),
         backend: "-",
@@ -309,10 +331,31 @@ async fn check_ref(
         }
     };
     check.backend = secret.backend();
+    if let Err(e) = secret.lasts(need) {
+        check.failure = Some(RefFailure::Backend(e));
+        return check;
+    }
+    // The application's view, the secret manager's state and the audit log's memory of this
+    // id are independent reads: asked together, judged in order below.
+    let known = async {
+        match app {
+            Some((app, _)) => Some(app.get_ref(&entry.secret_ref).await),
+            None => None,
+        }
+    };
+    let used = async {
+        match app {
+            Some((app, action)) => {
+                Some(used_before(app, action, &entry.secret_ref, rotation_id, began).await)
+            }
+            None => None,
+        }
+    };
+    let (known, state, used) = tokio::join!(known, secret.read(), used);
     // The application's view: the ref exists, and its sites are the request's.
     let mut sites = Vec::new();
-    if let Some((app, _)) = app {
-        let known = match app.get_ref(&entry.secret_ref).await {
+    if let Some(known) = known {
+        let known = match known {
             Ok(k) => k,
             Err(e) => {
                 check.failure = Some(RefFailure::App(e));
@@ -347,11 +390,7 @@ async fn check_ref(
             }
         }
     }
-    if let Err(e) = secret.lasts(need) {
-        check.failure = Some(RefFailure::Backend(e));
-        return check;
-    }
-    let mut state = match secret.read().await {
+    let mut state = match state {
         Ok(s) => s,
         Err(e) => {
             check.failure = Some(RefFailure::Backend(e));
@@ -376,11 +415,11 @@ async fn check_ref(
         return check;
     }
     if state.marker_of(rotation_id, pull_request).is_none()
-        && let Some((app, action)) = app
+        && let Some(used) = used
     {
         // The marker shows only a ref's last rotation: once another rotation re-marked the
         // ref, the application's audit log still remembers this id on it.
-        match used_before(app, action, &entry.secret_ref, rotation_id).await {
+        match used {
             Ok(Some(_)) => {
                 check.failure = Some(RefFailure::IdReused {
                     id: rotation_id.to_owned(),
@@ -470,11 +509,12 @@ async fn used_before(
     action: &str,
     secret_ref: &crate::ids::SecretRef,
     rotation_id: &str,
+    since: std::time::Instant,
 ) -> Result<Option<String>, crate::app::AppError> {
     app.find_audit_event(
         action,
         secret_ref,
-        crate::app::Read::Within(std::time::Duration::from_millis(50)),
+        crate::app::Read::StartedAfter(since),
         20,
         |e| e.metadata["ref"] == secret_ref.as_str() && e.metadata["rotationId"] == rotation_id,
     )
