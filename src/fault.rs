@@ -13,11 +13,15 @@
 /// The exit code of a deliberate stop (decided with every other exit code, in `error.rs`).
 pub const EXIT: i32 = crate::error::FAULT_STOP;
 
-/// Every step boundary of `apply`, in the order a run passes them.
+/// Every step boundary of `apply`, in the order a run passes them; `baseline-read` and
+/// `audit-found` are inside the overlaps (the baseline read beside the lock and the move, the
+/// audit lookup beside the verification), where they fall as the two sides race.
 pub const POINTS: &[&str] = &[
+    "baseline-read",
     "locked",
     "repointed",
     "recorded",
+    "audit-found",
     "verified",
     "rollback-intended",
     "rolled-back",

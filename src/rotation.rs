@@ -4,6 +4,7 @@
 //! [`RefOutcome`]. A run stopped after any step and run again continues from the first step not
 //! yet done, because every step starts from rotor's marker.
 
+mod audit;
 mod checks;
 mod steps;
 pub mod waves;
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{SecondsFormat, Utc};
 
-use crate::app::AppClient;
+use crate::app::{AppClient, Operation};
 use crate::backend::{Marker, MarkerState, RefState, Secret};
 use crate::batch::map_bounded;
 use crate::ids::{SiteId, VersionId};
@@ -333,18 +334,30 @@ async fn runbook(run: &mut Run<'_>) -> StepResult<()> {
         run.note("resuming the rollback an earlier run began");
         return steps::roll_back(run, state, &from, &to).await;
     }
-    // Runbook 2–3: the lock and the move, compare-and-swap.
-    let state = steps::lock_and_move(run, state, &from, &to).await?;
+    // Runbook 2–3: the lock and the move, compare-and-swap; beside them, the events of this
+    // rotation already in the audit log, which never confirm it.
+    let baseline = audit::Baseline::of(run, Operation::Rotate, &to).read();
+    let (moved, baseline) = tokio::join!(steps::lock_and_move(run, state, &from, &to), baseline);
+    let state = moved?;
+    run.audit_baseline = baseline;
     steps::clear_pending(run, &state, &to).await;
-    // Runbook 4: record in the application, then verify; roll back on failure.
+    // Runbook 4: record in the application, then verify (roll back on failure) while the
+    // audit event is looked up (runbook 6): both hold before the final marker.
     if let Err(failure) = steps::record(run, &to).await {
         return steps::on_failed_verification(run, state, &from, &to, failure).await;
     }
-    if let Err(failure) = steps::verify(run, &to).await {
-        return steps::on_failed_verification(run, state, &from, &to, failure).await;
-    }
-    // Runbook 6: the privileged audit event is visible.
-    steps::confirm_audit(run, &state, &to).await?;
+    let audited = match steps::verify_and_audit(run, &to).await {
+        Ok(audited) => audited,
+        Err((failure, found)) => {
+            if let Some(event) = found {
+                // Found before the verification failed: the rollback cites it with its own,
+                // by this id, without another search.
+                run.expected_event = Some(event);
+            }
+            return steps::on_failed_verification(run, state, &from, &to, failure).await;
+        }
+    };
+    steps::confirm_audit(run, &state, audited).await?;
     // Mark done: the lock is released.
     steps::finish(run, state).await
 }

@@ -2,11 +2,12 @@
 //! recording in the application, verification, the rollback, the audit confirmation and the
 //! final marker; with the race and resume branches each step needs, named.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::audit::{Baseline, Lookup};
 use super::checks::{checks, rollback_checks};
 use super::{Run, StepResult, Stopped};
-use crate::app::{AppError, Operation, Read};
+use crate::app::{AppError, Operation};
 use crate::backend::{BackendError, ErrorKind, LockMoveError, Marker, MarkerState, RefState};
 use crate::ids::VersionId;
 use crate::outcome::{Check, RefFailure, RefResult};
@@ -372,9 +373,6 @@ pub(crate) async fn clear_pending(run: &mut Run<'_>, state: &RefState, to: &Vers
 pub(crate) async fn record(run: &mut Run<'_>, to: &VersionId) -> Result<(), RefFailure> {
     let secret_ref = &run.job.secret.secret_ref;
     let id = run.id();
-    // Events of this rotation that exist before the upsert (an earlier run's, or a reused id's)
-    // never confirm this one.
-    run.audit_baseline = baseline(run, Operation::Rotate, to).await;
     match run
         .app
         .upsert(
@@ -406,27 +404,6 @@ pub(crate) async fn record(run: &mut Run<'_>, to: &VersionId) -> Result<(), RefF
     }
 }
 
-/// The ids of the audit events already there that would match this rotation's event.
-async fn baseline(run: &Run<'_>, operation: Operation, version: &VersionId) -> Vec<String> {
-    let mut ids = Vec::new();
-    while let Ok(Some(event)) = run
-        .app
-        .find_audit_event(
-            &run.settings.audit_action,
-            &run.job.secret.secret_ref,
-            // Any read begun since this ref's work began: the lock keeps every other run of
-            // this rotation from recording it in between.
-            Read::StartedAfter(run.began),
-            20,
-            |e| matches_event(run, e, operation, version) && !ids.contains(&e.id),
-        )
-        .await
-    {
-        ids.push(event);
-    }
-    ids
-}
-
 /// Runbook step 4 (verify): the application resolves the new version; integrations work.
 pub(crate) async fn verify(run: &mut Run<'_>, to: &VersionId) -> Result<(), RefFailure> {
     let checks = checks(run, to).await;
@@ -444,6 +421,34 @@ pub(crate) async fn verify(run: &mut Run<'_>, to: &VersionId) -> Result<(), RefF
             "verification failed: {}",
             failed.join("; ")
         )))
+    }
+}
+
+/// Runbook steps 4 (verify) and 6 (the audit event) together: independent reads, both
+/// needed before the final marker. Verified, what the lookup found; not, the failure, and the
+/// rotation's event if the lookup found it first: a failed verification does not wait for the
+/// audit event (the rollback starts at once), and an event already found is cited.
+pub(crate) async fn verify_and_audit(
+    run: &mut Run<'_>,
+    to: &VersionId,
+) -> Result<Result<Option<String>, AppError>, (RefFailure, Option<String>)> {
+    let lookup = Lookup::of(run, Operation::Rotate, to).find();
+    let mut lookup = std::pin::pin!(lookup);
+    let mut audited = None;
+    let verified = {
+        let verify = verify(run, to);
+        let mut verify = std::pin::pin!(verify);
+        loop {
+            tokio::select! {
+                verified = &mut verify => break verified,
+                found = &mut lookup, if audited.is_none() => audited = Some(found),
+            }
+        }
+    };
+    match (verified, audited) {
+        (Ok(()), Some(audited)) => Ok(audited),
+        (Ok(()), None) => Ok(lookup.await),
+        (Err(failure), audited) => Err((failure, audited.and_then(Result::ok).flatten())),
     }
 }
 
@@ -470,13 +475,14 @@ pub(crate) async fn on_failed_verification(
     }
 }
 
-/// Runbook step 6: the privileged audit event of this rotation is visible.
+/// Runbook step 6: the privileged audit event of this rotation is visible (`audited`: what
+/// the lookup beside the verification found).
 pub(crate) async fn confirm_audit(
     run: &mut Run<'_>,
     state: &RefState,
-    to: &VersionId,
+    audited: Result<Option<String>, AppError>,
 ) -> StepResult<()> {
-    match await_event(run, Operation::Rotate, to).await {
+    match audited {
         Ok(Some(event)) => {
             run.note(format!("audit event {event} confirmed"));
             run.outcome.audit_event_ids.push(event);
@@ -631,7 +637,7 @@ pub(crate) async fn roll_back(
             std::mem::take(&mut run.audit_baseline),
         )
     });
-    run.audit_baseline = baseline(run, Operation::Rollback, from).await;
+    run.audit_baseline = Baseline::of(run, Operation::Rollback, from).read().await;
     match run
         .app
         .upsert(
@@ -647,14 +653,16 @@ pub(crate) async fn roll_back(
         Err(e) => run.note(format!("rollback not recorded in the application: {e}")),
     }
     crate::fault::point("rollback-recorded");
-    let checks = checks(run, from).await;
+    // The move back's checks and its audit event: independent reads, together.
+    let lookup = Lookup::of(run, Operation::Rollback, from).find();
+    let (checks, audited) = tokio::join!(checks(run, from), lookup);
     let checks_failed = checks.iter().any(|c| !c.ok);
     run.outcome.checks.extend(rollback_checks(checks));
     let mut problems = Vec::new();
     if checks_failed {
         problems.push("the rollback's checks failed".to_owned());
     }
-    match await_event(run, Operation::Rollback, from).await {
+    match audited {
         Ok(Some(event)) => {
             run.note(format!("rollback audit event {event} confirmed"));
             run.outcome.rollback_event_ids.push(event.clone());
@@ -784,13 +792,14 @@ pub(crate) async fn report_finished(run: &mut Run<'_>, marker: &Marker) -> StepR
         MarkerState::RolledBack => (from, Operation::Rollback),
         MarkerState::Pending | MarkerState::Failed => return Ok(()),
     };
-    let gathered = checks(run, &version).await;
+    let lookup = Lookup::of(run, operation, &version).find();
+    let (gathered, audited) = tokio::join!(checks(run, &version), lookup);
     if operation == Operation::Rollback {
         run.outcome.checks.extend(rollback_checks(gathered));
     } else {
         run.outcome.checks.extend(gathered);
     }
-    if let Ok(Some(event)) = await_event(run, operation, &version).await {
+    if let Ok(Some(event)) = audited {
         if operation == Operation::Rollback {
             run.outcome.rollback_event_ids.push(event.clone());
         }
@@ -813,7 +822,7 @@ pub(crate) async fn report_finished(run: &mut Run<'_>, marker: &Marker) -> StepR
 /// The audit event of a rollback an earlier run finished, looked up again so that the record
 /// a re-run commits cites it as the first run's would have.
 pub(crate) async fn recall_rollback_event(run: &mut Run<'_>, from: &VersionId) {
-    if let Ok(Some(event)) = await_event(run, Operation::Rollback, from).await {
+    if let Ok(Some(event)) = Lookup::of(run, Operation::Rollback, from).find().await {
         run.outcome.rollback_event_ids.push(event.clone());
         run.outcome.audit_event_ids.push(event);
     }
@@ -836,92 +845,12 @@ async fn cite_rotation_event(
     {
         return;
     }
-    match await_event_of(run, Operation::Rotate, to, expected, before).await {
+    let lookup = Lookup::after(run, Operation::Rotate, to, expected, before.to_vec());
+    match lookup.find().await {
         Ok(Some(event)) => {
             run.note(format!("rotation audit event {event} confirmed"));
             run.outcome.audit_event_ids.insert(0, event);
         }
         _ => run.note("the rotation's audit event was not found"),
-    }
-}
-
-/// Whether `e` is the audit event of this ref's `operation` to `version` in this rotation:
-/// the action, the actor's role, a site or tenant context, and the metadata.
-fn matches_event(
-    run: &Run<'_>,
-    e: &crate::app::AuditEvent,
-    operation: Operation,
-    version: &VersionId,
-) -> bool {
-    let s = run.settings;
-    let op = serde_json::to_value(operation).unwrap_or_default();
-    e.action == s.audit_action
-        && e.actor_role == s.actor_role
-        && (e.site_id.is_some() || e.tenant.is_some())
-        && e.metadata["ref"] == run.job.secret.secret_ref.as_str()
-        && e.metadata["rotationId"] == s.rotation_id.as_str()
-        && (e.metadata.get("operation").is_none() || e.metadata["operation"] == op)
-        && (e.metadata.get("versionId").is_none() || e.metadata["versionId"] == version.as_str())
-}
-
-/// Looks for this rotation's audit event until `audit_timeout`: the one the upsert named when
-/// the application names it, else one that was not there before the upsert.
-async fn await_event(
-    run: &Run<'_>,
-    operation: Operation,
-    version: &VersionId,
-) -> Result<Option<String>, AppError> {
-    await_event_of(
-        run,
-        operation,
-        version,
-        run.expected_event.clone(),
-        &run.audit_baseline,
-    )
-    .await
-}
-
-/// As [`await_event`], for an upsert other than the run's last: `expected` is the event its
-/// answer named, `baseline` what was there before it.
-async fn await_event_of(
-    run: &Run<'_>,
-    operation: Operation,
-    version: &VersionId,
-    expected: Option<String>,
-    baseline: &[String],
-) -> Result<Option<String>, AppError> {
-    let deadline = Instant::now() + run.settings.audit_timeout;
-    let known = &run.outcome.audit_event_ids;
-    let mut wait = Duration::from_millis(20);
-    // Only a read begun after the upsert can hold its event; every ref of a batch shares the
-    // reads, so one read answers all the refs that recorded before it began.
-    let mut after = Instant::now();
-    loop {
-        let asked = Instant::now();
-        let found = run
-            .app
-            .find_audit_event(
-                &run.settings.audit_action,
-                &run.job.secret.secret_ref,
-                Read::StartedAfter(after),
-                20,
-                |e| {
-                    matches_event(run, e, operation, version)
-                        && expected.as_ref().is_none_or(|x| &e.id == x)
-                        && !known.contains(&e.id)
-                        && !baseline.contains(&e.id)
-                },
-            )
-            .await?;
-        if found.is_some() {
-            return Ok(found);
-        }
-        if Instant::now() >= deadline {
-            return Ok(None);
-        }
-        // The event was not in a read begun after `after`: the next look needs a newer read.
-        after = asked;
-        tokio::time::sleep(wait.min(deadline.saturating_duration_since(Instant::now()))).await;
-        wait = (wait * 2).min(Duration::from_secs(1));
     }
 }

@@ -97,9 +97,11 @@ fn pointer_and_marker(s: &Setup) -> (Option<String>, Option<String>) {
 #[test]
 fn a_rotation_stopped_after_any_step_converges_when_run_again() {
     for point in [
+        "baseline-read",
         "locked",
         "repointed",
         "recorded",
+        "audit-found",
         "verified",
         "audited",
         "marked",
@@ -161,9 +163,13 @@ fn a_rotation_stopped_after_any_step_converges_when_run_again() {
 #[test]
 fn a_rollback_stopped_after_any_step_finishes_the_rollback_and_never_rotates_again() {
     for point in [
+        "baseline-read",
         "locked",
         "repointed",
         "recorded",
+        // The first audit event found: the rotation's, if its lookup beside the failing
+        // verification found it first, else the rollback's, beside the rollback's checks.
+        "audit-found",
         "verified",
         "rollback-intended",
         "rolled-back",
