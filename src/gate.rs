@@ -37,13 +37,14 @@ pub struct Subject<'a> {
     pub break_glass: Option<crate::policy::GlassAsk<'a>>,
 }
 
-/// Fetches the reviews and the people's `internal_admin` status, then evaluates the policy.
+/// Fetches the people's `internal_admin` status, then evaluates the policy on `reviews` (the
+/// pull request's, read by the caller with the pull request itself).
 pub async fn check(
     gh: &GitHub,
     config: &crate::config::Config,
     subject: Subject<'_>,
+    reviews: Vec<Review>,
 ) -> Result<Approval, GitHubError> {
-    let reviews = gh.reviews(subject.pr.number).await?;
     let mut people: Vec<String> = Vec::new();
     let mut add = |login: &str| {
         let login = login.to_ascii_lowercase();

@@ -13,7 +13,7 @@ use crate::diagnostic::{Diagnostic, Pos, quote};
 use crate::error::Error;
 use crate::gate::{self, Approval, Subject};
 use crate::github::event::{Event, NotATrigger};
-use crate::github::model::{ChangedFile, PullRequest};
+use crate::github::model::{ChangedFile, PullRequest, Review};
 use crate::github::{GitHub, RepoName};
 use crate::gitops::GitRepo;
 use crate::outcome::RunResult;
@@ -237,6 +237,8 @@ pub(crate) struct Session {
     pub(crate) default_branch: String,
     pub(crate) trusted: Trusted,
     pub(crate) files: Vec<ChangedFile>,
+    /// The pull request's reviews, read with it (the gate's first evaluation).
+    reviews: Vec<Review>,
     /// For `/rotor apply`: the comment's author (who must hold `internal_admin` too).
     pub(crate) comment_author: Option<String>,
     /// For `/rotor break-glass`: the reason, checked, and whether the request's environment
@@ -271,15 +273,22 @@ impl Session {
         config_rel: &Path,
     ) -> Result<Self, Error> {
         let gh = env.client()?;
-        let pr = gh.pull(number).await?;
+        // Independent reads, asked together; their errors are reported in this order.
+        let (pr, default_branch, files, reviews) = tokio::join!(
+            gh.pull(number),
+            gh.default_branch(),
+            gh.files(number),
+            gh.reviews(number)
+        );
+        let pr = pr?;
         // A comment carries no head SHA: the one fetched now is the one this run approves.
         let event_head = event
             .head_sha
             .clone()
             .unwrap_or_else(|| pr.head_sha.clone());
-        let default_branch = gh.default_branch().await?;
+        let default_branch = default_branch?;
+        let (files, reviews) = (files?, reviews?);
         let trusted = load_trusted(cx, &env, &gh, Some(&pr), &default_branch, config_rel).await?;
-        let files = gh.files(number).await?;
         Ok(Self {
             env,
             gh,
@@ -289,6 +298,7 @@ impl Session {
             default_branch,
             trusted,
             files,
+            reviews,
             comment_author,
             break_glass: None,
         })
@@ -442,6 +452,7 @@ impl Session {
             &self.gh,
             &self.trusted.config,
             self.subject(&self.pr, &self.files, request_files),
+            self.reviews.clone(),
         )
         .await?;
         Ok(self.glass(approval, &self.pr))
@@ -465,12 +476,17 @@ impl Session {
         &self,
         request_files: usize,
     ) -> Result<(PullRequest, Approval), Error> {
-        let pr = self.gh.pull(self.number).await?;
-        let files = self.gh.files(self.number).await?;
+        let (pr, files, reviews) = tokio::join!(
+            self.gh.pull(self.number),
+            self.gh.files(self.number),
+            self.gh.reviews(self.number)
+        );
+        let (pr, files, reviews) = (pr?, files?, reviews?);
         let approval = gate::check(
             &self.gh,
             &self.trusted.config,
             self.subject(&pr, &files, request_files),
+            reviews,
         )
         .await?;
         let approval = self.glass(approval, &pr);
@@ -799,7 +815,9 @@ pub(crate) async fn upsert_comment(
     body: &str,
     part: Part,
 ) -> Result<(), Error> {
-    let comments = gh.comments(number).await?;
+    // rotor's identity is read beside the comments (and kept): `own_id` then asks nothing.
+    let (comments, _) = tokio::join!(gh.comments(number), gh.viewer());
+    let comments = comments?;
     let me = gh.own_id(&comments, COMMENT_MARKER).await;
     let ours =
         |c: &crate::github::model::Comment| me.is_some_and(|me| c.is_rotors(COMMENT_MARKER, me));
