@@ -289,35 +289,36 @@ impl Aws {
         secret: &Secret,
         stage: &str,
     ) -> Result<RefState, BackendError> {
-        let described = self
-            .fetch(secret, "DescribeSecret", || {
+        // The description and the first page of versions are independent reads: together.
+        let page = |next: Option<String>| {
+            self.fetch(secret, "ListSecretVersionIds", move || {
                 self.client
-                    .describe_secret()
+                    .list_secret_version_ids()
                     .secret_id(&secret.location)
+                    .include_deprecated(true)
+                    .set_next_token(next.clone())
                     .send()
             })
-            .await?;
+        };
+        let describe = self.fetch(secret, "DescribeSecret", || {
+            self.client
+                .describe_secret()
+                .secret_id(&secret.location)
+                .send()
+        });
+        let (described, first) = tokio::join!(describe, page(None));
+        let described = described?;
         let mut listed = Vec::new();
-        let mut token: Option<String> = None;
-        // A secret scheduled for deletion answers only what DescribeSecret says of it; rotor
-        // refuses it anyway (its labels tell the pointer).
-        let mut more = described.deleted_date().is_none();
-        while more {
-            let next = token.take();
-            let page = self
-                .fetch(secret, "ListSecretVersionIds", || {
-                    self.client
-                        .list_secret_version_ids()
-                        .secret_id(&secret.location)
-                        .include_deprecated(true)
-                        .set_next_token(next.clone())
-                        .send()
-                })
-                .await?;
-            listed.extend(page.versions().iter().cloned());
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => more = false,
+        // A secret scheduled for deletion answers only what DescribeSecret says of it (its
+        // versions' list may be refused); rotor refuses it anyway (its labels tell the pointer).
+        if described.deleted_date().is_none() {
+            let mut next = first?;
+            loop {
+                listed.extend(next.versions().iter().cloned());
+                match next.next_token() {
+                    Some(t) if !t.is_empty() => next = page(Some(t.to_owned())).await?,
+                    _ => break,
+                }
             }
         }
         let stages: HashMap<String, Vec<String>> = described
