@@ -340,10 +340,16 @@ async fn runbook(run: &mut Run<'_>) -> StepResult<()> {
     let (moved, baseline) = tokio::join!(steps::lock_and_move(run, state, &from, &to), baseline);
     let state = moved?;
     run.audit_baseline = baseline;
-    steps::clear_pending(run, &state, &to).await;
-    // Runbook 4: record in the application, then verify (roll back on failure) while the
-    // audit event is looked up (runbook 6): both hold before the final marker.
-    if let Err(failure) = steps::record(run, &to).await {
+    // Runbook 4: record in the application (beside it, the pending label leaves the new
+    // version: it only marked what was provisioned), then verify (roll back on failure) while
+    // the audit event is looked up (runbook 6): both hold before the final marker.
+    let secret = &run.job.secret;
+    let (cleared, recorded) =
+        tokio::join!(secret.clear_pending(&state, &to), steps::record(run, &to));
+    if let Err(e) = cleared {
+        run.note(format!("pending label not cleared: {e}"));
+    }
+    if let Err(failure) = recorded {
         return steps::on_failed_verification(run, state, &from, &to, failure).await;
     }
     let audited = match steps::verify_and_audit(run, &to).await {

@@ -360,14 +360,6 @@ async fn lost_the_move(
     Err(run.stop(RefResult::NotStarted, failure))
 }
 
-/// Removes the pending label from the new version (AWS `AWSPENDING`); a failure is noted, not
-/// fatal: the label only marks what was provisioned.
-pub(crate) async fn clear_pending(run: &mut Run<'_>, state: &RefState, to: &VersionId) {
-    if let Err(e) = run.job.secret.clear_pending(state, to).await {
-        run.note(format!("pending label not cleared: {e}"));
-    }
-}
-
 /// Runbook step 4 (record): tells the application which version the ref designates now; the
 /// application emits the audit event. Remembers that event's id when the answer names it.
 pub(crate) async fn record(run: &mut Run<'_>, to: &VersionId) -> Result<(), RefFailure> {
