@@ -25,6 +25,11 @@ Google Cloud Secret Manager (the sandbox's stand-in): rotor apply on 500 refs ag
 speaking Secret Manager (secrets.get, versions.list, the etag-checked patch that moves the alias
 with the lock, the final marker), and `rotor new --match` over 2000 secrets (secrets.list, every
 page); `--only gcp` runs just this part.
+
+Under network latency (scripts/bench_latency.py; `--only latency` runs just this part): rotor
+apply and the floor through proxies that add 0, 5 and 20 ms to every request to OpenBao, the
+application and GitHub, on 100, 500 and 2,000 refs, with requests and the chain per ref, and the
+time to the first lock; and on moto at 20 ms, 100 and 500 refs.
 """
 
 import argparse
@@ -154,7 +159,7 @@ class World:
         })
 
 
-def repository(world, run_id, names, staging="{}", rule=None):
+def repository(world, run_id, names, staging="{}", rule=None, app_url=None):
     """A scratch origin with the config on main and an approved rotation PR of `names`;
     `staging` is the environment's policy (a rollout); `rule` the backend rule (OpenBao's by
     default)."""
@@ -170,7 +175,7 @@ def repository(world, run_id, names, staging="{}", rule=None):
     (work / ".github/rotor.yml").write_text(
         f"version: 1\nadmins: {{users: [alice, bob]}}\nenvironments: {{staging: {staging}}}\n"
         f"backends: [{rule}]\n"
-        f"app: {{base_url: \"{world.url}\", audit_timeout: 60s}}\n"
+        f"app: {{base_url: \"{app_url or world.url}\", audit_timeout: 60s}}\n"
         f"checks: {{settle_timeout: 60s}}\nconcurrency: {CONCURRENCY}\n")
     git(work, "add", "-A")
     git(work, "commit", "-q", "-m", "config")
@@ -850,9 +855,9 @@ def main():
     parser.add_argument("--sample", type=int, default=10)
     parser.add_argument("--records", default="500,1000",
                         help="verify and evidence: record sizes in artifacts (4 refs each, every ref rotated twice)")
-    parser.add_argument("--only", choices=["all", "record", "waves", "gcp"], default="all",
+    parser.add_argument("--only", choices=["all", "record", "waves", "gcp", "latency"], default="all",
                         help="record: only the verify and evidence benchmark; waves: only the rollout one; "
-                             "gcp: only Google Cloud Secret Manager's")
+                             "gcp: only Google Cloud Secret Manager's; latency: only the one under network latency")
     parser.add_argument("--waves-size", type=int, default=2000,
                         help="the batch the rollout benchmark runs (every ref failing, then healthy)")
     args = parser.parse_args()
@@ -866,6 +871,19 @@ def main():
         ok &= holds
         print(f"  [{'ok' if holds else 'MISSED'}] {name}: {detail}")
 
+    if args.only == "latency":
+        import bench_latency
+        world = World(scratch)
+        try:
+            latency = bench_latency.run(world, args.repeat)
+            latency_aws = bench_latency.run_aws(world, args.repeat)
+        finally:
+            world.close()
+            shutil.rmtree(scratch, ignore_errors=True)
+        bench_latency.report_aws(latency_aws)
+        print("\ntargets")
+        bench_latency.report(latency, check)
+        sys.exit(0 if ok else 1)
     if args.only == "gcp":
         world = World(scratch)
         try:
@@ -924,6 +942,9 @@ def main():
         print(f"AWS, 40 refs, rate_limit 20/s: {writes} writes in {aws_seconds:.1f} s, busiest second {busiest} writes", flush=True)
         waves = waves_bench(world, args.waves_size, args.repeat)
         gcp = gcp_bench(world, args.repeat)
+        import bench_latency
+        latency = bench_latency.run(world, args.repeat)
+        latency_aws = bench_latency.run_aws(world, args.repeat)
     finally:
         world.close()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -952,6 +973,8 @@ def main():
     ok &= report_record(record)
     report_waves(args.waves_size, waves, check)
     report_gcp(*gcp, check)
+    bench_latency.report_aws(latency_aws)
+    bench_latency.report(latency, check)
 
     print("\n| N | rotor | per ref | floor | rotor / floor | scripted runbook per ref | speed-up | peak RSS | OpenBao req/ref | app req/ref | GitHub calls |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")

@@ -7,6 +7,10 @@
 //! resolve, each site's health; the final marker. Once per batch: the audit log, read until
 //! every ref's event is there.
 //!
+//! With `--aws-endpoint`, the secret manager is AWS Secrets Manager (moto): the description and
+//! the versions with the application's view; the lock (tags); the move of the staging label;
+//! the pending label removed beside the upsert; the checks; the final marker (tags).
+//!
 //! With `--gcp-endpoint`, the secret manager is Google Cloud Secret Manager (the sandbox's
 //! stand-in): the secret read (`secrets.get`) and its versions (`versions.list`), with the
 //! application's view, together; the lock and the move in one etag-checked patch, and the
@@ -31,6 +35,10 @@ struct Args {
     /// Secret Manager's REST base URL (without `/v1`): use it instead of OpenBao.
     #[arg(long)]
     gcp_endpoint: Option<String>,
+    /// AWS Secrets Manager's endpoint (moto's): use it instead of OpenBao; each ref's secret
+    /// is named as the ref.
+    #[arg(long)]
+    aws_endpoint: Option<String>,
     /// The Secret Manager project.
     #[arg(long, default_value = "rotor-test")]
     gcp_project: String,
@@ -128,6 +136,9 @@ async fn rotate(http: &reqwest::Client, a: &Args, r: &str) -> Result<(), Failure
     if let Some(endpoint) = &a.gcp_endpoint {
         return rotate_gcp(http, a, r, endpoint, known).await;
     }
+    if let Some(endpoint) = &a.aws_endpoint {
+        return rotate_aws(http, a, r, endpoint, known).await;
+    }
     let meta_url = format!("{}/v1/secret/metadata/{r}", a.bao.trim_end_matches('/'));
     let meta = async {
         let meta: Value = http
@@ -198,6 +209,17 @@ async fn verify_in_app(
         .send()
         .await?
         .error_for_status()?;
+    check_in_app(http, a, r, known).await
+}
+
+/// The application's checks: one resolve, each site's health.
+async fn check_in_app(
+    http: &reqwest::Client,
+    a: &Args,
+    r: &str,
+    known: &Value,
+) -> Result<(), Failure> {
+    let app = |path: &str| format!("{}/api/v1/{path}", a.app.trim_end_matches('/'));
     http.post(app(&format!("secret-refs/{r}/resolve")))
         .bearer_auth(&a.app_token)
         .send()
@@ -289,6 +311,105 @@ async fn rotate_gcp(
     patch(&moved["etag"], &annotations)
         .await?
         .error_for_status()?;
+    Ok(())
+}
+
+/// One AWS Secrets Manager JSON-protocol call (moto checks no signature; the credential scope
+/// names the region).
+async fn aws(
+    http: &reqwest::Client,
+    endpoint: &str,
+    target: &str,
+    body: Value,
+) -> Result<Value, Failure> {
+    let answer = http
+        .post(endpoint)
+        .header("X-Amz-Target", format!("secretsmanager.{target}"))
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20261125/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=x",
+        )
+        .body(body.to_string())
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
+    Ok(serde_json::from_slice(&answer).unwrap_or(Value::Null))
+}
+
+/// One ref on AWS Secrets Manager, as the procedure requires there: the description and the
+/// versions read with the application's view; the lock (tags); the move of the staging label
+/// (the service's compare-and-swap); the pending label removed beside the upsert; resolve and
+/// health; the final marker (tags).
+async fn rotate_aws(
+    http: &reqwest::Client,
+    a: &Args,
+    r: &str,
+    endpoint: &str,
+    known: impl std::future::Future<Output = Result<Value, Failure>>,
+) -> Result<(), Failure> {
+    let id = json!({ "SecretId": r });
+    let (known, described, _versions) = tokio::try_join!(
+        known,
+        aws(http, endpoint, "DescribeSecret", id.clone()),
+        aws(
+            http,
+            endpoint,
+            "ListSecretVersionIds",
+            json!({"SecretId": r, "IncludeDeprecated": true})
+        )
+    )?;
+    let labelled = |stage: &str| {
+        described["VersionIdsToStages"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .find(|(_, stages)| {
+                stages
+                    .as_array()
+                    .is_some_and(|s| s.iter().any(|x| x == stage))
+            })
+            .map(|(v, _)| v.clone())
+            .ok_or("no version so labelled")
+    };
+    let (from, to) = (labelled("AWSCURRENT")?, labelled("AWSPENDING")?);
+    let tags = |state: &str| {
+        json!({"SecretId": r, "Tags": [
+            {"Key": "rotor:rotation-id", "Value": a.rotation_id},
+            {"Key": "rotor:state", "Value": state},
+            {"Key": "rotor:from", "Value": from},
+            {"Key": "rotor:to", "Value": to},
+        ]})
+    };
+    aws(http, endpoint, "TagResource", tags("pending")).await?;
+    aws(
+        http,
+        endpoint,
+        "UpdateSecretVersionStage",
+        json!({"SecretId": r, "VersionStage": "AWSCURRENT", "MoveToVersionId": to, "RemoveFromVersionId": from}),
+    )
+    .await?;
+    let clear = aws(
+        http,
+        endpoint,
+        "UpdateSecretVersionStage",
+        json!({"SecretId": r, "VersionStage": "AWSPENDING", "RemoveFromVersionId": to}),
+    );
+    let record = async {
+        let app = |path: &str| format!("{}/api/v1/{path}", a.app.trim_end_matches('/'));
+        http.put(app(&format!("secret-refs/{r}")))
+            .bearer_auth(&a.app_token)
+            .json(&json!({"versionId": to, "rotationId": a.rotation_id, "operation": "rotate", "operator": "floor"}))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok::<_, Failure>(())
+    };
+    tokio::try_join!(clear, record)?;
+    check_in_app(http, a, r, &known).await?;
+    aws(http, endpoint, "TagResource", tags("done")).await?;
     Ok(())
 }
 
