@@ -14,8 +14,9 @@
 pub const EXIT: i32 = crate::error::FAULT_STOP;
 
 /// Every step boundary of `apply`, in the order a run passes them; `baseline-read` and
-/// `audit-found` are inside the overlaps (the baseline read beside the lock and the move, the
-/// audit lookup beside the verification), where they fall as the two sides race.
+/// `audit-found` are inside the overlaps (the baseline beside the lock and the move; an audit
+/// lookup beside the verification or a rollback's checks, and any later lookup that finds its
+/// event), where they fall as the two sides race.
 pub const POINTS: &[&str] = &[
     "baseline-read",
     "locked",

@@ -336,7 +336,8 @@ async fn runbook(run: &mut Run<'_>) -> StepResult<()> {
     }
     // Runbook 2–3: the lock and the move, compare-and-swap; beside them, the events of this
     // rotation already in the audit log, which never confirm it.
-    let baseline = audit::Baseline::of(run, Operation::Rotate, &to).read();
+    let fresh = run.ours(&state).is_none();
+    let baseline = audit::Baseline::of(run, Operation::Rotate, &to, fresh).read();
     let (moved, baseline) = tokio::join!(steps::lock_and_move(run, state, &from, &to), baseline);
     let state = moved?;
     run.audit_baseline = baseline;

@@ -144,6 +144,9 @@ pub struct AppScenario {
     pub audit_endless: bool,
     /// How many bytes of huge answers were sent (read back with `GET /_sandbox/app`).
     pub huge_sent: u64,
+    /// The audit log alone is down for this long after the first upsert (ms): its list answers
+    /// `503`, while every other call answers.
+    pub audit_outage_ms: u64,
 }
 
 impl Default for AppScenario {
@@ -163,6 +166,7 @@ impl Default for AppScenario {
             huge_bytes: 768 << 20,
             huge_lookup: false,
             audit_endless: false,
+            audit_outage_ms: 0,
             clock_skew_s: 0,
             audit_noise_per_s: 0,
             huge_sent: 0,
@@ -180,6 +184,8 @@ struct Inner {
     next_event: u64,
     /// Whether the task writing other tenants' events runs.
     noise: bool,
+    /// When the first upsert since the scenario was set landed.
+    first_upsert: Option<Instant>,
 }
 
 /// Shared state of the application stand-in.
@@ -263,6 +269,7 @@ async fn put_scenario(State(app): State<Shared>, Json(s): Json<AppScenario>) -> 
     let noisy = s.audit_noise_per_s > 0;
     inner.scenario = s;
     inner.cache.clear();
+    inner.first_upsert = None;
     if noisy && !inner.noise {
         inner.noise = true;
         tokio::spawn(noise(app.clone()));
@@ -452,6 +459,7 @@ async fn upsert_ref(
             "metadata": {"ref": name, "rotationId": up.rotation_id, "versionId": up.version_id, "operation": up.operation}
         });
         inner.events.push((visible, event));
+        inner.first_upsert.get_or_insert_with(Instant::now);
     }
     answer["auditEventId"] = json!(id);
     Json(answer).into_response()
@@ -690,6 +698,14 @@ async fn audit_events(
         return r;
     }
     let mut inner = app.inner();
+    let outage = Duration::from_millis(inner.scenario.audit_outage_ms);
+    if inner.first_upsert.is_some_and(|at| at.elapsed() < outage) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"message": "the audit log is unavailable"})),
+        )
+            .into_response();
+    }
     if inner.scenario.audit_endless {
         // A fresh page of events dated now, and a fresh cursor, every time.
         inner.next_event += 100;

@@ -2,8 +2,8 @@
 //! application's log. A [`Lookup`] carries what it needs by value, borrowing nothing of the
 //! ref's run, so that it proceeds while the run verifies (the two are independent reads, and
 //! both must pass before the final marker). The events of this rotation that were there before
-//! an upsert (an earlier run's, or a reused id's) never confirm it: that [`baseline`] is read
-//! alongside the lock, and only while the application has not shown that it names its event.
+//! an upsert (an earlier run's, or a reused id's) never confirm it: that [`Baseline`] is read
+//! alongside the lock (see its doc for when no read is needed).
 
 use std::time::{Duration, Instant};
 
@@ -82,6 +82,11 @@ impl<'a> Lookup<'a> {
     /// application names it, else one that was not there before the upsert.
     pub(crate) async fn find(self) -> Result<Option<String>, AppError> {
         let deadline = Instant::now() + self.settings.audit_timeout;
+        self.find_until(deadline).await
+    }
+
+    /// As [`Self::find`], until `deadline`.
+    pub(crate) async fn find_until(self, deadline: Instant) -> Result<Option<String>, AppError> {
         let mut wait = Duration::from_millis(20);
         // Only a read begun after the upsert can hold its event; every ref of a batch shares
         // the reads, so one read answers all the refs that recorded before it began.
@@ -123,11 +128,32 @@ impl<'a> Lookup<'a> {
     }
 }
 
+/// What a lookup run beside checks answers, once the checks ended at `checked`: what it found,
+/// or, if it found nothing (its deadline ran while the checks waited out an outage, or a read
+/// failed), what a lookup finds until `audit_timeout` after the checks ended, as a lookup begun
+/// only then would have had.
+pub(crate) async fn beside_checks(
+    found: Result<Option<String>, AppError>,
+    again: Lookup<'_>,
+    checked: Instant,
+) -> Result<Option<String>, AppError> {
+    let deadline = checked + again.settings.audit_timeout;
+    match found {
+        Ok(Some(event)) => Ok(Some(event)),
+        not_found if Instant::now() >= deadline => not_found,
+        _ => again.find_until(deadline).await,
+    }
+}
+
 /// The events of `operation` to `version` in this rotation already there, before the ref's
 /// upsert: a read begun since the ref's work began (the lock keeps every other run of this
-/// rotation from recording it in between), plus what the run's reads already hold. While every
-/// answer to an upsert this run named its event, only the latter: the ref's own event will be
-/// known by its id, and no earlier event can stand in for it.
+/// rotation from recording it in between), plus what the run's reads already hold.
+///
+/// Only the latter for a fresh ref (`fresh`: the preconditions found no marker of this
+/// rotation on it, and no event of it in the audit log) while every upsert answer of the run
+/// named its event: the preconditions already showed that no earlier event of this rotation
+/// exists for it, and its own event will be known by its id. A ref an earlier run began is
+/// always read: that run may have recorded it.
 pub(crate) struct Baseline<'a> {
     app: &'a AppClient,
     settings: &'a Settings,
@@ -135,11 +161,17 @@ pub(crate) struct Baseline<'a> {
     began: Instant,
     operation: Operation,
     version: VersionId,
+    fresh: bool,
 }
 
 impl<'a> Baseline<'a> {
-    /// The baseline of the ref `run` works on.
-    pub(crate) fn of(run: &Run<'a>, operation: Operation, version: &VersionId) -> Self {
+    /// The baseline of the ref `run` works on (`fresh`: see the type's doc).
+    pub(crate) fn of(
+        run: &Run<'a>,
+        operation: Operation,
+        version: &VersionId,
+        fresh: bool,
+    ) -> Self {
         Self {
             app: run.app,
             settings: run.settings,
@@ -147,6 +179,7 @@ impl<'a> Baseline<'a> {
             began: run.began,
             operation,
             version: version.clone(),
+            fresh,
         }
     }
 
@@ -163,7 +196,8 @@ impl<'a> Baseline<'a> {
     /// Reads it (see the type's doc).
     pub(crate) async fn read(self) -> Vec<String> {
         let mut ids = self.app.known_events(self.secret_ref, |e| self.matches(e));
-        if self.app.names_events() {
+        if self.fresh && self.app.names_events() {
+            crate::fault::point("baseline-read");
             return ids;
         }
         while let Ok(Some(event)) = self

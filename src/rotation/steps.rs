@@ -2,9 +2,9 @@
 //! recording in the application, verification, the rollback, the audit confirmation and the
 //! final marker; with the race and resume branches each step needs, named.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::audit::{Baseline, Lookup};
+use super::audit::{Baseline, Lookup, beside_checks};
 use super::checks::{checks, rollback_checks};
 use super::{Run, StepResult, Stopped};
 use crate::app::{AppError, Operation};
@@ -424,6 +424,7 @@ pub(crate) async fn verify_and_audit(
     run: &mut Run<'_>,
     to: &VersionId,
 ) -> Result<Result<Option<String>, AppError>, (RefFailure, Option<String>)> {
+    let again = Lookup::of(run, Operation::Rotate, to);
     let lookup = Lookup::of(run, Operation::Rotate, to).find();
     let mut lookup = std::pin::pin!(lookup);
     let mut audited = None;
@@ -437,9 +438,10 @@ pub(crate) async fn verify_and_audit(
             }
         }
     };
+    let checked = Instant::now();
     match (verified, audited) {
-        (Ok(()), Some(audited)) => Ok(audited),
-        (Ok(()), None) => Ok(lookup.await),
+        (Ok(()), Some(audited)) => Ok(beside_checks(audited, again, checked).await),
+        (Ok(()), None) => Ok(beside_checks(lookup.await, again, checked).await),
         (Err(failure), audited) => Err((failure, audited.and_then(Result::ok).flatten())),
     }
 }
@@ -629,7 +631,9 @@ pub(crate) async fn roll_back(
             std::mem::take(&mut run.audit_baseline),
         )
     });
-    run.audit_baseline = Baseline::of(run, Operation::Rollback, from).read().await;
+    run.audit_baseline = Baseline::of(run, Operation::Rollback, from, false)
+        .read()
+        .await;
     match run
         .app
         .upsert(
@@ -646,8 +650,11 @@ pub(crate) async fn roll_back(
     }
     crate::fault::point("rollback-recorded");
     // The move back's checks and its audit event: independent reads, together.
+    let again = Lookup::of(run, Operation::Rollback, from);
     let lookup = Lookup::of(run, Operation::Rollback, from).find();
-    let (checks, audited) = tokio::join!(checks(run, from), lookup);
+    let checked = async { (checks(run, from).await, Instant::now()) };
+    let ((checks, checked), audited) = tokio::join!(checked, lookup);
+    let audited = beside_checks(audited, again, checked).await;
     let checks_failed = checks.iter().any(|c| !c.ok);
     run.outcome.checks.extend(rollback_checks(checks));
     let mut problems = Vec::new();
@@ -784,8 +791,11 @@ pub(crate) async fn report_finished(run: &mut Run<'_>, marker: &Marker) -> StepR
         MarkerState::RolledBack => (from, Operation::Rollback),
         MarkerState::Pending | MarkerState::Failed => return Ok(()),
     };
+    let again = Lookup::of(run, operation, &version);
     let lookup = Lookup::of(run, operation, &version).find();
-    let (gathered, audited) = tokio::join!(checks(run, &version), lookup);
+    let checked = async { (checks(run, &version).await, Instant::now()) };
+    let ((gathered, checked), audited) = tokio::join!(checked, lookup);
+    let audited = beside_checks(audited, again, checked).await;
     if operation == Operation::Rollback {
         run.outcome.checks.extend(rollback_checks(gathered));
     } else {

@@ -50,3 +50,32 @@ fn a_skewed_application_clock_changes_nothing() {
         assert_eq!(report["result"], "success", "skew {skew}: {report:#}");
     }
 }
+
+/// The audit log alone is down for 2.5 s after the upsert while the verification takes about
+/// 3 s (the application keeps serving the version it cached before the run): the lookup beside
+/// the verification fails, but the event is looked for again, for `audit_timeout` after the
+/// checks ended, as a lookup begun only then would be; the rotation succeeds and cites it.
+#[test]
+fn an_audit_log_down_while_the_checks_run_still_confirms_the_rotation() {
+    let s = setup_configured(1, &[], |t| t, |c| c, None);
+    app_knob(&s.url, "cache_ms", json!(2500));
+    app_knob(&s.url, "audit_outage_ms", json!(2500));
+    // The application resolves (and caches) the old version just before the run.
+    let cached: Value = reqwest::blocking::Client::new()
+        .post(format!("{}/api/v1/secret-refs/{}/resolve", s.url, s.name))
+        .bearer_auth("app-token")
+        .send()
+        .expect("resolve")
+        .json()
+        .expect("json");
+    assert_eq!(cached["versionId"], "1", "{cached:#}");
+    let report = apply(&s, 0);
+    assert_eq!(report["result"], "success", "{report:#}");
+    let r = &report["refs"][0];
+    assert_eq!(
+        r["audit_event_ids"].as_array().map(Vec::len),
+        Some(1),
+        "{r:#}"
+    );
+    assert!(artifact_on_branch(&s).contains("- Result: success"));
+}
