@@ -331,10 +331,8 @@ async fn check_ref(
         }
     };
     check.backend = secret.backend();
-    if let Err(e) = secret.lasts(need) {
-        check.failure = Some(RefFailure::Backend(e));
-        return check;
-    }
+    // Judged after the application's view, as before the reads overlapped.
+    let lasts = secret.lasts(need);
     // The application's view, the secret manager's state and the audit log's memory of this
     // id are independent reads: asked together, judged in order below.
     let known = async {
@@ -389,6 +387,10 @@ async fn check_ref(
                 }
             }
         }
+    }
+    if let Err(e) = lasts {
+        check.failure = Some(RefFailure::Backend(e));
+        return check;
     }
     let mut state = match state {
         Ok(s) => s,

@@ -237,8 +237,9 @@ pub(crate) struct Session {
     pub(crate) default_branch: String,
     pub(crate) trusted: Trusted,
     pub(crate) files: Vec<ChangedFile>,
-    /// The pull request's reviews, read with it (the gate's first evaluation).
-    reviews: Vec<Review>,
+    /// The pull request's reviews, read with it for the gate's first evaluation (a failure is
+    /// the gate's, as when the gate read them itself).
+    reviews: Result<Vec<Review>, crate::github::GitHubError>,
     /// For `/rotor apply`: the comment's author (who must hold `internal_admin` too).
     pub(crate) comment_author: Option<String>,
     /// For `/rotor break-glass`: the reason, checked, and whether the request's environment
@@ -287,8 +288,8 @@ impl Session {
             .clone()
             .unwrap_or_else(|| pr.head_sha.clone());
         let default_branch = default_branch?;
-        let (files, reviews) = (files?, reviews?);
         let trusted = load_trusted(cx, &env, &gh, Some(&pr), &default_branch, config_rel).await?;
+        let files = files?;
         Ok(Self {
             env,
             gh,
@@ -452,7 +453,7 @@ impl Session {
             &self.gh,
             &self.trusted.config,
             self.subject(&self.pr, &self.files, request_files),
-            self.reviews.clone(),
+            self.reviews.clone()?,
         )
         .await?;
         Ok(self.glass(approval, &self.pr))
