@@ -236,7 +236,7 @@ def aws_run(world, proxies, n, rep, floor):
         env["FLOOR_APP_TOKEN"] = b.APP_TOKEN
         cwd = None
     else:
-        rule = "{match: \"tenant.*.*.*\", type: aws-secrets-manager, region: us-east-1, rate_limit: 100000}"
+        rule = "{match: \"tenant.*.*.*\", type: aws-secrets-manager, region: us-east-1, rate_limit: 10000}"
         checkout, event, _ = b.repository(world, run_id, names, rule=rule, app_url=proxies["app"].url)
         env.update({"GITHUB_REPOSITORY": "my-org/tenants", "GITHUB_TOKEN": "bench",
                     "GITHUB_API_URL": proxies["github"].url, "GITHUB_EVENT_NAME": "pull_request_review",
