@@ -6,8 +6,8 @@
 //!
 //! Every forwarded request is logged with when it reached the proxy and when its answer left
 //! (Unix time in microseconds, so that logs of several proxies and the benchmark's own clock
-//! compare), its method and path, and the `SecretId` of an AWS JSON request (the path of an
-//! AWS call names no secret). `GET /_latency/log` answers the log; `DELETE /_latency/log`
+//! compare), its method and path, and the `SecretId` and operation (`X-Amz-Target`) of an AWS
+//! JSON request (the path of an AWS call names neither). `GET /_latency/log` answers the log; `DELETE /_latency/log`
 //! empties it.
 
 use std::sync::{Arc, Mutex};
@@ -31,6 +31,9 @@ struct Entry {
     /// The `SecretId` of an AWS JSON-protocol request, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     secret_id: Option<String>,
+    /// Its operation (`X-Amz-Target`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<String>,
 }
 
 struct Proxy {
@@ -83,6 +86,10 @@ async fn forward(
     let secret_id = serde_json::from_slice::<Value>(&body)
         .ok()
         .and_then(|v| v.get("SecretId").and_then(Value::as_str).map(str::to_owned));
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     tokio::time::sleep(proxy.delay).await;
     let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let mut request = proxy
@@ -121,6 +128,7 @@ async fn forward(
         method: method.to_string(),
         path: uri.path().to_owned(),
         secret_id,
+        target,
     };
     if let Ok(mut l) = proxy.log.lock() {
         l.push(entry);

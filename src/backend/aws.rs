@@ -561,13 +561,25 @@ impl Aws {
     /// Writes (or with `None` removes) rotor's marker tags. Tagging sets values, so sending the
     /// same tags twice does no harm; still, a lost answer is first checked by a read, and the
     /// tags are sent again only when the read shows they did not land.
+    ///
+    /// With `pruned_by`, a tag to remove that this state does not carry is not untagged: the
+    /// common final marker (no rollback, a pull request) removes nothing, and costs one call,
+    /// not two in a row.
     pub(crate) async fn write_marker(
         &self,
         secret: &Secret,
         stage: &str,
+        pruned_by: Option<&RefState>,
         marker: Option<&Marker>,
     ) -> Result<Option<RefState>, BackendError> {
-        let (tags, remove) = marker_tags(marker);
+        let (tags, mut remove) = marker_tags(marker);
+        if let Some(RefState {
+            revision: Revision::Aws { tags: held, .. },
+            ..
+        }) = pruned_by
+        {
+            remove.retain(|k| held.contains(*k));
+        }
         let mut last = String::new();
         for round in 1..=self.rounds() {
             let mut lost = None;
@@ -661,6 +673,23 @@ fn marker_tags(marker: Option<&Marker>) -> (Vec<(&'static str, String)>, Vec<&'s
         None => remove.extend(MARKER_TAGS.all()),
     }
     (tags, remove)
+}
+
+/// The state after `marker` was written over `seen` (its tags set, the others removed), when
+/// the writes' success says what it is.
+pub(crate) fn marked(seen: &RefState, marker: &Marker) -> RefState {
+    let (tags, remove) = marker_tags(Some(marker));
+    let mut state = RefState {
+        marker: Some(marker.clone()),
+        ..seen.clone()
+    };
+    if let Revision::Aws { tags: held, .. } = &mut state.revision {
+        held.extend(tags.iter().map(|(k, _)| (*k).to_owned()));
+        for k in remove {
+            held.remove(k);
+        }
+    }
+    state
 }
 
 /// The state after a move that landed, from the state before it, when it cannot be read.

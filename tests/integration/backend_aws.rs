@@ -105,7 +105,11 @@ async fn rotates_records_previous_and_clears_the_pending_label() {
         .finish(&moved, "rot-aws", MarkerState::Done)
         .await
         .expect("finish");
-    assert_eq!(done.pending, Vec::<VersionId>::new());
+    // `finish` answers the state its writes made (no read after them): read it to see the
+    // pending label gone.
+    let now = f.secret.read().await.expect("read");
+    assert_eq!(now.pending, Vec::<VersionId>::new());
+    assert_eq!(now.marker, done.marker);
     let marker = done.marker.expect("marker");
     assert_eq!(marker.state, MarkerState::Done);
     assert_eq!(
