@@ -255,6 +255,14 @@ def aws_run(world, proxies, n, rep, floor):
     return m
 
 
+def medians(rotor, floor, both, rotor_only=()):
+    """The medians of rotor's runs and the floor's (`floor_<key>`; `seconds` is `floor`)."""
+    med = lambda runs, key: statistics.median(r[key] for r in runs)
+    out = {key: med(rotor, key) for key in both + rotor_only}
+    out.update({("floor" if key == "seconds" else f"floor_{key}"): med(floor, key) for key in both})
+    return out
+
+
 def run_aws(world, repeat, sizes=AWS_SIZES, delay=AWS_DELAY):
     """rotor and the floor on moto at `delay`, medians of `repeat` runs."""
     results = {}
@@ -264,12 +272,7 @@ def run_aws(world, repeat, sizes=AWS_SIZES, delay=AWS_DELAY):
         for n in sizes:
             rotor = [aws_run(world, proxies, n, rep, False) for rep in range(repeat)]
             floor = [aws_run(world, proxies, n, rep, True) for rep in range(repeat)]
-            med = lambda runs, key: statistics.median(r[key] for r in runs)
-            r = results[n] = {
-                "seconds": med(rotor, "seconds"), "floor": med(floor, "seconds"),
-                "requests": med(rotor, "requests"), "floor_requests": med(floor, "requests"),
-                "chain": med(rotor, "chain"), "floor_chain": med(floor, "chain"),
-            }
+            r = results[n] = medians(rotor, floor, ("seconds", "requests", "chain"))
             print(f"AWS (moto), latency {delay} ms, N={n}: rotor {r['seconds']:.2f} s, floor "
                   f"{r['floor']:.2f} s ({r['seconds'] / r['floor']:.2f}x); requests/ref "
                   f"{r['requests']:.2f} vs {r['floor_requests']:.2f}; chain {r['chain']:.0f} vs "
@@ -299,17 +302,9 @@ def run(world, repeat, delays=DELAYS, sizes=SIZES):
             for n in sizes:
                 rotor = [rotor_run(world, proxies, n, rep) for rep in range(repeat)]
                 floor = [floor_run(world, proxies, n, rep) for rep in range(repeat)]
-                med = lambda runs, key: statistics.median(r[key] for r in runs)
-                r = results[(delay, n)] = {
-                    "seconds": med(rotor, "seconds"), "floor": med(floor, "seconds"),
-                    "requests": med(rotor, "requests"), "floor_requests": med(floor, "requests"),
-                    "chain": med(rotor, "chain"), "floor_chain": med(floor, "chain"),
-                    "lock_to_marker": med(rotor, "lock_to_marker"),
-                    "floor_lock_to_marker": med(floor, "lock_to_marker"),
-                    "first_lock": med(rotor, "first_lock"), "floor_first_lock": med(floor, "first_lock"),
-                    "first_read": med(rotor, "first_read"),
-                    "audit_pages": med(rotor, "audit_pages"), "github": med(rotor, "github"),
-                }
+                r = results[(delay, n)] = medians(
+                    rotor, floor, ("seconds", "requests", "chain", "lock_to_marker", "first_lock"),
+                    ("first_read", "audit_pages", "github"))
                 print(f"latency {delay} ms, N={n}: rotor {r['seconds']:.2f} s, floor {r['floor']:.2f} s "
                       f"({r['seconds'] / r['floor']:.2f}x); requests/ref {r['requests']:.2f} vs "
                       f"{r['floor_requests']:.2f}; chain {r['chain']:.0f} vs {r['floor_chain']:.0f}; "

@@ -276,15 +276,13 @@ async fn forward(
         (Fault::None | Fault::LostAnswer, _) => {}
     }
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut request = proxy
-        .http
-        .request(method, format!("{}{path}", proxy.upstream))
-        .body(body);
-    for (name, value) in &headers {
-        if !matches!(name.as_str(), "host" | "content-length" | "connection") {
-            request = request.header(name, value);
-        }
-    }
+    let request = forwarded(
+        &proxy.http,
+        method,
+        &format!("{}{path}", proxy.upstream),
+        &headers,
+        body,
+    );
     let Ok(answer) = request.send().await else {
         return StatusCode::BAD_GATEWAY.into_response();
     };
@@ -300,6 +298,30 @@ async fn forward(
         )
             .into_response();
     }
+    relayed(answer).await
+}
+
+/// The request a proxy forwards to `url`: the caller's method, headers (but those of the
+/// connection) and body.
+pub(crate) fn forwarded(
+    http: &reqwest::Client,
+    method: Method,
+    url: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> reqwest::RequestBuilder {
+    let mut request = http.request(method, url).body(body);
+    for (name, value) in headers {
+        if !matches!(name.as_str(), "host" | "content-length" | "connection") {
+            request = request.header(name, value);
+        }
+    }
+    request
+}
+
+/// The upstream's answer, as the proxy gives it back: its status, headers (but those of the
+/// connection and the framing) and body.
+pub(crate) async fn relayed(answer: reqwest::Response) -> Response {
     let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut out = HeaderMap::new();
     for (name, value) in answer.headers() {

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
@@ -91,35 +91,11 @@ async fn forward(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     tokio::time::sleep(proxy.delay).await;
-    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-    let mut request = proxy
-        .http
-        .request(method.clone(), format!("{}{path}", proxy.upstream))
-        .body(body);
-    for (name, value) in &headers {
-        if !matches!(name.as_str(), "host" | "content-length" | "connection") {
-            request = request.header(name, value);
-        }
-    }
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let url = format!("{}{path}", proxy.upstream);
+    let request = crate::fault::forwarded(&proxy.http, method.clone(), &url, &headers, body);
     let response = match request.send().await {
-        Ok(answer) => {
-            let status =
-                StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-            let mut out = HeaderMap::new();
-            for (name, value) in answer.headers() {
-                if !matches!(
-                    name.as_str(),
-                    "content-length" | "transfer-encoding" | "connection"
-                ) && let (Ok(n), Ok(v)) = (
-                    HeaderName::from_bytes(name.as_str().as_bytes()),
-                    HeaderValue::from_bytes(value.as_bytes()),
-                ) {
-                    out.insert(n, v);
-                }
-            }
-            let bytes = answer.bytes().await.unwrap_or_default();
-            (status, out, bytes).into_response()
-        }
+        Ok(answer) => crate::fault::relayed(answer).await,
         Err(_) => StatusCode::BAD_GATEWAY.into_response(),
     };
     let entry = Entry {

@@ -67,6 +67,11 @@ struct Args {
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
+/// Sends `request` and reads its JSON answer, which must be a success.
+async fn json_of(request: reqwest::RequestBuilder) -> Result<Value, Failure> {
+    Ok(request.send().await?.error_for_status()?.json().await?)
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -122,17 +127,10 @@ async fn run(args: Args) -> Result<(usize, f64), Failure> {
 async fn rotate(http: &reqwest::Client, a: &Args, r: &str) -> Result<(), Failure> {
     let app = |path: &str| format!("{}/api/v1/{path}", a.app.trim_end_matches('/'));
     // The application's view and the secret manager's state are independent reads: together.
-    let known = async {
-        let known: Value = http
-            .get(app(&format!("secret-refs/{r}")))
-            .bearer_auth(&a.app_token)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        Ok::<_, Failure>(known)
-    };
+    let known = json_of(
+        http.get(app(&format!("secret-refs/{r}")))
+            .bearer_auth(&a.app_token),
+    );
     if let Some(endpoint) = &a.gcp_endpoint {
         return rotate_gcp(http, a, r, endpoint, known).await;
     }
@@ -140,17 +138,7 @@ async fn rotate(http: &reqwest::Client, a: &Args, r: &str) -> Result<(), Failure
         return rotate_aws(http, a, r, endpoint, known).await;
     }
     let meta_url = format!("{}/v1/secret/metadata/{r}", a.bao.trim_end_matches('/'));
-    let meta = async {
-        let meta: Value = http
-            .get(&meta_url)
-            .header("X-Vault-Token", &a.bao_token)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        Ok::<_, Failure>(meta)
-    };
+    let meta = json_of(http.get(&meta_url).header("X-Vault-Token", &a.bao_token));
     let (known, meta) = tokio::try_join!(known, meta)?;
     let mut version = meta["data"]["current_metadata_version"]
         .as_u64()
@@ -202,6 +190,12 @@ async fn verify_in_app(
     to: &str,
     known: &Value,
 ) -> Result<(), Failure> {
+    record_in_app(http, a, r, to).await?;
+    check_in_app(http, a, r, known).await
+}
+
+/// The upsert: the application records the ref's new version.
+async fn record_in_app(http: &reqwest::Client, a: &Args, r: &str, to: &str) -> Result<(), Failure> {
     let app = |path: &str| format!("{}/api/v1/{path}", a.app.trim_end_matches('/'));
     http.put(app(&format!("secret-refs/{r}")))
         .bearer_auth(&a.app_token)
@@ -209,7 +203,7 @@ async fn verify_in_app(
         .send()
         .await?
         .error_for_status()?;
-    check_in_app(http, a, r, known).await
+    Ok(())
 }
 
 /// The application's checks: one resolve, each site's health.
@@ -252,17 +246,7 @@ async fn rotate_gcp(
         endpoint.trim_end_matches('/'),
         a.gcp_project
     );
-    let get = |url: String| async move {
-        let got: Value = http
-            .get(url)
-            .bearer_auth(&a.gcp_token)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        Ok::<_, Failure>(got)
-    };
+    let get = |url: String| json_of(http.get(url).bearer_auth(&a.gcp_token));
     let (known, secret, versions) = tokio::try_join!(
         known,
         get(secret_url.clone()),
@@ -397,17 +381,7 @@ async fn rotate_aws(
         "UpdateSecretVersionStage",
         json!({"SecretId": r, "VersionStage": "AWSPENDING", "RemoveFromVersionId": to}),
     );
-    let record = async {
-        let app = |path: &str| format!("{}/api/v1/{path}", a.app.trim_end_matches('/'));
-        http.put(app(&format!("secret-refs/{r}")))
-            .bearer_auth(&a.app_token)
-            .json(&json!({"versionId": to, "rotationId": a.rotation_id, "operation": "rotate", "operator": "floor"}))
-            .send()
-            .await?
-            .error_for_status()?;
-        Ok::<_, Failure>(())
-    };
-    tokio::try_join!(clear, record)?;
+    tokio::try_join!(clear, record_in_app(http, a, r, &to))?;
     check_in_app(http, a, r, &known).await?;
     aws(http, endpoint, "TagResource", tags("done")).await?;
     Ok(())
@@ -423,14 +397,7 @@ async fn confirm_audit(http: &reqwest::Client, a: &Args, refs: &[String]) -> Res
             params.push(("cursor", c));
         }
         let url = reqwest::Url::parse_with_params(&base, &params)?;
-        let page: Value = http
-            .get(url)
-            .bearer_auth(&a.app_token)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
+        let page = json_of(http.get(url).bearer_auth(&a.app_token)).await?;
         for e in page["events"].as_array().into_iter().flatten() {
             if e["metadata"]["rotationId"] == a.rotation_id.as_str()
                 && let Some(r) = e["metadata"]["ref"].as_str()
