@@ -33,7 +33,7 @@ import statistics
 import subprocess
 import time
 
-import bench as b
+import bench_world as b
 
 DELAYS = (0, 5, 20)
 SIZES = (100, 500, 2000)
