@@ -346,9 +346,13 @@ impl Gcp {
         alias: &str,
     ) -> Result<RefState, BackendError> {
         let err = |kind| secret.error(&format!("secrets.get {}", secret.location), kind);
-        let body = self.secret(&secret.location).await.map_err(err)?;
-        let versions = self.versions(&secret.location).await.map_err(err)?;
-        derive(&body, versions, alias).map_err(err)
+        // The secret and its versions are independent reads: together, judged in this order.
+        let (body, versions) = tokio::join!(
+            self.secret(&secret.location),
+            self.versions(&secret.location)
+        );
+        let body = body.map_err(err)?;
+        derive(&body, versions.map_err(err)?, alias).map_err(err)
     }
 
     /// One patch of `versionAliases` and `annotations`, carrying the etag of `seen`. A stale
