@@ -308,23 +308,37 @@ impl Aws {
         });
         let (described, first) = tokio::join!(describe, page(None));
         let described = described?;
+        let stages: HashMap<String, Vec<String>> = described
+            .version_ids_to_stages()
+            .cloned()
+            .unwrap_or_default();
         let mut listed = Vec::new();
         // A secret scheduled for deletion answers only what DescribeSecret says of it (its
         // versions' list may be refused); rotor refuses it anyway (its labels tell the pointer).
         if described.deleted_date().is_none() {
             let mut next = first?;
+            let mut again = true;
             loop {
                 listed.extend(next.versions().iter().cloned());
                 match next.next_token() {
                     Some(t) if !t.is_empty() => next = page(Some(t.to_owned())).await?,
-                    _ => break,
+                    _ => {
+                        // The list may have been answered before the description: a version
+                        // created and labelled in between is labelled but not listed. Listed
+                        // once more, after the description, it is.
+                        let missing = stages
+                            .keys()
+                            .any(|id| !listed.iter().any(|v| v.version_id() == Some(id.as_str())));
+                        if !(missing && again) {
+                            break;
+                        }
+                        again = false;
+                        listed.clear();
+                        next = page(None).await?;
+                    }
                 }
             }
         }
-        let stages: HashMap<String, Vec<String>> = described
-            .version_ids_to_stages()
-            .cloned()
-            .unwrap_or_default();
         let mut versions = Vec::with_capacity(listed.len());
         for entry in &listed {
             // An odd id on a version that plays no part in the rotation never blocks it: such a
@@ -561,25 +575,16 @@ impl Aws {
     /// Writes (or with `None` removes) rotor's marker tags. Tagging sets values, so sending the
     /// same tags twice does no harm; still, a lost answer is first checked by a read, and the
     /// tags are sent again only when the read shows they did not land.
-    ///
-    /// With `pruned_by`, a tag to remove that this state does not carry is not untagged: the
-    /// common final marker (no rollback, a pull request) removes nothing, and costs one call,
-    /// not two in a row.
     pub(crate) async fn write_marker(
         &self,
         secret: &Secret,
         stage: &str,
-        pruned_by: Option<&RefState>,
         marker: Option<&Marker>,
     ) -> Result<Option<RefState>, BackendError> {
-        let (tags, mut remove) = marker_tags(marker);
-        if let Some(RefState {
-            revision: Revision::Aws { tags: held, .. },
-            ..
-        }) = pruned_by
-        {
-            remove.retain(|k| held.contains(*k));
-        }
+        // Every marker tag it does not set is removed, whether or not the last read showed it:
+        // a read may be stale (a lost answer, failing reads), and a rollback flag left on a
+        // final marker would make a later lock's run resume a rollback that never began.
+        let (tags, remove) = marker_tags(marker);
         let mut last = String::new();
         for round in 1..=self.rounds() {
             let mut lost = None;

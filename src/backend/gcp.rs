@@ -352,7 +352,17 @@ impl Gcp {
             self.versions(&secret.location)
         );
         let body = body.map_err(err)?;
-        derive(&body, versions.map_err(err)?, alias).map_err(err)
+        let mut versions = versions.map_err(err)?;
+        // The list may have been answered before the secret: a version added and aliased in
+        // between is aliased but not listed. Listed once more, after the secret, it is.
+        let (aliases, _) = maps(&body);
+        if aliases
+            .values()
+            .any(|n| !versions.iter().any(|v| v.id.as_str() == n.as_str()))
+        {
+            versions = self.versions(&secret.location).await.map_err(err)?;
+        }
+        derive(&body, versions, alias).map_err(err)
     }
 
     /// One patch of `versionAliases` and `annotations`, carrying the etag of `seen`. A stale

@@ -781,7 +781,7 @@ impl Secret {
         }
         // On AWS, read back to make sure the lock is ours (another run's tags may have landed
         // after ours). On OpenBao the check-and-set write itself proved it.
-        let now = match self.write_marker_as(seen, Some(&marker), false).await? {
+        let now = match self.write_marker(seen, Some(&marker)).await? {
             Some(known) => known,
             None => self.read().await?,
         };
@@ -961,10 +961,12 @@ impl Secret {
         marker.rotation_id = rotation_id.to_owned();
         marker.state = state;
         marker.rolling_back = false;
-        // The final marker's writes succeeding say what the state is: no read after them.
+        // On AWS the final marker's writes succeeding say what the state is: no read after
+        // them. (Plain Vault, without check-and-set, reads its write back.)
         match self.write_marker(seen, Some(&marker)).await? {
             Some(known) => Ok(known),
-            None => Ok(aws::marked(seen, &marker)),
+            None if matches!(self.client, Client::Aws { .. }) => Ok(aws::marked(seen, &marker)),
+            None => self.read().await,
         }
     }
 
@@ -1043,18 +1045,6 @@ impl Secret {
         seen: &RefState,
         marker: Option<&Marker>,
     ) -> Result<Option<RefState>, BackendError> {
-        self.write_marker_as(seen, marker, true).await
-    }
-
-    /// As [`Self::write_marker`]; `prune`: on AWS, tags `seen` does not carry are not removed
-    /// (the lock removes them anyway: its read-back must come a round trip after its tags, so
-    /// that a rotation tagging just after it is seen there).
-    async fn write_marker_as(
-        &self,
-        seen: &RefState,
-        marker: Option<&Marker>,
-        prune: bool,
-    ) -> Result<Option<RefState>, BackendError> {
         match &self.client {
             Client::Vault {
                 client,
@@ -1066,9 +1056,8 @@ impl Secret {
                     .await
             }
             Client::Aws { client, stage } => {
-                client
-                    .write_marker(self, stage, prune.then_some(seen), marker)
-                    .await
+                let _ = seen;
+                client.write_marker(self, stage, marker).await
             }
             Client::Gcp { client, alias, .. } => client
                 .write_marker(self, alias, seen, marker)
