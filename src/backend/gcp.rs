@@ -17,7 +17,6 @@
 //! needs is four calls.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
@@ -133,12 +132,7 @@ impl Gcp {
                 last: std::sync::Mutex::new(None),
             },
         };
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("rotor/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(15))
-            .redirect(crate::secret::same_origin_redirects())
-            .build()
+        let http = crate::secret::http_client()
             .map_err(|e| setup(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
             http,
@@ -482,36 +476,18 @@ impl Gcp {
         seen: &RefState,
         marker: Option<&Marker>,
     ) -> Result<RefState, BackendError> {
-        let Revision::Gcp {
-            aliases,
-            annotations,
-            ..
-        } = &seen.revision
-        else {
-            return Err(secret.error(
-                "write marker",
-                ErrorKind::Protocol {
-                    detail: "state read from another backend".to_owned(),
-                },
-            ));
-        };
-        let _ = (aliases, annotations);
         let what = marker.map_or("clear marker".to_owned(), |m| format!("marker {}", m.state));
-        self.patch_holding(secret, alias, seen, &what, |state| {
-            let Revision::Gcp {
-                aliases,
-                annotations,
-                ..
-            } = &state.revision
-            else {
-                return (BTreeMap::new(), BTreeMap::new());
-            };
-            (aliases.clone(), with_marker(annotations, marker))
+        self.patch_holding(secret, alias, seen, &what, |aliases, annotations| {
+            (
+                aliases.clone(),
+                MARKER_KEYS.written_over(annotations, marker),
+            )
         })
         .await
     }
 
-    /// [`Self::patch`] of the maps `build` makes from a state. While rotor holds its lock (the
+    /// [`Self::patch`] of the maps `build` makes from a state's aliases and annotations (a
+    /// state of another backend is a protocol error). While rotor holds its lock (the
     /// state it read carries its `pending` marker), a stale etag is not yet a conflict: rotor
     /// reads the secret again and, when the alias and its own marker are as it left them
     /// (someone changed a label, another alias or annotation), sends the write again with the
@@ -523,7 +499,10 @@ impl Gcp {
         alias: &str,
         seen: &RefState,
         what: &str,
-        build: impl Fn(&RefState) -> (BTreeMap<String, String>, BTreeMap<String, String>),
+        build: impl Fn(
+            &BTreeMap<String, String>,
+            &BTreeMap<String, String>,
+        ) -> (BTreeMap<String, String>, BTreeMap<String, String>),
     ) -> Result<RefState, BackendError> {
         let holding = seen
             .marker
@@ -532,7 +511,20 @@ impl Gcp {
         let mut base = seen.clone();
         let mut rounds = 0;
         loop {
-            let (aliases, annotations) = build(&base);
+            let Revision::Gcp {
+                aliases,
+                annotations,
+                ..
+            } = &base.revision
+            else {
+                return Err(secret.error(
+                    what,
+                    ErrorKind::Protocol {
+                        detail: "state read from another backend".to_owned(),
+                    },
+                ));
+            };
+            let (aliases, annotations) = build(aliases, annotations);
             let stale = match self
                 .patch(secret, alias, &base, &aliases, &annotations, what)
                 .await
@@ -595,38 +587,16 @@ impl Gcp {
                 },
             ));
         }
-        let Revision::Gcp {
-            aliases,
-            annotations,
-            ..
-        } = &seen.revision
-        else {
-            return Err(secret.error(
-                call,
-                ErrorKind::Protocol {
-                    detail: "state read from another backend".to_owned(),
-                },
-            ));
-        };
-        let _ = (aliases, annotations);
         self.patch_holding(
             secret,
             alias,
             seen,
             &format!("{call} {from} -> {to}"),
-            |state| {
-                let Revision::Gcp {
-                    aliases,
-                    annotations,
-                    ..
-                } = &state.revision
-                else {
-                    return (BTreeMap::new(), BTreeMap::new());
-                };
+            |aliases, annotations| {
                 let mut desired_aliases = aliases.clone();
                 desired_aliases.insert(alias.to_owned(), to.to_string());
                 let mut desired = match marker {
-                    Some(m) => with_marker(annotations, Some(m)),
+                    Some(m) => MARKER_KEYS.written_over(annotations, Some(m)),
                     None => annotations.clone(),
                 };
                 desired.insert(PREVIOUS_KEY.to_owned(), from.to_string());
@@ -731,23 +701,6 @@ fn version(v: &Value) -> Result<Version, ErrorKind> {
     })
 }
 
-/// `annotations` with rotor's marker keys replaced by `marker` (or removed, with `None`).
-fn with_marker(
-    annotations: &BTreeMap<String, String>,
-    marker: Option<&Marker>,
-) -> BTreeMap<String, String> {
-    let mut desired = annotations.clone();
-    for key in MARKER_KEYS.all() {
-        desired.remove(key);
-    }
-    for (key, value) in marker.map(|m| MARKER_KEYS.fields(m)).into_iter().flatten() {
-        if let Some(value) = value {
-            desired.insert(key.to_owned(), value);
-        }
-    }
-    desired
-}
-
 /// The ref's state from a `Secret` and its versions.
 fn derive(body: &Value, mut versions: Vec<Version>, alias: &str) -> Result<RefState, ErrorKind> {
     let (aliases, annotations) = maps(body);
@@ -845,7 +798,7 @@ mod tests {
         let mut annotations = BTreeMap::new();
         annotations.insert("owner".to_owned(), "team-a".to_owned());
         annotations.insert("rotor-state".to_owned(), "pending".to_owned());
-        let cleared = with_marker(&annotations, None);
+        let cleared = MARKER_KEYS.written_over(&annotations, None);
         assert_eq!(cleared.len(), 1);
         assert!(cleared.contains_key("owner"));
         assert_eq!(

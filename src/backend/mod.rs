@@ -177,6 +177,26 @@ impl MarkerKeys {
         ]
     }
 
+    /// `map` (a key-value store the marker lives in: Vault's `custom_metadata`, GCP's
+    /// annotations) with these keys replaced by `marker`'s fields, or removed with `None`;
+    /// every other key is kept.
+    pub(crate) fn written_over(
+        &self,
+        map: &std::collections::BTreeMap<String, String>,
+        marker: Option<&Marker>,
+    ) -> std::collections::BTreeMap<String, String> {
+        let mut desired = map.clone();
+        for key in self.all() {
+            desired.remove(key);
+        }
+        for (key, value) in marker.map(|m| self.fields(m)).into_iter().flatten() {
+            if let Some(value) = value {
+                desired.insert(key.to_owned(), value);
+            }
+        }
+        desired
+    }
+
     /// The marker these fields hold (`get` looks a name up): `None` without a rotation id;
     /// `Err` with the state's name when the state is missing or unknown.
     pub(crate) fn read<'a>(
@@ -856,39 +876,27 @@ impl Secret {
         from: &VersionId,
         to: &VersionId,
     ) -> Result<RefState, LockMoveError> {
+        let marker = Marker {
+            rotation_id: rotation_id.to_owned(),
+            state: MarkerState::Pending,
+            from: Some(from.clone()),
+            to: Some(to.clone()),
+            rolling_back: false,
+            pull_request,
+        };
         match &self.client {
             Client::Vault {
                 client,
                 mount,
                 pointer_key,
-            } => {
-                let marker = Marker {
-                    rotation_id: rotation_id.to_owned(),
-                    state: MarkerState::Pending,
-                    from: Some(from.clone()),
-                    to: Some(to.clone()),
-                    rolling_back: false,
-                    pull_request,
-                };
-                client
-                    .lock_and_repoint(self, mount, pointer_key, seen, &marker, from, to)
-                    .await
-                    .map_err(LockMoveError::Lock)
-            }
-            Client::Gcp { client, alias, .. } => {
-                let marker = Marker {
-                    rotation_id: rotation_id.to_owned(),
-                    state: MarkerState::Pending,
-                    from: Some(from.clone()),
-                    to: Some(to.clone()),
-                    rolling_back: false,
-                    pull_request,
-                };
-                client
-                    .move_alias(self, alias, seen, Some(&marker), from, to)
-                    .await
-                    .map_err(LockMoveError::Lock)
-            }
+            } => client
+                .lock_and_repoint(self, mount, pointer_key, seen, &marker, from, to)
+                .await
+                .map_err(LockMoveError::Lock),
+            Client::Gcp { client, alias, .. } => client
+                .move_alias(self, alias, seen, Some(&marker), from, to)
+                .await
+                .map_err(LockMoveError::Lock),
             Client::Aws { .. } => {
                 let locked = self
                     .lock(seen, rotation_id, pull_request, from, to)

@@ -12,7 +12,6 @@
 mod token;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -121,12 +120,7 @@ impl Vault {
                     .to_owned(),
             )
         })?;
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("rotor/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(15))
-            .redirect(crate::secret::same_origin_redirects())
-            .build()
+        let http = crate::secret::http_client()
             .map_err(|e| setup("connect", format!("cannot build the HTTP client: {e}")))?;
         let namespace = env
             .var("VAULT_NAMESPACE")
@@ -529,7 +523,7 @@ impl Vault {
                 },
             });
         };
-        let desired = Self::with_marker(custom, marker);
+        let desired = MARKER_KEYS.written_over(custom, marker);
         let what = marker.map_or("clear marker".to_owned(), |m| format!("marker {}", m.state));
         let written = self
             .write_custom(secret, mount, seen, &desired, &what)
@@ -592,7 +586,7 @@ impl Vault {
             }));
         };
         let mut desired = match marker {
-            Some(m) => Self::with_marker(custom, Some(m)),
+            Some(m) => MARKER_KEYS.written_over(custom, Some(m)),
             None => custom.clone(),
         };
         desired.insert(pointer_key.to_owned(), to.to_string());
@@ -610,24 +604,6 @@ impl Vault {
             Some(state) => Ok(state),
             None => self.read(secret, mount, pointer_key).await,
         }
-    }
-
-    /// `custom` with rotor's marker keys replaced by `marker` (or removed, with `None`); every
-    /// other key is kept.
-    fn with_marker(
-        custom: &BTreeMap<String, String>,
-        marker: Option<&Marker>,
-    ) -> BTreeMap<String, String> {
-        let mut desired = custom.clone();
-        for key in MARKER_KEYS.all() {
-            desired.remove(key);
-        }
-        for (key, value) in marker.map(|m| MARKER_KEYS.fields(m)).into_iter().flatten() {
-            if let Some(value) = value {
-                desired.insert(key.to_owned(), value);
-            }
-        }
-        desired
     }
 
     /// The state after a check-and-set write of `custom` that moved the metadata version to
