@@ -6,8 +6,6 @@
 
 mod feed;
 
-use std::time::Duration;
-
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -209,16 +207,10 @@ impl AppClient {
 
     /// Builds the client with an explicit token.
     pub fn with_token(config: &AppConfig, token: SecretString) -> Result<Self, AppError> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("rotor/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(15))
-            .redirect(crate::secret::same_origin_redirects())
-            .build()
-            .map_err(|e| AppError::Protocol {
-                call: "connect".to_owned(),
-                detail: e.to_string(),
-            })?;
+        let http = crate::secret::http_client().map_err(|e| AppError::Protocol {
+            call: "connect".to_owned(),
+            detail: e.to_string(),
+        })?;
         Ok(Self {
             http,
             base: config.base_url.clone(),

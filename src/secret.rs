@@ -55,6 +55,19 @@ impl fmt::Display for SecretString {
     }
 }
 
+/// The HTTP client every service rotor reaches over plain HTTP is asked through (OpenBao, the
+/// application, Secret Manager, the runner's OIDC endpoint): rotor's user agent, a 5 s connect
+/// and a 15 s overall timeout per call, and redirects only within the same origin
+/// ([`same_origin_redirects`]). Built once per service.
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .user_agent(concat!("rotor/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .timeout(std::time::Duration::from_secs(15))
+        .redirect(same_origin_redirects())
+        .build()
+}
+
 /// The redirect rule of every client that sends a credential: a redirect within the same
 /// origin is followed; one to another origin (an OpenBao standby pointing at its active node,
 /// a proxy) is not, so that `X-Vault-Token` or `Authorization` never reaches a host it was not

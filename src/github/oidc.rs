@@ -4,7 +4,6 @@
 //! to the backends as a [`JwtSource`]; the token is masked in the log as soon as it is known.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::Value;
 
@@ -43,12 +42,7 @@ impl Runner {
             .request_token
             .header(Some("Bearer"))
             .ok_or("ACTIONS_ID_TOKEN_REQUEST_TOKEN is not a valid header value")?;
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("rotor/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(15))
-            .redirect(crate::secret::same_origin_redirects())
-            .build()
+        let http = crate::secret::http_client()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         let (started, path) = (std::time::Instant::now(), url.path().to_owned());
         let sent = http
