@@ -20,7 +20,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// How often and with what seed faults happen, and in which service's shapes.
 #[derive(Debug, Clone, Copy)]
@@ -139,59 +139,6 @@ fn aws_error(status: StatusCode, code: &str, message: &str) -> Response {
     response
 }
 
-/// A Google Cloud JSON error answer (`google.rpc.Status` under `error`).
-fn gcp_error(status: StatusCode, name: &str, message: &str, details: Option<Value>) -> Response {
-    let mut error = json!({"code": status.as_u16(), "message": message, "status": name});
-    if let Some(details) = details {
-        error["details"] = details;
-    }
-    let mut response = (status, json!({ "error": error }).to_string()).into_response();
-    response.headers_mut().insert(
-        "content-type",
-        HeaderValue::from_static("application/json; charset=UTF-8"),
-    );
-    response
-}
-
-/// Secret Manager's quota error for a call of `method`: reads count against the read quota,
-/// every other call against the write quota.
-fn gcp_quota(method: &Method) -> Response {
-    let (metric, limit, metric_id, limit_id) = if method == Method::GET {
-        (
-            "Read requests",
-            "Read requests per minute per project",
-            "read_requests",
-            "ReadRequestsPerMinutePerProject",
-        )
-    } else {
-        (
-            "Write requests",
-            "Write requests per minute per project",
-            "write_requests",
-            "WriteRequestsPerMinutePerProject",
-        )
-    };
-    let consumer = crate::gcp::DEFAULT_PROJECT_NUMBER;
-    gcp_error(
-        StatusCode::TOO_MANY_REQUESTS,
-        "RESOURCE_EXHAUSTED",
-        &format!(
-            "Quota exceeded for quota metric '{metric}' and limit '{limit}' of service 'secretmanager.googleapis.com' for consumer 'project_number:{consumer}'."
-        ),
-        Some(json!([{
-            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-            "reason": "RATE_LIMIT_EXCEEDED",
-            "domain": "googleapis.com",
-            "metadata": {
-                "service": "secretmanager.googleapis.com",
-                "consumer": format!("projects/{consumer}"),
-                "quota_metric": format!("secretmanager.googleapis.com/{metric_id}"),
-                "quota_limit": limit_id,
-            }
-        }])),
-    )
-}
-
 async fn forward(
     State(proxy): State<Arc<Proxy>>,
     method: Method,
@@ -244,15 +191,16 @@ async fn forward(
                 "injected: Rate exceeded",
             );
         }
-        (Fault::Unavailable, Style::Gcp) => {
-            return gcp_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
-                "The service is currently unavailable.",
-                None,
-            );
+        (Fault::Unavailable, Style::Gcp) => return crate::gcp::unavailable(),
+        (Fault::Throttled, Style::Gcp) => {
+            // Reads count against the read quota, every other call against the write quota.
+            let api = if method == Method::GET {
+                "secrets.get"
+            } else {
+                "secrets.patch"
+            };
+            return crate::gcp::quota_exceeded(api, Some(crate::gcp::DEFAULT_PROJECT_NUMBER));
         }
-        (Fault::Throttled, Style::Gcp) => return gcp_quota(&method),
         (Fault::ClosedUnsent, _) => return crate::lost::broken(),
         (Fault::Unavailable, Style::Http) => {
             return (

@@ -545,6 +545,22 @@ fn unauthenticated(api: &str, missing: bool) -> Response {
     response
 }
 
+/// Secret Manager's `503 UNAVAILABLE`, as the stand-in's faults and the fault proxy give it.
+pub(crate) fn unavailable() -> Response {
+    GcpError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "UNAVAILABLE",
+        "The service is currently unavailable.",
+    )
+    .response()
+}
+
+/// Secret Manager's quota error for a call of `api` (`secrets.get`, …) in the project of
+/// `project_number`, as the stand-in's faults and the fault proxy give it.
+pub(crate) fn quota_exceeded(api: &str, project_number: Option<u64>) -> Response {
+    quota_error(api, project_number).response()
+}
+
 /// The quota an API call counts against (Secret Manager's: access, read, write).
 fn quota_error(api: &str, project_number: Option<u64>) -> GcpError {
     let (metric, limit, metric_id, limit_id) = match api {
@@ -656,15 +672,8 @@ async fn google(
                 .to_owned(),
             );
             match kind {
-                FaultKind::Quota => break 'answer quota_error(&m.id, project_number).response(),
-                FaultKind::Unavailable => {
-                    break 'answer GcpError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "UNAVAILABLE",
-                        "The service is currently unavailable.",
-                    )
-                    .response();
-                }
+                FaultKind::Quota => break 'answer quota_exceeded(&m.id, project_number),
+                FaultKind::Unavailable => break 'answer unavailable(),
                 FaultKind::Lost => lost = true,
             }
         }
