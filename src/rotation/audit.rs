@@ -80,13 +80,13 @@ impl<'a> Lookup<'a> {
 
     /// Looks for the event until `audit_timeout`: the one the upsert named when the
     /// application names it, else one that was not there before the upsert.
-    pub(crate) async fn find(self) -> Result<Option<String>, AppError> {
+    pub(crate) async fn find(&self) -> Result<Option<String>, AppError> {
         let deadline = Instant::now() + self.settings.audit_timeout;
         self.find_until(deadline).await
     }
 
     /// As [`Self::find`], until `deadline`.
-    pub(crate) async fn find_until(self, deadline: Instant) -> Result<Option<String>, AppError> {
+    pub(crate) async fn find_until(&self, deadline: Instant) -> Result<Option<String>, AppError> {
         let mut wait = Duration::from_millis(20);
         // Only a read begun after the upsert can hold its event; every ref of a batch shares
         // the reads, so one read answers all the refs that recorded before it began.
@@ -134,7 +134,7 @@ impl<'a> Lookup<'a> {
 /// only then would have had.
 pub(crate) async fn beside_checks(
     found: Result<Option<String>, AppError>,
-    again: Lookup<'_>,
+    again: &Lookup<'_>,
     checked: Instant,
 ) -> Result<Option<String>, AppError> {
     let deadline = checked + again.settings.audit_timeout;

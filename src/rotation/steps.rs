@@ -425,8 +425,7 @@ pub(crate) async fn verify_and_audit(
     to: &VersionId,
 ) -> Result<Result<Option<String>, AppError>, (RefFailure, Option<String>)> {
     let again = Lookup::of(run, Operation::Rotate, to);
-    let lookup = Lookup::of(run, Operation::Rotate, to).find();
-    let mut lookup = std::pin::pin!(lookup);
+    let mut lookup = std::pin::pin!(again.find());
     let mut audited = None;
     let verified = {
         let verify = verify(run, to);
@@ -440,10 +439,23 @@ pub(crate) async fn verify_and_audit(
     };
     let checked = Instant::now();
     match (verified, audited) {
-        (Ok(()), Some(audited)) => Ok(beside_checks(audited, again, checked).await),
-        (Ok(()), None) => Ok(beside_checks(lookup.await, again, checked).await),
+        (Ok(()), Some(audited)) => Ok(beside_checks(audited, &again, checked).await),
+        (Ok(()), None) => Ok(beside_checks(lookup.await, &again, checked).await),
         (Err(failure), audited) => Err((failure, audited.and_then(Result::ok).flatten())),
     }
+}
+
+/// The checks of `version` and, looked up beside them, the audit event of `operation` to it
+/// (both run to their end: for a move back, and for a ref an earlier run finished).
+async fn checked_and_audited(
+    run: &mut Run<'_>,
+    operation: Operation,
+    version: &VersionId,
+) -> (Vec<Check>, Result<Option<String>, AppError>) {
+    let lookup = Lookup::of(run, operation, version);
+    let checked = async { (checks(run, version).await, Instant::now()) };
+    let ((gathered, checked), found) = tokio::join!(checked, lookup.find());
+    (gathered, beside_checks(found, &lookup, checked).await)
 }
 
 /// Verification failed (or the application did not record the version): with
@@ -650,11 +662,7 @@ pub(crate) async fn roll_back(
     }
     crate::fault::point("rollback-recorded");
     // The move back's checks and its audit event: independent reads, together.
-    let again = Lookup::of(run, Operation::Rollback, from);
-    let lookup = Lookup::of(run, Operation::Rollback, from).find();
-    let checked = async { (checks(run, from).await, Instant::now()) };
-    let ((checks, checked), audited) = tokio::join!(checked, lookup);
-    let audited = beside_checks(audited, again, checked).await;
+    let (checks, audited) = checked_and_audited(run, Operation::Rollback, from).await;
     let checks_failed = checks.iter().any(|c| !c.ok);
     run.outcome.checks.extend(rollback_checks(checks));
     let mut problems = Vec::new();
@@ -791,11 +799,7 @@ pub(crate) async fn report_finished(run: &mut Run<'_>, marker: &Marker) -> StepR
         MarkerState::RolledBack => (from, Operation::Rollback),
         MarkerState::Pending | MarkerState::Failed => return Ok(()),
     };
-    let again = Lookup::of(run, operation, &version);
-    let lookup = Lookup::of(run, operation, &version).find();
-    let checked = async { (checks(run, &version).await, Instant::now()) };
-    let ((gathered, checked), audited) = tokio::join!(checked, lookup);
-    let audited = beside_checks(audited, again, checked).await;
+    let (gathered, audited) = checked_and_audited(run, operation, &version).await;
     if operation == Operation::Rollback {
         run.outcome.checks.extend(rollback_checks(gathered));
     } else {
