@@ -12,7 +12,8 @@ use crate::apply::{
 use crate::plan::git;
 use crate::services::block_on;
 
-fn runs() -> u64 {
+/// How many seeded SIGKILL runs a crash test makes (`ROTOR_CRASH_RUNS`, default 12).
+pub(crate) fn runs() -> u64 {
     std::env::var("ROTOR_CRASH_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -34,6 +35,22 @@ fn full_run(rollback: bool) -> Duration {
     started.elapsed()
 }
 
+/// Starts `rotor` and kills it with SIGKILL at a moment drawn from `rng` within `length` (an
+/// uninterrupted run's time): when it was killed, and whether it had finished by then.
+pub(crate) fn killed_at_random(
+    rotor: crate::common::Rotor,
+    length: Duration,
+    rng: &mut fastrand::Rng,
+) -> (Duration, bool) {
+    let kill_after = Duration::from_micros(rng.u64(0..=length.as_micros() as u64));
+    let mut child = rotor.spawn();
+    std::thread::sleep(kill_after);
+    let finished_first = child.try_wait().expect("wait").is_some();
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+    (kill_after, finished_first)
+}
+
 #[test]
 fn apply_killed_at_a_random_moment_converges_when_run_again() {
     let lengths = [full_run(false), full_run(true)];
@@ -44,12 +61,11 @@ fn apply_killed_at_a_random_moment_converges_when_run_again() {
         let s = setup_refs(3, if rollback { &["2"] } else { &[] }, |t| t);
         let event = review_event(s.w.dir.path(), &s.w.head);
         let length = lengths[usize::from(rollback)];
-        let kill_after = Duration::from_micros(rng.u64(0..=length.as_micros() as u64));
-        let mut child = apply_command(&s, &event, "pull_request_review").spawn();
-        std::thread::sleep(kill_after);
-        let finished_first = child.try_wait().expect("wait").is_some();
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
+        let (kill_after, finished_first) = killed_at_random(
+            apply_command(&s, &event, "pull_request_review"),
+            length,
+            &mut rng,
+        );
 
         let (code, stdout, stderr) =
             apply_command(&s, &event, "pull_request_review").run_unchecked();

@@ -15,17 +15,11 @@ use crate::backend_gcp::{
     CANARY, GcpWorld, alias, annotations, artifact_on_branch, gcp_apply, gcp_world_with, json_of,
     log,
 };
+use crate::crash::{killed_at_random, runs};
 use crate::faults_gcp::{rotor_commits, settled_gcp};
 
 /// The exit code of a deliberate stop (`rotor::fault::EXIT`).
 const STOPPED: i32 = 86;
-
-fn runs() -> u64 {
-    std::env::var("ROTOR_CRASH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(12)
-}
 
 fn world(n: usize, bad: &[&str], staging: &str) -> GcpWorld {
     gcp_world_with(n, bad, json!({}), None, staging, None)
@@ -242,12 +236,7 @@ fn gcp_apply_killed_at_a_random_moment_converges_when_run_again() {
         let rollback = seed % 2 == 1;
         let g = world(3, if rollback { &["2"] } else { &[] }, "{}");
         let length = lengths[usize::from(rollback)];
-        let kill_after = Duration::from_micros(rng.u64(0..=length.as_micros() as u64));
-        let mut child = gcp_apply(&g).spawn();
-        std::thread::sleep(kill_after);
-        let finished_first = child.try_wait().expect("wait").is_some();
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
+        let (kill_after, finished_first) = killed_at_random(gcp_apply(&g), length, &mut rng);
 
         let (code, stdout, stderr) = gcp_apply(&g).run_unchecked();
         let report: Value = serde_json::from_str(&stdout)

@@ -133,7 +133,19 @@ fn settled(s: &Setup, code: Option<i32>, context: &str) -> String {
             other => panic!("{context}: {name} left half-done: marker, pointer = {other:?}"),
         }
     }
-    match (touched, &meta) {
+    run_outcome(touched, meta.as_ref(), code, context)
+}
+
+/// A settled run's outcome for the figures: refused before any change (no ref touched, no
+/// artifact), or the artifact's result; an artifact without a change, or a change without an
+/// artifact, fails the test.
+pub(crate) fn run_outcome(
+    touched: usize,
+    meta: Option<&Value>,
+    code: Option<i32>,
+    context: &str,
+) -> String {
+    match (touched, meta) {
         (0, None) => format!("refused before any change (exit {})", code.unwrap_or(-1)),
         (0, Some(_)) => panic!("{context}: an artifact though nothing changed"),
         (_, None) => panic!("{context}: refs changed but no artifact was committed"),
@@ -381,16 +393,7 @@ fn settled_aws(a: &AwsWorld, code: Option<i32>, context: &str) -> String {
             other => panic!("{context}: {name} left half-done: marker, on v1, on v2 = {other:?}"),
         }
     }
-    match (touched, &meta) {
-        (0, None) => format!("refused before any change (exit {})", code.unwrap_or(-1)),
-        (0, Some(_)) => panic!("{context}: an artifact though nothing changed"),
-        (_, None) => panic!("{context}: refs changed but no artifact was committed"),
-        (_, Some(m)) => format!(
-            "{} (exit {})",
-            m["result"].as_str().unwrap_or("?"),
-            code.unwrap_or(-1)
-        ),
-    }
+    run_outcome(touched, meta.as_ref(), code, context)
 }
 
 #[test]

@@ -105,16 +105,7 @@ pub(crate) fn settled_gcp(g: &GcpWorld, code: Option<i32>, context: &str) -> Str
         }
     }
     no_access(g);
-    match (touched, &meta) {
-        (0, None) => format!("refused before any change (exit {})", code.unwrap_or(-1)),
-        (0, Some(_)) => panic!("{context}: an artifact though nothing changed"),
-        (_, None) => panic!("{context}: refs changed but no artifact was committed"),
-        (_, Some(m)) => format!(
-            "{} (exit {})",
-            m["result"].as_str().unwrap_or("?"),
-            code.unwrap_or(-1)
-        ),
-    }
+    crate::faults::run_outcome(touched, meta.as_ref(), code, context)
 }
 
 #[test]
