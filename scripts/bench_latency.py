@@ -100,28 +100,29 @@ def chain(requests):
     return count
 
 
-def measure(names, logs, started_us):
-    """Requests per ref, the median chain per ref, and the time to the first lock."""
+def measure(names, logs, started_us, belongs=None):
+    """Requests per ref, the median chain per ref, and the time to the first lock; `belongs`
+    says which ref a logged request is of (`owner` by default; AWS: `aws_owner`)."""
+    belongs = belongs or owner
     index = set(names)
     sites = {site(i): n for i, n in enumerate(names)}
     per_ref = {n: [] for n in names}
-    total = 0
     for entry in logs:
-        total += 1
-        who = owner(entry, index, sites)
+        who = belongs(entry, index, sites)
         if who:
             per_ref[who].append(entry)
-    writes = [e["start_us"] for e in logs
-              if e["method"] in ("POST", "PUT") and e["path"].startswith("/v1/secret/metadata/")]
-    reads = [e["start_us"] for e in logs if e["path"].startswith("/v1/secret/metadata/")]
+    of_bao = lambda e: e["path"].startswith("/v1/secret/metadata/")
+    written = lambda e: of_bao(e) and e["method"] in ("POST", "PUT")
+    writes = [e["start_us"] for e in logs if written(e)]
+    reads = [e["start_us"] for e in logs if of_bao(e)]
+
     def lock_to_marker(requests):
-        writes = sorted((r for r in requests if r["method"] in ("POST", "PUT")
-                         and r["path"].startswith("/v1/secret/metadata/")), key=lambda r: r["start_us"])
-        return (writes[-1]["end_us"] - writes[0]["start_us"]) / 1000 if writes else float("nan")
+        mine = sorted((r for r in requests if written(r)), key=lambda r: r["start_us"])
+        return (mine[-1]["end_us"] - mine[0]["start_us"]) / 1000 if mine else float("nan")
 
     return {
         "lock_to_marker": statistics.median(lock_to_marker(r) for r in per_ref.values()),
-        "requests": total / len(names),
+        "requests": len(logs) / len(names),
         "chain": statistics.median(chain(r) for r in per_ref.values()),
         "first_lock": (min(writes) - started_us) / 1e6 if writes else float("nan"),
         "first_read": (min(reads) - started_us) / 1e6 if reads else float("nan"),
@@ -203,22 +204,6 @@ def aws_owner(entry, names, sites):
     return entry.get("secret_id") if entry.get("secret_id") in names else owner(entry, names, sites)
 
 
-def aws_measure(names, logs, started_us):
-    """As `measure`, for AWS: a request to moto belongs to the `SecretId` it names; the first
-    lock is the first `TagResource`."""
-    index = set(names)
-    sites = {site(i): n for i, n in enumerate(names)}
-    per_ref = {n: [] for n in names}
-    for entry in logs:
-        who = aws_owner(entry, index, sites)
-        if who:
-            per_ref[who].append(entry)
-    return {
-        "requests": len(logs) / len(names),
-        "chain": statistics.median(chain(r) for r in per_ref.values()),
-    }
-
-
 def aws_run(world, proxies, n, rep, floor):
     """rotor apply (or the floor) of `n` refs on moto through the proxies, the write rate limit
     lifted (AWS's own quota, about 50 writes a second a region, would set the pace instead)."""
@@ -250,7 +235,7 @@ def aws_run(world, proxies, n, rep, floor):
     code, seconds, _, out, err = b.run_measured(cmd, env, cwd)
     if code != 0:
         raise SystemExit(f"bench: {'rotor-floor' if floor else 'rotor apply'} (AWS, latency) exited {code}\n{err[-3000:]}")
-    m = aws_measure(names, proxies["moto"].log() + proxies["app"].log(), started_us)
+    m = measure(names, proxies["moto"].log() + proxies["app"].log(), started_us, aws_owner)
     m["seconds"] = seconds
     return m
 
