@@ -423,11 +423,27 @@ async fn check_ref(
         // ref, the application's audit log still remembers this id on it.
         match used {
             Ok(Some(_)) => {
-                check.failure = Some(RefFailure::IdReused {
-                    id: rotation_id.to_owned(),
-                    by: "an earlier rotation, which the application's audit log records".to_owned(),
-                });
-                return check;
+                // The event may be another run of this rotation's, which locked and recorded
+                // the ref after the state above was read: a read begun after the log's tells.
+                match secret.read().await {
+                    Ok(mut fresh) if fresh.marker_of(rotation_id, pull_request).is_some() => {
+                        fresh.record_rejected = std::mem::take(&mut state.record_rejected);
+                        check.from = fresh.current.as_ref().map(ToString::to_string);
+                        state = fresh;
+                    }
+                    Err(e) => {
+                        check.failure = Some(RefFailure::Backend(e));
+                        return check;
+                    }
+                    Ok(_) => {
+                        check.failure = Some(RefFailure::IdReused {
+                            id: rotation_id.to_owned(),
+                            by: "an earlier rotation, which the application's audit log records"
+                                .to_owned(),
+                        });
+                        return check;
+                    }
+                }
             }
             Ok(None) => {}
             Err(e) => {
